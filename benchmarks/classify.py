@@ -1,0 +1,156 @@
+"""Topic classification benchmark: user-trained models, the shipped default model, speed.
+
+Run from the repository root: ``.venv/bin/python -m benchmarks.classify``.
+
+1. ``train`` on a seeded, stratified 80 % of BBC News (5 classes) and of AG News (4 classes),
+   scored on the other 20 %, next to a plain TF-IDF + LinearSVC baseline on the same split.
+2. The shipped default model on both full dev sets, through the mapping written below.
+3. Default-model load time and classification throughput on one process.
+
+Timings share the machine with other work, so they are noisy: read them as orders of size.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+from sklearn.svm import LinearSVC
+
+from benchmarks.common import peak_rss_mb, read_jsonl, require_shared_data
+from bot.pipeline.classify import TopicModel, train
+
+SEED = 0
+TEST_SHARE = 0.2
+
+# Default-model topic -> dataset label. A topic missing from a mapping has no counterpart there.
+BBC_MAPPING: dict[str, str] = {
+    "business": "business",
+    "entertainment": "entertainment",
+    "politics": "politics",
+    "sport": "sport",
+    "technology": "tech",
+    "science": "tech",
+}
+AG_MAPPING: dict[str, str] = {
+    "world": "World",
+    "politics": "World",
+    "conflict": "World",
+    "crime": "World",
+    "disaster": "World",
+    "sport": "Sports",
+    "business": "Business",
+    "technology": "Sci/Tech",
+    "science": "Sci/Tech",
+}
+
+
+def _text(row: dict) -> str:
+    return f"{row.get('title') or ''}\n{row['text']}"
+
+
+def baseline(train_rows: list[dict], test_rows: list[dict]) -> tuple[float, float]:
+    vectorizer = TfidfVectorizer(sublinear_tf=True)
+    features = vectorizer.fit_transform([_text(r) for r in train_rows])
+    model = LinearSVC().fit(features, [r["label"] for r in train_rows])
+    predicted = model.predict(vectorizer.transform([_text(r) for r in test_rows]))
+    gold = [r["label"] for r in test_rows]
+    return accuracy_score(gold, predicted), f1_score(gold, predicted, average="macro")
+
+
+def trained(train_rows: list[dict], test_rows: list[dict]) -> tuple[float, float, float, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        report = train(train_rows, Path(folder), seed=SEED)
+        model = TopicModel.load(Path(folder))
+    results = model.classify_many([(r.get("title") or "", r["text"]) for r in test_rows])
+    predicted = [labels[0][0] for labels in results]
+    gold = [r["label"] for r in test_rows]
+    return (
+        accuracy_score(gold, predicted),
+        f1_score(gold, predicted, average="macro"),
+        report.macro_f1,
+        report.seconds,
+    )
+
+
+def mapped(model: TopicModel, rows: list[dict], mapping: dict[str, str]) -> dict[str, float]:
+    """Accuracy and macro-F1 through ``mapping``, two ways.
+
+    strict: the model's best topic, wrong when it has no counterpart (e.g. "world" on BBC).
+    restricted: the best of the topics that have a counterpart (the dataset's label set is
+    known, as when a user subscribes to only those topics).
+    """
+    scores = model.scores_many([(r.get("title") or "", r["text"]) for r in rows])
+    gold = [r["label"] for r in rows]
+    classes = sorted(set(gold))
+    strict = [mapping.get(model.labels[i], "(unmapped)") for i in scores.argmax(axis=1)]
+    usable = np.array([label in mapping for label in model.labels])
+    restricted = [mapping[model.labels[i]] for i in np.where(usable, scores, -1.0).argmax(axis=1)]
+    return {
+        "strict_acc": accuracy_score(gold, strict),
+        "strict_f1": f1_score(gold, strict, average="macro", labels=classes),
+        "restricted_acc": accuracy_score(gold, restricted),
+        "restricted_f1": f1_score(gold, restricted, average="macro", labels=classes),
+    }
+
+
+def throughput(model: TopicModel, items: list[tuple[str, str]]) -> float:
+    started = time.perf_counter()
+    model.classify_many(items)
+    return len(items) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    data = require_shared_data()
+    sets = {
+        "BBC News": list(read_jsonl(data / "bbc_news" / "bbc_news.dev.jsonl")),
+        "AG News": list(read_jsonl(data / "ag_news" / "ag_news_test.dev.jsonl")),
+    }
+    print(f"1. train(): seeded stratified {1 - TEST_SHARE:.0%}/{TEST_SHARE:.0%} split, seed {SEED}")
+    print(f"{'set':<9} {'model':<24} {'accuracy':>9} {'macro-F1':>9}  notes")
+    for name, rows in sets.items():
+        train_rows, test_rows = train_test_split(
+            rows,
+            test_size=TEST_SHARE,
+            random_state=SEED,
+            stratify=[r["label"] for r in rows],
+        )
+        base_acc, base_f1 = baseline(train_rows, test_rows)
+        acc, f1, cv_f1, seconds = trained(train_rows, test_rows)
+        print(f"{name:<9} {'baseline TF-IDF+SVC':<24} {base_acc:9.4f} {base_f1:9.4f}")
+        print(
+            f"{name:<9} {'train()':<24} {acc:9.4f} {f1:9.4f}  "
+            f"{len(train_rows)} rows, {seconds:.1f} s incl. 5-fold CV (CV macro-F1 {cv_f1:.4f})"
+        )
+
+    started = time.perf_counter()
+    model = TopicModel.load()
+    load_seconds = time.perf_counter() - started
+    model.classify("warm-up", "")  # the first call imports scikit-learn's hashing
+    print("\n2. shipped default model through the mapping (full dev sets)")
+    print(f"{'set':<9} {'strict acc':>10} {'strict F1':>10} {'restr. acc':>10} {'restr. F1':>10}")
+    for name, mapping in (("BBC News", BBC_MAPPING), ("AG News", AG_MAPPING)):
+        figures = mapped(model, sets[name], mapping)
+        print(
+            f"{name:<9} {figures['strict_acc']:10.4f} {figures['strict_f1']:10.4f} "
+            f"{figures['restricted_acc']:10.4f} {figures['restricted_f1']:10.4f}"
+        )
+
+    ag_items = [(r["title"], r["text"]) for r in sets["AG News"]]
+    bbc_items = [(r["title"], r["text"]) for r in sets["BBC News"]]
+    titles = [(title, "") for title, _ in ag_items]
+    print("\n3. default model speed (one process; noisy on a shared machine)")
+    print(f"load: {load_seconds * 1000:.0f} ms")
+    print(f"titles only:             {throughput(model, titles):8.0f} stories/s")
+    print(f"AG title + description:  {throughput(model, ag_items):8.0f} stories/s")
+    print(f"BBC full articles:       {throughput(model, bbc_items):8.0f} stories/s")
+    print(f"peak RSS: {peak_rss_mb():.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

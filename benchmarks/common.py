@@ -1,0 +1,49 @@
+"""Helpers shared by the benchmarks and the evaluation tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_shared_data() -> Path | None:
+    """Locate the evaluation data (``../shared/data`` beside the checkout).
+
+    ``NEWSBOT_SHARED_DATA`` overrides the location. Returns ``None`` when the data is absent,
+    as in a user's clone: callers skip (tests) or exit with a clear message (benchmarks).
+    """
+    override = os.environ.get("NEWSBOT_SHARED_DATA")
+    candidates = [Path(override)] if override else []
+    candidates.append(REPO_ROOT.parent / "shared" / "data")
+    for candidate in candidates:
+        if (candidate / "README.md").is_file():
+            return candidate
+    return None
+
+
+def require_shared_data() -> Path:
+    """Like :func:`find_shared_data`, but exit with a clear message when the data is absent."""
+    found = find_shared_data()
+    if found is None:
+        raise SystemExit(
+            "the evaluation data ../shared/data is not here (set NEWSBOT_SHARED_DATA to its path)"
+        )
+    return found
+
+
+def read_jsonl(path: Path) -> Iterator[dict]:
+    """Yield one dict per non-empty line of a JSON Lines file."""
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

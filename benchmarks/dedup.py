@@ -1,0 +1,480 @@
+"""Reprint detection and story clustering on real news text, against a datasketch baseline.
+
+Run from the repository root::
+
+    .venv/bin/python -m benchmarks.dedup [--window-stories 100000] [--seed 7]
+
+What it measures:
+
+* **Reprints (BBC)**: every distinct dev article enters a stream in random order, and about
+  half of them come back later as reprints built with seeded random edits: a new headline,
+  a paragraph dropped or one added (taken from another article of the *same topic* already
+  in the stream, at most a third of the article's length),
+  boilerplate lines and an agency dateline, curly quotes, changed whitespace. Distinct
+  articles of the same topic are the hard negatives. Ground truth: articles with the same
+  normalised text are one article (the corpus has ~100 such copies under other ids), and so
+  are corpus pairs whose word 3-shingle sets contain each other to >= 90 % both ways (BBC
+  re-issued them with a word changed). Corpus pairs with 50-90 % overlap are ambiguous: the
+  later of each is left out of the stream and counted. A prediction is right when
+  ``duplicate_of`` belongs to the same article. Both detectors run with
+  ``--window-stories`` synthetic stories already in the window (real sentences recombined
+  in memory), so precision, recall and stories/s are measured at that index size.
+* **Stories (MSRP, UCI)**: cluster pairwise precision/recall. MSRP sentences all go through
+  one index; a labelled pair is predicted positive when both sentences end in the same
+  cluster. UCI headlines go through one index in time order; every pair of headlines is
+  scored against the same-story labels.
+
+Rates are stories per CPU second of this process (``time.process_time``), which is less
+disturbed than wall time by other work on a shared machine; they are still noisy, so compare
+the two rows of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import random
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from benchmarks.common import peak_rss_mb, read_jsonl, require_shared_data
+from bot.pipeline.dedup import StoryIndex
+
+BASE_TIME = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
+
+
+# ------------------------------------------------------------------------------- articles
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    title: str
+    text: str
+    label: str
+
+
+@dataclass(frozen=True)
+class StreamItem:
+    id: str
+    title: str
+    text: str
+    article: str  # ground-truth article (group) id
+    published: datetime
+
+
+def load_bbc(data: Path) -> list[Article]:
+    return [
+        Article(row["id"], row["title"], row["text"], row["label"])
+        for row in read_jsonl(data / "bbc_news" / "bbc_news.dev.jsonl")
+    ]
+
+
+def _shingles(text: str) -> set[str]:
+    words = text.lower().split()
+    return {" ".join(words[i : i + 3]) for i in range(max(len(words) - 2, 1))}
+
+
+def ground_truth(articles: list[Article]) -> tuple[dict[str, str], set[str]]:
+    """Article group of every id, and the ids left out as ambiguous near-duplicates.
+
+    Computed by brute force over shingle sets (through an inverted index, so only pairs that
+    share a shingle are compared), independently of the index under test.
+    """
+    parent = {article.id: article.id for article in articles}
+
+    def find(item: str) -> str:
+        while parent[item] != item:
+            parent[item] = parent[parent[item]]
+            item = parent[item]
+        return item
+
+    by_text: dict[str, str] = {}
+    for article in articles:
+        key = " ".join(article.text.lower().split())
+        if key in by_text:
+            parent[find(article.id)] = find(by_text[key])
+        else:
+            by_text[key] = article.id
+
+    shingles = {article.id: _shingles(article.text) for article in articles}
+    postings: dict[str, list[str]] = defaultdict(list)
+    for article_id, items in shingles.items():
+        for shingle in items:
+            postings[shingle].append(article_id)
+    shared: dict[tuple[str, str], int] = defaultdict(int)
+    for ids in postings.values():
+        if len(ids) <= 50:  # very common shingles cannot make two articles near-duplicates
+            for pair in itertools.combinations(sorted(ids), 2):
+                shared[pair] += 1
+    ambiguous: set[str] = set()
+    for (left, right), count in shared.items():
+        low = count / max(len(shingles[left]), len(shingles[right]))
+        high = count / min(len(shingles[left]), len(shingles[right]))
+        if low >= 0.9:
+            parent[find(right)] = find(left)
+        elif high >= 0.5 and find(left) != find(right):
+            ambiguous.add(max(left, right))
+    return {article.id: find(article.id) for article in articles}, ambiguous
+
+
+# -------------------------------------------------------------------------------- reprints
+
+_BOILERPLATE = [
+    "Read more: the latest headlines from our newsroom",
+    "Photo: Getty Images",
+    "Advertisement",
+    "Copyright 2005 News Wire. All rights reserved.",
+    "Follow us on social media for more updates",
+    "Sign up for our daily newsletter",
+    "Related: more stories on this topic",
+    "Image credit: AP Photo",
+]
+_DATELINES = ["LONDON (Reuters) - ", "NEW YORK (AP) - ", "PARIS (AFP) - "]
+_OUTLETS = [" | Daily Planet", " - News Wire", " (updated)", ""]
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [part.strip() for part in text.split("\n\n") if part.strip()]
+
+
+def make_reprint(article: Article, same_topic: list[Article], rng: random.Random) -> Article:
+    """A reprint of ``article`` with seeded random edits of the kinds reprints show."""
+    title = article.title
+    if rng.random() < 0.8:
+        choice = rng.random()
+        if choice < 0.4:
+            title = rng.choice(["UPDATE: ", "Breaking: ", ""]) + title + rng.choice(_OUTLETS)
+        elif choice < 0.7 and same_topic:
+            title = rng.choice(same_topic).title  # a headline of another article
+        else:
+            words = title.split()
+            rng.shuffle(words)
+            title = " ".join(words)
+    paragraphs = _paragraphs(article.text)
+    structural = rng.random()
+    if structural < 0.35 and len(paragraphs) >= 3:
+        del paragraphs[rng.randrange(len(paragraphs))]
+    elif structural < 0.7 and same_topic:
+        # An added paragraph is an addition, not a second article: at most a third as long.
+        limit = max(30, len(article.text.split()) // 3)
+        donor = [
+            paragraph
+            for paragraph in _paragraphs(rng.choice(same_topic).text)
+            if len(paragraph.split()) <= limit
+        ]
+        if donor:
+            paragraphs.insert(rng.randrange(len(paragraphs) + 1), rng.choice(donor))
+    if rng.random() < 0.5:
+        for line in rng.sample(_BOILERPLATE, rng.randint(1, 3)):
+            paragraphs.insert(rng.choice([0, len(paragraphs)]), line)
+    if rng.random() < 0.3:
+        paragraphs[0] = rng.choice(_DATELINES) + paragraphs[0]
+    text = "\n\n".join(paragraphs)
+    if rng.random() < 0.5:
+        text = re.sub(r'"([^"]*)"', "\u201c\\1\u201d", text).replace("'", "\u2019")
+    if rng.random() < 0.5:
+        separator = rng.choice(["\n", " ", "\n \n\n", "  "])
+        text = separator.join(text.split("\n\n"))
+        text = text.replace(". ", rng.choice([".  ", ".\t", ". "]))
+    return Article(article.id, title, text, article.label)
+
+
+def build_stream(articles: list[Article], seed: int) -> tuple[list[StreamItem], int]:
+    """The reprint stream and how many ambiguous articles were left out of it."""
+    groups, ambiguous = ground_truth(articles)
+    kept = [article for article in articles if article.id not in ambiguous]
+    rng = random.Random(seed)
+    rng.shuffle(kept)
+    # Added paragraphs come from same-topic articles already in the stream: a paragraph of an
+    # article still to come would make that article's text "already seen" when it arrives.
+    earlier: dict[str, list[Article]] = defaultdict(list)
+    placed: list[tuple[float, StreamItem]] = []
+    for position, article in enumerate(kept):
+        placed.append(
+            (
+                position,
+                StreamItem(article.id, article.title, article.text, groups[article.id], BASE_TIME),
+            )
+        )
+        others = [
+            other for other in earlier[article.label] if groups[other.id] != groups[article.id]
+        ]
+        earlier[article.label].append(article)
+        copies = rng.choices([0, 1, 2], weights=[0.5, 0.35, 0.15])[0]
+        for copy in range(copies):
+            reprint = make_reprint(article, others, rng)
+            placed.append(
+                (
+                    position + rng.uniform(0.5, 300),
+                    StreamItem(
+                        f"{article.id}~r{copy}",
+                        reprint.title,
+                        reprint.text,
+                        groups[article.id],
+                        BASE_TIME,
+                    ),
+                )
+            )
+    placed.sort(key=lambda pair: pair[0])
+    stream = [
+        StreamItem(
+            item.id, item.title, item.text, item.article, BASE_TIME + timedelta(minutes=index)
+        )
+        for index, (_, item) in enumerate(placed)
+    ]
+    return stream, len(ambiguous)
+
+
+@dataclass(frozen=True)
+class Score:
+    precision: float
+    recall: float
+    true_positive: int
+    false_positive: int
+    positives: int
+
+
+def score_reprints(stream: list[StreamItem], predicted: dict[str, str | None]) -> Score:
+    group_of = {item.id: item.article for item in stream}
+    seen: set[str] = set()
+    positives = true_positive = false_positive = 0
+    for item in stream:
+        if item.article in seen:
+            positives += 1
+        seen.add(item.article)
+        original = predicted.get(item.id)
+        if original is None:
+            continue
+        if group_of.get(original) == item.article:
+            true_positive += 1
+        else:
+            false_positive += 1
+    predicted_count = true_positive + false_positive
+    return Score(
+        true_positive / predicted_count if predicted_count else 1.0,
+        true_positive / positives if positives else 1.0,
+        true_positive,
+        false_positive,
+        positives,
+    )
+
+
+# ---------------------------------------------------------------------- synthetic window
+
+
+def synthetic_stories(
+    articles: list[Article], count: int, seed: int
+) -> Iterator[tuple[str, str, str, datetime]]:
+    """``count`` window stories recombined from real sentences, generated lazily."""
+    sentences = [
+        sentence
+        for article in articles
+        for paragraph in _paragraphs(article.text)
+        for sentence in _SENTENCE_END.split(paragraph)
+        if len(sentence.split()) >= 5
+    ]
+    rng = random.Random(seed)
+    for number in range(count):
+        picked = rng.sample(sentences, rng.randint(6, 16))
+        paragraphs = [" ".join(picked[i : i + 3]) for i in range(0, len(picked), 3)]
+        title = " ".join(rng.choice(sentences).split()[:8])
+        published = BASE_TIME - timedelta(seconds=rng.uniform(0, 30 * 3600))
+        yield f"window-{number}", title, "\n\n".join(paragraphs), published
+
+
+# ---------------------------------------------------------------------------- detectors
+
+
+@dataclass(frozen=True)
+class RunResult:
+    score: Score
+    stories_per_second: float
+    prefill_per_second: float
+    cluster_merges: int
+
+
+Window = Callable[[], Iterator[tuple[str, str, str, datetime]]]
+
+
+def run_ours(stream: list[StreamItem], window: Window) -> RunResult:
+    index = StoryIndex()
+    started = time.process_time()
+    for story_id, title, text, published in window():
+        index.restore(story_id, title, text, published, story_id)
+    prefill = len(index) / max(time.process_time() - started, 1e-9)
+    predicted: dict[str, str | None] = {}
+    clusters: dict[str, str] = {}
+    started = time.process_time()
+    for item in stream:
+        decision = index.add(item.id, item.title, item.text, item.published)
+        predicted[item.id] = decision.duplicate_of
+        clusters[item.id] = decision.cluster
+    rate = len(stream) / max(time.process_time() - started, 1e-9)
+    # Distinct articles that ended in one cluster (story level; some are the same event).
+    group_of = {item.id: item.article for item in stream}
+    merges = sum(
+        1
+        for item in stream
+        if predicted[item.id] is None
+        and clusters[item.id] != item.id
+        and group_of.get(clusters[item.id]) != item.article
+    )
+    return RunResult(score_reprints(stream, predicted), rate, prefill, merges)
+
+
+def run_datasketch(stream: list[StreamItem], window: Window) -> RunResult:
+    """datasketch MinHashLSH, threshold 0.5, 128 permutations, word 3-shingles of the body."""
+    from datasketch import MinHash, MinHashLSH
+
+    def signature(text: str) -> MinHash:
+        minhash = MinHash(num_perm=128)
+        minhash.update_batch([shingle.encode() for shingle in _shingles(text)])
+        return minhash
+
+    lsh = MinHashLSH(threshold=0.5, num_perm=128)
+    stored: dict[str, MinHash] = {}
+    started = time.process_time()
+    for story_id, _title, text, _published in window():
+        minhash = signature(text)
+        lsh.insert(story_id, minhash)
+        stored[story_id] = minhash
+    prefill = len(stored) / max(time.process_time() - started, 1e-9)
+    predicted: dict[str, str | None] = {}
+    started = time.process_time()
+    for item in stream:
+        minhash = signature(item.text)
+        found = lsh.query(minhash)
+        predicted[item.id] = (
+            max(found, key=lambda key: minhash.jaccard(stored[key])) if found else None
+        )
+        lsh.insert(item.id, minhash)
+        stored[item.id] = minhash
+    rate = len(stream) / max(time.process_time() - started, 1e-9)
+    return RunResult(score_reprints(stream, predicted), rate, prefill, 0)
+
+
+# ------------------------------------------------------------------------------ stories
+
+
+@dataclass(frozen=True)
+class PairScore:
+    precision: float
+    recall: float
+    pairs: int
+
+
+def _pair_score(labels: list[tuple[bool, bool]]) -> PairScore:
+    """labels: (truly same story, predicted same cluster) per pair."""
+    true_positive = sum(1 for truth, guess in labels if truth and guess)
+    guessed = sum(1 for _truth, guess in labels if guess)
+    positives = sum(1 for truth, _guess in labels if truth)
+    return PairScore(
+        true_positive / guessed if guessed else 1.0,
+        true_positive / positives if positives else 1.0,
+        len(labels),
+    )
+
+
+def msrp_story_score(data: Path, limit: int | None = None, **tuning: float) -> PairScore:
+    rows = list(read_jsonl(data / "news_near_duplicates" / "msrp_pairs.dev.jsonl"))[:limit]
+    index = StoryIndex(**tuning)  # type: ignore[arg-type]
+    cluster: dict[str, str] = {}
+    for row in rows:
+        for side in ("a", "b"):
+            sentence_id = row[f"id_{side}"]
+            if sentence_id in cluster:
+                continue
+            day = row.get(f"date_{side}")
+            published = datetime.strptime(day, "%Y/%m/%d").replace(tzinfo=UTC) if day else None
+            decision = index.add(sentence_id, "", row[f"text_{side}"], published)
+            cluster[sentence_id] = decision.cluster
+    return _pair_score(
+        [(row["label"] == 1, cluster[row["id_a"]] == cluster[row["id_b"]]) for row in rows]
+    )
+
+
+def uci_story_score(data: Path, **tuning: float) -> PairScore:
+    rows = sorted(
+        read_jsonl(data / "news_near_duplicates" / "uci_story_clusters.dev.jsonl"),
+        key=lambda row: row["timestamp_ms"],
+    )
+    index = StoryIndex(**tuning)  # type: ignore[arg-type]
+    cluster: dict[str, str] = {}
+    for row in rows:
+        published = datetime.fromtimestamp(row["timestamp_ms"] / 1000, tz=UTC)
+        cluster[row["id"]] = index.add(row["id"], row["title"], "", published).cluster
+    return _pair_score(
+        [
+            (left["story"] == right["story"], cluster[left["id"]] == cluster[right["id"]])
+            for left, right in itertools.combinations(rows, 2)
+        ]
+    )
+
+
+# --------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--window-stories", type=int, default=100_000)
+    parser.add_argument(
+        "--baseline-window-stories",
+        type=int,
+        default=20_000,
+        help="window of the datasketch baseline (its prefill hashes ~1 ms per story; its "
+        "per-story cost hardly depends on the window size)",
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    data = require_shared_data()
+
+    articles = load_bbc(data)
+    stream, ambiguous = build_stream(articles, args.seed)
+    reprints = sum(1 for item in stream if "~r" in item.id)
+    print(
+        f"BBC reprint stream: {len(stream)} stories ({reprints} built reprints, "
+        f"{ambiguous} ambiguous corpus near-duplicates left out)"
+    )
+    print(
+        f"{'detector':<34} {'window':>7} {'P':>6} {'R':>6} {'TP':>5} {'FP':>4} {'pos':>5} "
+        f"{'stories/s':>10} {'prefill/s':>10}"
+    )
+    runs: list[tuple[str, Callable[[list[StreamItem], Window], RunResult], int]] = [
+        ("StoryIndex (this module)", run_ours, args.window_stories),
+        ("datasketch MinHashLSH t=0.5 p=128", run_datasketch, args.baseline_window_stories),
+    ]
+    for name, runner, window_size in runs:
+        result = runner(
+            stream, functools.partial(synthetic_stories, articles, window_size, args.seed)
+        )
+        score = result.score
+        print(
+            f"{name:<34} {window_size:7d} {score.precision:6.4f} {score.recall:6.4f} "
+            f"{score.true_positive:5d} {score.false_positive:4d} {score.positives:5d} "
+            f"{result.stories_per_second:10.0f} {result.prefill_per_second:10.0f}"
+        )
+        if runner is run_ours:
+            print(f"  distinct BBC articles joined to another's cluster: {result.cluster_merges}")
+    msrp = msrp_story_score(data)
+    uci = uci_story_score(data)
+    print("Story clusters (pairwise):")
+    print(
+        f"  MSRP paraphrase pairs  P {msrp.precision:.3f}  R {msrp.recall:.3f}  "
+        f"({msrp.pairs} pairs)"
+    )
+    print(
+        f"  UCI story headlines    P {uci.precision:.3f}  R {uci.recall:.3f}  ({uci.pairs} pairs)"
+    )
+    print(f"peak RSS {peak_rss_mb():.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""Benchmark the subscription matcher against the naive per-subscription loop.
+
+Run from the repository root::
+
+    .venv/bin/python -m benchmarks.match --subscriptions 100000 --stories 2000
+
+Subscriptions are generated from real headline vocabulary (HuffPost and AG News titles in the
+shared evaluation data): single words, two-word phrases, AND / OR / NOT combinations, prefix
+terms and topic filters. Stories are full BBC articles and AG News items, with topics taken
+from their labels. ``--subscriptions-file`` (one query per line) and ``--stories-file`` (JSON
+Lines with ``id``, ``title``, ``text`` and optional ``topics``) replace the generated inputs.
+
+The naive loop (the baseline, measured in the same run) evaluates every subscription's AST for
+each of the first ``--naive-stories`` stories; the run fails (exit status 1) unless both give
+identical results on every one of them. Prints one JSON object. Timings on a shared machine are
+noisy: compare figures from the same run, not across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import random
+import re
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from benchmarks.common import peak_rss_mb, read_jsonl, require_shared_data
+from bot.pipeline.match import Matcher, MatchResult, StoryFeatures, naive_match
+from bot.pipeline.query import Query, QueryError, is_common_word, normalize_word, parse_query
+
+_HEADLINE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+")
+_AG_TOPICS = {"World": "world", "Sports": "sport", "Business": "business", "Sci/Tech": "tech"}
+_TOPICS = ("business", "entertainment", "politics", "sport", "tech", "world")
+
+
+def _headline_vocabulary(data: Path) -> tuple[list[str], list[float], list[str]]:
+    """Content words of the headlines with sampling weights, and adjacent content-word pairs.
+
+    Weights grow with the square root of a word's headline frequency: people follow names and
+    topics that are in the news, but not in proportion to filler like "photos" or "week".
+    Words seen once (typos, odd tokens) are left out.
+    """
+    counts: Counter[str] = Counter()
+    pairs: list[str] = []
+    titles = [
+        row["title"]
+        for row in read_jsonl(data / "huffpost_headlines" / "huffpost_headlines.dev.jsonl")
+    ]
+    titles += [row["title"] for row in read_jsonl(data / "ag_news" / "ag_news_test.dev.jsonl")]
+    for title in titles:
+        tokens = _HEADLINE_WORD.findall(title)
+        content = [
+            len(token) >= 3 and not is_common_word(normalize_word(token)) for token in tokens
+        ]
+        counts.update(token for token, keep in zip(tokens, content, strict=True) if keep)
+        pairs.extend(
+            f"{tokens[i]} {tokens[i + 1]}"
+            for i in range(len(tokens) - 1)
+            if content[i] and content[i + 1]
+        )
+    words = [word for word, count in counts.items() if count >= 2]
+    return words, [math.sqrt(counts[word]) for word in words], pairs
+
+
+def _generated_queries(count: int, data: Path, rng: random.Random) -> list[str]:
+    """A realistic mix of subscription queries built from headline words and phrases."""
+    words, weights, pairs = _headline_vocabulary(data)
+    cumulative = list(itertools.accumulate(weights))
+
+    def word() -> str:
+        return rng.choices(words, cum_weights=cumulative)[0]
+
+    def phrase() -> str:
+        return f'"{rng.choice(pairs)}"'
+
+    def term() -> str:
+        return phrase() if rng.random() < 0.3 else word()
+
+    def prefix() -> str:
+        stem = rng.choice([w for w in (word() for _ in range(20)) if len(w) >= 6] or ["climat"])
+        return stem[: max(4, len(stem) - 2)] + "*"
+
+    makers = [
+        (30, word),
+        (14, phrase),
+        (7, prefix),
+        (14, lambda: f"{term()} {term()}"),
+        (5, lambda: f"{word()} AND {prefix()}"),
+        (6, lambda: f"{term()} OR {term()}"),
+        (5, lambda: f"({term()} OR {term()}) {word()}"),
+        (6, lambda: f"{term()} -{word()}"),
+        (3, lambda: f"{word()} AND NOT ({word()} OR {phrase()})"),
+        (1, lambda: f"topic:{rng.choice(_TOPICS)}"),
+        (5, lambda: f"{term()} topic:{rng.choice(_TOPICS)}"),
+        (1, lambda: f"{word()} lang:en"),
+    ]
+    maker_weights = [weight for weight, _ in makers]
+    queries = []
+    for _ in range(count):
+        if rng.random() < 0.001:  # a few "everything except" subscriptions (mutes-like)
+            queries.append(f"-{word()}")
+            continue
+        (maker,) = rng.choices([make for _, make in makers], weights=maker_weights)
+        queries.append(maker())
+    return queries
+
+
+def _generated_stories(count: int, data: Path, rng: random.Random) -> list[StoryFeatures]:
+    """Full BBC articles and AG News items, shuffled; topics from their labels."""
+    stories = [
+        StoryFeatures(row["title"], row["text"], (row["label"],), "BBC News", "en")
+        for row in read_jsonl(data / "bbc_news" / "bbc_news.dev.jsonl")
+    ]
+    stories += [
+        StoryFeatures(row["title"], row["text"], (_AG_TOPICS[row["label"]],), "", "en")
+        for row in read_jsonl(data / "ag_news" / "ag_news_test.dev.jsonl")
+    ]
+    rng.shuffle(stories)
+    return [stories[i % len(stories)] for i in range(count)]
+
+
+def _file_stories(path: Path, count: int | None) -> list[StoryFeatures]:
+    stories = [
+        StoryFeatures(row.get("title", ""), row.get("text", ""), tuple(row.get("topics") or ()))
+        for row in read_jsonl(path)
+    ]
+    return stories[:count] if count else stories
+
+
+def _parse_all(lines: list[str]) -> tuple[list[tuple[int, Query]], int]:
+    parsed: list[tuple[int, Query]] = []
+    rejected = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            parsed.append((len(parsed) + 1, parse_query(line.strip())))
+        except QueryError:
+            rejected += 1
+    return parsed, rejected
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscriptions", type=int, default=100_000)
+    parser.add_argument("--stories", type=int, default=2000)
+    parser.add_argument("--subscriptions-file", type=Path)
+    parser.add_argument("--stories-file", type=Path)
+    parser.add_argument("--naive-stories", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+
+    data = None
+    if args.subscriptions_file is None or args.stories_file is None:
+        data = require_shared_data()
+    if args.subscriptions_file is not None:
+        lines = args.subscriptions_file.read_text(encoding="utf-8").splitlines()
+    else:
+        assert data is not None
+        lines = _generated_queries(args.subscriptions, data, rng)
+    subscriptions, rejected = _parse_all(lines)
+    if args.stories_file is not None:
+        stories = _file_stories(args.stories_file, args.stories)
+    else:
+        assert data is not None
+        stories = _generated_stories(args.stories, data, rng)
+
+    started = time.perf_counter()
+    matcher = Matcher.build(subscriptions)
+    build_s = time.perf_counter() - started
+
+    # Warm the token cache as a long-running bot would have it; not timed.
+    for story in stories[:100]:
+        matcher.match(story)
+    naive_count = min(args.naive_stories, len(stories))
+    fast_sample: list[list[MatchResult]] = []
+    latencies: list[float] = []
+    total_matches = 0
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+    for index, story in enumerate(stories):
+        began = time.perf_counter()
+        results = matcher.match(story)
+        latencies.append(time.perf_counter() - began)
+        total_matches += len(results)
+        if index < naive_count:
+            fast_sample.append(results)
+    fast_s = time.perf_counter() - started
+    fast_cpu_s = time.process_time() - cpu_started
+
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+    naive_results = [naive_match(subscriptions, story) for story in stories[:naive_count]]
+    naive_s = time.perf_counter() - started
+    naive_cpu_s = time.process_time() - cpu_started
+    disagreements = [i for i in range(naive_count) if naive_results[i] != fast_sample[i]]
+
+    p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) > 1 else fast_s
+    report: dict[str, object] = {
+        "subscriptions": len(subscriptions),
+        "rejected_queries": rejected,
+        "stories": len(stories),
+        "build_s": round(build_s, 2),
+        "stories_per_s": round(len(stories) / fast_s, 1),
+        # CPU time of this process only: less disturbed by other programs on a busy machine.
+        "cpu_stories_per_s": round(len(stories) / max(fast_cpu_s, 1e-9), 1),
+        "p95_ms": round(p95 * 1000, 3),
+        "matches_per_story": round(total_matches / max(1, len(stories)), 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "naive_stories_per_s": round(naive_count / naive_s, 2) if naive_count else None,
+        "naive_cpu_stories_per_s": (
+            round(naive_count / max(naive_cpu_s, 1e-9), 2) if naive_count else None
+        ),
+        "naive_matches_per_story": round(
+            sum(len(r) for r in naive_results) / max(1, naive_count), 2
+        ),
+        "naive_stories": naive_count,
+        "sample_matches_per_story": round(
+            sum(len(r) for r in fast_sample) / max(1, naive_count), 2
+        ),
+        "agree": not disagreements,
+    }
+    if naive_count:
+        report["speedup_vs_naive"] = round((len(stories) / fast_s) / (naive_count / naive_s), 1)
+    print(json.dumps(report))
+    if disagreements:
+        first = disagreements[0]
+        fast_ids = {r.subscription_id for r in fast_sample[first]}
+        naive_ids = {r.subscription_id for r in naive_results[first]}
+        print(
+            f"disagreement on {len(disagreements)} stories; first at story {first}: "
+            f"only fast {sorted(fast_ids - naive_ids)[:10]}, "
+            f"only naive {sorted(naive_ids - fast_ids)[:10]}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

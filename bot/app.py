@@ -1,0 +1,332 @@
+"""The composition root: the one place that builds settings-driven objects and wires them.
+
+Importing this module does nothing. :class:`NewsBot` builds the database worker, the HTTP
+client, the pipeline, the services, the transports, the delivery worker, the HTTP server and
+the scheduler, all in the bot's own asyncio loop; it starts them in that order and stops them in
+reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TextIO
+
+import httpx
+
+from bot.metrics import Metrics
+from bot.models import Chat, Reply
+from bot.pipeline.classify import TopicModel
+from bot.pipeline.deliver import DeliveryWorker
+from bot.pipeline.fetch import Fetcher, build_http_client
+from bot.pipeline.run import Pipeline
+from bot.scheduler import BotScheduler
+from bot.services import Services
+from bot.settings import Settings
+from bot.transports.base import Transport
+from bot.web import WebServer
+from handlers.registry import build_router
+from handlers.router import Router
+from storage.db import DatabaseWorker
+
+log = logging.getLogger("newsbot")
+
+
+class SecretsFilter(logging.Filter):
+    """Replaces configured tokens with ``***`` in every log record: tokens never reach logs."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if len(s) >= 6]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
+    """One line per event: time, level, logger, then the event's key=value fields."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(
+        SecretsFilter(
+            [
+                settings.telegram_bot_token,
+                settings.slack_bot_token,
+                settings.slack_app_token,
+                settings.slack_signing_secret,
+                settings.ingest_token,
+                settings.telegram_webhook_secret,
+            ]
+        )
+    )
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "apscheduler",
+        "aiohttp.access",
+        "telegram",
+        "slack_bolt",
+        "slack_sdk",
+    ):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+@dataclass
+class Core:
+    """What every entry point needs: database, HTTP client, pipeline, services."""
+
+    settings: Settings
+    db: DatabaseWorker
+    http: httpx.AsyncClient
+    services: Services
+    metrics: Metrics
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.db.close()
+
+
+async def build_core(
+    settings: Settings,
+    *,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Core:
+    clock = clock or (lambda: datetime.now(UTC))
+    db = DatabaseWorker(settings.db_path)
+    await db.start()  # opens the file and applies pending migrations
+    http = build_http_client(transport=http_transport)
+    classifier = await asyncio.get_running_loop().run_in_executor(
+        None, TopicModel.load, settings.model_dir
+    )
+    pipeline = Pipeline(classifier, window_hours=settings.dedup_window_hours, clock=clock)
+    fetcher = Fetcher(http, allow_private=settings.allow_private_sources)
+    metrics = Metrics()
+    services = Services(settings, db, pipeline, fetcher, metrics, clock=clock)
+    return Core(settings, db, http, services, metrics)
+
+
+class NewsBot:
+    """The running bot: transports, delivery, HTTP server and scheduler over one :class:`Core`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        console_stream: TextIO | None = None,
+        read_stdin: bool = False,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.console_stream = console_stream
+        self.read_stdin = read_stdin
+        self.http_transport = http_transport
+        self.core: Core | None = None
+        self.transports: dict[str, Transport] = {}
+        self.worker: DeliveryWorker | None = None
+        self.router: Router | None = None
+        self.web: WebServer | None = None
+        self.scheduler: BotScheduler | None = None
+        self._stop = asyncio.Event()
+        self._background: list[asyncio.Task[None]] = []
+        self._platform_runners: list[object] = []
+
+    def mode_line(self) -> str:
+        platforms = [
+            p
+            for p, on in (
+                ("Telegram", self.settings.telegram_enabled),
+                ("Slack", self.settings.slack_enabled),
+            )
+            if on
+        ]
+        if not platforms:
+            return (
+                "newsbot: no chat platform configured (TELEGRAM_BOT_TOKEN, SLACK_BOT_TOKEN): "
+                "running in console mode over the bundled demo sources"
+            )
+        return f"newsbot: running on {' and '.join(platforms)}"
+
+    async def start(self) -> None:
+        settings = self.settings
+        core = self.core = await build_core(settings, http_transport=self.http_transport)
+        services = core.services
+        from handlers.context import CommandContext
+
+        context = CommandContext(services, settings)
+        self.router = build_router(context)
+        await self._build_transports(core)
+        self.worker = DeliveryWorker(
+            core.db,
+            self.transports,
+            on_sent=lambda platform, _d: core.metrics.alerts_sent.labels(platform).inc(),
+        )
+        recovered = await self.worker.recover()
+        if recovered:
+            log.info("event=outbox_recovered rows=%d", recovered)
+        context.send_digest = self._send_digest
+        context.send_to_chat = self._send_to_chat
+        context.transport_status = lambda: {name: "running" for name in self.transports}
+        self.scheduler = BotScheduler(services, self.worker)
+        context.jobs = self.scheduler.jobs
+        if settings.http_port >= 0:
+            self.web = WebServer(services, core.metrics, scheduler_alive=self._scheduler_alive)
+            for runner in self._platform_runners:
+                attach = getattr(runner, "attach_web", None)
+                if attach is not None:
+                    attach(self.web)
+            try:
+                await self.web.start(settings.http_host, settings.http_port)
+            except OSError as exc:
+                log.error(
+                    "event=http_not_started host=%s port=%s error=%r (set NEWSBOT_HTTP_PORT)",
+                    settings.http_host,
+                    settings.http_port,
+                    str(exc),
+                )
+                self.web = None
+        for runner in self._platform_runners:
+            await runner.start()  # type: ignore[attr-defined]
+        if settings.console_mode:
+            await self._load_demo()
+
+    def _scheduler_alive(self) -> bool:
+        return bool(
+            self.scheduler
+            and self.scheduler.scheduler.running
+            and self.scheduler.scheduler.state == 1
+        )
+
+    async def _build_transports(self, core: Core) -> None:
+        settings = self.settings
+        if settings.console_mode:
+            from bot.transports.console import ConsoleTransport
+
+            self.transports["console"] = ConsoleTransport(self.console_stream)
+            return
+        from bot.demo import remove_demo_data
+
+        removed = await core.db.call(remove_demo_data)
+        if removed:
+            log.info("event=demo_data_removed stories=%d", removed)
+        if settings.telegram_enabled:
+            from bot.transports.telegram import TelegramRunner
+
+            runner = TelegramRunner(settings, self._require_router())
+            self._platform_runners.append(runner)
+            self.transports["telegram"] = runner.transport
+        if settings.slack_enabled:
+            from bot.transports.slack import SlackRunner
+
+            slack = SlackRunner(settings, self._require_router())
+            self._platform_runners.append(slack)
+            self.transports["slack"] = slack.transport
+
+    def _require_router(self) -> Router:
+        assert self.router is not None
+        return self.router
+
+    async def _load_demo(self) -> None:
+        from bot.demo import demo_paths, register_demo
+        from bot.transports.console import CONSOLE_CHAT_ID
+
+        assert self.core is not None
+        await self.core.db.call(register_demo, "console", CONSOLE_CHAT_ID)
+        for path in demo_paths():
+            outcome = await self.core.services.ingest_file(path, source_name=f"demo {path.name}")
+            log.info("event=demo_ingested file=%s %s", path.name, outcome.report.summary_line())
+
+    async def _send_digest(self, chat: Chat) -> int:
+        transport = self.transports.get(chat.platform)
+        if transport is None or self.worker is None:
+            return 0
+        return await self.worker.send_digest(chat, transport)
+
+    async def _send_to_chat(self, chat: Chat, reply: Reply) -> bool:
+        transport = self.transports.get(chat.platform)
+        if transport is None:
+            return False
+        result = await transport.send_reply(chat, reply)
+        return result.ok
+
+    async def run_once(self) -> None:
+        """Poll every active source and the inbox once, process, deliver what is pending."""
+        assert self.core is not None and self.worker is not None
+        await self.core.services.poll_all()
+        await self.core.services.scan_inbox(settle_seconds=0)
+        await self.worker.drain()
+
+    async def run_forever(self) -> None:
+        assert self.scheduler is not None
+        self.scheduler.build().start()
+        if self.read_stdin and "console" in self.transports:
+            self._background.append(asyncio.create_task(self._console_input()))
+        await self._stop.wait()
+
+    async def _console_input(self) -> None:
+        from bot.transports.console import CONSOLE_CHAT_ID, ConsoleTransport, read_commands
+        from storage import chats as chat_store
+
+        assert self.core is not None and self.router is not None
+        transport = self.transports["console"]
+        assert isinstance(transport, ConsoleTransport)
+        db = self.core.db
+
+        async def chat_for() -> Chat:
+            return await db.call(chat_store.ensure_chat, "console", CONSOLE_CHAT_ID)
+
+        # Standard input closing (a pipe, /dev/null) ends the reading, not the bot.
+        await read_commands(sys.stdin, self.router.handle, transport, chat_for)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def stop(self) -> None:
+        """Stop in reverse order of start."""
+        if self.scheduler is not None and self.scheduler.scheduler.running:
+            await self.scheduler.shutdown(grace_seconds=5.0)
+        for task in self._background:
+            task.cancel()
+        for runner in reversed(self._platform_runners):
+            try:
+                await runner.stop()  # type: ignore[attr-defined]
+            except Exception:
+                log.exception("event=transport_stop_failed")
+        if self.web is not None:
+            await self.web.stop()
+        if self.core is not None:
+            await self.core.close()
+
+
+async def run_bot(settings: Settings, *, once: bool, read_stdin: bool = True) -> int:
+    bot = NewsBot(settings, read_stdin=read_stdin)
+    print(bot.mode_line(), file=sys.stderr, flush=True)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, bot.request_stop)
+    try:
+        await bot.start()
+        if once:
+            await bot.run_once()
+        else:
+            await bot.run_forever()
+    finally:
+        await bot.stop()
+    return 0

@@ -1,0 +1,392 @@
+"""The ``newsbot`` command line: thin commands over the service functions.
+
+Every command has ``--help`` with an example. Commands that touch the database open it
+themselves (migrating it first), so the CLI works beside a running bot sharing the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import textwrap
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from bot.models import Reply
+    from handlers.context import CommandContext
+
+log = logging.getLogger("newsbot.cli")
+
+
+def _example(text: str) -> str:
+    return "example:\n" + textwrap.indent(textwrap.dedent(text).strip(), "  ")
+
+
+def _add(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    example: str,
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=_example(example),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsbot",
+        description="News alerts for Telegram and Slack: ingest, deduplicate, classify, "
+        "summarize, match subscriptions, deliver once.",
+        epilog=_example("newsbot run            # console mode with no tokens configured"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--env-file", default=".env", help="settings file to read (default .env)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = _add(
+        sub,
+        "run",
+        "run the bot (Telegram, Slack or console, by configuration)",
+        "newsbot run\nnewsbot run --once   # poll everything once, deliver, exit",
+    )
+    run.add_argument(
+        "--once", action="store_true", help="poll every source and the inbox once, deliver, exit"
+    )
+
+    ingest = _add(
+        sub,
+        "ingest",
+        "ingest files or URLs now (text dumps, JSON Lines, feeds, pages)",
+        "newsbot ingest wire.txt stories.jsonl https://example.com/feed.xml --json",
+    )
+    ingest.add_argument("inputs", nargs="+", metavar="PATH_OR_URL")
+    ingest.add_argument("--source", help="source name to record for these stories")
+    ingest.add_argument("--json", action="store_true", help="print JSON Lines, one per new story")
+
+    sources = _add(
+        sub,
+        "sources",
+        "manage polled sources",
+        "newsbot sources add https://example.com/rss --name Example --interval 10\n"
+        "newsbot sources list",
+    )
+    ssub = sources.add_subparsers(dest="sources_command", metavar="ACTION", required=True)
+    add = _add(
+        ssub,
+        "add",
+        "add a feed (fetched once and validated first)",
+        "newsbot sources add https://example.com/rss --name Example --interval 10",
+    )
+    add.add_argument("url")
+    add.add_argument("--name")
+    add.add_argument("--interval", type=int, metavar="MIN", help="minutes between polls")
+    add.add_argument(
+        "--full-text", action="store_true", help="fetch article pages for teaser items"
+    )
+    add.add_argument("--no-check", action="store_true", help="save without fetching it first")
+    _add(ssub, "list", "list sources with their health", "newsbot sources list")
+    for action, text in (
+        ("remove", "delete a source"),
+        ("pause", "stop polling a source"),
+        ("resume", "poll a paused source again"),
+    ):
+        p = _add(ssub, action, text, f"newsbot sources {action} 3")
+        p.add_argument("id", metavar="ID")
+    imp = _add(ssub, "import", "add the feeds of an OPML file", "newsbot sources import feeds.opml")
+    imp.add_argument("file", type=Path)
+    _add(ssub, "export", "print every source as OPML", "newsbot sources export > feeds.opml")
+
+    _add(
+        sub,
+        "chat",
+        "talk to the bot in the terminal (every chat command)",
+        "newsbot chat\n> /subscribe earthquake\n> /latest",
+    )
+
+    admin = _add(sub, "admin", "run an admin command from the shell", "newsbot admin stats")
+    admin.add_argument("words", nargs=argparse.REMAINDER)
+
+    db = _add(sub, "db", "database maintenance", "newsbot db stats\nnewsbot db backup backup.db")
+    dsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    _add(dsub, "migrate", "apply pending migrations", "newsbot db migrate")
+    backup = _add(
+        dsub,
+        "backup",
+        "online backup of the live database",
+        "newsbot db backup /backups/newsbot.db",
+    )
+    backup.add_argument("path", type=Path)
+    _add(dsub, "stats", "row counts and file sizes", "newsbot db stats")
+
+    dedup = _add(
+        sub,
+        "dedup",
+        "mark reprints and story clusters in JSON Lines from stdin",
+        "newsbot dedup --window 48 < stories.jsonl",
+    )
+    dedup.add_argument("--window", type=float, default=72.0, metavar="HOURS")
+
+    classify = _add(
+        sub,
+        "classify",
+        "topics for JSON Lines stories from stdin",
+        "newsbot classify < stories.jsonl",
+    )
+    classify.add_argument(
+        "--model", type=Path, metavar="DIR", help="a model made by `newsbot train`"
+    )
+
+    train = _add(
+        sub,
+        "train",
+        "train a topic model on your own labelled stories",
+        "newsbot train --data labelled.jsonl --out mymodel/",
+    )
+    train.add_argument("--data", type=Path, required=True, metavar="FILE.jsonl")
+    train.add_argument("--out", type=Path, required=True, metavar="DIR")
+    train.add_argument("--folds", type=int, default=5)
+
+    summarize = _add(
+        sub,
+        "summarize",
+        "extractive summaries for JSON Lines from stdin",
+        "newsbot summarize --sentences 2 --chars 300 < stories.jsonl",
+    )
+    summarize.add_argument("--sentences", type=int, default=3)
+    summarize.add_argument("--chars", type=int, default=400)
+    return parser
+
+
+# -- commands ---------------------------------------------------------------------------------
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import configure_logging, run_bot
+
+    configure_logging(settings)
+    return asyncio.run(run_bot(settings, once=args.once, read_stdin=sys.stdin.isatty()))
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_core, configure_logging
+
+    configure_logging(settings)
+
+    async def go() -> int:
+        core = await build_core(settings)
+        failures = 0
+        try:
+            for item in args.inputs:
+                if item.startswith(("http://", "https://")):
+                    outcome = await core.services.ingest_url(item, source_name=args.source or "")
+                else:
+                    outcome = await core.services.ingest_file(
+                        Path(item), source_name=args.source or ""
+                    )
+                for warning in outcome.warnings:
+                    print(f"warning: {item}: {warning}", file=sys.stderr)
+                if outcome.error:
+                    failures += 1
+                    print(f"error: {item}: {outcome.error}", file=sys.stderr)
+                    continue
+                for story in outcome.report.new:
+                    if args.json:
+                        print(json.dumps(story.as_json(), ensure_ascii=False))
+                    else:
+                        topics = ",".join(story.topics[:2])
+                        print(f"#{story.id} [{topics}] {story.title} ({story.source})")
+                print(f"{item}: {outcome.report.summary_line()}", file=sys.stderr)
+        finally:
+            await core.close()
+        return 1 if failures else 0
+
+    return asyncio.run(go())
+
+
+def _open_db(settings: Settings) -> Database:
+    from storage.db import open_database
+
+    return open_database(settings.db_path)
+
+
+def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
+    from handlers import sources_admin
+
+    action = args.sources_command
+    if action == "add":
+        return _run_async_admin(
+            settings,
+            lambda ctx: sources_admin.add_source_checked(
+                ctx,
+                args.url,
+                name=args.name,
+                interval=args.interval,
+                full_text=args.full_text,
+                check=not args.no_check,
+            ),
+        )
+    if action == "import":
+        return _run_async_admin(
+            settings, lambda ctx: sources_admin.import_opml(ctx, args.file.read_bytes())
+        )
+    db = _open_db(settings)
+    try:
+        if action == "list":
+            print(sources_admin.format_sources(db, datetime.now(UTC)))
+            return 0
+        if action == "export":
+            sys.stdout.write(sources_admin.export_opml(db).decode("utf-8"))
+            return 0
+        message = sources_admin.change_state(db, args.id, action)
+        print(message)
+        return 0
+    except LookupError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 1
+
+
+def _run_async_admin(settings: Settings, step: Callable[[CommandContext], Awaitable[Reply]]) -> int:
+    from bot.app import build_core, configure_logging
+    from handlers.context import CommandContext as Context
+
+    configure_logging(settings)
+
+    async def go() -> int:
+        core = await build_core(settings)
+        try:
+            reply = await step(Context(core.services, settings))
+        finally:
+            await core.close()
+        print(reply.text)
+        return 0 if not reply.text.lower().startswith(("error", "could not")) else 1
+
+    return asyncio.run(go())
+
+
+def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import configure_logging
+    from bot.chat import run_chat
+
+    configure_logging(settings)
+    return asyncio.run(run_chat(settings))
+
+
+def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import configure_logging
+    from bot.chat import run_single_command
+
+    configure_logging(settings)
+    return asyncio.run(run_single_command(settings, "admin", " ".join(args.words)))
+
+
+def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.db import backup_database, open_database, pending_migrations
+
+    if args.db_command == "migrate":
+        db = open_database(settings.db_path, migrate=False)
+        pending = pending_migrations(db)
+        from storage.migrations import MIGRATIONS
+
+        MIGRATIONS.apply(db)
+        print(f"applied {len(pending)} migration(s): {', '.join(pending) or 'none pending'}")
+        return 0
+    db = open_database(settings.db_path)
+    if args.db_command == "backup":
+        target = backup_database(db, args.path)
+        print(f"backup written to {target} ({target.stat().st_size:,} bytes)")
+        return 0
+    from storage.maintenance import database_stats
+
+    for key, value in database_stats(db, settings.db_path).items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def cmd_dedup(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.pipeline.dedup import dedup_jsonl
+
+    dedup_jsonl(sys.stdin, sys.stdout, window_hours=args.window)
+    return 0
+
+
+def cmd_classify(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.pipeline.classify import TopicModel, classify_jsonl
+
+    classify_jsonl(sys.stdin, sys.stdout, TopicModel.load(args.model or settings.model_dir))
+    return 0
+
+
+def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.pipeline.classify import load_training_rows, train
+
+    try:
+        rows = load_training_rows(args.data)
+        report = train(rows, args.out, folds=args.folds)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"trained on {report.rows} rows, {len(report.labels)} labels, in {report.seconds:.1f} s\n"
+        f"cross-validated ({report.folds} folds): accuracy {report.accuracy:.3f}, "
+        f"macro-F1 {report.macro_f1:.3f}\nmodel written to {args.out}; "
+        f"use it with NEWSBOT_MODEL={args.out} or --model {args.out}"
+    )
+    return 0
+
+
+def cmd_summarize(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.pipeline.summarize import summarize_jsonl
+
+    summarize_jsonl(sys.stdin, sys.stdout, max_sentences=args.sentences, max_chars=args.chars)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "ingest": cmd_ingest,
+    "sources": cmd_sources,
+    "chat": cmd_chat,
+    "admin": cmd_admin,
+    "db": cmd_db,
+    "dedup": cmd_dedup,
+    "classify": cmd_classify,
+    "train": cmd_train,
+    "summarize": cmd_summarize,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings(env_file=Path(args.env_file))
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[args.command](settings, args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,741 @@
+"""Reprint detection and story clustering.
+
+Two levels of "seen it before" decide whether a story may alert:
+
+**Reprint** — the same article again: from another feed, under a new headline, with a
+paragraph dropped or added, with boilerplate ("Read more", photo credits, agency datelines)
+added, with quotes, accents, case or whitespace changed. A reprint never alerts again.
+Detection works on the body text (the headline is ignored because reprints get new ones;
+it is used only when the body is too short to say anything). The text is normalised and
+stripped of boilerplate lines, cut into word 3-shingles, and a story is a reprint of an
+earlier one when its text was already seen, or when it repeats the whole earlier article
+with a paragraph or so added::
+
+    covered_new = |S_new ∩ S_old| / |S_new|      (share of the new text already seen)
+    covered_old = |S_new ∩ S_old| / |S_old|      (share of the old text repeated)
+    reprint  <=>  covered_new >= reprint_min_covered (0.8)
+                  or (covered_old >= reprint_min_repeated (0.9)
+                      and covered_new >= reprint_min_covered_when_extended (0.4))
+
+so dropping paragraphs keeps a story a reprint (it lost text, it added none), and so does
+adding a paragraph, while a two-paragraph brief later expanded into a long report is not one
+(it is a cluster member that adds information).
+
+**Story** — the same event told by other outlets in their own words. Such articles share
+few shingles but many rare content words (names, places, numbers). Each story's content
+terms (stop words dropped, plurals folded) are weighted by inverse document frequency over
+the stories in the window, and a new story joins the cluster of its most similar earlier
+story when::
+
+    similarity = w(T_new ∩ T_old) / min(w(T_new), w(T_old)) >= story_min_similarity (0.35)
+
+where ``w`` sums the idf weights of a term set. Clusters never merge, so a cluster keeps
+the id of its first story.
+
+**New-information rule** — a story that joins an existing cluster (not as a reprint) adds
+substantial new information, and so may alert again, only when both hold::
+
+    novel = content terms of the new story absent from every story in the cluster so far
+    len(novel) >= min_new_terms (25)            -- enough new text to be worth a message
+    len(novel) / len(all its terms) >= min_new_share (0.5)   -- mostly new, not a rewrite
+
+Content terms rather than shingles measure novelty because a rewrite in other words shares
+almost no shingles with the original even when it adds no fact; new facts show up as new
+names, numbers and nouns. The first story of a cluster always has new information;
+reprints never do.
+
+**Indexes** — candidates come from sub-linear indexes, never from a scan of the window:
+reprints from banded MinHash LSH over the shingles (``reprint_bands`` bands of
+``reprint_rows`` rows; the defaults 32 x 3 find pairs with Jaccard 0.4 with probability
+0.88, 0.5 with 0.986 and 0.6 with 0.9996, but a reprint that keeps only a third of a long
+article, Jaccard ~0.3, only with 0.58). Stories come from an inverted index over each
+story's ``story_key_terms`` rarest terms; a look-up reads the postings of the new story's
+rarest terms already in the window, skipping terms with more than ``max_postings`` stories
+(too common to discriminate, and they would make look-ups linear), and checks exactly the
+``story_max_candidates`` stories sharing the most keys (at least
+``story_min_shared_keys``).
+
+**Window** — a story is only compared with stories whose time is within ``window_hours``
+of its own. The time is the published time; when absent, the supplied ``clock`` (if any),
+otherwise the newest time seen so far (arrival order). :meth:`StoryIndex.prune` drops
+stories older than the window.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import unicodedata
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import chain, repeat
+from typing import TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.pipeline.text import strip_boilerplate
+
+log = logging.getLogger(__name__)
+
+U32 = npt.NDArray[np.uint32]
+U64 = npt.NDArray[np.uint64]
+
+# --------------------------------------------------------------------------------------
+# Text normalisation
+# --------------------------------------------------------------------------------------
+
+# Unicode punctuation folded before tokenising: quotes become ASCII quotes, dashes, ellipses,
+# bullets and unusual spaces become spaces (ASCII punctuation is handled byte-wise below).
+_UNICODE_FOLD = {
+    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4\u02bc", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
+    **dict.fromkeys(
+        "\u00a0\u2002\u2003\u2009\u200a\u202f\u3000\u200b\u2010\u2011\u2012"
+        "\u2013\u2014\u2015\u2026\u2022\u00b7\u2039\u203a\u00bf\u00a1",
+        " ",
+    ),
+}
+# A regex finds the few such characters faster than ``str.translate`` with a dict, which
+# looks every character of the text up in Python.
+_UNICODE_PUNCT = re.compile("[" + "".join(_UNICODE_FOLD) + "]")
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+# Word splitting is done on UTF-8 bytes with ``bytes.translate``: every ASCII byte that is not
+# a letter or digit becomes a space and apostrophes are deleted (so "company's" and
+# "company’s" agree). This is several times faster than a Unicode regex; bytes >= 0x80 (the
+# rest of non-ASCII letters) are kept, so multi-byte characters stay whole.
+_ASCII_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_SEPARATORS = bytes(
+    byte if byte >= 0x80 or byte in _ASCII_WORD_BYTES else ord(" ") for byte in range(256)
+)
+
+# An agency dateline opening the first paragraph of a reprint ("PARIS (AFP) - ...").
+_DATELINE = re.compile(
+    r"^\s*(?:[A-Z][\w.'’ -]{0,40},?\s*)?(?:[A-Z][a-z]{2,8}\.?\s+\d{1,2},?\s*)?"
+    r"\((?:Reuters|AP|AFP|Bloomberg|dpa|PA|UPI|Xinhua|CNN|BBC)\)\s*[-–—:]+\s*"
+)
+
+
+def normalize_text(text: str) -> str:
+    """Fold case, quotes, accents and whitespace, so that cosmetic edits compare equal."""
+    return " ".join(_fold(text).split())
+
+
+def _fold(text: str) -> str:
+    """Case, quote and accent folding; ASCII text (most of it) skips the Unicode steps."""
+    if text.isascii():
+        return text.lower()
+    text = _UNICODE_PUNCT.sub(lambda match: _UNICODE_FOLD[match.group()], text)
+    decomposed = unicodedata.normalize("NFKD", text)
+    if decomposed != text:  # only texts with accents or compatibility characters
+        text = _COMBINING.sub("", decomposed)
+    return text.lower()
+
+
+def clean_body(text: str) -> str:
+    """The article body without boilerplate lines and without a leading agency dateline.
+
+    Boilerplate lines ("Read more", photo credits, copyright) are recognised by
+    :func:`bot.pipeline.text.strip_boilerplate`; a dateline that prefixes the first paragraph
+    is cut here, because a reprint from a wire service adds one to an otherwise equal text.
+    """
+    return _DATELINE.sub("", strip_boilerplate(text), count=1)
+
+
+def word_tokens(text: str) -> list[bytes]:
+    """Normalised word tokens of ``text`` as UTF-8 bytes (the form the index hashes)."""
+    return _fold(text).encode().translate(_SEPARATORS, b"'").split()
+
+
+def tokenize(text: str) -> list[str]:
+    """Normalised word tokens of ``text``: letters and digits, apostrophes removed."""
+    return [token.decode() for token in word_tokens(text)]
+
+
+@functools.cache
+def _stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words, loaded on first use (its import takes ~1-2 s)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | {"said", "says", "say", "told", "year", "years"}
+
+
+def content_term(token: str) -> str | None:
+    """The content term a token stands for, or None for stop words and one-letter words.
+
+    A plural "s" is folded by hand (not with a stemmer) because matching "profit"/"profits"
+    is all that story matching needs, and no stemmer is among the dependencies.
+    """
+    if token in _stop_words() or (len(token) < 2 and not token.isdigit()):
+        return None
+    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
+        return token[:-1]
+    return token
+
+
+# --------------------------------------------------------------------------------------
+# Hashing (vectorised: per-shingle Python hashing is what makes datasketch slow)
+# --------------------------------------------------------------------------------------
+
+_SHINGLE_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
+
+
+def stable_hash(token: bytes) -> int:
+    """A 32-bit token hash that, unlike ``hash``, does not change with PYTHONHASHSEED."""
+    return zlib.crc32(token)
+
+
+def _sorted_unique(values: U32) -> U32:
+    """``np.unique`` for 1-D arrays, several times faster on the small arrays used here."""
+    ordered = np.sort(values)
+    if ordered.size < 2:
+        return ordered
+    keep = np.empty(ordered.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def shingle_hashes(token_hashes: U64, size: int = 3) -> U32:
+    """Sorted distinct 32-bit hashes of the ``size``-shingles of a sequence of token hashes.
+
+    A sequence shorter than ``size`` yields a single shingle of all its tokens.
+    """
+    if token_hashes.size == 0:
+        return np.zeros(0, dtype=np.uint32)
+    size = min(size, token_hashes.size)
+    count = token_hashes.size - size + 1
+    combined = np.zeros(count, dtype=np.uint64)
+    for offset in range(size):
+        multiplier = np.uint64(_SHINGLE_MULTIPLIERS[offset % len(_SHINGLE_MULTIPLIERS)])
+        combined += token_hashes[offset : offset + count] * multiplier
+    # Multiply-shift hashing: the top 32 bits of a sum of odd-multiplied token hashes are
+    # spread well enough that no extra mixing step is needed.
+    return _sorted_unique((combined >> np.uint64(32)).astype(np.uint32))
+
+
+# --------------------------------------------------------------------------------------
+# Index
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DedupDecision:
+    """What the index decided about one story.
+
+    ``duplicate_of`` names the earlier story this one reprints (None when it is no reprint);
+    ``cluster`` is the id of the first story of its cluster (its own id for a new story);
+    ``new_information`` says whether the story may alert (see the module docstring).
+    """
+
+    duplicate_of: str | None
+    cluster: str
+    new_information: bool
+
+
+@dataclass(slots=True)
+class _Entry:
+    story_id: str
+    time: float | None
+    shingles: U32  # sorted distinct shingle hashes
+    signature: U32  # MinHash signature
+    terms: U32  # sorted distinct content-term hashes
+    key_terms: tuple[int, ...]  # its rarest terms when indexed: its inverted-index keys
+    weight: float  # idf weight of ``terms`` when indexed
+    cluster: str
+    original: str  # the story it reprints, or its own id
+
+
+@dataclass(slots=True)
+class _Features:
+    shingles: U32
+    signature: U32
+    band_keys: list[int]
+    terms: U32  # sorted distinct content-term hashes
+    term_list: list[int]  # the same, as Python ints (dictionary keys)
+    weights: npt.NDArray[np.float64]  # idf of each term, aligned with ``terms``
+    key_terms: tuple[int, ...]  # the rarest terms: the story's keys in the inverted index
+    lookup_terms: list[int]  # the rarest terms already in the window: keys to look up
+
+
+_VOCABULARY_LIMIT = 500_000
+
+
+class StoryIndex:
+    """Decides, story by story, reprint / cluster member / new story, over a time window.
+
+    Stories live in memory only; at start-up the bot feeds the stored stories of the window
+    back with :meth:`restore`. Not thread-safe: call from one task at a time.
+    """
+
+    def __init__(
+        self,
+        window_hours: float = 72.0,
+        *,
+        reprint_bands: int = 32,
+        reprint_rows: int = 3,
+        reprint_min_covered: float = 0.8,
+        reprint_min_repeated: float = 0.9,
+        reprint_min_covered_when_extended: float = 0.4,
+        story_min_similarity: float = 0.35,
+        story_key_terms: int = 12,
+        story_min_shared_keys: int = 2,
+        story_max_candidates: int = 5,
+        max_postings: int = 500,
+        min_new_terms: int = 25,
+        min_new_share: float = 0.5,
+        clock: Callable[[], datetime] | None = None,
+        seed: int = 1,
+    ) -> None:
+        if window_hours <= 0:
+            raise ValueError("window_hours must be positive")
+        self.window_seconds = window_hours * 3600.0
+        self.reprint_bands = reprint_bands
+        self.reprint_rows = reprint_rows
+        self.reprint_min_covered = reprint_min_covered
+        self.reprint_min_repeated = reprint_min_repeated
+        self.reprint_min_covered_when_extended = reprint_min_covered_when_extended
+        self.story_min_similarity = story_min_similarity
+        self.story_key_terms = story_key_terms
+        self.story_min_shared_keys = story_min_shared_keys
+        self.story_max_candidates = story_max_candidates
+        self.max_postings = max_postings
+        self.min_new_terms = min_new_terms
+        self.min_new_share = min_new_share
+        self._clock = clock
+
+        rng = np.random.default_rng(seed)
+        perms = reprint_bands * reprint_rows
+        # Odd multipliers make each multiply-add a permutation of the 32-bit hash space.
+        self._perm_a: U32 = rng.integers(0, 2**32, size=(perms, 1), dtype=np.uint32) | np.uint32(1)
+        self._perm_b: U32 = rng.integers(0, 2**32, size=(perms, 1), dtype=np.uint32)
+        self._band_salt: U64 = rng.integers(1, 2**63, size=reprint_bands, dtype=np.uint64)
+        self._row_mult: U64 = rng.integers(
+            1, 2**63, size=reprint_rows, dtype=np.uint64
+        ) | np.uint64(1)
+
+        self._entries: dict[str, _Entry] = {}
+        self._bands: dict[int, str | list[str]] = {}
+        self._postings: dict[int, set[str]] = {}
+        self._df: Counter[int] = Counter()
+        self._members: dict[str, set[str]] = {}
+        self._latest: float | None = None
+        # Token -> (token hash, content-term hash or 0): looking a word up is much cheaper
+        # than normalising and hashing it again, and news vocabulary repeats heavily.
+        self._token_hash: dict[bytes, int] = {}
+        self._term_hash: dict[bytes, int] = {}
+
+    # ----------------------------------------------------------------------------- public
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, story_id: object) -> bool:
+        return story_id in self._entries
+
+    def add(
+        self, story_id: str, title: str, text: str, published: datetime | None = None
+    ) -> DedupDecision:
+        """Decide whether the story is a reprint, a cluster member or new, then index it."""
+        if story_id in self._entries:
+            raise ValueError(f"story {story_id!r} is already indexed")
+        when = self._effective_time(published)
+        features = self._features(title, text)
+        original = self._find_reprint(features, when)
+        if original is not None:
+            decision = DedupDecision(original.original, original.cluster, False)
+        else:
+            match = self._find_story(features, when)
+            if match is None:
+                decision = DedupDecision(None, story_id, True)
+            else:
+                novel = self._adds_information(features.terms, match.cluster)
+                decision = DedupDecision(None, match.cluster, novel)
+        self._insert(story_id, when, features, decision.cluster, decision.duplicate_of)
+        return decision
+
+    def restore(
+        self, story_id: str, title: str, text: str, published: datetime | None, cluster: str
+    ) -> None:
+        """Index a stored story under its known cluster, without deciding anything.
+
+        A story id that is already indexed is left as it is (restoring twice is harmless).
+        """
+        if story_id in self._entries:
+            return
+        when = self._effective_time(published)
+        self._insert(story_id, when, self._features(title, text), cluster, None)
+
+    def prune(self, now: datetime) -> int:
+        """Drop stories older than the window before ``now``; return how many were dropped.
+
+        A story indexed without any time gets ``now`` as its time here, so it expires one
+        window later instead of staying forever.
+        """
+        now_seconds = _timestamp(now)
+        cutoff = now_seconds - self.window_seconds
+        expired: list[str] = []
+        for entry in self._entries.values():
+            if entry.time is None:
+                entry.time = now_seconds
+            elif entry.time < cutoff:
+                expired.append(entry.story_id)
+        for story_id in expired:
+            self._remove(story_id)
+        return len(expired)
+
+    def cluster_of(self, story_id: str) -> str | None:
+        """The cluster of an indexed story, or None when it is not (or no longer) indexed."""
+        entry = self._entries.get(story_id)
+        return None if entry is None else entry.cluster
+
+    # ------------------------------------------------------------------------- features
+
+    def _learn(self, tokens: set[bytes]) -> None:
+        """Add unseen tokens to the hash caches (cleared when they grow past a bound)."""
+        token_hash = self._token_hash
+        unseen = tokens.difference(token_hash)
+        if not unseen:
+            return
+        if len(token_hash) + len(unseen) > _VOCABULARY_LIMIT:
+            token_hash.clear()
+            self._term_hash.clear()
+        term_hash = self._term_hash
+        for token in unseen:
+            token_hash[token] = stable_hash(token)
+            term = content_term(token.decode())
+            term_hash[token] = 0 if term is None else stable_hash(term.encode()) or 1
+
+    def _features(self, title: str, text: str) -> _Features:
+        body = word_tokens(clean_body(text))
+        title_tokens = word_tokens(title)
+        distinct = set(body)
+        distinct.update(title_tokens)
+        self._learn(distinct)
+        # Reprints change headlines, so shingle the body; a body too short to identify an
+        # article (headline-only items) is shingled together with its headline.
+        shingle_tokens = body if len(body) >= 12 else title_tokens + body
+        token_hashes = np.fromiter(
+            map(self._token_hash.__getitem__, shingle_tokens),
+            dtype=np.uint64,
+            count=len(shingle_tokens),
+        )
+        shingles = shingle_hashes(token_hashes)
+        signature = self._signature(shingles)
+
+        term_set = set(map(self._term_hash.__getitem__, distinct))
+        term_set.discard(0)
+        term_list = sorted(term_set)
+        doc_freq = np.fromiter(
+            map(self._df.get, term_list, repeat(0)), dtype=np.float64, count=len(term_list)
+        )
+        terms = np.array(term_list, dtype=np.uint32)
+        # Smoothed idf over the window; 50 pseudo-stories keep weights sane while it is empty.
+        weights = np.log((len(self._entries) + 50.0) / (doc_freq + 1.0))
+        # Rarest first; ties broken by the term hash, so that two articles choose the same
+        # keys among equally rare terms (a min-hash choice).
+        order = np.lexsort((terms, doc_freq))
+        # Look-ups use the rarest terms that some story already has: an unseen term has no
+        # postings, so the rarest terms overall would find nothing.
+        seen_order = order[doc_freq[order] > 0][: self.story_key_terms]
+        return _Features(
+            shingles=shingles,
+            signature=signature,
+            band_keys=self._band_keys(signature),
+            terms=terms,
+            term_list=term_list,
+            weights=weights,
+            key_terms=tuple(terms[order[: self.story_key_terms]].tolist()),
+            lookup_terms=terms[seen_order].tolist(),
+        )
+
+    def _signature(self, shingles: U32) -> U32:
+        """MinHash signature: the minimum of each multiply-add permutation of the hashes."""
+        perms = self.reprint_bands * self.reprint_rows
+        if shingles.size == 0:
+            return np.full(perms, np.iinfo(np.uint32).max, dtype=np.uint32)
+        permuted = np.multiply(self._perm_a, shingles[np.newaxis, :])
+        permuted += self._perm_b
+        signature: U32 = permuted.min(axis=1)
+        return signature
+
+    def _band_keys(self, signature: U32) -> list[int]:
+        """One hash per band of ``reprint_rows`` signature values, salted by band number."""
+        rows = signature.reshape(self.reprint_bands, self.reprint_rows).astype(np.uint64)
+        keys: list[int] = ((rows @ self._row_mult) + self._band_salt).tolist()
+        return keys
+
+    # -------------------------------------------------------------------------- reprints
+
+    def _find_reprint(self, features: _Features, when: float | None) -> _Entry | None:
+        if features.shingles.size == 0:
+            return None
+        hits: Counter[str] = Counter()
+        for key in features.band_keys:
+            bucket = self._bands.get(key)
+            if bucket is None:
+                continue
+            if isinstance(bucket, str):
+                hits[bucket] += 1
+            else:
+                hits.update(bucket)
+        best: _Entry | None = None
+        best_score = 0.0
+        size_new = features.shingles.size
+        # A reprint that dropped most of a long original can have a Jaccard similarity near
+        # 0.3; a signature agreeing on under 15 % of its values is far below that (3 standard
+        # deviations with 96 values), so the exact check is skipped.
+        min_agreement = int(0.15 * features.signature.size)
+        for story_id in hits:
+            entry = self._entries[story_id]
+            if not self._in_window(entry, when):
+                continue
+            if np.count_nonzero(entry.signature == features.signature) < min_agreement:
+                continue
+            shared = _intersection_size(features.shingles, entry.shingles)
+            covered_new = shared / size_new
+            covered_old = shared / max(entry.shingles.size, 1)
+            is_reprint = covered_new >= self.reprint_min_covered or (
+                covered_old >= self.reprint_min_repeated
+                and covered_new >= self.reprint_min_covered_when_extended
+            )
+            score = covered_new + covered_old
+            if is_reprint and score > best_score:
+                best, best_score = entry, score
+        return best
+
+    # --------------------------------------------------------------------------- stories
+
+    def _find_story(self, features: _Features, when: float | None) -> _Entry | None:
+        weight = float(features.weights.sum())
+        if weight <= 0:
+            return None
+        postings = [self._postings.get(term) for term in features.lookup_terms]
+        shared_keys: Counter[str] = Counter(
+            chain.from_iterable(
+                posting
+                for posting in postings
+                if posting is not None and len(posting) <= self.max_postings
+            )
+        )
+        min_shared = min(self.story_min_shared_keys, len(features.lookup_terms))
+        best: _Entry | None = None
+        best_similarity = self.story_min_similarity
+        for story_id, count in shared_keys.most_common(self.story_max_candidates):
+            if count < min_shared:
+                break
+            entry = self._entries[story_id]
+            if not self._in_window(entry, when):
+                continue
+            shared_weight = float(features.weights[_member_mask(features.terms, entry.terms)].sum())
+            similarity = shared_weight / max(min(weight, entry.weight), 1e-9)
+            if similarity >= best_similarity:
+                best, best_similarity = entry, similarity
+        return best
+
+    def _adds_information(self, terms: U32, cluster: str) -> bool:
+        """The new-information rule of the module docstring, against the cluster so far."""
+        members = self._members.get(cluster)
+        if not members:
+            return terms.size >= self.min_new_terms
+        seen = np.sort(np.concatenate([self._entries[member].terms for member in members]))
+        novel = int(np.count_nonzero(~_member_mask(terms, seen)))
+        return novel >= self.min_new_terms and novel / max(terms.size, 1) >= self.min_new_share
+
+    # ------------------------------------------------------------------------ bookkeeping
+
+    def _effective_time(self, published: datetime | None) -> float | None:
+        if published is not None:
+            when: float | None = _timestamp(published)
+        elif self._clock is not None:
+            when = _timestamp(self._clock())
+        else:
+            when = self._latest
+        if when is not None and (self._latest is None or when > self._latest):
+            self._latest = when
+        return when
+
+    def _in_window(self, entry: _Entry, when: float | None) -> bool:
+        if when is None or entry.time is None:
+            return True
+        return abs(when - entry.time) <= self.window_seconds
+
+    def _insert(
+        self,
+        story_id: str,
+        when: float | None,
+        features: _Features,
+        cluster: str,
+        original: str | None,
+    ) -> None:
+        entry = _Entry(
+            story_id=story_id,
+            time=when,
+            shingles=features.shingles,
+            signature=features.signature,
+            terms=features.terms,
+            key_terms=features.key_terms,
+            weight=float(features.weights.sum()),
+            cluster=cluster,
+            original=original or story_id,
+        )
+        self._entries[story_id] = entry
+        if features.shingles.size:
+            bands = self._bands
+            for key in features.band_keys:
+                bucket = bands.get(key)
+                # A bucket holds a bare id until it is shared: most buckets have one story,
+                # and a list per bucket would double the index's memory.
+                if bucket is None:
+                    bands[key] = story_id
+                elif isinstance(bucket, str):
+                    bands[key] = [bucket, story_id]
+                else:
+                    bucket.append(story_id)
+        postings = self._postings
+        for term in entry.key_terms:
+            posting = postings.get(term)
+            if posting is None:
+                postings[term] = {story_id}
+            else:
+                posting.add(story_id)
+        self._df.update(features.term_list)
+        self._members.setdefault(cluster, set()).add(story_id)
+
+    def _remove(self, story_id: str) -> None:
+        entry = self._entries.pop(story_id)
+        if entry.shingles.size:
+            bands = self._bands
+            for key in self._band_keys(entry.signature):
+                bucket = bands.get(key)
+                if bucket == story_id:
+                    del bands[key]
+                elif isinstance(bucket, list):
+                    bucket.remove(story_id)
+                    if len(bucket) == 1:
+                        bands[key] = bucket[0]
+        for term in entry.key_terms:
+            posting = self._postings.get(term)
+            if posting is not None:
+                posting.discard(story_id)
+                if not posting:
+                    del self._postings[term]
+        term_list = entry.terms.tolist()
+        self._df.subtract(term_list)
+        for term in term_list:
+            if self._df[term] <= 0:
+                del self._df[term]
+        members = self._members.get(entry.cluster)
+        if members is not None:
+            members.discard(story_id)
+            if not members:
+                del self._members[entry.cluster]
+
+
+def _member_mask(values: U32, sorted_pool: U32) -> npt.NDArray[np.bool_]:
+    """Which of ``values`` occur in the sorted array ``sorted_pool``.
+
+    ``np.isin`` does the same but re-sorts both arrays on every call, which costs ~50x more
+    on the small sorted arrays kept here.
+    """
+    if sorted_pool.size == 0:
+        return np.zeros(values.size, dtype=bool)
+    positions = np.searchsorted(sorted_pool, values)
+    positions[positions == sorted_pool.size] = 0
+    mask: npt.NDArray[np.bool_] = sorted_pool[positions] == values
+    return mask
+
+
+def _intersection_size(left: U32, right: U32) -> int:
+    """Size of the intersection of two sorted arrays of distinct values."""
+    if left.size > right.size:
+        left, right = right, left
+    return int(np.count_nonzero(_member_mask(left, right)))
+
+
+def _timestamp(moment: datetime) -> float:
+    """POSIX seconds; a naive datetime is taken as UTC (feeds without a zone mostly are)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+# --------------------------------------------------------------------------------------
+# JSON Lines front end (``newsbot dedup``)
+# --------------------------------------------------------------------------------------
+
+_PRUNE_EVERY = 1000
+
+
+def dedup_jsonl(src: TextIO, dst: TextIO, *, window_hours: float = 72.0) -> int:
+    """Deduplicate JSON Lines stories read in arrival order; return the number written.
+
+    Input lines are ``{"id", "title", "text", "published"?}`` (ISO 8601 or absent); each
+    output line is ``{"id", "duplicate_of", "cluster"}``. ``duplicate_of`` names an earlier
+    story of the input that this one reprints; rewrites of the same event share a
+    ``cluster`` without being reprints. Broken lines and repeated ids are skipped with a
+    logged warning. Stories older than the window before the newest time seen are pruned
+    as the input goes, so memory stays bounded on long inputs.
+    """
+    index = StoryIndex(window_hours=window_hours)
+    written = 0
+    newest: datetime | None = None
+    for number, line in enumerate(src, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            story_id = record["id"]
+            if not isinstance(story_id, str | int) or isinstance(story_id, bool):
+                raise ValueError("id must be a string or an integer")
+            story_id = str(story_id)
+            title = _text_field(record, "title")
+            text = _text_field(record, "text")
+            published = _parse_time(record.get("published"))
+        except (ValueError, KeyError, TypeError) as error:
+            log.warning("dedup: skipping line %d: %s", number, error)
+            continue
+        if story_id in index:
+            log.warning("dedup: skipping line %d: id %r repeats an earlier story", number, story_id)
+            continue
+        decision = index.add(story_id, title, text, published)
+        record_out = {
+            "id": story_id,
+            "duplicate_of": decision.duplicate_of,
+            "cluster": decision.cluster,
+        }
+        dst.write(json.dumps(record_out, ensure_ascii=False) + "\n")
+        written += 1
+        if published is not None and (newest is None or _later(published, newest)):
+            newest = published
+        if written % _PRUNE_EVERY == 0 and newest is not None:
+            index.prune(newest)
+    return written
+
+
+def _text_field(record: dict[str, object], name: str) -> str:
+    value = record.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value
+
+
+def _parse_time(value: object) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError("published must be an ISO 8601 string")
+    return datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+
+
+def _later(left: datetime, right: datetime) -> bool:
+    return _timestamp(left) > _timestamp(right)

@@ -1,0 +1,330 @@
+"""The one place the stages are joined: clean -> exact dedup -> understand -> cluster -> store ->
+match -> queue deliveries.
+
+Each stage is a small pure module; this runner owns the order, the transaction and the state the
+stages keep between stories (the reprint index, the compiled subscriptions). It is synchronous
+and runs on the database thread (or in the CLI process), so a batch is one ``BEGIN IMMEDIATE``
+transaction: a story, its cluster and its outbox rows are stored together or not at all, and a
+second process (``newsbot ingest``) sharing the database waits its turn and then sees everything
+stored before it.
+
+Alert rule for clusters: the first story of a cluster is alerted. A reprint never is. A later
+member of the cluster is alerted only when the dedup stage says it adds substantial new
+information; its outbox key is then its own id (so it is not swallowed by the UNIQUE
+(chat, cluster) key), otherwise the chats that already had the cluster get an update ("+N more
+sources") on the existing alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlite_utils import Database
+
+from bot.models import Chat, RawStory, Subscription
+from bot.pipeline.classify import TopicModel
+from bot.pipeline.dedup import StoryIndex
+from bot.pipeline.language import detect_language, key_terms
+from bot.pipeline.match import Matcher, MatchResult, StoryFeatures
+from bot.pipeline.query import Query, QueryError, parse_query
+from bot.pipeline.summarize import summarize
+from bot.pipeline.text import normalize_whitespace, strip_boilerplate
+from bot.pipeline.urls import canonical_url
+from storage import chats as chat_store
+from storage import deliveries as outbox
+from storage import stories as story_store
+from storage import subscriptions as sub_store
+from storage.db import write_transaction
+
+log = logging.getLogger(__name__)
+
+SUMMARY_CHARS = 400
+
+
+@dataclass(frozen=True)
+class StoredStory:
+    """One new story as reported by ``newsbot ingest`` and ``POST /ingest``."""
+
+    id: int
+    title: str
+    source: str
+    url: str | None
+    topics: list[str]
+    summary: str
+    language: str
+    cluster: int
+    duplicate_of: int | None
+    alerted_chats: int
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "source": self.source,
+            "url": self.url,
+            "topics": self.topics,
+            "summary": self.summary,
+            "language": self.language,
+            "cluster": self.cluster,
+            "duplicate_of": self.duplicate_of,
+            "alerted_chats": self.alerted_chats,
+        }
+
+
+@dataclass
+class IngestReport:
+    new: list[StoredStory] = field(default_factory=list)
+    duplicates: int = 0  # exact duplicates: not stored again
+    reprints: int = 0  # near-duplicates stored as cluster members, never alerted
+    deliveries: int = 0
+    seconds: float = 0.0
+
+    def merge(self, other: IngestReport) -> None:
+        self.new.extend(other.new)
+        self.duplicates += other.duplicates
+        self.reprints += other.reprints
+        self.deliveries += other.deliveries
+        self.seconds += other.seconds
+
+    def summary_line(self) -> str:
+        return (
+            f"{len(self.new)} new, {self.duplicates} duplicates, {self.reprints} reprints, "
+            f"{self.deliveries} alerts queued"
+        )
+
+
+def content_hash(title: str, text: str) -> str:
+    """Hash of the normalized text (the title when there is no text): same text, stored once."""
+    basis = text if text.strip() else title
+    folded = unicodedata.normalize("NFKC", basis).casefold()
+    normalized = " ".join("".join(c if c.isalnum() else " " for c in folded).split())
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class _CompiledSubscriptions:
+    version: int
+    matcher: Matcher
+    mutes: Matcher
+    subscriptions: dict[int, Subscription]
+    chats: dict[int, Chat]
+
+
+class Pipeline:
+    """Processes batches of raw stories against one database."""
+
+    def __init__(
+        self,
+        classifier: TopicModel,
+        *,
+        window_hours: float = 72.0,
+        summary_chars: int = SUMMARY_CHARS,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.classifier = classifier
+        self.window = timedelta(hours=window_hours)
+        self.summary_chars = summary_chars
+        self.clock = clock
+        self.index = StoryIndex(window_hours=window_hours)
+        self._last_seen_id = 0
+        self._compiled: _CompiledSubscriptions | None = None
+
+    # -- state kept in step with the database (other processes write too) -----------------
+    def _catch_up(self, db: Database) -> None:
+        """Index stories stored since we last looked, by this process or another one."""
+        since = self.clock() - self.window if self._last_seen_id == 0 else None
+        for story in story_store.stories_after(db, self._last_seen_id, since=since):
+            self.index.restore(
+                str(story.id),
+                story.title,
+                story.text,
+                story.published_at or story.fetched_at,
+                str(story.cluster_id or story.id),
+            )
+            self._last_seen_id = max(self._last_seen_id, story.id)
+        self._last_seen_id = max(self._last_seen_id, story_store.max_story_id(db))
+
+    def compiled(self, db: Database) -> _CompiledSubscriptions:
+        """The subscription index, rebuilt only when some process changed a subscription."""
+        version = sub_store.subscriptions_version(db)
+        if self._compiled is not None and self._compiled.version == version:
+            return self._compiled
+        subscriptions = {s.id: s for s in sub_store.active_subscriptions(db)}
+        queries: list[tuple[int, Query]] = []
+        mutes: list[tuple[int, Query]] = []
+        for sub in subscriptions.values():
+            try:
+                parsed = parse_query(sub.query)
+            except QueryError as exc:  # stored before a grammar change: skip, do not crash
+                log.warning("event=subscription_unparsable id=%s error=%s", sub.id, exc)
+                continue
+            (mutes if sub.kind == "mute" else queries).append((sub.id, parsed))
+        chats = {c.id: c for c in chat_store.list_chats(db, chat_state="active")}
+        self._compiled = _CompiledSubscriptions(
+            version, Matcher.build(queries), Matcher.build(mutes), subscriptions, chats
+        )
+        return self._compiled
+
+    # -- the stages, joined ------------------------------------------------------------------
+    def process(
+        self,
+        db: Database,
+        raws: Sequence[RawStory],
+        *,
+        source_id: int | None = None,
+        source_name: str = "",
+    ) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        with write_transaction(db):
+            self._catch_up(db)
+            compiled = self.compiled(db)
+            for raw in raws:
+                self._process_one(db, raw, compiled, report, source_id, source_name)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _process_one(
+        self,
+        db: Database,
+        raw: RawStory,
+        compiled: _CompiledSubscriptions,
+        report: IngestReport,
+        source_id: int | None,
+        source_name: str,
+    ) -> None:
+        title = normalize_whitespace(raw.title)
+        text = strip_boilerplate(raw.text)
+        if not title and not text:
+            return
+        url = raw.url or None
+        canonical = canonical_url(url) if url else None
+        digest = content_hash(title, text)
+        if story_store.find_exact_duplicate(db, digest, canonical) is not None:
+            report.duplicates += 1
+            return
+        now = self.clock()
+        language = detect_language(f"{title}. {text}")
+        scored = self.classifier.classify(title, text)
+        summary = summarize(title, text, max_chars=self.summary_chars)
+        name = raw.source_name or source_name
+        story_id = story_store.insert_story(
+            db,
+            story_store.NewStory(
+                title=title,
+                text=text,
+                source_id=source_id,
+                source_name=name,
+                url=url,
+                canonical_url=canonical,
+                guid=raw.guid,
+                published_at=raw.published,
+                fetched_at=now,
+                content_hash=digest,
+                language=language,
+                summary=summary.text,
+                topics=[t for t, _ in scored],
+                topic_scores={t: round(s, 4) for t, s in scored},
+                key_terms=key_terms(title, text),
+            ),
+        )
+        decision = self.index.add(str(story_id), title, text, raw.published or now)
+        self._last_seen_id = max(self._last_seen_id, story_id)
+        cluster_id = int(decision.cluster)
+        duplicate_of = int(decision.duplicate_of) if decision.duplicate_of else None
+        if cluster_id != story_id or duplicate_of is not None:
+            db.execute(
+                "UPDATE stories SET cluster_id = ?, duplicate_of = ? WHERE id = ?",
+                [cluster_id, duplicate_of, story_id],
+            )
+        if duplicate_of is not None:
+            report.reprints += 1
+        sources_count = story_store.cluster_source_count(db, cluster_id)
+        alerted = 0
+        if decision.new_information and duplicate_of is None:
+            alert_key = cluster_id if cluster_id == story_id else story_id
+            features = StoryFeatures(
+                title=title,
+                text=text,
+                topics=tuple(t for t, _ in scored),
+                source=name,
+                lang=language,
+            )
+            queued = self._queue_matches(
+                db, compiled, features, story_id, alert_key, sources_count, language
+            )
+            alerted = queued
+            report.deliveries += queued
+        if cluster_id != story_id:
+            outbox.note_cluster_growth(db, cluster_id, sources_count)
+        report.new.append(
+            StoredStory(
+                id=story_id,
+                title=title,
+                source=name,
+                url=url,
+                topics=[t for t, _ in scored],
+                summary=summary.text,
+                language=language,
+                cluster=cluster_id,
+                duplicate_of=duplicate_of,
+                alerted_chats=alerted,
+            )
+        )
+
+    def match(self, db: Database, features: StoryFeatures) -> dict[int, list[MatchResult]]:
+        """Matches per chat after mutes, for a story (used by ingest and by /latest QUERY)."""
+        compiled = self.compiled(db)
+        muted_chats = {
+            compiled.subscriptions[m.subscription_id].chat_id
+            for m in compiled.mutes.match(features)
+            if m.subscription_id in compiled.subscriptions
+        }
+        per_chat: dict[int, list[MatchResult]] = {}
+        for result in compiled.matcher.match(features):
+            sub = compiled.subscriptions.get(result.subscription_id)
+            if sub is None or sub.chat_id in muted_chats:
+                continue
+            per_chat.setdefault(sub.chat_id, []).append(result)
+        return per_chat
+
+    def _queue_matches(
+        self,
+        db: Database,
+        compiled: _CompiledSubscriptions,
+        features: StoryFeatures,
+        story_id: int,
+        alert_key: int,
+        sources_count: int,
+        language: str,
+    ) -> int:
+        rows = []
+        for chat_id, results in self.match(db, features).items():
+            chat = compiled.chats.get(chat_id)
+            if chat is None:
+                continue
+            if chat.language and language not in (chat.language, "und"):
+                continue
+            reasons: list[str] = []
+            for result in results:
+                reasons.extend(r for r in result.reasons if r not in reasons)
+            first_sub = compiled.subscriptions[results[0].subscription_id]
+            rows.append(
+                outbox.QueuedDelivery(
+                    chat_id=chat_id,
+                    story_id=story_id,
+                    cluster_id=alert_key,
+                    platform=chat.platform,
+                    reasons=reasons[:8],
+                    subscription_ids=[r.subscription_id for r in results],
+                    thread_id=first_sub.thread_id,
+                    sources_count=sources_count,
+                )
+            )
+        return outbox.queue_deliveries(db, rows, self.clock())

@@ -1,0 +1,331 @@
+"""Plain-text helpers shared by the text stages: sentences, whitespace, boilerplate, kickers.
+
+Sentence splitting is hand-written rather than delegated to ``pysbd``: pysbd is accurate but
+handles about 50 BBC-length articles per second here, while the summarizer has to keep up
+with hundreds of articles per second. News copy is well edited, so a rule-based splitter that
+knows the usual traps (abbreviations such as ``Mr.``/``U.S.``/``No. 3``, decimals, initials
+as in ``J. R. R. Tolkien``, closing quotes after the full stop) is both fast and accurate
+enough. Everything here is pure and does no work at import time beyond compiling regexes.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = [
+    "is_boilerplate_line",
+    "normalize_whitespace",
+    "split_kicker",
+    "split_sentences",
+    "strip_boilerplate",
+    "word_set",
+]
+
+
+def word_set(words: str) -> frozenset[str]:
+    """The whitespace-separated words of ``words``: lets word lists read as plain text."""
+    return frozenset(words.split())
+
+
+# --- whitespace -------------------------------------------------------------------------------
+
+# Characters that render as nothing or as a plain space but defeat ``str.split`` based logic.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
+_MANY_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def normalize_whitespace(text: str) -> str:
+    """Canonical spacing: NFC, one space between words, at most one blank line between blocks.
+
+    Line and paragraph breaks are kept because they carry structure (headline lines, story
+    and paragraph separators) that the segmenter needs; only the noise goes: carriage returns,
+    tabs, no-break and zero-width spaces, soft hyphens, trailing spaces and runs of blank lines.
+    """
+    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\u2028", "\n").replace("\u2029", "\n\n")
+    lines = [_HORIZONTAL_SPACE.sub(" ", line).strip() for line in text.split("\n")]
+    return _MANY_BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+# --- sentences --------------------------------------------------------------------------------
+
+# Abbreviations that are (almost) never the last word of a sentence: titles before names,
+# "No." before numbers, and the like. Compared case-insensitively without the final period;
+# abbreviations that are also common words ("Sun.", "Sat.", "Art.") are left out.
+_NON_FINAL_ABBREVIATIONS = word_set(
+    """
+    mr mrs ms mx dr prof rev fr sr jr st mt ft gen lt col capt cpt sgt cmdr adm maj gov sen rep
+    pres supt insp det hon rt no nos vs v cf viz approx dept fig figs vol vols ch pp para
+    jan feb mar apr jun jul aug sep sept oct nov dec tue tues thu thur thurs ave blvd
+    """
+)
+# Abbreviations that often do end a sentence ("... sold to Apple Inc."): a boundary after them
+# is accepted only when the next word is a typical sentence opener.
+_AMBIGUOUS_ABBREVIATIONS = word_set(
+    "inc ltd co corp plc llc bros etc al e.g i.e a.m p.m u.s u.k u.n e.u u.s.a"
+)
+# Words that open sentences far more often than they continue a proper name, used to decide
+# the ambiguous cases above ("in the U.S. The next day" versus "the U.S. Army").
+_SENTENCE_OPENERS = word_set(
+    """
+    a an the this that these those it its he she they we i you his her their our my there
+    here but and or so yet however meanwhile also then still in on at for if when while after
+    before as since although though despite according many some most all no one other others
+    both each every such what who why how mr mrs ms dr officials police analysts experts
+    """
+)
+# Candidate boundary: terminal punctuation, optional closing quotes/brackets, whitespace.
+_CANDIDATE = re.compile(r"(?:[.!?]+|…)[\"'”’»)\]]*(?=\s)")
+_DOTTED_ACRONYM = re.compile(r"(?:[a-z]\.)+[a-z]")
+_NEXT_TOKEN = re.compile(r"\s+([\"'“‘«(\[]*)(\S*)")
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
+
+
+def _is_boundary(text: str, punct_start: int, end: int, punct: str) -> bool:
+    """Decide whether ``punct`` (at ``text[punct_start:]``, quotes up to ``end``) ends a sentence."""
+    match = _NEXT_TOKEN.match(text, end)
+    if match is None:
+        return True
+    opener, word = match.groups()
+    if not word:
+        return bool(opener)
+    first = word[0]
+    # A lower-case continuation ('"Stop!" he said', "approx. five") is no boundary.
+    if first.islower():
+        return False
+    if not (first.isupper() or first.isdigit() or opener or not first.isalnum()):
+        return False
+    if punct[0] != ".":
+        return True  # "!", "?" and "…" followed by a capital, a digit or a quote.
+    # The word before the punctuation, without opening quotes or brackets ("(U.S" -> "U.S").
+    token = text[text.rfind(" ", 0, punct_start) + 1 : punct_start].lstrip("\"'“‘«([")
+    bare = token.lower()
+    if not bare:
+        return True
+    if bare in _NON_FINAL_ABBREVIATIONS and not (len(token) > 1 and token.isupper()):
+        return False  # "Mr. Smith", "No. 10", "Fig. 3".
+    if len(bare) == 1 and bare.isalpha() and token.isupper():
+        return False  # An initial: "J. R. R. Tolkien", "George W. Bush".
+    if bare in _AMBIGUOUS_ABBREVIATIONS or _DOTTED_ACRONYM.fullmatch(bare):
+        return word.strip("\"'“‘«(,").lower() in _SENTENCE_OPENERS
+    return True
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split prose into sentences, keeping each sentence's text exactly (whitespace trimmed).
+
+    Paragraph breaks (blank lines) always end a sentence, so a headline or a truncated
+    paragraph never runs into the next one; single line breaks are treated as spaces.
+    """
+    sentences: list[str] = []
+    for paragraph in _PARAGRAPH_BREAK.split(text):
+        start = 0
+        for match in _CANDIDATE.finditer(paragraph):
+            punct = match.group(0).rstrip("\"'”’»)]")
+            if _is_boundary(paragraph, match.start(), match.end(), punct):
+                piece = " ".join(paragraph[start : match.end()].split())
+                if piece:
+                    sentences.append(piece)
+                start = match.end()
+        tail = " ".join(paragraph[start:].split())
+        if tail:
+            sentences.append(tail)
+    return sentences
+
+
+# --- kickers ----------------------------------------------------------------------------------
+
+# "DISASTER: ...", "UPDATE 2: ...", "SCI/TECH: ...": an upper-case label of at most four words.
+_KICKER = re.compile(
+    r"^\s*(?P<label>[A-Z][A-Z0-9&/'’.\-]*(?: [A-Z0-9&/'’.\-]+){0,3})\s*:\s+(?=[\"'“‘(\w$£€])"
+)
+
+
+def split_kicker(line: str) -> tuple[str, str]:
+    """Split an upper-case kicker label off a line: ``("DISASTER", "Floods ...")``.
+
+    Returns ``("", line)`` when there is none. A label needs two letters or more and must be
+    upper case, so times ("10:30"), ordinary words ("Note: ...") and acronyms inside a
+    sentence are left alone.
+    """
+    match = _KICKER.match(line)
+    if match is None:
+        return "", line
+    label = match.group("label").strip()
+    if sum(ch.isalpha() for ch in label) < 2 or not label.replace(" ", "").isupper():
+        return "", line
+    return label, line[match.end() :]
+
+
+# --- boilerplate ------------------------------------------------------------------------------
+
+_AGENCIES = (
+    r"(?:reuters|ap|afp|upi|ians|pti|ani|dpa|efe|ansa|xinhua|kyodo|yonhap|tass|pa|bbc|cnn"
+    r"|getty(?: images)?|epa(?:-efe)?|shutterstock|alamy|bloomberg|nyt|the associated press"
+    r"|associated press|agence france-presse|press association)"
+)
+# Boilerplate recognised from its start; only applied to lines short enough to be furniture.
+_SHORT_LINE_PATTERNS = [
+    # Photo and media credits and captions.
+    r"(?:photo|photograph|image|picture|pic|video|graphic|illustration|credit|footage)s?"
+    r"(?: credit| copyright| caption| source| by)?\s*[:：|/©-]",
+    r"(?:photo|image|picture|video|graphic)s? (?:by|courtesy of|credit|copyright)\b",
+    r"(?:image|photo|picture) (?:copyright|caption|source)\b",
+    r"\(?\s*(?:" + _AGENCIES + r")\s*(?:photo|photos|image|images|picture|pictures|video)\b",
+    r"©|\(c\)\s|copyright\s*(?:©|\(c\)|\d{4})",
+    # Calls to action and navigation.
+    r"(?:read|see|find out|learn) more\b",
+    r"(?:click|tap) (?:here|to|for)\b",
+    r"(?:continue|keep) reading\b",
+    r"(?:related|more|also read|read also|see also|recommended|trending|most read|"
+    r"top stories|editor's picks)\s*(?::|$|-|—|stories|articles|coverage)",
+    r"(?:watch|listen)(?: now| live| the video)?\s*[:-]?\s*$",
+    r"(?:share|tweet|email|print)(?: this(?: article| story)?)?(?: on \w+)?\s*$",
+    r"(?:follow|like|join) (?:us|me|@|our|the \w+ on)\b",
+    r"(?:sign up|subscribe|register)\b.{0,80}\b(?:newsletter|updates|alerts|email|free)\b",
+    r"(?:download|get) (?:our|the) (?:free )?app\b",
+    r"listen to (?:this|the) (?:article|story)\b",
+    r"skip to (?:main )?content\b",
+    r"story continues (?:below|after)\b",
+    r"(?:advertisement|advertising|sponsored(?: content)?|promoted(?: content)?|ad)\s*$",
+    # Newsletter and site footers.
+    r"(?:unsubscribe|manage (?:your )?(?:preferences|subscription)|update (?:your )?preferences)",
+    r"(?:you (?:are|were) receiving|you received) this\b",
+    r"(?:forwarded this (?:email|newsletter)|view (?:this email )?in (?:your )?browser)",
+    r"(?:was this (?:email|newsletter) forwarded|if you (?:no longer )?wish to)\b",
+    r"(?:privacy policy|terms (?:of use|of service|and conditions)|cookie (?:policy|settings)|"
+    r"contact us|about us|all rights reserved)",
+    r"(?:reporting|additional reporting|writing|editing|compiled|produced) by\b",
+    r"(?:last )?(?:updated|published|posted)\s*(?:on|at|:)?\s*\d",
+]
+_SHORT_LINE_RE = re.compile(r"^\s*(?:" + "|".join(_SHORT_LINE_PATTERNS) + ")", re.IGNORECASE)
+# Boilerplate anywhere in a short line, or a whole line of a recognisable kind.
+_WHOLE_LINE_RE = re.compile(
+    r"""^\s*(?:
+        \(\s*(?:[^()]{0,60}/)?\s*"""
+    + _AGENCIES
+    + r"""\s*(?:photo|image|picture|pictures|video
+          |file\ photo|/[^()]{0,40})?[^()]{0,40}\)\.?      # "(Reuters photo)", "(AP Photo/J. Doe)"
+      | [^.!?]{0,60}\b(?:getty\ images|shutterstock|afp\ via\ getty|ap\ photo|reuters/)[^.!?]{0,60}
+      | all\ rights\ reserved\.?
+      | .{0,80}\ball\ rights\ reserved\.?
+    )\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# "By Jane Doe", "By Jane Doe and John Roe, Reuters", "By JANE DOE | Staff writer".
+_NAME = r"(?:[A-Z][\w'’.-]*|[A-Z]\.)"
+# Capitalised words after "By" that open a sentence, not a byline ("By Monday, prices fell").
+_NOT_NAMES = (
+    r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|January|February|March"
+    r"|April|May|June|July|August|September|October|November|December|Christmas|Easter"
+    r"|The|Then|Now|Noon|Midday|Midnight|Contrast|Comparison|Law|Far|Then|Tonight|Today)"
+)
+_BYLINE_RE = re.compile(
+    r"^\s*(?:[Bb]y|BY|[Vv]on|[Pp]ar|[Pp]or)\s+(?!"
+    + _NOT_NAMES
+    + r"\b)"
+    + _NAME
+    + r"(?:\s+(?:(?:de|da|van|von|der|la|le|al|bin)\s+)?"
+    + _NAME
+    + r"){0,3}(?:\s*(?:,|and|&)\s*"
+    + _NAME
+    + r"(?:\s+"
+    + _NAME
+    + r"){0,3})*\s*(?:[,|—–-]\s*[\w .,'’&-]{0,60})?$",
+)
+# A dateline standing alone: "WASHINGTON (Reuters) -", "LONDON, Jan 5 (AP) —", "PARIS --".
+# It needs the agency or the dash: "WORLD OF WARCRAFT" alone is an all-caps headline.
+_DATELINE_RE = re.compile(
+    r"^\s*[A-Z][A-Z .'’-]{1,40}(?:,\s*[A-Za-z .]{2,30})?(?:,?\s*[A-Z][a-z]{2,8}\.? \d{1,2})?"
+    r"\s*(?:\((?:" + _AGENCIES + r"|[A-Za-z .]{1,30})\)\s*(?:-{1,2}|—|–|:)?|-{1,2}|—|–|:)\s*$",
+    re.IGNORECASE,
+)
+_SHORT_LINE_LIMIT = 160
+# First words (lower case, without a leading bracket) that can open a _SHORT_LINE_RE match.
+_TRIGGER_WORDS = word_set(
+    """
+    photo photos photograph photographs image images picture pictures pic pics video videos
+    graphic graphics illustration illustrations credit credits footage photo: image: reuters ap
+    afp upi ians pti ani dpa efe ansa xinhua kyodo yonhap tass pa bbc cnn getty epa epa-efe
+    shutterstock alamy bloomberg nyt the associated agence press copyright read see find learn
+    click tap continue keep related more also recommended trending most top editor's watch
+    listen share tweet email print follow like join sign subscribe register download get skip
+    story advertisement advertising sponsored promoted ad unsubscribe manage update you
+    forwarded view was if privacy terms cookie contact about all reporting additional writing
+    editing compiled produced last updated published posted
+    """
+)
+_CREDIT_MARKERS = ("getty", "shutterstock", "ap photo", "reuters/", "rights reserved")
+_WORDS = re.compile(r"\w+")
+
+
+def is_boilerplate_line(line: str) -> bool:
+    """Whether ``line`` is page furniture rather than news: credits, calls to action, footers.
+
+    Recognises photo credits and captions ("Photo: ...", "(Reuters photo)", "Image copyright
+    ..."), calls to action ("Read more", "Click here", "Follow us on ..."), bylines ("By Jane
+    Doe"), an agency dateline standing alone, "Advertisement", and newsletter footer lines.
+    Patterns that could also open real sentences are only applied to short lines, so a long
+    sentence that happens to start with "Photographs showed ..." is never dropped.
+    """
+    stripped = line.strip()
+    if not stripped:
+        return False
+    if not any(ch.isalnum() for ch in stripped):
+        return True  # Rules and ornaments: "* * *", "———".
+    if len(stripped) > _SHORT_LINE_LIMIT:
+        return False
+    lowered = stripped.lower()
+    # Cheap screens first: the patterns are long alternations and most lines are prose.
+    first = lowered.split(maxsplit=1)[0].lstrip("(").rstrip(":|-")
+    if (first in _TRIGGER_WORDS or not first[:1].isalpha()) and _SHORT_LINE_RE.match(stripped):
+        return True
+    if (stripped[0] == "(" or any(m in lowered for m in _CREDIT_MARKERS)) and _WHOLE_LINE_RE.match(
+        stripped
+    ):
+        return True
+    # Only an all-caps dateline is furniture: "Washington" alone could be a one-word headline.
+    if (
+        stripped[:2].isupper()
+        and _DATELINE_RE.match(stripped)
+        and stripped.split("(")[0].split(",")[0].isupper()
+    ):
+        return True
+    if (
+        first in {"by", "von", "par", "por"}
+        and _BYLINE_RE.match(stripped)
+        and not stripped.endswith((".", "!", "?"))
+    ):
+        return len(_WORDS.findall(stripped)) <= 14
+    return False
+
+
+def strip_boilerplate(text: str) -> str:
+    """Drop boilerplate lines, and paragraphs that are boilerplate as a whole.
+
+    Furniture is often wrapped over lines ("You are receiving this email because" / "you
+    signed up at ..."): a lower-case line right after a dropped one goes with it, and what is
+    left of a multi-line block is also tested joined into one line. Paragraph breaks are kept.
+    """
+    kept_blocks: list[str] = []
+    for block in _PARAGRAPH_BREAK.split(text.strip()):
+        kept: list[str] = []
+        dropped_previous = False
+        for line in block.split("\n"):
+            stripped = line.strip()
+            if not stripped:
+                continue
+            # A lower-case line right after dropped furniture is its wrapped continuation.
+            if is_boilerplate_line(stripped) or (dropped_previous and stripped[0].islower()):
+                dropped_previous = True
+                continue
+            dropped_previous = False
+            kept.append(line)
+        if len(kept) > 1 and is_boilerplate_line(" ".join(line.strip() for line in kept)):
+            continue
+        if kept:
+            kept_blocks.append("\n".join(kept))
+    return "\n\n".join(kept_blocks)

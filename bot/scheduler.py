@@ -1,0 +1,173 @@
+"""The scheduler: one APScheduler 3.x ``AsyncIOScheduler`` in the bot's own asyncio loop.
+
+Jobs: one per polled source on its interval (kept in step with the ``sources`` table, which
+other processes and admin commands change), the inbox watch, the delivery drain (which also
+sends due digests), and housekeeping. Every job has ``coalesce=True`` and ``max_instances=1``:
+after downtime each job runs once, never in a burst and never two at once; ``misfire_grace_time``
+lets a job that was late by less than its own period still run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.models import Source
+from bot.pipeline.deliver import DeliveryWorker
+from bot.services import Services
+from storage import sources as source_store
+from storage import stories as story_store
+
+log = logging.getLogger(__name__)
+
+SOURCE_SYNC_SECONDS = 30
+HOUSEKEEPING_MINUTES = 60
+
+
+def _job_defaults(period_seconds: float) -> dict[str, object]:
+    return {
+        "coalesce": True,
+        "max_instances": 1,
+        "misfire_grace_time": max(1, int(period_seconds)),
+        "replace_existing": True,
+    }
+
+
+async def _guarded(name: str, step: Callable[[], Awaitable[object]]) -> None:
+    """A failing job logs one line and runs again next time; it never kills the scheduler."""
+    try:
+        await step()
+    except Exception:
+        log.exception("event=job_failed job=%s", name)
+
+
+def source_job_id(source_id: int) -> str:
+    return f"source:{source_id}"
+
+
+class BotScheduler:
+    def __init__(self, services: Services, worker: DeliveryWorker | None) -> None:
+        self.services = services
+        self.worker = worker
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+
+    def build(self) -> AsyncIOScheduler:
+        settings = self.services.settings
+        now = datetime.now(UTC)
+        self.scheduler.add_job(
+            self.sync_sources,
+            "interval",
+            seconds=SOURCE_SYNC_SECONDS,
+            id="sync-sources",
+            name="sync sources",
+            next_run_time=now,
+            **_job_defaults(SOURCE_SYNC_SECONDS),
+        )
+        self.scheduler.add_job(
+            _guarded,
+            "interval",
+            args=["inbox", self.services.scan_inbox],
+            seconds=settings.inbox_poll_seconds,
+            id="inbox",
+            name="inbox watch",
+            next_run_time=now,
+            **_job_defaults(settings.inbox_poll_seconds),
+        )
+        if self.worker is not None:
+            self.scheduler.add_job(
+                _guarded,
+                "interval",
+                args=["deliveries", self.worker.drain],
+                seconds=settings.delivery_poll_seconds,
+                id="deliveries",
+                name="delivery drain and digests",
+                next_run_time=now,
+                **_job_defaults(settings.delivery_poll_seconds),
+            )
+        self.scheduler.add_job(
+            _guarded,
+            "interval",
+            args=["housekeeping", self.housekeeping],
+            minutes=HOUSEKEEPING_MINUTES,
+            id="housekeeping",
+            name="housekeeping",
+            next_run_time=now + timedelta(minutes=1),
+            **_job_defaults(HOUSEKEEPING_MINUTES * 60),
+        )
+        return self.scheduler
+
+    async def sync_sources(self) -> None:
+        """One job per active polled source; removed or paused sources lose theirs."""
+        try:
+            sources = await self.services.db.call(source_store.list_sources, kinds=("feed", "page"))
+        except Exception:
+            log.exception("event=job_failed job=sync-sources")
+            return
+        wanted = {source_job_id(s.id): s for s in sources if s.state == "active"}
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("source:") and job.id not in wanted:
+                job.remove()
+        for job_id, source in wanted.items():
+            job = self.scheduler.get_job(job_id)
+            period = source.interval_minutes * 60
+            if job is not None and getattr(job.trigger, "interval", None) == timedelta(
+                seconds=period
+            ):
+                continue
+            self.scheduler.add_job(
+                self.poll_if_due,
+                "interval",
+                args=[source.id],
+                seconds=period,
+                id=job_id,
+                name=f"poll {source.name}"[:80],
+                next_run_time=datetime.now(UTC),
+                **_job_defaults(period),
+            )
+
+    async def poll_if_due(self, source_id: int) -> None:
+        """Poll unless backoff, Retry-After or the feed's max-age asked us to wait longer."""
+        try:
+            source: Source = await self.services.db.call(source_store.get_source, source_id)
+        except LookupError:
+            return
+        now = self.services.clock()
+        if source.state != "active" or (source.next_check_at and source.next_check_at > now):
+            return
+        await _guarded(f"poll:{source_id}", lambda: self.services.poll_source(source))
+
+    async def housekeeping(self) -> None:
+        """Retention: prune old stories (FTS follows by trigger); checkpoint the WAL."""
+        settings = self.services.settings
+        cutoff = self.services.clock() - timedelta(days=settings.retention_days)
+        pruned = await self.services.db.call(story_store.prune_stories, cutoff)
+        self.services.pipeline.index.prune(self.services.clock())
+        await self.services.db.call(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+        log.info("event=housekeeping pruned=%d", pruned)
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Stop taking new runs, let running jobs finish for a moment, cancel the rest quietly.
+
+        APScheduler's ``shutdown(wait=False)`` leaves coroutine jobs running on the loop; when
+        the loop then closes they die with a logged traceback. A job cut short here (a poll
+        mid-fetch) loses nothing: its work is redone at the next start.
+        """
+        self.scheduler.pause()
+        executor = self.scheduler._lookup_executor("default")
+        pending = set(getattr(executor, "_pending_futures", set()))
+        if pending:
+            _done, still_running = await asyncio.wait(pending, timeout=grace_seconds)
+            executor_log = logging.getLogger("apscheduler.executors.default")
+            executor_log.setLevel(logging.CRITICAL)  # a cancelled job is not an error here
+            for future in still_running:
+                future.cancel()
+            if still_running:
+                await asyncio.wait(still_running, timeout=1.0)
+        self.scheduler.shutdown(wait=False)
+
+    def jobs(self) -> list[tuple[str, datetime | None]]:
+        return [(job.name, job.next_run_time) for job in self.scheduler.get_jobs()]

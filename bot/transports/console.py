@@ -1,0 +1,155 @@
+"""The console transport: alerts and replies in the terminal, colored with rich.
+
+It is what a newcomer sees with no tokens configured, and what ``newsbot chat`` talks through.
+Untrusted text goes into ``rich.text.Text`` objects, never through rich's markup parser, so a
+headline like ``[bold red]`` prints literally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from bot.alerts import TOPIC_LABELS, Alert
+from bot.models import Button, Chat, Reply
+from bot.transports.base import SendResult
+from handlers.router import Request, parse_command_text
+
+CONSOLE_CHAT_ID = "console"
+CONSOLE_USER_ID = "console"
+
+
+def _buttons_text(rows: tuple[tuple[Button, ...], ...]) -> Text:
+    text = Text()
+    for button in itertools.chain.from_iterable(rows):
+        label = f"[{button.label}"
+        if button.url:
+            label += f": {button.url}"
+        elif button.action:
+            label += f" → {button.action}"
+        text.append(label + "] ", style="cyan")
+    return text
+
+
+class ConsoleTransport:
+    platform = "console"
+
+    def __init__(self, stream: TextIO | None = None, *, color: bool | None = None) -> None:
+        self.console = Console(
+            file=stream or sys.stdout,
+            highlight=False,
+            soft_wrap=False,
+            force_terminal=color,
+            no_color=color is False,
+        )
+        self._counter = itertools.count(1)
+
+    def render_alert(self, alert: Alert) -> Panel:
+        body = Text()
+        body.append(alert.headline, style="bold")
+        body.append("\n\n")
+        body.append(alert.summary or "(no summary)")
+        body.append("\n\n")
+        names = ", ".join(name for name, _url in alert.sources[:4])
+        body.append("Source: ", style="dim")
+        body.append(names)
+        if alert.more_sources:
+            body.append(f" (+{alert.more_sources} more sources)", style="dim")
+        if alert.url:
+            body.append("\n")
+            body.append(alert.url, style="underline blue")
+        if alert.topics:
+            body.append("\n")
+            body.append(" ".join(f"#{t}" for t in alert.topics), style="magenta")
+        if alert.reasons:
+            body.append("\nmatched: ", style="dim")
+            body.append(", ".join(alert.reasons), style="green")
+        body.append("\n")
+        body.append_text(_buttons_text(alert.buttons))
+        topic = TOPIC_LABELS.get(alert.topics[0], "") if alert.topics else ""
+        return Panel(
+            body, title=Text(f"news #{alert.story_id} {topic}".strip()), border_style="yellow"
+        )
+
+    async def send_alert(self, chat: Chat, alert: Alert) -> SendResult:
+        self.console.print(self.render_alert(alert))
+        return SendResult.sent(f"console-{next(self._counter)}")
+
+    async def send_update(self, chat: Chat, alert: Alert, message_ref: str) -> SendResult:
+        text = Text()
+        text.append(f"Update to news #{alert.story_id}: ", style="yellow")
+        text.append(alert.headline, style="bold")
+        text.append(f" now has {len(alert.sources)} sources: ")
+        text.append(", ".join(name for name, _ in alert.sources))
+        self.console.print(text)
+        return SendResult.sent(message_ref)
+
+    def render_reply(self, reply: Reply) -> Text:
+        text = Text()
+        if reply.title:
+            text.append(reply.title + "\n", style="bold")
+        text.append(reply.text)
+        if reply.buttons:
+            text.append("\n")
+            text.append_text(_buttons_text(reply.buttons))
+        for attachment in reply.attachments:
+            text.append(
+                f"\n(attachment: {attachment.filename}, {len(attachment.content)} bytes)",
+                style="dim",
+            )
+        return text
+
+    async def send_reply(
+        self, chat: Chat, reply: Reply, thread_id: str | None = None
+    ) -> SendResult:
+        self.console.print(self.render_reply(reply))
+        for followup in reply.followups:
+            self.console.print(self.render_reply(followup))
+        return SendResult.sent(f"console-{next(self._counter)}")
+
+
+def console_request(line: str) -> Request | None:
+    """A typed line as a command request; plain words are taken as a search, like a chat box."""
+    stripped = line.strip()
+    if not stripped:
+        return None
+    parsed = parse_command_text(stripped)
+    if parsed is None:
+        if stripped.startswith("/"):
+            return Request("console", CONSOLE_CHAT_ID, CONSOLE_USER_ID, stripped[1:33], "")
+        return Request("console", CONSOLE_CHAT_ID, CONSOLE_USER_ID, "search", stripped)
+    command, args = parsed
+    return Request("console", CONSOLE_CHAT_ID, CONSOLE_USER_ID, command, args)
+
+
+async def read_commands(
+    stream: TextIO,
+    handle: Callable[[Request], Awaitable[Reply | None]],
+    transport: ConsoleTransport,
+    chat_for: Callable[[], Awaitable[Chat]],
+    *,
+    prompt: bool = False,
+) -> None:
+    """Read command lines until the stream closes; each reply goes through the transport."""
+    loop = asyncio.get_running_loop()
+    while True:
+        if prompt:
+            transport.console.print(Text("> ", style="bold cyan"), end="")
+        line = await loop.run_in_executor(None, stream.readline)
+        if line == "":
+            return
+        if line.strip().lower() in ("/quit", "/exit", "quit", "exit"):
+            return
+        request = console_request(line)
+        if request is None:
+            continue
+        reply = await handle(request)
+        if reply is not None:
+            await transport.send_reply(await chat_for(), reply)

@@ -1,0 +1,680 @@
+"""The Telegram transport: python-telegram-bot's ``Application`` in the bot's own asyncio loop.
+
+:class:`TelegramRunner` receives updates (long polling, or a webhook route on the bot's HTTP
+server) and adapts them to :class:`handlers.router.Request`; every command is implemented once
+in ``handlers/``. :class:`TelegramTransport` sends alerts, edits and replies, paces them with
+:class:`bot.transports.pacing.Pacer` and maps every Bot API failure to a
+:class:`~bot.transports.base.SendResult` the delivery worker acts on.
+
+python-telegram-bot's ``AIORateLimiter`` is deliberately not used: it has no per-private-chat
+limit and one 429 halts every chat, while the Pacer pauses only the chat that was told to wait.
+Nothing here assumes api.telegram.org: ``TELEGRAM_API_URL`` may point at any Bot API server.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import warnings
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.alerts import Alert
+from bot.models import Attachment, Chat, Reply
+from bot.settings import Settings
+from bot.transports.base import SendResult
+from bot.transports.pacing import Pacer, Rate
+from bot.transports.render_telegram import (
+    RenderedMessage,
+    inline_keyboard,
+    link_preview,
+    render_alert,
+    render_caption,
+    render_reply,
+    render_update_notice,
+)
+from handlers.callbacks import handle_callback
+from handlers.router import Request, Router, parse_command_text
+from storage import chats as chat_store
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+# Telegram's published limits: about 30 messages a second overall, about one a second per
+# private chat (short bursts tolerated) and 20 a minute per group, supergroup or channel.
+GLOBAL_RATE = Rate(29.5)
+PRIVATE_RATE = Rate(1.0, burst=3)
+GROUP_RATE = Rate.per_minute(20)
+MAX_UPLOAD_BYTES = 1_000_000
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+# Commands that may name a channel first (``/subscribe @channel QUERY``) to manage that
+# channel's subscriptions from a private chat with the bot.
+CHANNEL_COMMANDS = frozenset(
+    {
+        "subscribe",
+        "unsubscribe",
+        "list",
+        "follow",
+        "unfollow",
+        "mute",
+        "unmute",
+        "settings",
+        "pause",
+        "resume",
+        "digest",
+    }
+)
+# When this many different chats are told to wait within GLOBAL_FLOOD_WINDOW seconds, the limit
+# hit is the bot's overall one, and everything pauses.
+GLOBAL_FLOOD_CHATS = 3
+GLOBAL_FLOOD_WINDOW = 1.0
+_CHAT_KINDS: dict[str, str] = {
+    ChatType.PRIVATE: "private",
+    ChatType.GROUP: "group",
+    ChatType.SUPERGROUP: "supergroup",
+    ChatType.CHANNEL: "channel",
+    ChatType.SENDER: "private",
+}
+_GONE_STATUSES = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
+_PRESENT_STATUSES = (
+    ChatMemberStatus.MEMBER,
+    ChatMemberStatus.ADMINISTRATOR,
+    ChatMemberStatus.OWNER,
+)
+
+Send = Callable[[], Awaitable[Message]]
+
+
+def file_url_for(api_url: str) -> str:
+    """The Bot API file URL for an API URL: ``.../bot`` -> ``.../file/bot``."""
+    base = api_url.rstrip("/")
+    if base.endswith("/bot"):
+        return base[: -len("/bot")] + "/file/bot"
+    return base + "/file/bot"
+
+
+def parse_message_ref(ref: str) -> tuple[str, int]:
+    """``"{chat_id}:{message_id}"`` (chat ids may be negative or ``@name``) -> parts."""
+    chat_id, _, message_id = ref.rpartition(":")
+    if not chat_id or not message_id.isdigit():
+        raise ValueError(f"not a Telegram message reference: {ref!r}")
+    return chat_id, int(message_id)
+
+
+def _chat_target(external_id: str) -> int | str:
+    text = external_id.strip()
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _thread(thread_id: str | None) -> int | None:
+    return int(thread_id) if thread_id and thread_id.isdigit() else None
+
+
+def _retry_seconds(exc: RetryAfter) -> float:
+    # PTB 22 returns an int or a timedelta depending on an opt-in environment variable and
+    # warns about the int form; either way we want seconds.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: int | timedelta = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """One message to send: its rendering and everything that goes with it."""
+
+    rendered: RenderedMessage
+    markup: InlineKeyboardMarkup | None = None
+    preview: LinkPreviewOptions | None = None
+    thread_id: int | None = None
+    reply_to: int | None = None
+
+
+class TelegramTransport:
+    """Sends alerts, updates and replies; every outcome becomes a :class:`SendResult`."""
+
+    platform = PLATFORM
+
+    def __init__(self, bot: Bot, pacer: Pacer | None = None) -> None:
+        self.bot = bot
+        self.pacer = pacer or Pacer(GLOBAL_RATE)
+        # python-telegram-bot itself reads the deprecated int form when it builds a RetryAfter;
+        # we handle both forms (see _retry_seconds), so its warning is noise in our logs.
+        warnings.filterwarnings("ignore", message=".*retry_after.*", category=PTBDeprecationWarning)
+        self._recent_floods: deque[tuple[float, str]] = deque()
+
+    # -- pacing -----------------------------------------------------------------------------
+
+    @staticmethod
+    def rate_for(chat_id: int | str) -> Rate:
+        """Users have positive ids; groups, supergroups and channels negative ids or names."""
+        return PRIVATE_RATE if isinstance(chat_id, int) and chat_id > 0 else GROUP_RATE
+
+    def _note_flood(self, key: str, seconds: float) -> None:
+        """Pause the chat; pause everything when several chats were told to wait at once."""
+        self.pacer.pause(seconds, key)
+        now = time.monotonic()
+        self._recent_floods.append((now, key))
+        while self._recent_floods and self._recent_floods[0][0] < now - GLOBAL_FLOOD_WINDOW:
+            self._recent_floods.popleft()
+        if len({chat for _, chat in self._recent_floods}) >= GLOBAL_FLOOD_CHATS:
+            self.pacer.pause(seconds)
+            log.warning("event=telegram_global_flood_wait seconds=%.0f", seconds)
+
+    # -- the one place Bot API errors are interpreted --------------------------------------
+
+    async def _attempt(self, chat_id: int | str, send: Send, plain: Send | None) -> SendResult:
+        key = str(chat_id)
+        timed_out = False
+        for _ in range(3):
+            await self.pacer.wait(key, self.rate_for(chat_id))
+            try:
+                message = await send()
+            except RetryAfter as exc:
+                seconds = _retry_seconds(exc)
+                self._note_flood(key, seconds)
+                return SendResult(ok=False, retry_after=seconds)
+            except ChatMigrated as exc:
+                return SendResult(ok=False, migrated_to=str(exc.new_chat_id))
+            except Forbidden as exc:
+                if "can't send messages to the user" in exc.message.lower():
+                    return SendResult(ok=False, transient_error=exc.message)
+                return SendResult(ok=False, chat_gone=exc.message)
+            except BadRequest as exc:
+                if "can't parse entities" in exc.message.lower() and plain is not None:
+                    log.error("event=html_rejected chat=%s error=%r", key, exc.message)
+                    send, plain = plain, None
+                    continue
+                return SendResult(ok=False, permanent_error=exc.message)
+            except TimedOut as exc:
+                # The message may or may not have been sent: try once more and accept the rare
+                # duplicate rather than lose the alert.
+                if timed_out:
+                    return SendResult(ok=False, transient_error=f"timed out twice: {exc.message}")
+                timed_out = True
+                continue
+            except InvalidToken as exc:
+                return SendResult(ok=False, transient_error=f"token refused: {exc.message}")
+            except NetworkError as exc:
+                return SendResult(ok=False, transient_error=exc.message)
+            except TelegramError as exc:
+                return SendResult(ok=False, transient_error=exc.message)
+            return SendResult(
+                ok=True,
+                message_ref=f"{message.chat_id}:{message.message_id}",
+                duplicate_possible=timed_out,
+            )
+        return SendResult(ok=False, transient_error="no answer after retrying")
+
+    async def _send_message(self, chat_id: int | str, out: _Outgoing) -> SendResult:
+        reply = (
+            ReplyParameters(out.reply_to, allow_sending_without_reply=True)
+            if out.reply_to is not None
+            else None
+        )
+
+        def call(text: str, parse_mode: str | None) -> Send:
+            return lambda: self.bot.send_message(
+                chat_id,
+                text,
+                parse_mode=parse_mode,
+                reply_markup=out.markup,
+                link_preview_options=out.preview,
+                message_thread_id=out.thread_id,
+                reply_parameters=reply,
+            )
+
+        result = await self._attempt(
+            chat_id, call(out.rendered.html, ParseMode.HTML), call(out.rendered.plain, None)
+        )
+        if (
+            result.permanent_error
+            and out.thread_id is not None
+            and "thread not found" in result.permanent_error.lower()
+        ):
+            # The forum topic was deleted: the chat still wants its alerts, in General.
+            log.info("event=telegram_topic_gone chat=%s thread=%s", chat_id, out.thread_id)
+            return await self._send_message(
+                chat_id,
+                _Outgoing(out.rendered, out.markup, out.preview, None, out.reply_to),
+            )
+        return result
+
+    # -- the Transport protocol ------------------------------------------------------------
+
+    async def send_alert(self, chat: Chat, alert: Alert) -> SendResult:
+        out = _Outgoing(
+            render_alert(alert),
+            inline_keyboard(alert.buttons),
+            link_preview(alert.url),
+            _thread(alert.thread_id),
+        )
+        return await self._send_message(_chat_target(chat.external_id), out)
+
+    async def send_update(self, chat: Chat, alert: Alert, message_ref: str) -> SendResult:
+        """Edit the earlier alert to show its new sources; if it cannot be edited (too old,
+        deleted, unchanged), answer it with a short update instead."""
+        try:
+            ref_chat, message_id = parse_message_ref(message_ref)
+        except ValueError as exc:
+            return SendResult(ok=False, permanent_error=str(exc))
+        target = _chat_target(ref_chat)
+        rendered = render_alert(alert)
+        markup = inline_keyboard(alert.buttons)
+        preview = link_preview(alert.url)
+
+        def edit(text: str, parse_mode: str | None) -> Send:
+            async def run() -> Message:
+                edited = await self.bot.edit_message_text(
+                    text,
+                    chat_id=target,
+                    message_id=message_id,
+                    parse_mode=parse_mode,
+                    reply_markup=markup,
+                    link_preview_options=preview,
+                )
+                if not isinstance(edited, Message):  # only inline messages answer True
+                    raise BadRequest("message to edit not found")
+                return edited
+
+            return run
+
+        result = await self._attempt(
+            target, edit(rendered.html, ParseMode.HTML), edit(rendered.plain, None)
+        )
+        if result.ok or not result.permanent_error:
+            return result
+        log.info("event=telegram_edit_failed ref=%s error=%r", message_ref, result.permanent_error)
+        notice = _Outgoing(
+            render_update_notice(alert),
+            preview=LinkPreviewOptions(is_disabled=True),
+            thread_id=_thread(alert.thread_id),
+            reply_to=message_id,
+        )
+        return await self._send_message(target, notice)
+
+    async def send_reply(
+        self, chat: Chat, reply: Reply, thread_id: str | None = None
+    ) -> SendResult:
+        return await self.reply_to(_chat_target(chat.external_id), reply, _thread(thread_id))
+
+    async def reply_to(self, chat_id: int | str, reply: Reply, thread_id: int | None) -> SendResult:
+        """Send a reply (split as needed, buttons under its last part), then its attachments
+        and follow-ups. The result is that of the first message, or of the first failure."""
+        messages = render_reply(reply)
+        markup = inline_keyboard(reply.buttons)
+        first: SendResult | None = None
+        no_preview = LinkPreviewOptions(is_disabled=True)
+        for index, rendered in enumerate(messages):
+            last = index == len(messages) - 1
+            out = _Outgoing(rendered, markup if last else None, no_preview, thread_id)
+            result = await self._send_message(chat_id, out)
+            if not result.ok:
+                return result
+            first = first or result
+        for attachment in reply.attachments:
+            result = await self._send_attachment(chat_id, attachment, thread_id)
+            if not result.ok and first is not None:
+                # The text has arrived; a refused file is logged, not a failed reply.
+                log.warning(
+                    "event=telegram_attachment_failed chat=%s file=%r error=%r",
+                    chat_id,
+                    attachment.filename,
+                    result.permanent_error or result.transient_error,
+                )
+                continue
+            if not result.ok:
+                return result
+            first = first or result
+        for followup in reply.followups:
+            await self.reply_to(chat_id, followup, thread_id)
+        return first or SendResult.sent()
+
+    async def _send_attachment(
+        self, chat_id: int | str, attachment: Attachment, thread_id: int | None
+    ) -> SendResult:
+        caption = render_caption(attachment.caption)
+
+        def media(as_photo: bool, text: str, parse_mode: str | None) -> Send:
+            if as_photo:
+                return lambda: self.bot.send_photo(
+                    chat_id,
+                    attachment.content,
+                    caption=text or None,
+                    parse_mode=parse_mode,
+                    message_thread_id=thread_id,
+                    filename=attachment.filename,
+                )
+            return lambda: self.bot.send_document(
+                chat_id,
+                attachment.content,
+                caption=text or None,
+                parse_mode=parse_mode,
+                message_thread_id=thread_id,
+                filename=attachment.filename,
+            )
+
+        as_photo = attachment.mime_type.lower() in ("image/png", "image/jpeg")
+        result = await self._attempt(
+            chat_id,
+            media(as_photo, caption.html, ParseMode.HTML),
+            media(as_photo, caption.plain, None),
+        )
+        if as_photo and result.permanent_error:
+            # Telegram refuses some images as photos (size, dimensions); a document still works.
+            return await self._attempt(
+                chat_id,
+                media(False, caption.html, ParseMode.HTML),
+                media(False, caption.plain, None),
+            )
+        return result
+
+
+class TelegramRunner:
+    """Builds the ``Application``, adapts updates to requests, starts and stops it."""
+
+    def __init__(self, settings: Settings, router: Router) -> None:
+        self.settings = settings
+        self.router = router
+        self.app: Application[Any, Any, Any, Any, Any, Any] = (
+            ApplicationBuilder()
+            .token(settings.telegram_bot_token)
+            .base_url(settings.telegram_api_url)
+            .base_file_url(file_url_for(settings.telegram_api_url))
+            .connect_timeout(10)
+            .read_timeout(20)
+            .write_timeout(20)
+            .pool_timeout(30)
+            .connection_pool_size(128)
+            .get_updates_read_timeout(30)
+            .concurrent_updates(64)
+            .build()
+        )
+        self.transport = TelegramTransport(self.app.bot)
+        self.bot_username: str | None = None
+        self._polling = False
+        self._webhook_path = urlsplit(settings.telegram_webhook_url).path or "/telegram/webhook"
+        self.app.add_handler(
+            MessageHandler(
+                filters.UpdateType.MESSAGE & (filters.TEXT | filters.CAPTION), self._on_message
+            )
+        )
+        self.app.add_handler(CallbackQueryHandler(self._on_callback))
+        self.app.add_handler(
+            ChatMemberHandler(self._on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
+        )
+        self.app.add_error_handler(self._on_error)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def attach_web(self, web_server: Any) -> None:
+        """In webhook mode, receive updates on the bot's own HTTP server."""
+        if self.settings.telegram_webhook_url:
+            if not self.settings.telegram_webhook_secret:
+                log.error(
+                    "event=telegram_webhook_refusing_all reason=TELEGRAM_WEBHOOK_SECRET empty"
+                )
+            web_server.add_route("POST", self._webhook_path, self.webhook)
+
+    async def start(self) -> None:
+        await self.app.initialize()  # getMe: the one call startup needs
+        self.bot_username = self.app.bot.username
+        await self._optional(
+            "setMyCommands",
+            self.app.bot.set_my_commands(
+                [BotCommand(spec.name, spec.summary[:256]) for spec in self.router.help_entries()]
+            ),
+        )
+        await self.app.start()
+        if self.settings.telegram_webhook_url:
+            await self.app.bot.set_webhook(
+                self.settings.telegram_webhook_url,
+                secret_token=self.settings.telegram_webhook_secret or None,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            log.info("event=telegram_started mode=webhook bot=%s", self.bot_username)
+            return
+        assert self.app.updater is not None
+        try:
+            await self.app.updater.start_polling(
+                timeout=10, allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_error
+            )
+        except InvalidToken:
+            raise
+        except TelegramError as exc:
+            # python-telegram-bot calls deleteWebhook before polling; a server that refuses it
+            # leaves us unable to poll, but sending (alerts, digests) keeps working.
+            log.error("event=telegram_polling_not_started error=%r", exc.message)
+            return
+        self._polling = True
+        log.info("event=telegram_started mode=polling bot=%s", self.bot_username)
+
+    async def stop(self) -> None:
+        if self.app.updater is not None and self._polling:
+            await self.app.updater.stop()
+            self._polling = False
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    async def _optional(self, method: str, call: Awaitable[object]) -> None:
+        """A call the bot can live without: a refusal is one log line, never a stop."""
+        try:
+            await call
+        except TelegramError as exc:
+            log.warning(
+                "event=telegram_optional_call_refused method=%s error=%r", method, exc.message
+            )
+
+    def _polling_error(self, exc: TelegramError) -> None:
+        log.warning("event=telegram_polling_error error=%r", exc.message)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        error = context.error
+        if isinstance(error, TelegramError):
+            log.warning("event=telegram_update_failed error=%r", error.message)
+        else:
+            log.error("event=telegram_update_failed", exc_info=error)
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """Telegram's POST of one update, authenticated by the secret token header."""
+        expected = self.settings.telegram_webhook_secret
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            return web.Response(status=401, text="wrong secret token")
+        try:
+            data = json.loads(await request.read())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.Response(status=400, text="body is not JSON")
+        if not isinstance(data, dict):
+            return web.Response(status=400, text="body is not an update")
+        update = Update.de_json(data, self.app.bot)
+        await self.app.update_queue.put(update)
+        return web.Response(text="ok")
+
+    # -- incoming updates ------------------------------------------------------------------
+
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or message.from_user is None:
+            return
+        text = message.text or message.caption or ""
+        parsed = parse_command_text(text, bot_username=self.bot_username)
+        if parsed is None:
+            return  # not a command, or one addressed to another bot
+        command, args = parsed
+        chat = message.chat
+        thread = message.message_thread_id if message.is_topic_message else None
+        reply_chat: int | str = chat.id
+        request = Request(
+            PLATFORM,
+            str(chat.id),
+            str(message.from_user.id),
+            command,
+            args,
+            chat_title=chat.title or chat.full_name or chat.username or "",
+            chat_kind=_CHAT_KINDS.get(chat.type, "group"),
+            thread_id=str(thread) if thread is not None else None,
+        )
+        if chat.type == ChatType.PRIVATE and command in CHANNEL_COMMANDS and args.startswith("@"):
+            redirected = await self._for_channel(request)
+            if isinstance(redirected, Reply):
+                await self.transport.reply_to(reply_chat, redirected, None)
+                return
+            request = redirected
+        if message.document is not None:
+            attachment = await self._download(message)
+            if isinstance(attachment, Reply):
+                await self.transport.reply_to(reply_chat, attachment, thread)
+                return
+            request = replace(request, attachment=attachment)
+        reply = await self.router.handle(request)
+        if reply is not None:
+            await self.transport.reply_to(reply_chat, reply, thread)
+
+    async def _for_channel(self, request: Request) -> Request | Reply:
+        """``/subscribe @channel QUERY`` from a channel admin in private: the request is made
+        for the channel, after checking with Telegram that the user administers it."""
+        name, _, rest = request.args.partition(" ")
+        try:
+            channel = await self.app.bot.get_chat(name)
+            member = await self.app.bot.get_chat_member(channel.id, int(request.user_id))
+        except TelegramError as exc:
+            log.info("event=telegram_channel_lookup_failed name=%r error=%r", name, exc.message)
+            return Reply(
+                f"I can't find {name}. Add me to the channel as an administrator, then try again."
+            )
+        if member.status not in (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR):
+            return Reply(f"Only an administrator of {name} can change its subscriptions.")
+        return Request(
+            PLATFORM,
+            str(channel.id),
+            request.user_id,
+            request.command,
+            rest.strip(),
+            chat_title=channel.title or name,
+            chat_kind=_CHAT_KINDS.get(channel.type, "channel"),
+        )
+
+    async def _download(self, message: Message) -> tuple[str, bytes] | Reply:
+        document = message.document
+        assert document is not None
+        if document.file_size is not None and document.file_size > MAX_UPLOAD_BYTES:
+            return Reply(f"That file is too large: the limit is {MAX_UPLOAD_BYTES // 1000} KB.")
+        try:
+            file = await document.get_file()
+            content = bytes(await file.download_as_bytearray())
+        except TelegramError as exc:
+            log.warning("event=telegram_download_failed error=%r", exc.message)
+            return Reply("I could not download that file. Please send it again.")
+        if len(content) > MAX_UPLOAD_BYTES:
+            return Reply(f"That file is too large: the limit is {MAX_UPLOAD_BYTES // 1000} KB.")
+        return document.file_name or "upload", content
+
+    async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        message = query.message
+        answer = "Done"
+        try:
+            if message is None:
+                answer = "That button has expired."
+                return
+            chat = message.chat
+            in_topic = getattr(message, "is_topic_message", False)
+            thread = getattr(message, "message_thread_id", None) if in_topic else None
+            request = Request(
+                PLATFORM,
+                str(chat.id),
+                str(query.from_user.id),
+                "callback",
+                query.data or "",
+                chat_title=chat.title or chat.full_name or "",
+                chat_kind=_CHAT_KINDS.get(chat.type, "group"),
+                thread_id=str(thread) if thread is not None else None,
+            )
+            reply = await handle_callback(self.router, request)
+            if reply is not None:
+                answer = (reply.text.splitlines() or ["Done"])[0][:180] or "Done"
+                await self.transport.reply_to(chat.id, reply, thread)
+        finally:
+            try:
+                await query.answer(answer)
+            except TelegramError as exc:
+                log.info("event=telegram_callback_answer_failed error=%r", exc.message)
+
+    async def _on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The bot was blocked, kicked or removed: the chat goes dormant; re-added or unblocked:
+        active again."""
+        change = update.my_chat_member
+        if change is None:
+            return
+        chat = change.chat
+        new = change.new_chat_member.status
+        old = change.old_chat_member.status
+        db = self.router.context.services.db
+        external_id = str(chat.id)
+        kind = _CHAT_KINDS.get(chat.type, "group")
+        if new in _GONE_STATUSES:
+            reason = (
+                "bot was blocked by the user"
+                if chat.type == ChatType.PRIVATE
+                else f"bot was removed from the {kind}"
+            )
+            known = await db.call(chat_store.find_chat, PLATFORM, external_id)
+            if known is not None and known.state != "banned":
+                await db.call(chat_store.set_chat_state, known.id, "dormant", reason)
+                log.info("event=chat_dormant chat=%s reason=%s", known.id, reason)
+        elif new in _PRESENT_STATUSES and old in _GONE_STATUSES:
+            known = await db.call(
+                chat_store.ensure_chat,
+                PLATFORM,
+                external_id,
+                title=chat.title or chat.full_name or "",
+                kind=kind,
+            )
+            if known.state == "dormant":
+                await db.call(chat_store.set_chat_state, known.id, "active")
+                log.info("event=chat_reactivated chat=%s", known.id)
+
+
+__all__ = ["TelegramRunner", "TelegramTransport", "file_url_for", "parse_message_ref"]

@@ -1,0 +1,102 @@
+"""Named queries over ``subscriptions`` (queries and mutes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.models import Subscription
+from storage import state
+from storage.db import to_iso, utcnow
+
+VERSION_KEY = state.SUBSCRIPTIONS_VERSION
+
+
+def _row_to_subscription(row: dict[str, Any]) -> Subscription:
+    return Subscription(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        kind=row["kind"],
+        query=row["query"],
+        canonical=row["canonical"],
+        thread_id=row["thread_id"],
+    )
+
+
+def add_subscription(
+    db: Database,
+    chat_id: int,
+    *,
+    kind: str,
+    query: str,
+    canonical: str,
+    thread_id: str | None = None,
+) -> tuple[Subscription, bool]:
+    """Store a query or mute; the same canonical query twice returns the first (created=False)."""
+    existing = list(
+        db.table("subscriptions").rows_where(
+            "chat_id = ? AND kind = ? AND canonical = ?", [chat_id, kind, canonical], limit=1
+        )
+    )
+    if existing:
+        return _row_to_subscription(existing[0]), False
+    table = db.table("subscriptions")
+    with db.atomic():
+        table.insert(
+            {
+                "chat_id": chat_id,
+                "kind": kind,
+                "query": query,
+                "canonical": canonical,
+                "thread_id": thread_id,
+                "created_at": to_iso(utcnow()),
+            }
+        )
+        sub_id = int(table.last_pk)  # type: ignore[arg-type]
+        state.bump(db, VERSION_KEY)
+    return get_subscription(db, sub_id), True
+
+
+def get_subscription(db: Database, sub_id: int) -> Subscription:
+    rows = list(db.table("subscriptions").rows_where("id = ?", [sub_id], limit=1))
+    if not rows:
+        raise LookupError(f"no subscription with id {sub_id}")
+    return _row_to_subscription(rows[0])
+
+
+def remove_subscription(db: Database, sub_id: int) -> None:
+    with db.atomic():
+        db.execute("DELETE FROM subscriptions WHERE id = ?", [sub_id])
+        state.bump(db, VERSION_KEY)
+
+
+def chat_subscriptions(db: Database, chat_id: int, kind: str | None = None) -> list[Subscription]:
+    where = "chat_id = ?"
+    params_list: list[object] = [chat_id]
+    if kind:
+        where += " AND kind = ?"
+        params_list.append(kind)
+    rows = db.table("subscriptions").rows_where(where, params_list, order_by="id")
+    return [_row_to_subscription(r) for r in rows]
+
+
+def active_subscriptions(db: Database) -> list[Subscription]:
+    """Subscriptions and mutes of chats that can receive alerts (active state)."""
+    rows = db.execute(
+        """
+        SELECT s.* FROM subscriptions s JOIN chats c ON c.id = s.chat_id
+        WHERE c.state = 'active' ORDER BY s.id
+        """
+    )
+    columns = [d[0] for d in rows.description]
+    return [_row_to_subscription(dict(zip(columns, r, strict=True))) for r in rows.fetchall()]
+
+
+def subscriptions_version(db: Database) -> int:
+    """Changes whenever any subscription changes, in any process: matchers rebuild on change."""
+    return int(state.get_value(db, VERSION_KEY, "0") or 0)
+
+
+def count_subscriptions(db: Database) -> int:
+    return int(db.execute("SELECT count(*) FROM subscriptions").fetchone()[0])

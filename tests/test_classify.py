@@ -1,0 +1,264 @@
+"""Unit tests for topic classification, on short texts written for these tests."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.pipeline.classify import (
+    TOPIC_NAMES,
+    TOPICS,
+    TopicModel,
+    TrainReport,
+    classify_jsonl,
+    load_training_rows,
+    prepare_text,
+    train,
+)
+
+
+@pytest.fixture(scope="module")
+def default_model() -> TopicModel:
+    return TopicModel.load()
+
+
+# --------------------------------------------------------------------------- default model
+def test_taxonomy_is_the_stable_twelve() -> None:
+    assert TOPICS == (
+        "world",
+        "politics",
+        "conflict",
+        "crime",
+        "disaster",
+        "business",
+        "technology",
+        "science",
+        "health",
+        "environment",
+        "sport",
+        "entertainment",
+    )
+    assert set(TOPIC_NAMES) == set(TOPICS)
+    assert TOPIC_NAMES["conflict"] == "Conflict & defence"
+
+
+def test_default_model_loads_fast_with_every_topic() -> None:
+    started = time.perf_counter()
+    model = TopicModel.load()
+    assert time.perf_counter() - started < 1.0
+    assert model.labels == TOPICS
+    assert model.display_name("crime") == "Crime & justice"
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Shares slump as the central bank raises interest rates again", "business"),
+        ("Parliament votes on the new immigration bill after a long debate", "politics"),
+        ("Troops push back a rebel offensive with artillery and air strikes", "conflict"),
+        ("New smartphone chip promises longer battery life for mobile users", "technology"),
+        ("Astronomers spot water on a distant planet with a space telescope", "science"),
+        ("Hospital waiting lists grow as flu cases rise among patients", "health"),
+        ("Climate talks end with a deal to cut carbon emissions", "environment"),
+        ("Band announces world tour after its chart-topping album", "entertainment"),
+        ("Goalkeeper saves two penalties as the club reaches the cup final", "sport"),
+        ("Police arrest a suspect after a jewellery shop robbery", "crime"),
+        ("Rescuers search for survivors after the flooding and landslide", "disaster"),
+    ],
+)
+def test_default_model_gets_plain_headlines_right(
+    default_model: TopicModel, title: str, expected: str
+) -> None:
+    assert default_model.classify(title, "")[0][0] == expected
+
+
+def test_scores_are_valid_and_sorted(default_model: TopicModel) -> None:
+    result = default_model.classify("Minister resigns", "The minister stepped down on Monday.")
+    assert result, "at least the best label is always returned"
+    labels = [label for label, _ in result]
+    scores = [score for _, score in result]
+    assert set(labels) <= set(TOPICS)
+    assert len(set(labels)) == len(labels)
+    assert all(0.0 <= score <= 1.0 for score in scores)
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_mixed_story_gets_two_topics(default_model: TopicModel) -> None:
+    labels = [
+        label
+        for label, _ in default_model.classify(
+            "Striker charged with assault after nightclub brawl",
+            "The football club said the player would miss the next match while police investigate.",
+        )
+    ]
+    assert {"crime", "sport"} <= set(labels)
+
+
+def test_text_without_signal_still_gets_one_label(default_model: TopicModel) -> None:
+    result = default_model.classify("", "zzzz qqqq")
+    assert len(result) >= 1
+
+
+def test_classify_many_matches_classify(default_model: TopicModel) -> None:
+    items = [
+        ("Goalkeeper saves a penalty", ""),
+        ("", "Inflation figures surprised economists this quarter."),
+        ("Quake hits island", "Thousands evacuated as buildings collapsed."),
+    ]
+    assert default_model.classify_many(items) == [default_model.classify(t, x) for t, x in items]
+    assert default_model.classify_many([]) == []
+    assert default_model.scores_many(items).shape == (3, len(TOPICS))
+
+
+def test_prepare_text_repairs_entities_and_cuts_long_bodies() -> None:
+    assert prepare_text("It#39;s &amp; more", "", 100) == "It's & more"
+    assert prepare_text("T", "x" * 50, 10) == "T\n" + "x" * 10
+
+
+# --------------------------------------------------------------------------- training
+VOCABULARY = {
+    "gardening": "tomato seedlings compost pruning greenhouse soil roses mulch hedge bulbs",
+    "cooking": "recipe oven simmer garlic sauce bake flour dough saucepan seasoning",
+    "sailing": "yacht mainsail harbour keel regatta knots mooring tack dinghy anchor",
+}
+FILLER = "the a today new local weekend people said many more after with"
+
+
+def synthetic_rows(per_label: int, seed: int) -> list[dict]:
+    """Short documents drawn from per-label vocabularies plus shared filler words."""
+    rng = random.Random(seed)
+    rows = []
+    for label, words in VOCABULARY.items():
+        own, shared = words.split(), FILLER.split()
+        for _ in range(per_label):
+            body = rng.sample(own, 3) + rng.sample(shared, 5)
+            rng.shuffle(body)
+            rows.append(
+                {"title": " ".join(rng.sample(shared, 2)), "text": " ".join(body), "label": label}
+            )
+    rng.shuffle(rows)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainReport]:
+    out = tmp_path_factory.mktemp("model")
+    return out, train(synthetic_rows(20, seed=1), out, folds=4, seed=0)
+
+
+def test_train_reports_cross_validated_figures(trained_dir: tuple[Path, TrainReport]) -> None:
+    _, report = trained_dir
+    assert report.rows == 60
+    assert report.labels == sorted(VOCABULARY)
+    assert report.folds == 4
+    assert report.accuracy > 0.9
+    assert report.macro_f1 > 0.9
+    assert report.seconds > 0
+
+
+def test_trained_model_round_trips(trained_dir: tuple[Path, TrainReport]) -> None:
+    out, _ = trained_dir
+    assert sorted(p.name for p in out.iterdir()) == ["model.json", "weights.npz"]
+    model = TopicModel.load(out)
+    assert model.labels == tuple(sorted(VOCABULARY))
+    unseen = synthetic_rows(5, seed=99)
+    predicted = [
+        labels[0][0] for labels in model.classify_many([(r["title"], r["text"]) for r in unseen])
+    ]
+    assert np.mean([p == r["label"] for p, r in zip(predicted, unseen, strict=True)]) > 0.9
+    again = TopicModel.load(out)
+    items = [(r["title"], r["text"]) for r in unseen]
+    np.testing.assert_allclose(again.scores_many(items), model.scores_many(items))
+
+
+def test_weights_file_loads_without_pickle(trained_dir: tuple[Path, TrainReport]) -> None:
+    out, _ = trained_dir
+    with np.load(out / "weights.npz", allow_pickle=False) as arrays:
+        assert all(arrays[name].dtype != object for name in arrays.files)
+
+
+def test_changed_hashing_is_reported(trained_dir: tuple[Path, TrainReport], tmp_path: Path) -> None:
+    out, _ = trained_dir
+    for name in ("model.json", "weights.npz"):
+        (tmp_path / name).write_bytes((out / name).read_bytes())
+    document = json.loads((tmp_path / "model.json").read_text())
+    document["hash_probe"] = [0, 1, 2]
+    (tmp_path / "model.json").write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="hashes text differently"):
+        TopicModel.load(tmp_path).classify("a", "b")
+
+
+def test_load_rejects_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        TopicModel.load(tmp_path)
+    (tmp_path / "model.json").write_text('{"format": "something-else"}')
+    (tmp_path / "weights.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match="not a newsbot-topic-model"):
+        TopicModel.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([], "no training rows"),
+        ([{"text": "a b", "label": "x"}] * 5, "at least two labels"),
+        ([{"text": "a b", "label": "x"}, {"label": "y"}], "row 2 has no text"),
+        ([{"text": "a b", "label": "x"}, {"text": "c d"}], "row 2 has no label"),
+        ([{"text": "a", "label": "x"}] * 3 + [{"text": "b", "label": "y"}], "at least 2"),
+        (["not a row"], "row 1 is not an object"),
+    ],
+)
+def test_train_rejects_bad_data(rows: list, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=message):
+        train(rows, tmp_path)
+    assert not (tmp_path / "model.json").exists()
+
+
+# --------------------------------------------------------------------------- JSONL helpers
+def test_classify_jsonl_writes_topics_and_skips_broken_lines(
+    default_model: TopicModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = io.StringIO(
+        json.dumps({"id": "a", "title": "Cup final", "text": "The team won the match."})
+        + "\n"
+        + "{broken json\n"
+        + "\n"
+        + json.dumps(["not", "an", "object"])
+        + "\n"
+        + json.dumps({"id": 7, "title": "No body"})
+        + "\n"
+        + json.dumps({"id": 8, "text": "Police arrested two men after the robbery."})
+        + "\n"
+    )
+    sink = io.StringIO()
+    with caplog.at_level(logging.WARNING):
+        written = classify_jsonl(source, sink, default_model)
+    assert written == 2
+    records = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert [r["id"] for r in records] == ["a", 8]
+    assert records[0]["topics"][0] == "sport"
+    assert records[1]["topics"][0] == "crime"
+    for record in records:
+        assert set(record["scores"]) == set(TOPICS)
+        best = max(record["scores"], key=record["scores"].get)
+        assert record["topics"][0] == best
+    assert sum("skipped" in message for message in caplog.messages) == 3
+
+
+def test_load_training_rows(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n\n{"title": "t", "text": "b", "label": "y"}\n')
+    assert load_training_rows(path) == [
+        {"text": "a", "label": "x"},
+        {"title": "t", "text": "b", "label": "y"},
+    ]
+    path.write_text('{"text": "a", "label": "x"}\nnot json\n')
+    with pytest.raises(ValueError, match=":2: not valid JSON"):
+        load_training_rows(path)

@@ -1,0 +1,446 @@
+"""Unit tests of reprint detection and story clustering, on articles written for these tests."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.pipeline import dedup
+from bot.pipeline.dedup import (
+    DedupDecision,
+    StoryIndex,
+    clean_body,
+    dedup_jsonl,
+    normalize_text,
+    tokenize,
+)
+
+T0 = datetime(2024, 5, 7, 21, 0, tzinfo=UTC)
+
+FLOOD_TITLE = "Flood barrier fails as River Marle bursts its banks in Eastbrook"
+FLOOD = [
+    "Hundreds of homes in Eastbrook were evacuated on Tuesday night after the River Marle burst "
+    "its banks and a temporary flood barrier on Mill Lane gave way, the county emergency "
+    "service said.",
+    "Water reached a depth of almost two metres in the lower town, where firefighters used "
+    "inflatable boats to rescue 46 residents, including a family of five trapped on the roof "
+    "of a bakery.",
+    "Council leader Priya Okonjo said the barrier had been installed only last spring at a cost "
+    'of £3.2m and had been expected to withstand a once-in-a-century flood. "We will want '
+    "answers from the contractor,\" she said. 'Nobody's home should flood twice.'",
+    "The Environment Agency had issued a severe flood warning for the Marle valley on Monday "
+    "afternoon after three days of heavy rain across the Harrow Hills, where 120mm of rain "
+    "fell in 48 hours.",
+    "A rest centre has been opened at Eastbrook Community College, and the town's two primary "
+    "schools will remain closed until Friday. Network Rail said the line between Eastbrook "
+    "and Wellford was also shut.",
+    "Residents downstream in Saltmere have been told to prepare sandbags, with the river "
+    "expected to peak there early on Wednesday.",
+]
+
+REWRITE_TITLE = "Eastbrook residents rescued by boat after Marle flood defences collapse"
+REWRITE = [
+    "Firefighters in inflatable boats rescued 46 residents of Eastbrook on Tuesday night, after "
+    "the temporary flood barrier on Mill Lane gave way when the River Marle burst its banks.",
+    "A family of five was found trapped on a bakery roof. Water in the lower town reached "
+    "almost two metres and hundreds of homes were evacuated, the county emergency service said.",
+    "Council leader Priya Okonjo said the £3.2m barrier, installed last spring, should have "
+    "withstood a once-in-a-century flood, and that the council wants answers from the "
+    "contractor.",
+    "A severe flood warning had been issued for the Marle valley on Monday after heavy rain on "
+    "the Harrow Hills. Schools are closed and the Eastbrook to Wellford rail line is shut.",
+]
+
+FOLLOW_UP_TITLE = "Eastbrook flood: contractor admits barrier posts were never bolted"
+FOLLOW_UP = [
+    "The company that built the temporary flood barrier on Mill Lane in Eastbrook has admitted "
+    "that two steel anchoring posts were never bolted into the concrete base, a county "
+    "inquiry heard on Thursday, two days after the River Marle burst its banks.",
+    "On Tuesday night the river burst its banks and the barrier gave way, flooding the lower "
+    "town to a depth of almost two metres. Firefighters used inflatable boats to rescue 46 "
+    "residents, hundreds of homes were evacuated, schools remain closed and the rail line to "
+    "Wellford is shut.",
+    "Harlan Civil Engineering told the inquiry that a subcontractor skipped the final "
+    "inspection in April because of staff shortages. Its chief executive, Tomasz Wren, "
+    "apologised to every household and promised to pay for temporary housing.",
+    "Insurers estimate the damage at £41m. More than 300 properties are uninhabitable, and the "
+    "Red Cross has set up a second shelter at St Aidan's church hall for families who cannot "
+    "stay with relatives.",
+    "Council leader Priya Okonjo said the authority would sue to recover the cost of the "
+    "barrier and called on ministers to fund permanent defences along the Marle valley before "
+    "next winter.",
+    "Volunteers from neighbouring villages spent the day clearing mud and ruined furniture, "
+    "while engineers pumped water out of a flooded railway cutting near Wellford.",
+]
+
+LIBRARY_TITLE = "Eastbrook council approves new library on Mill Lane"
+LIBRARY = [
+    "Eastbrook council has approved plans for a new public library on Mill Lane, replacing the "
+    "Victorian reading room that closed in 2019 because of a leaking roof.",
+    "Council leader Priya Okonjo said the £6m building would include a children's wing, a "
+    "makerspace with 3D printers and a café run by a local charity.",
+    "Construction is due to begin in September and to finish in time for the autumn term of "
+    "the following year. The design was chosen after a public vote in which 2,400 people took "
+    "part.",
+    "Opposition councillors questioned the cost but backed the scheme after the council "
+    "secured a grant from the national heritage fund covering half of the budget.",
+]
+
+CHESS_TITLE = "Teenager wins Port Selwyn chess open with a round to spare"
+CHESS = [
+    "Fifteen-year-old Mireille Duval won the Port Selwyn open chess tournament on Sunday, "
+    "clinching first place with a round to spare after beating the top seed in 41 moves.",
+    "Duval, who learned the game from her grandfather, finished with seven and a half points "
+    "from eight games and gains a grandmaster norm.",
+    "The organisers said a record 212 players from 19 countries entered this year, with the "
+    "prize fund doubled thanks to a new sponsor from the shipping industry.",
+]
+
+
+def body(paragraphs: list[str]) -> str:
+    return "\n\n".join(paragraphs)
+
+
+@pytest.fixture
+def index() -> StoryIndex:
+    return StoryIndex()
+
+
+@pytest.fixture
+def flood_index(index: StoryIndex) -> StoryIndex:
+    decision = index.add("flood", FLOOD_TITLE, body(FLOOD), T0)
+    assert decision == DedupDecision(None, "flood", True)
+    return index
+
+
+# ------------------------------------------------------------------------------ normalising
+
+
+def test_normalize_folds_case_quotes_accents_and_whitespace() -> None:
+    assert normalize_text("  Café  “Déjà”\n\tVU ") == normalize_text('cafe "deja" vu')
+
+
+def test_tokenize_treats_curly_and_straight_apostrophes_alike() -> None:
+    assert tokenize("The company’s “plan” — approved") == tokenize(
+        'the company\'s "plan" - APPROVED'
+    )
+
+
+def test_clean_body_drops_credit_lines_and_dateline_but_keeps_body() -> None:
+    text = (
+        "LONDON (Reuters) - The mayor opened the bridge.\n\n"
+        "Photo: Getty Images\n"
+        "Read more: bridges of the county\n"
+        "She said Reuters photographers were welcome at every future opening of a bridge, "
+        "a line long enough to be a real paragraph of the article and kept as such."
+    )
+    stripped = clean_body(text)
+    assert stripped.startswith("The mayor opened the bridge.")
+    assert "Getty" not in stripped and "Read more" not in stripped
+    assert "Reuters photographers" in stripped
+
+
+# -------------------------------------------------------------------------------- reprints
+
+
+def _curly(text: str) -> str:
+    return text.replace('"', "\u201d").replace("'", "\u2019")
+
+
+REPRINT_EDITS = {
+    "new headline": (REWRITE_TITLE, body(FLOOD)),
+    "paragraph dropped": (FLOOD_TITLE, body(FLOOD[:2] + FLOOD[3:])),
+    "two paragraphs dropped": (FLOOD_TITLE, body(FLOOD[:4])),
+    "paragraph added": (
+        FLOOD_TITLE,
+        body(
+            [
+                *FLOOD,
+                "Update: the county has asked the army for help with sandbags, and a "
+                "helicopter is on standby at Wellford.",
+            ]
+        ),
+    ),
+    "boilerplate and dateline": (
+        FLOOD_TITLE + " | The Courier",
+        "EASTBROOK, England (Reuters) - "
+        + body(FLOOD)
+        + "\n\nPhoto: AP Photo/J. Smith\nRead more: weather news\n"
+        "Copyright 2024 The Courier. All rights reserved.\nFollow us on social media",
+    ),
+    "quotes, whitespace and case": (
+        FLOOD_TITLE.upper(),
+        _curly("\n".join("  " + paragraph.replace(". ", ".   ") for paragraph in FLOOD)),
+    ),
+    "accents": (FLOOD_TITLE, body(FLOOD).replace("Okonjo", "Okonjó").replace("centre", "céntre")),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(REPRINT_EDITS))
+def test_reprint_is_detected_after_each_edit(flood_index: StoryIndex, edit: str) -> None:
+    title, text = REPRINT_EDITS[edit]
+    decision = flood_index.add("copy", title, text, T0 + timedelta(hours=2))
+    assert decision == DedupDecision("flood", "flood", False)
+
+
+def test_reprint_of_a_reprint_names_the_original(flood_index: StoryIndex) -> None:
+    flood_index.add("copy-1", FLOOD_TITLE, body(FLOOD[1:]), T0)
+    decision = flood_index.add("copy-2", FLOOD_TITLE, _curly(body(FLOOD[1:])), T0)
+    assert decision.duplicate_of == "flood"
+
+
+def test_expanded_brief_is_no_reprint_but_adds_information(index: StoryIndex) -> None:
+    index.add("brief", FLOOD_TITLE, body(FLOOD[:1]), T0)
+    decision = index.add("full", FLOOD_TITLE, body(FLOOD), T0)
+    assert decision.duplicate_of is None
+    assert decision.cluster == "brief"
+    assert decision.new_information
+
+
+def test_headline_only_items_are_compared_by_headline(index: StoryIndex) -> None:
+    index.add("a", FLOOD_TITLE, "", T0)
+    assert index.add("b", "\u201c" + FLOOD_TITLE + "\u201d", "", T0).duplicate_of == "a"
+    assert index.add("c", CHESS_TITLE, "", T0).duplicate_of is None
+
+
+# --------------------------------------------------------------------------------- stories
+
+
+def test_same_subject_different_article_is_no_reprint(flood_index: StoryIndex) -> None:
+    decision = flood_index.add("library", LIBRARY_TITLE, body(LIBRARY), T0)
+    assert decision.duplicate_of is None
+    assert decision.new_information
+
+
+def test_unrelated_story_starts_its_own_cluster(flood_index: StoryIndex) -> None:
+    assert flood_index.add("chess", CHESS_TITLE, body(CHESS), T0) == DedupDecision(
+        None, "chess", True
+    )
+
+
+def test_rewrite_joins_cluster_without_new_information(flood_index: StoryIndex) -> None:
+    decision = flood_index.add("rewrite", REWRITE_TITLE, body(REWRITE), T0 + timedelta(hours=1))
+    assert decision == DedupDecision(None, "flood", False)
+
+
+def test_follow_up_with_new_facts_joins_cluster_with_new_information(
+    flood_index: StoryIndex,
+) -> None:
+    decision = flood_index.add("follow", FOLLOW_UP_TITLE, body(FOLLOW_UP), T0 + timedelta(days=2))
+    assert decision == DedupDecision(None, "flood", True)
+
+
+@pytest.mark.parametrize(
+    ("min_new_terms", "min_new_share", "expected"),
+    [(25, 0.5, True), (500, 0.5, False), (25, 0.95, False), (5, 0.05, True)],
+)
+def test_new_information_rule_thresholds(
+    min_new_terms: int, min_new_share: float, expected: bool
+) -> None:
+    index = StoryIndex(min_new_terms=min_new_terms, min_new_share=min_new_share)
+    index.add("flood", FLOOD_TITLE, body(FLOOD), T0)
+    decision = index.add("follow", FOLLOW_UP_TITLE, body(FOLLOW_UP), T0)
+    assert decision.cluster == "flood"
+    assert decision.new_information is expected
+
+
+def test_novelty_is_measured_against_the_whole_cluster(flood_index: StoryIndex) -> None:
+    flood_index.add("follow", FOLLOW_UP_TITLE, body(FOLLOW_UP), T0)
+    # The same facts again, under a new headline and merged with the first report.
+    merged = body(FOLLOW_UP[:3] + FLOOD[:3])
+    decision = flood_index.add("merged", "Eastbrook latest", merged, T0)
+    assert decision.cluster == "flood"
+    assert not decision.new_information
+
+
+# ---------------------------------------------------------------------------------- window
+
+
+def test_window_bounds_comparison_by_published_time() -> None:
+    index = StoryIndex(window_hours=72)
+    index.add("flood", FLOOD_TITLE, body(FLOOD), T0)
+    late = index.add("late", FLOOD_TITLE, body(FLOOD), T0 + timedelta(hours=73))
+    assert late == DedupDecision(None, "late", True)
+    inside = index.add("inside", FLOOD_TITLE, body(FLOOD), T0 + timedelta(hours=71))
+    assert inside.duplicate_of == "flood"
+
+
+def test_prune_drops_old_stories_and_forgets_them() -> None:
+    index = StoryIndex(window_hours=24)
+    index.add("flood", FLOOD_TITLE, body(FLOOD), T0)
+    index.add("chess", CHESS_TITLE, body(CHESS), T0 + timedelta(hours=20))
+    assert index.prune(T0 + timedelta(hours=25)) == 1
+    assert len(index) == 1 and "flood" not in index
+    assert index.prune(T0 + timedelta(hours=25)) == 0
+    again = index.add("flood-again", FLOOD_TITLE, body(FLOOD), T0 + timedelta(hours=1))
+    assert again.duplicate_of is None
+    assert not index._bands or all(
+        story != "flood" for bucket in index._bands.values() for story in [bucket, *bucket]
+    )
+
+
+def test_story_without_time_uses_clock_then_arrival_order() -> None:
+    now = [T0]
+    clocked = StoryIndex(window_hours=1, clock=lambda: now[0])
+    clocked.add("flood", FLOOD_TITLE, body(FLOOD))
+    now[0] = T0 + timedelta(hours=3)
+    assert clocked.add("copy", FLOOD_TITLE, body(FLOOD)).duplicate_of is None
+
+    arrival = StoryIndex(window_hours=1)
+    arrival.add("chess", CHESS_TITLE, body(CHESS), T0)
+    arrival.add("flood", FLOOD_TITLE, body(FLOOD))  # takes the newest time seen: T0
+    assert arrival.add("copy", FLOOD_TITLE, body(FLOOD), T0 + timedelta(minutes=30)).duplicate_of
+    assert arrival.prune(T0 + timedelta(hours=2)) == 3
+
+
+def test_story_never_timed_expires_one_window_after_first_prune() -> None:
+    index = StoryIndex(window_hours=1)
+    index.add("flood", FLOOD_TITLE, body(FLOOD))
+    assert index.prune(T0) == 0
+    assert index.prune(T0 + timedelta(hours=2)) == 1
+
+
+# --------------------------------------------------------------------------------- restore
+
+
+def test_restore_keeps_known_cluster_without_deciding(index: StoryIndex) -> None:
+    index.restore("flood", FLOOD_TITLE, body(FLOOD), T0, "cluster-7")
+    assert index.cluster_of("flood") == "cluster-7"
+    reprint = index.add("copy", REWRITE_TITLE, body(FLOOD[1:]), T0)
+    assert reprint == DedupDecision("flood", "cluster-7", False)
+    rewrite = index.add("rewrite", REWRITE_TITLE, body(REWRITE), T0)
+    assert rewrite.cluster == "cluster-7"
+
+
+def _filler_stories(count: int) -> list[tuple[str, str]]:
+    """Distinct stories of made-up words, unrelated to the articles above (seeded)."""
+    rng = random.Random(5)
+    syllables = ["ka", "lo", "mi", "ren", "tu", "sha", "vo", "dre", "pli", "nor", "ux", "zei"]
+    words = sorted({"".join(rng.choices(syllables, k=3)) for _ in range(3000)})
+    stories = []
+    for _ in range(count):
+        sentences = [" ".join(rng.choices(words, k=15)) + "." for _ in range(8)]
+        stories.append((" ".join(rng.choices(words, k=6)), body(sentences)))
+    return stories
+
+
+def test_restore_is_at_least_as_fast_as_add() -> None:
+    stories = _filler_stories(300)
+    adding, restoring = StoryIndex(), StoryIndex()
+    adding.add("warm", CHESS_TITLE, body(CHESS), T0)  # load stop words outside the timing
+    started = time.process_time()
+    for number, (title, text) in enumerate(stories):
+        adding.add(str(number), title, text, T0)
+    add_seconds = time.process_time() - started
+    started = time.process_time()
+    for number, (title, text) in enumerate(stories):
+        restoring.restore(str(number), title, text, T0, str(number))
+    restore_seconds = time.process_time() - started
+    assert restore_seconds <= add_seconds * 1.2  # margin for timer noise
+
+
+def test_candidates_come_from_the_index_not_a_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = StoryIndex()
+    for number, (title, text) in enumerate(_filler_stories(400)):
+        index.restore(str(number), title, text, T0, str(number))
+    exact_checks = []
+    real = dedup._intersection_size
+
+    def counting(left: object, right: object) -> int:
+        exact_checks.append(1)
+        return real(left, right)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dedup, "_intersection_size", counting)
+    index.add("chess", CHESS_TITLE, body(CHESS), T0)
+    assert len(exact_checks) < 20
+
+
+def test_adding_an_indexed_id_again_is_refused(flood_index: StoryIndex) -> None:
+    with pytest.raises(ValueError, match="already indexed"):
+        flood_index.add("flood", FLOOD_TITLE, body(FLOOD), T0)
+
+
+# ----------------------------------------------------------------------------- JSON Lines
+
+
+def test_dedup_jsonl_writes_one_line_per_story_and_skips_broken_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lines = [
+        json.dumps(
+            {
+                "id": "a",
+                "title": FLOOD_TITLE,
+                "text": body(FLOOD),
+                "published": "2024-05-07T21:00:00Z",
+            }
+        ),
+        "{not json",
+        json.dumps({"id": "b", "title": REWRITE_TITLE, "text": body(FLOOD[:4])}),
+        json.dumps({"title": "no id"}),
+        json.dumps(
+            {
+                "id": "c",
+                "title": REWRITE_TITLE,
+                "text": body(REWRITE),
+                "published": "2024-05-07T23:00:00+00:00",
+            }
+        ),
+        json.dumps({"id": "a", "title": "repeat", "text": "repeat"}),
+        "",
+        json.dumps({"id": 4, "title": CHESS_TITLE, "text": body(CHESS), "published": None}),
+        json.dumps(
+            {"id": "d", "title": CHESS_TITLE, "text": body(CHESS), "published": "yesterday"}
+        ),
+    ]
+    out = io.StringIO()
+    with caplog.at_level(logging.WARNING, logger="bot.pipeline.dedup"):
+        written = dedup_jsonl(io.StringIO("\n".join(lines) + "\n"), out, window_hours=72)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert written == len(rows) == 4
+    assert rows == [
+        {"id": "a", "duplicate_of": None, "cluster": "a"},
+        {"id": "b", "duplicate_of": "a", "cluster": "a"},
+        {"id": "c", "duplicate_of": None, "cluster": "a"},
+        {"id": "4", "duplicate_of": None, "cluster": "4"},
+    ]
+    skipped = [record for record in caplog.records if "skipping line" in record.getMessage()]
+    assert [record.getMessage().split(":")[1].split()[-1] for record in skipped] == [
+        "2",
+        "4",
+        "6",
+        "9",
+    ]
+
+
+def test_dedup_jsonl_respects_the_window() -> None:
+    lines = [
+        json.dumps(
+            {
+                "id": "a",
+                "title": FLOOD_TITLE,
+                "text": body(FLOOD),
+                "published": "2024-05-01T00:00:00+00:00",
+            }
+        ),
+        json.dumps(
+            {
+                "id": "b",
+                "title": FLOOD_TITLE,
+                "text": body(FLOOD),
+                "published": "2024-05-03T00:00:00+00:00",
+            }
+        ),
+    ]
+    out = io.StringIO()
+    dedup_jsonl(io.StringIO("\n".join(lines)), out, window_hours=24)
+    assert [json.loads(line)["duplicate_of"] for line in out.getvalue().splitlines()] == [
+        None,
+        None,
+    ]

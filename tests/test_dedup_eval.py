@@ -1,0 +1,37 @@
+"""Quality floors of reprint detection and story clustering on the shared evaluation data.
+
+A smaller version of ``python -m benchmarks.dedup`` (no 100,000-story window), so it runs in
+a few seconds; the floors sit a little under the figures measured with these settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.dedup import build_stream, load_bbc, msrp_story_score, run_ours, uci_story_score
+
+pytestmark = pytest.mark.shared_data
+
+
+def test_bbc_reprints_precision_and_recall(shared_data: Path) -> None:
+    stream, _ambiguous = build_stream(load_bbc(shared_data)[:600], seed=3)
+    result = run_ours(stream, lambda: iter(()))
+    assert result.score.positives > 300
+    assert result.score.precision >= 0.98
+    assert result.score.recall >= 0.98
+
+
+def test_uci_story_clusters_pairwise(shared_data: Path) -> None:
+    score = uci_story_score(shared_data)
+    assert score.precision >= 0.95
+    assert score.recall >= 0.30
+
+
+def test_msrp_paraphrases_share_a_cluster(shared_data: Path) -> None:
+    # MSRP negatives are mostly sentences about the same story, so precision stays near the
+    # share of positive pairs (0.67); the floor guards against clustering everything anyway.
+    score = msrp_story_score(shared_data, limit=1200)
+    assert score.recall >= 0.95
+    assert score.precision >= 0.65

@@ -1,0 +1,200 @@
+"""Tests of the matcher: matching rules, fields, reasons, and agreement with the naive loop."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.pipeline.match import Matcher, MatchResult, StoryFeatures, naive_match
+from bot.pipeline.query import Query, QueryError, parse_query
+
+
+def story(
+    title: str, text: str = "", topics: tuple[str, ...] = (), source: str = "", lang: str = ""
+) -> StoryFeatures:
+    return StoryFeatures(title, text, topics, source, lang)
+
+
+def both(queries: list[str], item: StoryFeatures) -> list[MatchResult]:
+    """Match with the index and with the naive loop, check they agree, return the results."""
+    subscriptions = [(number, parse_query(text)) for number, text in enumerate(queries, 1)]
+    fast = Matcher.build(subscriptions).match(item)
+    assert fast == naive_match(subscriptions, item)
+    return fast
+
+
+def matches(query: str, item: StoryFeatures) -> bool:
+    return bool(both([query], item))
+
+
+# --- word rules ----------------------------------------------------------------------------
+
+
+def test_whole_words_only() -> None:
+    assert matches("NATO", story("NATO-led forces arrive"))
+    assert not matches("NATO", story("A NATOwide exercise"))
+    assert not matches("cat", story("Concatenated strings"))
+
+
+def test_case_accents_and_plurals_are_ignored() -> None:
+    assert matches("zurich", story("Storm hits Zürich"))
+    assert matches("Earthquake", story("Two earthquakes shake the coast"))
+    assert matches("cities", story("The city council met"))
+    assert not matches("new", story("Latest news from the city"))
+
+
+def test_short_all_caps_word_matches_only_capitals() -> None:
+    country = story("US troops leave the base")
+    dotted = story("Talks between the U.S. and allies")
+    pronoun = story("Let us pray for rain")
+    assert matches("US", country)
+    assert matches("US", dotted)
+    assert not matches("US", pronoun)
+    assert matches("us", pronoun) and matches("us", country)
+    assert matches('"US troops"', country)
+    assert not matches('"US troops"', story("They told us troops were coming"))
+
+
+def test_prefix_matches_word_starts() -> None:
+    assert matches("vaccin*", story("Vaccination drive starts"))
+    assert matches("vaccin*", story("New vaccines approved"))
+    assert not matches("vaccin*", story("Antivaccine protest"))
+
+
+def test_phrases_need_adjacent_words_in_order() -> None:
+    assert matches('"tokyo bay"', story("Ships wait in Tokyo Bay"))
+    assert not matches('"tokyo bay"', story("Bay area and Tokyo"))
+    assert matches('"climate change"', story("Climate-change talks"))
+
+
+def test_phrases_do_not_cross_from_title_to_body() -> None:
+    assert not matches('"tokyo bay"', story("Quake near Tokyo", "Bay residents evacuated"))
+    assert matches("tokyo bay", story("Quake near Tokyo", "Bay residents evacuated"))
+
+
+def test_boolean_operators() -> None:
+    item = story("Earthquake hits Japan", "No tsunami warning was issued")
+    assert matches('earthquake (japan OR "tokyo bay")', item)
+    assert not matches("earthquake -tsunami", item)
+    assert matches("earthquake -drill", item)
+    assert matches("flood OR japan", item)
+    assert not matches("flood OR fire", item)
+    assert matches("-sport", item)
+    assert not matches("-japan", item)
+
+
+# --- fields --------------------------------------------------------------------------------
+
+
+def test_topic_filter() -> None:
+    item = story("Knife attack in town", topics=("Crime",))
+    assert matches("topic:crime", item)
+    assert matches("knife topic:crime", item)
+    assert not matches("topic:sport", item)
+    assert not matches("knife -topic:crime", item)
+
+
+def test_source_filter_by_name_or_word() -> None:
+    item = story("Budget vote", source="BBC News")
+    assert matches("source:bbc", item)
+    assert matches('source:"bbc news"', item)
+    assert matches("source:BBC", item)
+    assert not matches("source:news24", item)
+    assert not matches("source:bbc", story("Budget vote"))
+    assert matches("source:bbc.co.uk", story("Budget vote", source="www.bbc.co.uk"))
+
+
+def test_lang_filter() -> None:
+    assert matches("vote lang:en", story("Budget vote", lang="en"))
+    assert matches("lang:en", story("Budget vote", lang="en-GB"))
+    assert not matches("lang:en-us", story("Budget vote", lang="en-GB"))
+    assert not matches("lang:de", story("Budget vote", lang="en"))
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+def test_reasons_are_the_matched_terms_as_written() -> None:
+    item = story("Earthquake in Dhaka", "Buildings collapsed", topics=("disaster",))
+    (result,) = both(['Earthquake (Dhaka OR "tokyo bay") -drill topic:disaster'], item)
+    assert result.reasons == ("Earthquake", "Dhaka", "topic:disaster")
+    (result,) = both(["quak* OR earthquak* OR buildings"], item)
+    assert result.reasons == ("earthquak*", "buildings")
+
+
+def test_exclusion_only_query_has_no_reasons() -> None:
+    assert both(["-sport"], story("Budget vote")) == [MatchResult(1, ())]
+
+
+def test_results_are_sorted_by_subscription_id() -> None:
+    subscriptions = [(30, parse_query("vote")), (4, parse_query("budget")), (17, parse_query("x"))]
+    matcher = Matcher.build(subscriptions)
+    assert len(matcher) == 3
+    found = matcher.match(story("Budget vote"))
+    assert [result.subscription_id for result in found] == [4, 30]
+
+
+def test_duplicate_ids_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        Matcher.build([(1, parse_query("a")), (1, parse_query("b"))])
+
+
+def test_empty_matcher_and_empty_story() -> None:
+    assert Matcher.build([]).match(story("Anything")) == []
+    assert both(["budget", "-sport"], story("", "")) == [MatchResult(2, ())]
+
+
+# --- fast matcher == naive loop ------------------------------------------------------------
+
+VOCABULARY = ["quake", "quakes", "flood", "tokyo", "bay", "US", "us", "Zürich", "news", "new"]
+TOPICS = ["crime", "sport"]
+
+
+def _term() -> st.SearchStrategy[str]:
+    word = st.sampled_from(VOCABULARY)
+    return st.one_of(
+        word,
+        st.tuples(word, word).map(lambda pair: f'"{pair[0]} {pair[1]}"'),
+        st.sampled_from(["qua*", "flo*", "tok*", "zu*", "ne*"]),
+        st.sampled_from([f"topic:{topic}" for topic in TOPICS]),
+        st.sampled_from(["source:bbc", "lang:en"]),
+    )
+
+
+_QUERIES = st.recursive(
+    _term(),
+    lambda inner: st.one_of(
+        st.tuples(inner, inner).map(lambda pair: f"({pair[0]} {pair[1]})"),
+        st.tuples(inner, inner).map(lambda pair: f"({pair[0]} OR {pair[1]})"),
+        inner.map(lambda query: f"-({query})"),
+    ),
+    max_leaves=6,
+)
+_STORIES = st.builds(
+    StoryFeatures,
+    st.lists(st.sampled_from(VOCABULARY), max_size=6).map(" ".join),
+    st.lists(st.sampled_from([*VOCABULARY, "."]), max_size=10).map(" ".join),
+    st.lists(st.sampled_from(TOPICS), max_size=2, unique=True).map(tuple),
+    st.sampled_from(["", "BBC News", "Reuters"]),
+    st.sampled_from(["", "en", "de"]),
+)
+
+
+def _parsed(texts: list[str]) -> list[tuple[int, Query]]:
+    subscriptions = []
+    for number, text in enumerate(texts, 1):
+        try:
+            subscriptions.append((number, parse_query(text)))
+        except QueryError:  # e.g. too deeply nested: not a matcher concern
+            continue
+    return subscriptions
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_QUERIES, min_size=1, max_size=12), st.lists(_STORIES, min_size=1, max_size=4))
+def test_fast_matcher_agrees_with_naive_loop(texts: list[str], items: list[StoryFeatures]) -> None:
+    subscriptions = _parsed(texts)
+    matcher = Matcher.build(subscriptions)
+    for item in items:
+        assert matcher.match(item) == naive_match(subscriptions, item)

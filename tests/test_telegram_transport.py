@@ -1,0 +1,123 @@
+"""How each Bot API failure becomes a SendResult, against the fake server, without the bot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from telegram import Bot
+from telegram.request import HTTPXRequest
+
+from bot.alerts import Alert
+from bot.models import Attachment, Button, Chat, Reply
+from bot.transports.pacing import Pacer, Rate
+from bot.transports.telegram import TelegramTransport, file_url_for, parse_message_ref
+from tests.fakes.telegram_api import FakeTelegram
+
+TOKEN = "123:ABC"
+
+
+@pytest.fixture
+def tg() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as fake:
+        yield fake
+        assert fake.server_errors == []
+
+
+@pytest.fixture
+async def transport(tg: FakeTelegram) -> AsyncIterator[TelegramTransport]:
+    request = HTTPXRequest(read_timeout=0.5, connect_timeout=2)
+    async with Bot(TOKEN, base_url=tg.api_url, base_file_url=tg.file_url, request=request) as bot:
+        yield TelegramTransport(bot, Pacer(Rate(1000)))
+
+
+def chat(external_id: str) -> Chat:
+    return Chat(1, "telegram", external_id, "", "private", "active")
+
+
+def alert(sources: int = 1) -> Alert:
+    return Alert(
+        1,
+        1,
+        1,
+        "Dam <breach> & flood",
+        "Water rose fast.",
+        "https://example.org/dam",
+        tuple((f"Outlet {i}", None) for i in range(sources)),
+        ("disaster",),
+        ("flood",),
+        ((Button("Details", action="story:1"),),),
+    )
+
+
+def test_urls_and_refs() -> None:
+    assert file_url_for("http://h:1/bot") == "http://h:1/file/bot"
+    assert parse_message_ref("-100123:45") == ("-100123", 45)
+    with pytest.raises(ValueError):
+        parse_message_ref("nonsense")
+
+
+async def test_failures_map_to_send_results(tg: FakeTelegram, transport: TelegramTransport) -> None:
+    tg.block_chat(1)
+    assert (await transport.send_alert(chat("1"), alert())).chat_gone
+    tg.fail_chat(2, 403, "Forbidden: bot can't send messages to the user")
+    assert (await transport.send_alert(chat("2"), alert())).transient_error
+    tg.migrate_chat(-3, -1009999)
+    assert (await transport.send_alert(chat("-3"), alert())).migrated_to == "-1009999"
+    tg.fail_chat(4, 400, "Bad Request: chat not found")
+    assert (await transport.send_alert(chat("4"), alert())).permanent_error
+    tg.fail_chat(5, 429, "Too Many Requests: retry after 3", parameters={"retry_after": 3})
+    assert (await transport.send_alert(chat("5"), alert())).retry_after == 3
+    tg.set_down()
+    assert (await transport.send_alert(chat("6"), alert())).transient_error
+    tg.clear_faults()
+
+
+async def test_rejected_html_is_resent_as_plain_text(
+    tg: FakeTelegram, transport: TelegramTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    tg.fail_chat(7, 400, "Bad Request: can't parse entities: Unsupported start tag", times=1)
+    result = await transport.send_alert(chat("7"), alert())
+    assert result.ok
+    sent = tg.sent_messages(7)[0]
+    assert "parse_mode" not in sent.params and sent.params["text"].startswith("Dam <breach>")
+    assert "event=html_rejected" in caplog.text
+
+
+async def test_timeout_is_retried_once_and_flagged(
+    tg: FakeTelegram, transport: TelegramTransport
+) -> None:
+    tg.delay_chat(8, 1.0)
+    result = await transport.send_alert(chat("8"), alert())
+    assert not result.ok and result.transient_error  # both attempts timed out
+    tg.clear_faults()
+    assert len(tg.calls_to("sendMessage")) == 2
+
+
+async def test_update_edits_then_replies_when_edit_fails(
+    tg: FakeTelegram, transport: TelegramTransport
+) -> None:
+    first = await transport.send_alert(chat("9"), alert())
+    assert first.ok and first.message_ref
+    edited = await transport.send_update(chat("9"), alert(sources=3), first.message_ref)
+    assert edited.ok
+    _, message_id = parse_message_ref(first.message_ref)
+    stored = tg.message(9, message_id)
+    assert stored is not None and "(+2 more sources)" in stored["text"]
+    again = await transport.send_update(chat("9"), alert(sources=3), first.message_ref)
+    assert again.ok  # "not modified": answered with a reply instead
+    reply = tg.sent_messages(9)[-1]
+    assert reply.params["reply_parameters"]["message_id"] == message_id
+
+
+async def test_reply_with_image_still_delivers_text_when_photo_refused(
+    tg: FakeTelegram, transport: TelegramTransport
+) -> None:
+    tg.fail_method("sendPhoto", 400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+    reply = Reply(
+        "Stats <today>", attachments=(Attachment("c.png", b"\x89PNG", "image/png", "chart"),)
+    )
+    result = await transport.send_reply(chat("10"), reply)
+    assert result.ok
+    methods = [c.method for c in tg.sent_messages(10)]
+    assert methods == ["sendMessage", "sendDocument"]
