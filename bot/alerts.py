@@ -11,23 +11,11 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from bot.models import Button, Delivery, Story
+from bot.pipeline.classify import TOPIC_NAMES
 from storage import stories as story_store
 from storage import subscriptions as sub_store
 
-TOPIC_LABELS = {
-    "world": "World",
-    "politics": "Politics",
-    "conflict": "Conflict & defence",
-    "crime": "Crime & justice",
-    "disaster": "Disasters & accidents",
-    "business": "Business & economy",
-    "technology": "Technology",
-    "science": "Science",
-    "health": "Health",
-    "environment": "Environment & climate",
-    "sport": "Sport",
-    "entertainment": "Entertainment & culture",
-}
+TOPIC_LABELS = TOPIC_NAMES  # display names of the topic ids, from the taxonomy itself
 
 
 @dataclass(frozen=True)

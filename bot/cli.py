@@ -170,6 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summarize.add_argument("--sentences", type=int, default=3)
     summarize.add_argument("--chars", type=int, default=400)
+
+    dashboard = _add(
+        sub,
+        "dashboard",
+        "read-only web view of the database for admins (Datasette, canned queries)",
+        "newsbot dashboard                     # http://127.0.0.1:8001/\n"
+        "ssh -L 8001:127.0.0.1:8001 server     # then open it from your machine",
+    )
+    dashboard.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    dashboard.add_argument("--port", type=int, default=8001, help="port (default 8001)")
     return parser
 
 
@@ -355,6 +367,12 @@ def cmd_summarize(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.dashboard import serve_dashboard
+
+    return serve_dashboard(Path(settings.db_path), host=args.host, port=args.port)
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "run": cmd_run,
     "ingest": cmd_ingest,
@@ -366,6 +384,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "classify": cmd_classify,
     "train": cmd_train,
     "summarize": cmd_summarize,
+    "dashboard": cmd_dashboard,
 }
 
 

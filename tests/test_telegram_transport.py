@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -11,7 +12,12 @@ from telegram.request import HTTPXRequest
 from bot.alerts import Alert
 from bot.models import Attachment, Button, Chat, Reply
 from bot.transports.pacing import Pacer, Rate
-from bot.transports.telegram import TelegramTransport, file_url_for, parse_message_ref
+from bot.transports.telegram import (
+    TelegramTransport,
+    file_url_for,
+    parse_message_ref,
+    telegram_pacer,
+)
 from tests.fakes.telegram_api import FakeTelegram
 
 TOKEN = "123:ABC"
@@ -121,3 +127,66 @@ async def test_reply_with_image_still_delivers_text_when_photo_refused(
     assert result.ok
     methods = [c.method for c in tg.sent_messages(10)]
     assert methods == ["sendMessage", "sendDocument"]
+
+
+class VirtualTime:
+    """A clock that only moves when the pacer sleeps, so waits are measured, not slept."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def too_many(tg: FakeTelegram, chat_id: int) -> None:
+    tg.fail_chat(
+        chat_id, 429, "Too Many Requests: retry after 3", parameters={"retry_after": 3}, times=1
+    )
+
+
+async def test_one_429_pauses_only_that_chat(tg: FakeTelegram) -> None:
+    vt = VirtualTime()
+    async with Bot(TOKEN, base_url=tg.api_url, base_file_url=tg.file_url) as bot:
+        transport = TelegramTransport(bot, Pacer(Rate(1000), clock=vt.clock, sleep=vt.sleep))
+        too_many(tg, 11)
+        assert (await transport.send_alert(chat("11"), alert())).retry_after == 3
+        assert (await transport.send_alert(chat("12"), alert())).ok
+        assert vt.now < 0.1  # the other chat did not wait
+        assert (await transport.send_alert(chat("11"), alert())).ok
+        assert vt.now >= 3  # the told chat waited out its retry_after
+
+
+async def test_several_chats_told_to_wait_at_once_pause_everything(tg: FakeTelegram) -> None:
+    vt = VirtualTime()
+    async with Bot(TOKEN, base_url=tg.api_url, base_file_url=tg.file_url) as bot:
+        transport = TelegramTransport(bot, Pacer(Rate(1000), clock=vt.clock, sleep=vt.sleep))
+        for chat_id in (21, 22, 23):
+            too_many(tg, chat_id)
+            assert (await transport.send_alert(chat(str(chat_id)), alert())).retry_after
+        assert (await transport.send_alert(chat("24"), alert())).ok
+        assert vt.now >= 3  # the bot's overall limit was hit: a fresh chat waited too
+
+
+async def test_fan_out_stays_under_the_global_limit_without_429s() -> None:
+    """Slots booked twice too fast for the server: the default cap alone must keep every
+    arrival within the server's limit (10 a second here, to keep the test short)."""
+    with FakeTelegram(enforce_limits=True, global_per_second=10) as fake:
+        async with Bot(TOKEN, base_url=fake.api_url, base_file_url=fake.file_url) as bot:
+            transport = TelegramTransport(bot, telegram_pacer(Rate(20)))
+            transport.pacer.window_limit = 10
+            results = await asyncio.gather(
+                *(transport.send_alert(chat(str(100 + n)), alert()) for n in range(25))
+            )
+        assert fake.rate_limited == 0 and fake.server_errors == []
+        assert all(result.ok for result in results)
+        assert len({call.params["chat_id"] for call in fake.sent_messages()}) == 25
+
+
+def test_default_pacer_caps_sends_per_second() -> None:
+    pacer = TelegramTransport(Bot(TOKEN)).pacer
+    assert pacer.window_limit == 30 and pacer.window_seconds == 1.0
+    assert pacer.global_rate.per_second < 30

@@ -29,6 +29,8 @@ from typing import Any, TextIO
 import numpy as np
 import scipy.sparse as sp
 
+from bot.pipeline.jsonl import text_records
+
 log = logging.getLogger(__name__)
 
 TOPICS: tuple[str, ...] = (
@@ -618,19 +620,8 @@ def classify_jsonl(src: TextIO, dst: TextIO, model: TopicModel, *, batch_size: i
         batch.clear()
         return count
 
-    for number, line in enumerate(src, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            log.warning("classify: line %d skipped: not valid JSON (%s)", number, error.msg)
-            continue
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            log.warning("classify: line %d skipped: expected an object with a string text", number)
-            continue
-        title = record.get("title")
-        batch.append((record.get("id"), title if isinstance(title, str) else "", record["text"]))
+    for record in text_records(src, command="classify"):
+        batch.append((record.get("id"), record["title"], record["text"]))
         if len(batch) >= batch_size:
             written += flush()
     written += flush()

@@ -26,6 +26,7 @@ benchmark check that both give exactly the same results.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -216,18 +217,26 @@ def naive_match(
 # Indexed matcher
 # ---------------------------------------------------------------------------------------------
 
+# An index term: ("w", key) word, ("u", key) ALL-CAPS word, ("p", pattern) phrase,
+# ("x", stem) prefix, ("t", topic) topic filter. Each gets a small integer id, starting at 1 so
+# that 0 never names a term (``filter(None, ...)`` then drops the misses of a lookup).
+TermKey = tuple[str, str]
+
 
 class _View:
-    """One story as the compiled closures see it: sets filled by the index lookups."""
+    """One story as the compiled closures see it: sets filled by the index lookups.
+
+    ``phrases`` and ``prefixes`` hold the term ids of the phrases and prefixes found.
+    """
 
     __slots__ = ("_upper_keys", "analysis", "keys", "phrases", "prefixes", "story", "topics")
 
-    def __init__(self, story: StoryFeatures, analysis: TextAnalysis) -> None:
+    def __init__(self, story: StoryFeatures, analysis: TextAnalysis, keys: set[str]) -> None:
         self.story = story
         self.analysis = analysis
-        self.keys: set[str] = set(analysis.keys)
+        self.keys = keys
         self.phrases: set[int] = set()
-        self.prefixes: set[str] = set()
+        self.prefixes: set[int] = set()
         self.topics = _story_topics(story)
         self._upper_keys: set[str] | None = None
 
@@ -235,9 +244,7 @@ class _View:
         """Keys of the words written in capitals; built only if an ALL-CAPS term asks."""
         if self._upper_keys is None:
             analysis = self.analysis
-            self._upper_keys = {
-                key for key, upper in zip(analysis.keys, analysis.upper, strict=True) if upper
-            }
+            self._upper_keys = set(itertools.compress(analysis.keys, analysis.upper))
         return self._upper_keys
 
 
@@ -249,25 +256,26 @@ def _collect_nothing(view: _View, out: list[str]) -> None:
     del view, out
 
 
+def _phrase_pattern(phrase: Phrase) -> str:
+    """What the phrase automaton looks for in the space-joined keys of a story."""
+    return " " + " ".join(phrase.keys) + " "
+
+
 class _Compiler:
-    """Turns ASTs into closures and registers their phrases and prefixes for the automata."""
+    """Turns ASTs into closures, and gives every term of the index its integer id."""
 
     def __init__(self) -> None:
-        self.phrase_ids: dict[str, int] = {}
-        self.prefixes: set[str] = set()
+        self.term_ids: dict[TermKey, int] = {}
 
-    def phrase_pattern(self, phrase: Phrase) -> str:
-        return " " + " ".join(phrase.keys) + " "
-
-    def phrase_id(self, phrase: Phrase) -> int:
-        return self.phrase_ids.setdefault(self.phrase_pattern(phrase), len(self.phrase_ids))
+    def term_id(self, term: TermKey) -> int:
+        return self.term_ids.setdefault(term, len(self.term_ids) + 1)
 
     def leaf_test(self, leaf: Leaf) -> Test:
         if isinstance(leaf, Word):
             key = leaf.key
             if leaf.prefix:
-                self.prefixes.add(key)
-                return lambda view: key in view.prefixes
+                stem = self.term_id(("x", key))
+                return lambda view: stem in view.prefixes
             if leaf.exact_case:
                 return lambda view: key in view.upper_keys()
             return lambda view: key in view.keys
@@ -277,7 +285,7 @@ class _Compiler:
                 if leaf.exact_case[0]:
                     return lambda view: key in view.upper_keys()
                 return lambda view: key in view.keys
-            pid = self.phrase_id(leaf)
+            pid = self.term_id(("p", _phrase_pattern(leaf)))
             if any(leaf.exact_case):
                 return lambda view: pid in view.phrases and _phrase_with_case(view.analysis, leaf)
             return lambda view: pid in view.phrases
@@ -293,13 +301,12 @@ class _Compiler:
         """
         if isinstance(node, Word) and not node.exact_case:
             if node.prefix:
-                self.prefixes.add(node.key)
-                return ("prefixes", node.key)
+                return ("prefixes", self.term_id(("x", node.key)))
             return ("keys", node.key)
         if isinstance(node, Phrase) and not any(node.exact_case):
             if len(node.keys) == 1:
                 return ("keys", node.keys[0])
-            return ("phrases", self.phrase_id(node))
+            return ("phrases", self.term_id(("p", _phrase_pattern(node))))
         return None
 
     def compile_test(self, node: Node) -> Test:
@@ -318,10 +325,6 @@ class _Compiler:
                     forbidden.setdefault(found[0], set()).add(found[1])
                 else:
                     others.append(self.compile_test(child))
-            if not others and set(required) == set(forbidden) == {"keys"}:
-                # The most common shape after a single word: "flood -drill", "a b -c".
-                present, absent = frozenset(required["keys"]), frozenset(forbidden["keys"])
-                return lambda view: present <= view.keys and absent.isdisjoint(view.keys)
             checks = [_all_in(name, frozenset(values)) for name, values in required.items()]
             checks += [_none_in(name, frozenset(values)) for name, values in forbidden.items()]
             return _all_of(checks + others)
@@ -366,6 +369,61 @@ class _Compiler:
             out.append(display)
 
         return collect_leaf
+
+    def term(self, node: Node) -> int | None:
+        """The term id of a leaf whose truth is just "this term is in the story", else None."""
+        if isinstance(node, Word):
+            kind = "x" if node.prefix else "u" if node.exact_case else "w"
+            return self.term_id((kind, node.key))
+        if isinstance(node, Phrase):
+            if len(node.keys) == 1:
+                return self.term_id(("u" if node.exact_case[0] else "w", node.keys[0]))
+            if any(node.exact_case):
+                return None
+            return self.term_id(("p", _phrase_pattern(node)))
+        if isinstance(node, Field) and node.name == "topic":
+            return self.term_id(("t", node.folded))
+        return None
+
+    def terms_of(self, node: Node) -> set[int] | None:
+        """The terms of a term or an OR of terms (any one of them satisfies it), else None."""
+        if isinstance(node, Or):
+            terms: set[int] = set()
+            for child in node.children:
+                if (term := self.term(child)) is None:
+                    return None
+                terms.add(term)
+            return terms
+        term = self.term(node)
+        return None if term is None else {term}
+
+    def groups(self, root: Node) -> tuple[list[frozenset[int]], set[int]] | None:
+        """Split a query shaped like ``a (b OR "c d") -e -(f OR g) topic:x`` into required
+        groups (each satisfied by any one of its terms) and excluded terms.
+
+        Most subscriptions have this shape (a single term is the smallest case); they are
+        matched by counting satisfied groups with numpy, with no per-subscription code. Returns
+        None for anything else (OR over AND, nested NOT, source/lang filters, ALL-CAPS phrases)
+        and for queries without a required group.
+        """
+        children = root.children if isinstance(root, And) else (root,)
+        groups: set[frozenset[int]] = set()
+        excluded: set[int] = set()
+        for child in children:
+            if (terms := self.terms_of(child)) is not None:
+                groups.add(frozenset(terms))
+            elif isinstance(child, Not) and (terms := self.terms_of(child.child)) is not None:
+                excluded.update(terms)
+            else:
+                return None
+        return (sorted(groups, key=sorted), excluded) if groups else None
+
+    def anchor_term(self, leaf: Leaf) -> int | None:
+        """The term whose presence makes a story a candidate for a query anchored on ``leaf``
+        (a superset for ALL-CAPS phrases), or None for source/lang filters."""
+        if isinstance(leaf, Phrase) and len(leaf.keys) > 1:
+            return self.term_id(("p", _phrase_pattern(leaf)))
+        return self.term(leaf)
 
 
 def _all_in(name: str, values: frozenset[Hashable]) -> Test:
@@ -431,68 +489,7 @@ def _static_reasons(node: Node) -> tuple[str, ...] | None:
     return (node.display,)
 
 
-# An index term: ("w", key) word, ("u", key) ALL-CAPS word, ("p", pattern) phrase,
-# ("x", stem) prefix, ("t", topic) topic filter.
-TermKey = tuple[str, str]
-
-
-def _term(node: Node, compiler: _Compiler) -> TermKey | None:
-    """The index term of a leaf whose truth is just "this term is in the story", else None."""
-    if isinstance(node, Word):
-        if node.prefix:
-            compiler.prefixes.add(node.key)
-            return ("x", node.key)
-        return ("u" if node.exact_case else "w", node.key)
-    if isinstance(node, Phrase):
-        if len(node.keys) == 1:
-            return ("u" if node.exact_case[0] else "w", node.keys[0])
-        if any(node.exact_case):
-            return None
-        compiler.phrase_id(node)
-        return ("p", compiler.phrase_pattern(node))
-    if isinstance(node, Field) and node.name == "topic":
-        return ("t", node.folded)
-    return None
-
-
-def _terms_of(node: Node, compiler: _Compiler) -> set[TermKey] | None:
-    """The terms of a term or an OR of terms (any one of them satisfies it), else None."""
-    if isinstance(node, Or):
-        terms: set[TermKey] = set()
-        for child in node.children:
-            if (term := _term(child, compiler)) is None:
-                return None
-            terms.add(term)
-        return terms
-    term = _term(node, compiler)
-    return None if term is None else {term}
-
-
-def _groups(
-    root: Node, compiler: _Compiler
-) -> tuple[list[frozenset[TermKey]], set[TermKey]] | None:
-    """Split a query shaped like ``a (b OR "c d") -e -(f OR g) topic:x`` into required groups
-    (each satisfied by any one of its terms) and excluded terms.
-
-    Most subscriptions have this shape (a single term is the smallest case); they are matched
-    by counting satisfied groups with numpy, with no per-subscription code. Returns None for
-    anything else (OR over AND, nested NOT, source/lang filters, ALL-CAPS phrases) and for
-    queries without a required group.
-    """
-    children = root.children if isinstance(root, And) else (root,)
-    groups: set[frozenset[TermKey]] = set()
-    excluded: set[TermKey] = set()
-    for child in children:
-        if (terms := _terms_of(child, compiler)) is not None:
-            groups.add(frozenset(terms))
-        elif isinstance(child, Not) and (terms := _terms_of(child.child, compiler)) is not None:
-            excluded.update(terms)
-        else:
-            return None
-    return (sorted(groups, key=sorted), excluded) if groups else None
-
-
-def _automaton(patterns: dict[str, object]) -> ahocorasick.Automaton | None:
+def _automaton(patterns: dict[str, int]) -> ahocorasick.Automaton | None:
     if not patterns:
         return None
     automaton = ahocorasick.Automaton()
@@ -502,145 +499,150 @@ def _automaton(patterns: dict[str, object]) -> ahocorasick.Automaton | None:
     return automaton
 
 
-def _array(slots: list[int]) -> np.ndarray:
-    return np.array(slots, dtype=np.int32)
+_Posting = tuple[int, int]  # (term id, code): see _Index.codes
 
 
 @dataclass
 class _Index:
-    """Everything :meth:`Matcher.build` prepares; see :meth:`Matcher.match` for its use."""
+    """Everything :meth:`Matcher.build` prepares; see :meth:`Matcher.match` for its use.
+
+    All postings live in one CSR structure: the codes of term ``t`` are
+    ``codes[starts[t]:starts[t + 1]]``. A code says what the presence of the term does, by
+    range: below ``group_base`` it is the slot of a one-term query (a match);
+    then ``group_base + g`` satisfies required group ``g`` of a grouped query;
+    then ``exclude_base + s`` rules out grouped query ``s``; then ``anchor_base + s`` makes the
+    compiled query ``s`` a candidate to test. One gather and one sort per story then give all
+    four lists, sorted, without a Python loop over terms.
+    """
 
     ids: list[int]
     prebuilt: list[MatchResult | None]
     dynamic: np.ndarray  # per slot: its reasons depend on the story (prebuilt is None)
-    # Grouped queries (see _groups), per term id: slots of one-term queries (a hit is a
-    # match), groups the term satisfies, slots that exclude it. A slot matches when the
-    # number of its satisfied groups reaches ``need``.
-    single: dict[int, np.ndarray]
-    grouped: dict[int, np.ndarray]
-    excluded: dict[int, np.ndarray]
+    starts: np.ndarray
+    codes: np.ndarray
+    group_base: int
+    exclude_base: int
+    anchor_base: int
+    # Groups of one slot have consecutive ids; per group its slot, per slot its group count.
     group_slot: np.ndarray
     need: np.ndarray
-    # Positive terms of grouped queries whose reasons depend on the story.
+    # Positive terms of dynamic grouped queries, to explain a match from the present terms.
     reason_terms: dict[int, tuple[tuple[int, str], ...]]
     word_terms: dict[str, int]
     upper_terms: dict[str, int]
     topic_terms: dict[str, int]
-    # Other queries: compiled tests, found through postings of their anchors.
+    phrases: ahocorasick.Automaton | None  # values: term ids
+    prefixes: ahocorasick.Automaton | None  # values: term ids
+    # Compiled queries: tests, reasons, and the ones reached without a term.
     tests: dict[int, Test]
-    collects: list[Collect | None]
-    words: dict[str, list[int]]
+    collects: dict[int, Collect]
     fields: dict[tuple[str, str], list[int]]
     always: list[int]
-    # Automata values: (phrase id or stem, term id or -1, anchor postings of other queries).
-    phrases: ahocorasick.Automaton | None
-    prefixes: ahocorasick.Automaton | None
 
 
 class _Builder:
-    """Accumulates the index while subscriptions are compiled one by one."""
+    """Accumulates the index while subscriptions are compiled one by one, in slot order."""
 
     def __init__(self) -> None:
         self.compiler = _Compiler()
-        self.term_ids: dict[TermKey, int] = {}
-        self.single: dict[int, list[int]] = {}
-        self.grouped: dict[int, list[int]] = {}
-        self.excluded: dict[int, list[int]] = {}
+        self.singles: list[_Posting] = []
+        self.group_hits: list[_Posting] = []
+        self.exclusions: list[_Posting] = []
+        self.anchors: list[_Posting] = []
         self.group_slot: list[int] = []
         self.need: list[int] = []
         self.reason_terms: dict[int, tuple[tuple[int, str], ...]] = {}
         self.tests: dict[int, Test] = {}
-        self.collects: list[Collect | None] = []
-        self.words: dict[str, list[int]] = {}
-        self.phrase_anchors: dict[str, list[int]] = {}
-        self.prefix_anchors: dict[str, list[int]] = {}
+        self.collects: dict[int, Collect] = {}
         self.fields: dict[tuple[str, str], list[int]] = {}
         self.always: list[int] = []
 
-    def term_id(self, term: TermKey) -> int:
-        return self.term_ids.setdefault(term, len(self.term_ids))
-
-    def add(self, slot: int, root: Node) -> None:
-        shape = _groups(root, self.compiler)
+    def add(self, slot: int, root: Node, dynamic: bool) -> None:
+        compiler = self.compiler
+        shape = compiler.groups(root)
         if shape is not None:
             groups, excluded = shape
             self.need.append(len(groups))
             if len(groups) == 1 and len(groups[0]) == 1 and not excluded:
                 (term,) = groups[0]
-                self.single.setdefault(self.term_id(term), []).append(slot)
+                self.singles.append((term, slot))
                 return
             for group in groups:
-                for term in group:
-                    self.grouped.setdefault(self.term_id(term), []).append(len(self.group_slot))
+                self.group_hits.extend((term, len(self.group_slot)) for term in group)
                 self.group_slot.append(slot)
-            for term in excluded:
-                self.excluded.setdefault(self.term_id(term), []).append(slot)
-            if any(len(group) > 1 for group in groups):
+            self.exclusions.extend((term, slot) for term in excluded)
+            if dynamic:
                 self.reason_terms[slot] = tuple(
-                    (self.term_id(leaf_term), leaf.display)
+                    (term, leaf.display)
                     for leaf, positive in leaves(root)
-                    if positive and (leaf_term := _term(leaf, self.compiler)) is not None
+                    if positive and (term := compiler.term(leaf)) is not None
                 )
             return
         self.need.append(0)
-        self.tests[slot] = self.compiler.compile_test(root)
+        self.tests[slot] = compiler.compile_test(root)
+        if dynamic:
+            self.collects[slot] = compiler.compile_collect(root)
         anchors = anchor_leaves(root)
         if anchors is None:
             self.always.append(slot)
             return
+        terms: set[int] = set()
         for leaf in anchors:
-            postings: list[int]
-            if isinstance(leaf, Word) and leaf.prefix:
-                postings = self.prefix_anchors.setdefault(leaf.key, [])
-            elif isinstance(leaf, Word):
-                postings = self.words.setdefault(leaf.key, [])
-            elif isinstance(leaf, Phrase) and len(leaf.keys) == 1:
-                postings = self.words.setdefault(leaf.keys[0], [])
-            elif isinstance(leaf, Phrase):
-                pattern = self.compiler.phrase_pattern(leaf)
-                postings = self.phrase_anchors.setdefault(pattern, [])
+            if (term := compiler.anchor_term(leaf)) is not None:
+                terms.add(term)
             else:
-                postings = self.fields.setdefault(_field_key(leaf), [])
-            if not postings or postings[-1] != slot:
-                postings.append(slot)
+                postings = self.fields.setdefault(_field_key(cast(Field, leaf)), [])
+                if not postings or postings[-1] != slot:
+                    postings.append(slot)
+        self.anchors.extend((term, slot) for term in terms)
 
     def finish(self, ids: list[int], prebuilt: list[MatchResult | None]) -> _Index:
+        slots, groups = len(ids), len(self.group_slot)
+        group_base, exclude_base = slots, slots + groups
+        anchor_base = exclude_base + slots
+        postings = list(self.singles)
+        postings += [(term, group_base + group) for term, group in self.group_hits]
+        postings += [(term, exclude_base + slot) for term, slot in self.exclusions]
+        postings += [(term, anchor_base + slot) for term, slot in self.anchors]
+        postings.sort()
+        term_count = len(self.compiler.term_ids) + 1
+        code_type = np.int32 if anchor_base + slots < 2**31 else np.int64
+        terms = np.array([term for term, _ in postings], dtype=np.int64)
         by_kind: dict[str, dict[str, int]] = {kind: {} for kind in "wuptx"}
-        for (kind, value), term in self.term_ids.items():
+        for (kind, value), term in self.compiler.term_ids.items():
             by_kind[kind][value] = term
-        phrase_values: dict[str, object] = {
-            pattern: (
-                pid,
-                by_kind["p"].get(pattern, -1),
-                tuple(self.phrase_anchors.get(pattern, ())),
-            )
-            for pattern, pid in self.compiler.phrase_ids.items()
-        }
-        prefix_values: dict[str, object] = {
-            " " + stem: (stem, by_kind["x"].get(stem, -1), tuple(self.prefix_anchors.get(stem, ())))
-            for stem in self.compiler.prefixes
-        }
         return _Index(
             ids=ids,
             prebuilt=prebuilt,
             dynamic=np.array([result is None for result in prebuilt], dtype=bool),
-            single={term: _array(slots) for term, slots in self.single.items()},
-            grouped={term: _array(groups) for term, groups in self.grouped.items()},
-            excluded={term: _array(slots) for term, slots in self.excluded.items()},
-            group_slot=_array(self.group_slot),
-            need=_array(self.need),
+            starts=np.searchsorted(terms, np.arange(term_count + 1)).astype(np.int64),
+            codes=np.array([code for _, code in postings], dtype=code_type),
+            group_base=group_base,
+            exclude_base=exclude_base,
+            anchor_base=anchor_base,
+            group_slot=np.array(self.group_slot, dtype=np.int64),
+            need=np.array(self.need, dtype=np.int64),
             reason_terms=self.reason_terms,
             word_terms=by_kind["w"],
             upper_terms=by_kind["u"],
             topic_terms=by_kind["t"],
+            phrases=_automaton(by_kind["p"]),
+            prefixes=_automaton({" " + stem: term for stem, term in by_kind["x"].items()}),
             tests=self.tests,
             collects=self.collects,
-            words=self.words,
             fields=self.fields,
             always=self.always,
-            phrases=_automaton(phrase_values),
-            prefixes=_automaton(prefix_values),
         )
+
+
+def _unique_sorted(values: np.ndarray) -> np.ndarray:
+    """Drop repeats from an already sorted array (cheaper than ``np.unique``, which sorts)."""
+    if values.size < 2:
+        return values
+    keep = np.empty(values.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 class Matcher:
@@ -660,14 +662,9 @@ class Matcher:
         builder = _Builder()
         prebuilt: list[MatchResult | None] = []
         for slot, (subscription_id, query) in enumerate(ordered):
-            builder.add(slot, query.root)
             reasons = _static_reasons(query.root)
-            if reasons is None:
-                prebuilt.append(None)
-                builder.collects.append(builder.compiler.compile_collect(query.root))
-            else:
-                prebuilt.append(MatchResult(subscription_id, reasons))
-                builder.collects.append(None)
+            builder.add(slot, query.root, dynamic=reasons is None)
+            prebuilt.append(None if reasons is None else MatchResult(subscription_id, reasons))
         return cls(builder.finish(ids, prebuilt))
 
     def __len__(self) -> int:
@@ -676,79 +673,103 @@ class Matcher:
     def match(self, story: StoryFeatures) -> list[MatchResult]:
         """The subscriptions ``story`` satisfies, sorted by subscription id.
 
-        Work per story: tokenise once; look up the story's words, phrases, prefixes and topics
-        as index terms; count term hits of the conjunctive queries with numpy; run the compiled
-        tests only of the other queries reached through their anchors.
+        Work per story: tokenise once; turn the story's words, phrases, prefixes and topics
+        into term ids (dict look-ups and two Aho-Corasick passes); gather the postings of all
+        those terms at once and sort them (numpy), which yields the one-term matches, the
+        satisfied groups, the exclusions and the candidates of compiled queries; count groups
+        per query; run only the compiled tests of the candidates. Results of queries without
+        OR are prebuilt, so a match usually costs no Python code of its own.
         """
         index = self._index
         analysis = analyze_text(story.title, story.text)
-        view = _View(story, analysis)
-        word_terms = index.word_terms
-        present = [word_terms[key] for key in word_terms.keys() & view.keys]
+        keys = set(analysis.keys)
+        view = _View(story, analysis, keys)
+        # Term ids start at 1, so filter(None, ...) drops the words no query mentions.
+        present = list(filter(None, map(index.word_terms.get, keys)))
         if index.upper_terms:
-            upper_terms = index.upper_terms
-            present += [upper_terms[key] for key in upper_terms.keys() & view.upper_keys()]
-        present += [index.topic_terms[topic] for topic in view.topics if topic in index.topic_terms]
-        candidates: set[int] = set(index.always)
-        words = index.words
-        for key in words.keys() & view.keys:
-            candidates.update(words[key])
+            present += filter(None, map(index.upper_terms.get, view.upper_keys()))
+        if index.topic_terms:
+            present += filter(None, map(index.topic_terms.get, view.topics))
         if index.phrases is not None:
-            for _, (pid, term, postings) in index.phrases.iter(" " + " ".join(analysis.keys) + " "):
-                view.phrases.add(pid)
-                present.append(term)
-                candidates.update(postings)
+            # Keys never contain spaces, so " a b " only occurs where the words are adjacent.
+            joined = " " + " ".join(analysis.keys) + " "
+            view.phrases = {term for _, term in index.phrases.iter(joined)}
+            present += view.phrases
         if index.prefixes is not None:
-            for _, (stem, term, postings) in index.prefixes.iter(" " + " ".join(analysis.surfaces)):
-                view.prefixes.add(stem)
-                present.append(term)
-                candidates.update(postings)
-        if index.fields:
-            for field_key in _story_field_keys(story, view.topics):
-                candidates.update(index.fields.get(field_key, ()))
+            # A stem only needs each distinct word once: join the distinct surfaces.
+            surfaces = " " + " ".join(set(analysis.surfaces))
+            view.prefixes = {term for _, term in index.prefixes.iter(surfaces)}
+            present += view.prefixes
 
-        terms = set(present)
-        found = [index.single[term] for term in terms if term in index.single]
-        grouped = [index.grouped[term] for term in terms if term in index.grouped]
-        if grouped:
-            groups = np.unique(np.concatenate(grouped))
-            slots, satisfied = np.unique(index.group_slot[groups], return_counts=True)
-            matched = slots[satisfied == index.need[slots]]
-            excluded = [index.excluded[term] for term in terms if term in index.excluded]
-            if excluded and matched.size:
-                matched = matched[~np.isin(matched, np.concatenate(excluded))]
-            found.append(matched)
-        tests = index.tests
-        tested = [slot for slot in candidates if tests[slot](view)]
-        if tested:
-            found.append(np.array(tested, dtype=np.int32))
-        if not found:
+        terms = np.array(present, dtype=np.int64)
+        starts, ends = index.starts[terms], index.starts[terms + 1]
+        lengths = ends - starts
+        total = int(lengths.sum())
+        # Concatenate codes[starts[i]:ends[i]] for every present term in one vectorised step.
+        offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        codes = np.sort(index.codes[offsets + np.arange(total)])
+        bounds = np.searchsorted(codes, (index.group_base, index.exclude_base, index.anchor_base))
+        found_slots = [codes[: bounds[0]]]
+        if bounds[1] > bounds[0]:
+            found_slots.append(self._grouped(codes, bounds))
+        candidates = set(index.always)
+        if bounds[2] < total:
+            candidates.update((codes[bounds[2] :] - index.anchor_base).tolist())
+        if index.fields:
+            for field_key in _story_field_keys(story):
+                candidates.update(index.fields.get(field_key, ()))
+        if candidates:
+            tests = index.tests
+            tested = [slot for slot in candidates if tests[slot](view)]
+            found_slots.append(np.array(tested, dtype=codes.dtype))
+        matched = np.concatenate(found_slots)
+        if matched.size == 0:
             return []
-        matched = np.sort(np.concatenate(found))
+        matched.sort()
         ordered: list[int] = matched.tolist()
         results = list(map(index.prebuilt.__getitem__, ordered))
-        for position in np.flatnonzero(index.dynamic[matched]).tolist():
-            results[position] = self._explain(ordered[position], view, terms)
+        dynamic = np.flatnonzero(index.dynamic[matched]).tolist()
+        if dynamic:
+            present_terms = set(present)
+            for position in dynamic:
+                results[position] = self._explain(ordered[position], view, present_terms)
         return cast(list[MatchResult], results)
 
-    def _explain(self, slot: int, view: _View, terms: set[int]) -> MatchResult:
+    def _grouped(self, codes: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        """Slots of the grouped queries whose every group is satisfied and no term excluded.
+
+        ``codes`` is sorted, so the satisfied group ids come out sorted and, as the groups of
+        a query are numbered consecutively, so do their slots: runs of equal slots are counted
+        without another sort.
+        """
+        index = self._index
+        groups = _unique_sorted(codes[bounds[0] : bounds[1]] - index.group_base)
+        slots = index.group_slot[groups]
+        first = np.flatnonzero(np.concatenate(([True], slots[1:] != slots[:-1])))
+        runs = slots[first]
+        counts = np.diff(np.append(first, slots.size))
+        matched = runs[counts == index.need[runs]]
+        if bounds[2] > bounds[1] and matched.size:
+            excluded = codes[bounds[1] : bounds[2]] - index.exclude_base
+            where = np.searchsorted(excluded, matched).clip(max=excluded.size - 1)
+            matched = matched[excluded[where] != matched]
+        return matched
+
+    def _explain(self, slot: int, view: _View, present: set[int]) -> MatchResult:
         """Build the result of a matching query whose reasons depend on the story (OR)."""
         index = self._index
         reason_terms = index.reason_terms.get(slot)
         if reason_terms is not None:
-            reasons = [display for term, display in reason_terms if term in terms]
+            reasons = [display for term, display in reason_terms if term in present]
         else:
-            collect = index.collects[slot]
-            assert collect is not None
             reasons = []
-            collect(view, reasons)
+            index.collects[slot](view, reasons)
         return MatchResult(index.ids[slot], tuple(dict.fromkeys(reasons)))
 
 
 def _field_key(field: Field) -> tuple[str, str]:
-    """The posting key of a field anchor; :func:`_story_field_keys` yields the story's side."""
-    if field.name == "topic":
-        return ("topic", field.folded)
+    """The posting key of a ``source:``/``lang:`` anchor (topics are index terms);
+    :func:`_story_field_keys` yields the story's side."""
     if field.name == "lang":
         return ("lang", _primary_language(field.folded))
     if field.keys:
@@ -756,8 +777,8 @@ def _field_key(field: Field) -> tuple[str, str]:
     return ("source", field.folded)
 
 
-def _story_field_keys(story: StoryFeatures, topics: frozenset[str]) -> list[tuple[str, str]]:
-    keys = [("topic", topic) for topic in topics]
+def _story_field_keys(story: StoryFeatures) -> list[tuple[str, str]]:
+    keys = []
     if story.lang:
         keys.append(("lang", _primary_language(story.lang)))
     if story.source:

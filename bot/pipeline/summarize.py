@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+from bot.pipeline.jsonl import text_records
 from bot.pipeline.text import (
     is_boilerplate_line,
     normalize_whitespace,
@@ -208,20 +209,10 @@ def summarize_jsonl(src: TextIO, dst: TextIO, *, max_sentences: int, max_chars: 
     stop a batch.
     """
     written = 0
-    for number, line in enumerate(src, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            logger.warning("line %d: not JSON (%s); skipped", number, error.msg)
-            continue
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            logger.warning('line %d: no string "text" field; skipped', number)
-            continue
-        title = record.get("title")
+    for record in text_records(src, command="summarize"):
+        title = record["title"]
         summary = summarize(
-            title if isinstance(title, str) else "",
+            title,
             record["text"],
             max_sentences=max_sentences,
             max_chars=max_chars,

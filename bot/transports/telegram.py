@@ -81,6 +81,9 @@ PLATFORM = "telegram"
 # Telegram's published limits: about 30 messages a second overall, about one a second per
 # private chat (short bursts tolerated) and 20 a minute per group, supergroup or channel.
 GLOBAL_RATE = Rate(29.5)
+# The hard cap behind the spacing: never more than 30 sends in any second as Telegram counts
+# them (see Pacer.sending), whatever jitter does to the spaced slots.
+GLOBAL_WINDOW_LIMIT = 30
 PRIVATE_RATE = Rate(1.0, burst=3)
 GROUP_RATE = Rate.per_minute(20)
 MAX_UPLOAD_BYTES = 1_000_000
@@ -121,6 +124,11 @@ _PRESENT_STATUSES = (
 )
 
 Send = Callable[[], Awaitable[Message]]
+
+
+def telegram_pacer(global_rate: Rate = GLOBAL_RATE) -> Pacer:
+    """The pacing Telegram needs: slots spaced at ``global_rate`` plus the 30-a-second cap."""
+    return Pacer(global_rate, window_limit=GLOBAL_WINDOW_LIMIT)
 
 
 def file_url_for(api_url: str) -> str:
@@ -175,7 +183,7 @@ class TelegramTransport:
 
     def __init__(self, bot: Bot, pacer: Pacer | None = None) -> None:
         self.bot = bot
-        self.pacer = pacer or Pacer(GLOBAL_RATE)
+        self.pacer = pacer or telegram_pacer()
         # python-telegram-bot itself reads the deprecated int form when it builds a RetryAfter;
         # we handle both forms (see _retry_seconds), so its warning is noise in our logs.
         warnings.filterwarnings("ignore", message=".*retry_after.*", category=PTBDeprecationWarning)
@@ -205,9 +213,9 @@ class TelegramTransport:
         key = str(chat_id)
         timed_out = False
         for _ in range(3):
-            await self.pacer.wait(key, self.rate_for(chat_id))
             try:
-                message = await send()
+                async with self.pacer.sending(key, self.rate_for(chat_id)):
+                    message = await send()
             except RetryAfter as exc:
                 seconds = _retry_seconds(exc)
                 self._note_flood(key, seconds)
@@ -677,4 +685,10 @@ class TelegramRunner:
                 log.info("event=chat_reactivated chat=%s", known.id)
 
 
-__all__ = ["TelegramRunner", "TelegramTransport", "file_url_for", "parse_message_ref"]
+__all__ = [
+    "TelegramRunner",
+    "TelegramTransport",
+    "file_url_for",
+    "parse_message_ref",
+    "telegram_pacer",
+]
