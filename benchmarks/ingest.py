@@ -71,6 +71,9 @@ def main() -> None:
         for offset in range(0, len(articles), args.batch):
             with baseline_db.atomic():
                 for raw in articles[offset : offset + args.batch]:
+                    digest = content_hash(raw.title, raw.text)
+                    if stories.find_exact_duplicate(baseline_db, digest, raw.url):
+                        continue  # the same exact-duplicate rule the pipeline applies
                     stories.insert_story(
                         baseline_db,
                         stories.NewStory(
@@ -83,7 +86,7 @@ def main() -> None:
                             guid=None,
                             published_at=None,
                             fetched_at=datetime.now(UTC),
-                            content_hash=content_hash(raw.title, raw.text),
+                            content_hash=digest,
                             language="",
                             summary="",
                             topics=[],
@@ -98,6 +101,7 @@ def main() -> None:
         load_started = time.perf_counter()
         pipeline = Pipeline(TopicModel.load(None))
         pipeline.compiled(db)
+        pipeline.classifier.classify("warm up", "the model's one-off imports")
         warmup_s = time.perf_counter() - load_started
         new = deliveries = 0
         started = time.perf_counter()

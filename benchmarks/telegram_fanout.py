@@ -138,7 +138,8 @@ class Outcome:
 
 
 def busiest_second(times: list[float]) -> int:
-    """Most arrivals in any window of one second (the fake's own rule: > 30 is a 429)."""
+    """Most accepted sends in any one second, on the times the fake recorded them (a moment
+    before its flood check, so this can read 31 where the check itself saw 30)."""
     best, start = 0, 0
     for end, at in enumerate(times):
         while times[start] <= at - 1.0:

@@ -47,11 +47,18 @@ class SecretsFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
+            record.msg, record.args = self.redact(record.getMessage()), None
+            if record.exc_info:
+                # A traceback can quote a token (a URL with the bot token in it): format it
+                # here, redacted, so the handler prints this text instead of the raw one.
+                record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+                record.exc_info = None
         return True
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
 
 
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
@@ -175,7 +182,7 @@ class NewsBot:
         self.worker = DeliveryWorker(
             core.db,
             self.transports,
-            on_sent=lambda platform, _d: core.metrics.alerts_sent.labels(platform).inc(),
+            metrics=core.metrics,
         )
         recovered = await self.worker.recover()
         if recovered:

@@ -104,6 +104,7 @@ class Delivery:
     updated_sources_count: int = 1
     last_error: str | None = None
     subscription_ids: tuple[int, ...] = ()
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ def _row_to_delivery(row: dict[str, Any]) -> Delivery:
         updated_sources_count=row["updated_sources_count"],
         last_error=row["last_error"],
         subscription_ids=tuple(json.loads(row["subscription_ids"] or "[]")),
+        created_at=from_iso(row["created_at"]),
     )
 
 
@@ -73,16 +74,16 @@ def queue_deliveries(db: Database, rows: list[QueuedDelivery], now: datetime | N
     delivery or the other way round.
     """
     stamp = to_iso(now or utcnow())
-    added = 0
-    for row in rows:
-        cursor = db.execute(
-            """
-            INSERT OR IGNORE INTO deliveries (chat_id, story_id, cluster_id, platform, status,
-                reasons, subscription_ids, created_at, next_attempt_at, thread_id,
-                sources_count, updated_sources_count)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [
+    before = db.conn.total_changes
+    db.conn.executemany(
+        """
+        INSERT OR IGNORE INTO deliveries (chat_id, story_id, cluster_id, platform, status,
+            reasons, subscription_ids, created_at, next_attempt_at, thread_id,
+            sources_count, updated_sources_count)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            (
                 row.chat_id,
                 row.story_id,
                 row.cluster_id,
@@ -95,10 +96,11 @@ def queue_deliveries(db: Database, rows: list[QueuedDelivery], now: datetime | N
                 row.thread_id,
                 row.sources_count,
                 row.sources_count,
-            ],
-        )
-        added += cursor.rowcount
-    return added
+            )
+            for row in rows
+        ],
+    )
+    return db.conn.total_changes - before
 
 
 def note_cluster_growth(db: Database, cluster_id: int, sources_count: int) -> int:

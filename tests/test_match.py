@@ -145,6 +145,47 @@ def test_empty_matcher_and_empty_story() -> None:
     assert both(["budget", "-sport"], story("", "")) == [MatchResult(2, ())]
 
 
+# --- index paths: fields as terms, exclusion-only queries, repeated terms -----------------
+
+
+def test_source_and_lang_filters_inside_and_or_or() -> None:
+    queries = [
+        'vote source:"bbc news"',
+        "(source:reuters OR source:bbc) vote",
+        "vote lang:en-gb",
+        "vote -lang:de",
+        '(source:"bbc news" OR vote)',
+    ]
+    bbc = both(queries, story("Budget vote", source="BBC News", lang="en_GB"))
+    assert [result.subscription_id for result in bbc] == [1, 2, 3, 4, 5]
+    # Both terms of source:"bbc news" (whole name, run of words) are present: one reason.
+    assert bbc[-1].reasons == ('source:"bbc news"', "vote")
+    swapped = both(queries, story("Budget vote", source="News BBC", lang="de"))
+    assert [result.subscription_id for result in swapped] == [2, 5]
+    assert swapped[-1].reasons == ("vote",)
+
+
+def test_exclusion_only_queries_beside_others() -> None:
+    queries = ["-sport", "-(sport OR topic:crime)", "budget", "-budget"]
+    found = both(queries, story("Budget vote", topics=("crime",)))
+    assert [result.subscription_id for result in found] == [1, 3]
+    found = both(queries, story("Sport results"))
+    assert [result.subscription_id for result in found] == [4]
+    found = both(queries, story("Weather report"))
+    assert found == [MatchResult(1, ()), MatchResult(2, ()), MatchResult(4, ())]
+
+
+def test_a_term_present_twice_counts_once() -> None:
+    item = story("Knife attack", topics=("Crime", "crime "), lang="en")
+    assert both(["topic:crime", "lang:en", "knife topic:crime"], item) == [
+        MatchResult(1, ("topic:crime",)),
+        MatchResult(2, ("lang:en",)),
+        MatchResult(3, ("knife", "topic:crime")),
+    ]
+    # Anchored on two terms that are both present, the query is still tested (and found) once.
+    assert len(both(["quake OR (us qua*)"], story("Quake", "quakes, quakes"))) == 1
+
+
 # --- fast matcher == naive loop ------------------------------------------------------------
 
 VOCABULARY = ["quake", "quakes", "flood", "tokyo", "bay", "US", "us", "Zürich", "news", "new"]
@@ -158,7 +199,9 @@ def _term() -> st.SearchStrategy[str]:
         st.tuples(word, word).map(lambda pair: f'"{pair[0]} {pair[1]}"'),
         st.sampled_from(["qua*", "flo*", "tok*", "zu*", "ne*"]),
         st.sampled_from([f"topic:{topic}" for topic in TOPICS]),
-        st.sampled_from(["source:bbc", "lang:en"]),
+        st.sampled_from(
+            ["source:bbc", 'source:"bbc news"', "source:news", "lang:en", "lang:en-gb"]
+        ),
     )
 
 
@@ -176,8 +219,8 @@ _STORIES = st.builds(
     st.lists(st.sampled_from(VOCABULARY), max_size=6).map(" ".join),
     st.lists(st.sampled_from([*VOCABULARY, "."]), max_size=10).map(" ".join),
     st.lists(st.sampled_from(TOPICS), max_size=2, unique=True).map(tuple),
-    st.sampled_from(["", "BBC News", "Reuters"]),
-    st.sampled_from(["", "en", "de"]),
+    st.sampled_from(["", "BBC News", "Reuters", "News BBC", "bbc"]),
+    st.sampled_from(["", "en", "de", "en-GB", "en_gb", "EN"]),
 )
 
 

@@ -167,6 +167,7 @@ async def test_metrics_count_ingested_stories_and_console_alerts(
     samples = await _wait_for(alerts_sent)
     assert samples, "no alert was sent on the console transport"
     assert samples[ingested] > 0
+    assert samples[("newsbot_ingest_to_alert_seconds_count", ())] > 0  # latency is observed
     before = samples[ingested]
     posted = await client.post(
         "/ingest",
@@ -283,3 +284,49 @@ def test_secrets_filter_redacts_a_token_in_a_formatted_message() -> None:
         "calling api with header Bearer ***",
         "a short value like short is not treated as a secret",
     ]
+
+
+# -- 6. deployment files ------------------------------------------------------------------------
+
+
+def test_deployment_files_publish_the_http_port_on_localhost_only() -> None:
+    yaml = pytest.importorskip("yaml", reason="PyYAML comes with the dashboard extra")
+    root = Path(__file__).resolve().parents[1]
+    compose = yaml.safe_load((root / "compose.yaml").read_text(encoding="utf-8"))
+    service = compose["services"]["newsbot"]
+    assert service["ports"] and all(str(p).startswith("127.0.0.1:") for p in service["ports"])
+    assert service["environment"]["NEWSBOT_HTTP_HOST"] == "0.0.0.0"  # inside the container
+    assert service["env_file"] == ".env" and service["restart"] == "unless-stopped"
+    dockerfile = (root / "Dockerfile").read_text(encoding="utf-8")
+    user_lines = [line for line in dockerfile.splitlines() if line.startswith("USER ")]
+    assert user_lines and all(
+        line.split()[1].split(":")[0] not in ("0", "root") for line in user_lines
+    )
+    assert "/healthz" in dockerfile and 'CMD ["newsbot", "run"]' in dockerfile
+    unit = (root / "deploy" / "newsbot.service").read_text(encoding="utf-8")
+    for setting in ("NoNewPrivileges=yes", "ProtectSystem=strict", "Restart=on-failure"):
+        assert setting in unit.splitlines()
+
+
+def test_tokens_are_redacted_from_tracebacks_too() -> None:
+    import io
+    import logging
+
+    from bot.app import SecretsFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(SecretsFilter(["123456:SECRET-TOKEN"]))
+    logger = logging.getLogger("newsbot.test.redaction")
+    logger.addHandler(handler)
+    try:
+        raise RuntimeError("GET https://api.telegram.org/bot123456:SECRET-TOKEN/getMe failed")
+    except RuntimeError:
+        logger.exception(
+            "event=request_failed url=%s", "https://api.telegram.org/bot123456:SECRET-TOKEN"
+        )
+    finally:
+        logger.removeHandler(handler)
+    output = stream.getvalue()
+    assert "SECRET-TOKEN" not in output
+    assert "RuntimeError" in output and "***" in output

@@ -172,12 +172,11 @@ async def test_several_chats_told_to_wait_at_once_pause_everything(tg: FakeTeleg
 
 
 async def test_fan_out_stays_under_the_global_limit_without_429s() -> None:
-    """Slots booked twice too fast for the server: the default cap alone must keep every
-    arrival within the server's limit (10 a second here, to keep the test short)."""
+    """Slots booked twice too fast for the server: the cap alone must keep every arrival
+    within the server's limit (10 a second here, to keep the test short)."""
     with FakeTelegram(enforce_limits=True, global_per_second=10) as fake:
         async with Bot(TOKEN, base_url=fake.api_url, base_file_url=fake.file_url) as bot:
-            transport = TelegramTransport(bot, telegram_pacer(Rate(20)))
-            transport.pacer.window_limit = 10
+            transport = TelegramTransport(bot, Pacer(Rate(20), window_limit=10))
             results = await asyncio.gather(
                 *(transport.send_alert(chat(str(100 + n)), alert()) for n in range(25))
             )
@@ -187,6 +186,6 @@ async def test_fan_out_stays_under_the_global_limit_without_429s() -> None:
 
 
 def test_default_pacer_caps_sends_per_second() -> None:
-    pacer = TelegramTransport(Bot(TOKEN)).pacer
-    assert pacer.window_limit == 30 and pacer.window_seconds == 1.0
-    assert pacer.global_rate.per_second < 30
+    for pacer in (TelegramTransport(Bot(TOKEN)).pacer, telegram_pacer(Rate(29))):
+        assert pacer.window_limit == 30 and pacer.window_seconds == 1.0
+        assert pacer.global_rate.per_second < 30

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from sqlite_utils import Database
 
 from bot.alerts import build_alert
+from bot.metrics import Metrics
 from bot.models import Chat, Delivery, Reply
 from bot.pipeline.digest import build_digest
 from bot.pipeline.policy import in_quiet_hours, next_digest_at
@@ -50,15 +51,6 @@ class DrainReport:
     errors: list[str] = field(default_factory=list)
 
 
-@dataclass
-class DeliveryMetrics:
-    """Counters the /metrics endpoint reads; kept here so the worker stays framework-free."""
-
-    sent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    failed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    latencies: list[float] = field(default_factory=list)
-
-
 def _digest_key(chat_id: int) -> str:
     return f"last_digest_at:{chat_id}"
 
@@ -72,14 +64,14 @@ class DeliveryWorker:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int = 6,
         concurrency: int = 64,
-        on_sent: Callable[[str, Delivery], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.transports = transports
         self.clock = clock
         self.max_attempts = max_attempts
         self.concurrency = concurrency
-        self.on_sent = on_sent
+        self.metrics = metrics
         self._lock = asyncio.Lock()
 
     async def recover(self) -> int:
@@ -152,17 +144,37 @@ class DeliveryWorker:
             result = SendResult(ok=False, transient_error=f"internal error: {exc}")
         return await self._record(chat, delivery, result, report)
 
+    def _count_failure(self, platform: str, kind: str) -> None:
+        if self.metrics is not None:
+            self.metrics.alerts_failed.labels(platform, kind).inc()
+
     async def _record(
         self, chat: Chat, delivery: Delivery, result: SendResult, report: DrainReport
     ) -> str:
         now = self.clock()
+        if not result.ok:
+            kind = (
+                "rate_limited"
+                if result.retry_after is not None
+                else "chat_gone"
+                if result.chat_gone
+                else "migrated"
+                if result.migrated_to
+                else "permanent"
+                if result.permanent_error
+                else "transient"
+            )
+            self._count_failure(chat.platform, kind)
         if result.ok:
             await self.db.call(outbox.mark_sent, delivery.id, result.message_ref, at=now)
             report.sent += 1
             if result.duplicate_possible:
                 report.duplicates_possible += 1
-            if self.on_sent:
-                self.on_sent(chat.platform, delivery)
+            if self.metrics is not None:
+                self.metrics.alerts_sent.labels(chat.platform).inc()
+                if delivery.created_at is not None:
+                    latency = (now - delivery.created_at).total_seconds()
+                    self.metrics.ingest_to_alert.observe(max(0.0, latency))
             return "ok"
         if result.migrated_to:
             await self.db.call(chat_store.change_external_id, chat.id, result.migrated_to)

@@ -4,20 +4,22 @@
 depends on the words of the story and on the subscriptions that can match it, not on the number
 of subscriptions:
 
-* the story is tokenised once; its words are looked up by a set intersection, multi-word
-  phrases and ``prefix*`` terms are found by two Aho-Corasick automata (pyahocorasick) run over
-  the normalised token stream, giving the set of index terms present in the story;
+* the story is tokenised once; its distinct words, topics, source and language become integer
+  term ids through dict look-ups, and multi-word phrases and ``prefix*`` terms through two
+  Aho-Corasick automata (pyahocorasick) run over the normalised token stream;
+* all postings sit in one CSR array of integer codes; the codes of the present terms are
+  gathered and sorted in a few numpy calls, with no Python loop over terms, and their ranges
+  give one-term matches, satisfied groups, exclusions and candidates to test;
 * most queries are "grouped": required groups of terms (a group is one term or an OR of
-  terms) plus excluded terms, e.g. ``flood``, ``a b -c`` or ``(a OR "b c") topic:x``. Per
-  present term, numpy arrays list the groups it satisfies; a query matches when the number of
-  its satisfied groups reaches its group count and none of its excluded terms is present.
-  One-term queries skip the counting. Their result objects are prebuilt, so most matches cost
-  no Python code per subscription;
-* the few other queries (OR over AND, nested NOT, ``source:``/``lang:`` filters, ALL-CAPS
-  phrases, ``-sport``) are reached through postings of their "anchors"
-  (:func:`bot.pipeline.query.anchor_leaves`: terms of which at least one must occur in any
-  story the query matches), or always checked when they have none, and evaluated with closures
-  compiled from their AST.
+  terms) plus excluded terms, e.g. ``flood``, ``a b -c``, ``-sport``,
+  ``(a OR "b c") source:bbc``. A query matches when all its groups are satisfied (counted as
+  runs of consecutive group ids) and none of its excluded terms is present. Results of
+  queries without OR are prebuilt, so most matches cost no Python code per subscription; the
+  reasons of OR queries are the displays of their positive terms found in the story;
+* the few other queries (OR over AND, nested NOT, ALL-CAPS phrases) are reached through
+  postings of their "anchors" (:func:`bot.pipeline.query.anchor_leaves`: terms of which at
+  least one must occur in any story the query matches), or always checked when they have
+  none, and evaluated with closures compiled from their AST.
 
 :func:`naive_match` is the reference: it walks every subscription's AST directly. Tests and the
 benchmark check that both give exactly the same results.
@@ -83,10 +85,6 @@ class MatchResult:
 def _fold_label(label: str) -> str:
     """Comparison form of topics and field values: folded, whitespace collapsed."""
     return " ".join(fold(label).split())
-
-
-def _primary_language(lang: str) -> str:
-    return _fold_label(lang).replace("_", "-").split("-", 1)[0]
 
 
 def _lang_matches(field: Field, story_lang: str) -> bool:
@@ -370,41 +368,51 @@ class _Compiler:
 
         return collect_leaf
 
-    def term(self, node: Node) -> int | None:
-        """The term id of a leaf whose truth is just "this term is in the story", else None."""
+    def leaf_terms(self, node: Node) -> list[int] | None:
+        """The terms of which any one present makes leaf ``node`` true, or None when its truth
+        is more than presence (an ALL-CAPS phrase, or ``node`` is not a leaf).
+
+        ``source:`` is two terms: the whole folded name and its words as a run, which the
+        story side provides as every run of its source's words (:func:`_story_field_terms`).
+        """
         if isinstance(node, Word):
             kind = "x" if node.prefix else "u" if node.exact_case else "w"
-            return self.term_id((kind, node.key))
+            return [self.term_id((kind, node.key))]
         if isinstance(node, Phrase):
             if len(node.keys) == 1:
-                return self.term_id(("u" if node.exact_case[0] else "w", node.keys[0]))
+                return [self.term_id(("u" if node.exact_case[0] else "w", node.keys[0]))]
             if any(node.exact_case):
                 return None
-            return self.term_id(("p", _phrase_pattern(node)))
-        if isinstance(node, Field) and node.name == "topic":
-            return self.term_id(("t", node.folded))
+            return [self.term_id(("p", _phrase_pattern(node)))]
+        if isinstance(node, Field):
+            if node.name == "topic":
+                return [self.term_id(("t", node.folded))]
+            if node.name == "lang":
+                return [self.term_id(("l", node.folded.replace("_", "-")))]
+            terms = [self.term_id(("s", node.folded))]
+            if node.keys:
+                terms.append(self.term_id(("r", " ".join(node.keys))))
+            return terms
         return None
 
     def terms_of(self, node: Node) -> set[int] | None:
         """The terms of a term or an OR of terms (any one of them satisfies it), else None."""
-        if isinstance(node, Or):
-            terms: set[int] = set()
-            for child in node.children:
-                if (term := self.term(child)) is None:
-                    return None
-                terms.add(term)
-            return terms
-        term = self.term(node)
-        return None if term is None else {term}
+        children = node.children if isinstance(node, Or) else (node,)
+        terms: set[int] = set()
+        for child in children:
+            if (found := self.leaf_terms(child)) is None:
+                return None
+            terms.update(found)
+        return terms
 
     def groups(self, root: Node) -> tuple[list[frozenset[int]], set[int]] | None:
         """Split a query shaped like ``a (b OR "c d") -e -(f OR g) topic:x`` into required
         groups (each satisfied by any one of its terms) and excluded terms.
 
-        Most subscriptions have this shape (a single term is the smallest case); they are
-        matched by counting satisfied groups with numpy, with no per-subscription code. Returns
-        None for anything else (OR over AND, nested NOT, source/lang filters, ALL-CAPS phrases)
-        and for queries without a required group.
+        Most subscriptions have this shape (a single term is the smallest case, ``-sport`` one
+        without groups); they are matched by counting satisfied groups with numpy, with no
+        per-subscription code. Returns None for anything else (OR over AND, nested NOT,
+        ALL-CAPS phrases).
         """
         children = root.children if isinstance(root, And) else (root,)
         groups: set[frozenset[int]] = set()
@@ -416,14 +424,16 @@ class _Compiler:
                 excluded.update(terms)
             else:
                 return None
-        return (sorted(groups, key=sorted), excluded) if groups else None
+        return sorted(groups, key=sorted), excluded
 
-    def anchor_term(self, leaf: Leaf) -> int | None:
-        """The term whose presence makes a story a candidate for a query anchored on ``leaf``
-        (a superset for ALL-CAPS phrases), or None for source/lang filters."""
+    def anchor_terms(self, leaf: Leaf) -> list[int]:
+        """The terms whose presence makes a story a candidate for a query anchored on
+        ``leaf`` (for an ALL-CAPS phrase, the phrase in any case: a superset)."""
         if isinstance(leaf, Phrase) and len(leaf.keys) > 1:
-            return self.term_id(("p", _phrase_pattern(leaf)))
-        return self.term(leaf)
+            return [self.term_id(("p", _phrase_pattern(leaf)))]
+        terms = self.leaf_terms(leaf)
+        assert terms is not None  # only multi-word ALL-CAPS phrases have none
+        return terms
 
 
 def _all_in(name: str, values: frozenset[Hashable]) -> Test:
@@ -526,17 +536,20 @@ class _Index:
     # Groups of one slot have consecutive ids; per group its slot, per slot its group count.
     group_slot: np.ndarray
     need: np.ndarray
-    # Positive terms of dynamic grouped queries, to explain a match from the present terms.
-    reason_terms: dict[int, tuple[tuple[int, str], ...]]
+    # Grouped queries without a required group (``-sport``): they match unless excluded.
+    negative: np.ndarray
+    # Per dynamic grouped query, its positive leaves as (terms, display), to explain a match
+    # from the present terms; the flag says a display may repeat.
+    reason_terms: dict[int, tuple[bool, tuple[tuple[frozenset[int], str], ...]]]
     word_terms: dict[str, int]
     upper_terms: dict[str, int]
-    topic_terms: dict[str, int]
+    # Topic, lang and source terms, keyed like the compiler's term keys.
+    field_terms: dict[TermKey, int]
     phrases: ahocorasick.Automaton | None  # values: term ids
     prefixes: ahocorasick.Automaton | None  # values: term ids
     # Compiled queries: tests, reasons, and the ones reached without a term.
     tests: dict[int, Test]
     collects: dict[int, Collect]
-    fields: dict[tuple[str, str], list[int]]
     always: list[int]
 
 
@@ -551,10 +564,10 @@ class _Builder:
         self.anchors: list[_Posting] = []
         self.group_slot: list[int] = []
         self.need: list[int] = []
-        self.reason_terms: dict[int, tuple[tuple[int, str], ...]] = {}
+        self.negative: list[int] = []
+        self.reason_terms: dict[int, tuple[bool, tuple[tuple[frozenset[int], str], ...]]] = {}
         self.tests: dict[int, Test] = {}
         self.collects: dict[int, Collect] = {}
-        self.fields: dict[tuple[str, str], list[int]] = {}
         self.always: list[int] = []
 
     def add(self, slot: int, root: Node, dynamic: bool) -> None:
@@ -563,20 +576,26 @@ class _Builder:
         if shape is not None:
             groups, excluded = shape
             self.need.append(len(groups))
+            if dynamic:
+                pairs = tuple(
+                    dict.fromkeys(
+                        (frozenset(terms), leaf.display)
+                        for leaf, positive in leaves(root)
+                        if positive and (terms := compiler.leaf_terms(leaf)) is not None
+                    )
+                )
+                repeats = len({display for _, display in pairs}) < len(pairs)
+                self.reason_terms[slot] = (repeats, pairs)
             if len(groups) == 1 and len(groups[0]) == 1 and not excluded:
                 (term,) = groups[0]
                 self.singles.append((term, slot))
                 return
+            if not groups:
+                self.negative.append(slot)
             for group in groups:
                 self.group_hits.extend((term, len(self.group_slot)) for term in group)
                 self.group_slot.append(slot)
             self.exclusions.extend((term, slot) for term in excluded)
-            if dynamic:
-                self.reason_terms[slot] = tuple(
-                    (term, leaf.display)
-                    for leaf, positive in leaves(root)
-                    if positive and (term := compiler.term(leaf)) is not None
-                )
             return
         self.need.append(0)
         self.tests[slot] = compiler.compile_test(root)
@@ -586,15 +605,8 @@ class _Builder:
         if anchors is None:
             self.always.append(slot)
             return
-        terms: set[int] = set()
-        for leaf in anchors:
-            if (term := compiler.anchor_term(leaf)) is not None:
-                terms.add(term)
-            else:
-                postings = self.fields.setdefault(_field_key(cast(Field, leaf)), [])
-                if not postings or postings[-1] != slot:
-                    postings.append(slot)
-        self.anchors.extend((term, slot) for term in terms)
+        anchored = {term for leaf in anchors for term in compiler.anchor_terms(leaf)}
+        self.anchors.extend((term, slot) for term in anchored)
 
     def finish(self, ids: list[int], prebuilt: list[MatchResult | None]) -> _Index:
         slots, groups = len(ids), len(self.group_slot)
@@ -608,9 +620,13 @@ class _Builder:
         term_count = len(self.compiler.term_ids) + 1
         code_type = np.int32 if anchor_base + slots < 2**31 else np.int64
         terms = np.array([term for term, _ in postings], dtype=np.int64)
-        by_kind: dict[str, dict[str, int]] = {kind: {} for kind in "wuptx"}
+        by_kind: dict[str, dict[str, int]] = {kind: {} for kind in "wupx"}
+        field_terms: dict[TermKey, int] = {}
         for (kind, value), term in self.compiler.term_ids.items():
-            by_kind[kind][value] = term
+            if kind in by_kind:
+                by_kind[kind][value] = term
+            else:
+                field_terms[(kind, value)] = term
         return _Index(
             ids=ids,
             prebuilt=prebuilt,
@@ -622,15 +638,15 @@ class _Builder:
             anchor_base=anchor_base,
             group_slot=np.array(self.group_slot, dtype=np.int64),
             need=np.array(self.need, dtype=np.int64),
+            negative=np.array(self.negative, dtype=code_type),
             reason_terms=self.reason_terms,
             word_terms=by_kind["w"],
             upper_terms=by_kind["u"],
-            topic_terms=by_kind["t"],
+            field_terms=field_terms,
             phrases=_automaton(by_kind["p"]),
             prefixes=_automaton({" " + stem: term for stem, term in by_kind["x"].items()}),
             tests=self.tests,
             collects=self.collects,
-            fields=self.fields,
             always=self.always,
         )
 
@@ -643,6 +659,30 @@ def _unique_sorted(values: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(values[1:], values[:-1], out=keep[1:])
     return values[keep]
+
+
+@functools.lru_cache(maxsize=4096)
+def _story_field_terms(topics: tuple[str, ...], source: str, lang: str) -> tuple[TermKey, ...]:
+    """The topic, ``source:`` and ``lang:`` term keys a story provides (see
+    :meth:`_Compiler.leaf_terms`); cached, as a feed repeats the same source and language.
+
+    ``lang:en`` is term ``("l", "en")``: a story in en-GB provides both ``en-gb`` and ``en``,
+    which is exactly :func:`_lang_matches`. ``source:`` matches the whole folded name or a run
+    of its words: the story provides its name and every run of its source's words.
+    """
+    keys: list[TermKey] = [("t", _fold_label(topic)) for topic in topics]
+    if lang:
+        have = _fold_label(lang).replace("_", "-")
+        keys += [("l", have), ("l", have.split("-", 1)[0])]
+    if source:
+        keys.append(("s", _fold_label(source)))
+        words = _source_tokens(source)
+        keys += [
+            ("r", " ".join(words[start:end]))
+            for start in range(len(words))
+            for end in range(start + 1, len(words) + 1)
+        ]
+    return tuple(dict.fromkeys(keys))  # each term once: a repeat would count twice
 
 
 class Matcher:
@@ -673,12 +713,13 @@ class Matcher:
     def match(self, story: StoryFeatures) -> list[MatchResult]:
         """The subscriptions ``story`` satisfies, sorted by subscription id.
 
-        Work per story: tokenise once; turn the story's words, phrases, prefixes and topics
-        into term ids (dict look-ups and two Aho-Corasick passes); gather the postings of all
-        those terms at once and sort them (numpy), which yields the one-term matches, the
-        satisfied groups, the exclusions and the candidates of compiled queries; count groups
-        per query; run only the compiled tests of the candidates. Results of queries without
-        OR are prebuilt, so a match usually costs no Python code of its own.
+        Work per story: tokenise once; turn the story's words, phrases, prefixes, topics,
+        source and language into term ids (dict look-ups and two Aho-Corasick passes); gather
+        the postings of all those terms at once and sort them (numpy), which yields the
+        one-term matches, the satisfied groups, the exclusions and the candidates of compiled
+        queries; count groups per query; run only the compiled tests of the candidates.
+        Results of queries without OR are prebuilt, so a match usually costs no Python code of
+        its own.
         """
         index = self._index
         analysis = analyze_text(story.title, story.text)
@@ -688,41 +729,39 @@ class Matcher:
         present = list(filter(None, map(index.word_terms.get, keys)))
         if index.upper_terms:
             present += filter(None, map(index.upper_terms.get, view.upper_keys()))
-        if index.topic_terms:
-            present += filter(None, map(index.topic_terms.get, view.topics))
+        if index.field_terms:
+            fields = _story_field_terms(story.topics, story.source, story.lang)
+            present += filter(None, map(index.field_terms.get, fields))
         if index.phrases is not None:
             # Keys never contain spaces, so " a b " only occurs where the words are adjacent.
             joined = " " + " ".join(analysis.keys) + " "
-            view.phrases = {term for _, term in index.phrases.iter(joined)}
+            view.phrases = set(map(_second, index.phrases.iter(joined)))
             present += view.phrases
         if index.prefixes is not None:
             # A stem only needs each distinct word once: join the distinct surfaces.
             surfaces = " " + " ".join(set(analysis.surfaces))
-            view.prefixes = {term for _, term in index.prefixes.iter(surfaces)}
+            view.prefixes = set(map(_second, index.prefixes.iter(surfaces)))
             present += view.prefixes
 
         terms = np.array(present, dtype=np.int64)
-        starts, ends = index.starts[terms], index.starts[terms + 1]
-        lengths = ends - starts
+        starts = index.starts[terms]
+        lengths = index.starts[terms + 1] - starts
         total = int(lengths.sum())
         # Concatenate codes[starts[i]:ends[i]] for every present term in one vectorised step.
         offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
         codes = np.sort(index.codes[offsets + np.arange(total)])
         bounds = np.searchsorted(codes, (index.group_base, index.exclude_base, index.anchor_base))
-        found_slots = [codes[: bounds[0]]]
-        if bounds[1] > bounds[0]:
-            found_slots.append(self._grouped(codes, bounds))
-        candidates = set(index.always)
-        if bounds[2] < total:
-            candidates.update((codes[bounds[2] :] - index.anchor_base).tolist())
-        if index.fields:
-            for field_key in _story_field_keys(story):
-                candidates.update(index.fields.get(field_key, ()))
-        if candidates:
+        found = [codes[: bounds[0]]]
+        if bounds[1] > bounds[0] or index.negative.size:
+            found.append(self._grouped(codes, bounds))
+        if bounds[2] < total or index.always:
+            # A query anchored on several present terms is a candidate once.
+            anchored = _unique_sorted(codes[bounds[2] :]) - index.anchor_base
+            candidates = anchored.tolist() + index.always
             tests = index.tests
             tested = [slot for slot in candidates if tests[slot](view)]
-            found_slots.append(np.array(tested, dtype=codes.dtype))
-        matched = np.concatenate(found_slots)
+            found.append(np.array(tested, dtype=codes.dtype))
+        matched = np.concatenate(found)
         if matched.size == 0:
             return []
         matched.sort()
@@ -730,9 +769,24 @@ class Matcher:
         results = list(map(index.prebuilt.__getitem__, ordered))
         dynamic = np.flatnonzero(index.dynamic[matched]).tolist()
         if dynamic:
+            ids, reason_terms = index.ids, index.reason_terms
             present_terms = set(present)
             for position in dynamic:
-                results[position] = self._explain(ordered[position], view, present_terms)
+                slot = ordered[position]
+                explained = reason_terms.get(slot)
+                reasons: list[str] | tuple[str, ...]
+                if explained is None:
+                    reasons = []
+                    index.collects[slot](view, reasons)
+                    reasons = tuple(dict.fromkeys(reasons))
+                else:
+                    repeats, pairs = explained
+                    reasons = tuple(
+                        display for terms_, display in pairs if not terms_.isdisjoint(present_terms)
+                    )
+                    if repeats:
+                        reasons = tuple(dict.fromkeys(reasons))
+                results[position] = MatchResult(ids[slot], reasons)
         return cast(list[MatchResult], results)
 
     def _grouped(self, codes: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -745,43 +799,22 @@ class Matcher:
         index = self._index
         groups = _unique_sorted(codes[bounds[0] : bounds[1]] - index.group_base)
         slots = index.group_slot[groups]
-        first = np.flatnonzero(np.concatenate(([True], slots[1:] != slots[:-1])))
-        runs = slots[first]
-        counts = np.diff(np.append(first, slots.size))
-        matched = runs[counts == index.need[runs]]
+        if slots.size:
+            first = np.flatnonzero(np.concatenate(([True], slots[1:] != slots[:-1])))
+            runs = slots[first]
+            counts = np.diff(np.append(first, slots.size))
+            matched = runs[counts == index.need[runs]]
+        else:
+            matched = slots
+        if index.negative.size:
+            matched = np.sort(np.concatenate((matched, index.negative)))
         if bounds[2] > bounds[1] and matched.size:
             excluded = codes[bounds[1] : bounds[2]] - index.exclude_base
             where = np.searchsorted(excluded, matched).clip(max=excluded.size - 1)
             matched = matched[excluded[where] != matched]
         return matched
 
-    def _explain(self, slot: int, view: _View, present: set[int]) -> MatchResult:
-        """Build the result of a matching query whose reasons depend on the story (OR)."""
-        index = self._index
-        reason_terms = index.reason_terms.get(slot)
-        if reason_terms is not None:
-            reasons = [display for term, display in reason_terms if term in present]
-        else:
-            reasons = []
-            index.collects[slot](view, reasons)
-        return MatchResult(index.ids[slot], tuple(dict.fromkeys(reasons)))
 
-
-def _field_key(field: Field) -> tuple[str, str]:
-    """The posting key of a ``source:``/``lang:`` anchor (topics are index terms);
-    :func:`_story_field_keys` yields the story's side."""
-    if field.name == "lang":
-        return ("lang", _primary_language(field.folded))
-    if field.keys:
-        return ("source-word", field.keys[0])
-    return ("source", field.folded)
-
-
-def _story_field_keys(story: StoryFeatures) -> list[tuple[str, str]]:
-    keys = []
-    if story.lang:
-        keys.append(("lang", _primary_language(story.lang)))
-    if story.source:
-        keys.append(("source", _fold_label(story.source)))
-        keys.extend(("source-word", token) for token in set(_source_tokens(story.source)))
-    return keys
+def _second(pair: tuple[int, int]) -> int:
+    """The value of an Aho-Corasick hit ``(end, value)``."""
+    return pair[1]

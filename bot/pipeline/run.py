@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -99,11 +100,14 @@ class IngestReport:
         )
 
 
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
 def content_hash(title: str, text: str) -> str:
     """Hash of the normalized text (the title when there is no text): same text, stored once."""
     basis = text if text.strip() else title
     folded = unicodedata.normalize("NFKC", basis).casefold()
-    normalized = " ".join("".join(c if c.isalnum() else " " for c in folded).split())
+    normalized = " ".join(_NOT_ALNUM.sub(" ", folded).split())
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
 
 
@@ -182,11 +186,16 @@ class Pipeline:
     ) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
+        cleaned = [(normalize_whitespace(r.title), strip_boilerplate(r.text)) for r in raws]
+        # The topic model is vectorised: one call for the batch, before the write lock is taken.
+        scores = self.classifier.classify_many(cleaned) if cleaned else []
         with write_transaction(db):
             self._catch_up(db)
             compiled = self.compiled(db)
-            for raw in raws:
-                self._process_one(db, raw, compiled, report, source_id, source_name)
+            for raw, (title, text), scored in zip(raws, cleaned, scores, strict=True):
+                self._process_one(
+                    db, raw, title, text, scored, compiled, report, source_id, source_name
+                )
         report.seconds = time.perf_counter() - started
         return report
 
@@ -194,13 +203,14 @@ class Pipeline:
         self,
         db: Database,
         raw: RawStory,
+        title: str,
+        text: str,
+        scored: list[tuple[str, float]],
         compiled: _CompiledSubscriptions,
         report: IngestReport,
         source_id: int | None,
         source_name: str,
     ) -> None:
-        title = normalize_whitespace(raw.title)
-        text = strip_boilerplate(raw.text)
         if not title and not text:
             return
         url = raw.url or None
@@ -211,7 +221,6 @@ class Pipeline:
             return
         now = self.clock()
         language = detect_language(f"{title}. {text}")
-        scored = self.classifier.classify(title, text)
         summary = summarize(title, text, max_chars=self.summary_chars)
         name = raw.source_name or source_name
         story_id = story_store.insert_story(

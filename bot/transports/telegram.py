@@ -16,7 +16,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import time
 import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -199,7 +198,7 @@ class TelegramTransport:
     def _note_flood(self, key: str, seconds: float) -> None:
         """Pause the chat; pause everything when several chats were told to wait at once."""
         self.pacer.pause(seconds, key)
-        now = time.monotonic()
+        now = self.pacer.clock()
         self._recent_floods.append((now, key))
         while self._recent_floods and self._recent_floods[0][0] < now - GLOBAL_FLOOD_WINDOW:
             self._recent_floods.popleft()
