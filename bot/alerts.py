@@ -12,9 +12,11 @@ from sqlite_utils import Database
 
 from bot.models import Button, Delivery, Story
 from bot.pipeline.classify import TOPIC_NAMES
+from bot.pipeline.summarize import summarize
 from storage import stories as story_store
 from storage import subscriptions as sub_store
 
+DEFAULT_SUMMARY_CHARS = 400  # the length stored summaries are made at
 TOPIC_LABELS = TOPIC_NAMES  # display names of the topic ids, from the taxonomy itself
 
 
@@ -63,7 +65,9 @@ def alert_buttons(story: Story, subscription_id: int | None) -> tuple[tuple[Butt
     return tuple(row for row in (tuple(first_row), tuple(second_row), tuple(third_row)) if row)
 
 
-def build_alert(db: Database, delivery: Delivery) -> Alert:
+def build_alert(db: Database, delivery: Delivery, summary_chars: int | None = None) -> Alert:
+    """The alert for an outbox row; ``summary_chars`` is the chat's summary length setting
+    (the stored summary is made at the default length; another length is summarized anew)."""
     story = story_store.get_story(db, delivery.story_id)
     members = story_store.cluster_members(db, story.cluster_id or story.id)
     sub_id = None
@@ -80,7 +84,11 @@ def build_alert(db: Database, delivery: Delivery) -> Alert:
         story_id=story.id,
         cluster_id=delivery.cluster_id,
         headline=story.title,
-        summary=story.summary,
+        summary=(
+            summarize(story.title, story.text, max_chars=summary_chars).text
+            if summary_chars and summary_chars != DEFAULT_SUMMARY_CHARS and story.text
+            else story.summary
+        ),
         url=story.url,
         sources=cluster_sources([story, *[m for m in members if m.id != story.id]]),
         topics=story.topics,

@@ -250,13 +250,13 @@ class NewsBot:
         return self.router
 
     async def _load_demo(self) -> None:
-        from bot.demo import demo_paths, register_demo
+        from bot.demo import DEMO_FILES, demo_paths, register_demo
         from bot.transports.console import CONSOLE_CHAT_ID
 
         assert self.core is not None
         await self.core.db.call(register_demo, "console", CONSOLE_CHAT_ID)
         for path in demo_paths():
-            outcome = await self.core.services.ingest_file(path, source_name=f"demo {path.name}")
+            outcome = await self.core.services.ingest_file(path, source_name=DEMO_FILES[path.name])
             log.info("event=demo_ingested file=%s %s", path.name, outcome.report.summary_line())
 
     async def _send_digest(self, chat: Chat) -> int:

@@ -9,7 +9,6 @@ environment or builds framework objects.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
 import time
@@ -287,7 +286,3 @@ class Services:
                 errors.append(f"item {position}: {exc}")
         report = await self.process(raws) if raws else IngestReport()
         return report, errors
-
-
-def report_json(outcome: InputOutcome) -> str:
-    return json.dumps({"input": outcome.name, "summary": outcome.report.summary_line()})

@@ -196,3 +196,45 @@ async def test_cluster_growth_updates_the_sent_alert(db: DatabaseWorker) -> None
     assert report.updates == 1
     assert transport.updates[0][2] == "m1"
     assert (await worker.drain()).updates == 0
+
+
+async def test_the_chats_summary_length_applies_to_its_alerts(db: DatabaseWorker) -> None:
+    transport = RecordingTransport()
+    worker = DeliveryWorker(db, {"console": transport})
+    chat = await _chat(db, summary_chars=150)
+    long_text = " ".join(
+        f"Sentence number {n} of the council report describes the plan for the new bridge in detail."
+        for n in range(12)
+    )
+
+    def store(db):  # type: ignore[no-untyped-def]
+        story_id = stories.insert_story(
+            db,
+            stories.NewStory(
+                title="Council publishes bridge plan",
+                text=long_text,
+                source_id=None,
+                source_name="wire",
+                url=None,
+                canonical_url=None,
+                guid=None,
+                published_at=None,
+                fetched_at=datetime.now(UTC),
+                content_hash="long",
+                language="en",
+                summary=long_text[:400],
+                topics=[],
+                topic_scores={},
+                key_terms=[],
+            ),
+        )
+        deliveries.queue_deliveries(
+            db,
+            [deliveries.QueuedDelivery(chat.id, story_id, story_id, "console", [], [])],
+            now=QUEUED_AT,
+        )
+
+    await db.call(store)
+    await worker.drain()
+    summary = transport.alerts[0][1].summary
+    assert 0 < len(summary) <= 150

@@ -18,7 +18,7 @@ from storage import chats as chat_store
 from storage import sources as source_store
 from storage import subscriptions as sub_store
 
-DEMO_FILES = ("demo_feed.xml", "wire_dump.txt")
+DEMO_FILES = {"demo_feed.xml": "Newsbot Demo Wire", "wire_dump.txt": "Newsbot Demo Dump"}
 DEMO_SOURCE_PREFIX = "newsbot-demo:"
 DEMO_QUERIES = (
     'earthquake OR flood OR wildfire OR storm OR "power outage"',
@@ -29,13 +29,13 @@ DEMO_QUERIES = (
 
 def demo_paths() -> list[Path]:
     root = resources.files("bot.demo")
-    return [Path(str(root.joinpath(name))) for name in DEMO_FILES]
+    return [Path(str(root.joinpath(filename))) for filename in DEMO_FILES]
 
 
 def register_demo(db: Database, chat_platform: str, chat_id: str) -> None:
     """Demo sources (listed in `sources list`) and the console chat's demo subscriptions."""
-    for name in DEMO_FILES:
-        source_store.add_source(db, DEMO_SOURCE_PREFIX + name, name=f"demo {name}", kind="file")
+    for filename, name in DEMO_FILES.items():
+        source_store.add_source(db, DEMO_SOURCE_PREFIX + filename, name=name, kind="file")
     chat = chat_store.ensure_chat(db, chat_platform, chat_id, title="console")
     for query in DEMO_QUERIES:
         sub_store.add_subscription(
@@ -46,7 +46,7 @@ def register_demo(db: Database, chat_platform: str, chat_id: str) -> None:
 def remove_demo_data(db: Database) -> int:
     """Delete demo sources and their stories; returns the number of stories removed."""
     with db.atomic():
-        names = [f"demo {name}" for name in DEMO_FILES]
+        names = list(DEMO_FILES.values())
         marks = ",".join("?" for _ in names)
         cursor = db.execute(f"DELETE FROM stories WHERE source_name IN ({marks})", names)
         db.execute("DELETE FROM sources WHERE url LIKE ?", [DEMO_SOURCE_PREFIX + "%"])

@@ -137,7 +137,7 @@ class DeliveryWorker:
         if not claimed:
             return "skip"
         try:
-            alert = await self.db.call(build_alert, delivery)
+            alert = await self.db.call(build_alert, delivery, chat.summary_chars)
             result = await transport.send_alert(chat, alert)
         except Exception as exc:  # a bug in rendering must not lose the row
             log.exception("event=send_crashed delivery=%s", delivery.id)
@@ -215,7 +215,7 @@ class DeliveryWorker:
     async def _send_updates(self, platform: str, transport: Transport, report: DrainReport) -> None:
         for delivery in await self.db.call(outbox.due_updates, platform):
             chat = await self.db.call(chat_store.get_chat, delivery.chat_id)
-            alert = await self.db.call(build_alert, delivery)
+            alert = await self.db.call(build_alert, delivery, chat.summary_chars)
             assert delivery.message_ref is not None
             result = await transport.send_update(chat, alert, delivery.message_ref)
             if result.ok or result.permanent_error:

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
+from bot.alerts import DEFAULT_SUMMARY_CHARS
 from bot.models import Chat, RawStory, Subscription
 from bot.pipeline.classify import TopicModel
 from bot.pipeline.dedup import StoryIndex
@@ -45,7 +46,7 @@ from storage.db import write_transaction
 
 log = logging.getLogger(__name__)
 
-SUMMARY_CHARS = 400
+SUMMARY_CHARS = DEFAULT_SUMMARY_CHARS
 
 
 @dataclass(frozen=True)
