@@ -125,11 +125,18 @@ def recover_in_flight(db: Database) -> int:
 
 
 def due_deliveries(db: Database, platform: str, now: datetime, limit: int = 200) -> list[Delivery]:
-    """Pending alerts whose time has come, for chats that may receive them, oldest first."""
+    """Pending alerts whose time has come, for chats that may receive them, oldest first.
+
+    A row waits while an older row of the same chat is waiting for its retry or is in flight, so
+    each chat receives its alerts in order, also after an outage.
+    """
+    stamp = to_iso(now)
     return _select(
         db,
-        "d.platform = ? AND d.status = 'pending' AND d.next_attempt_at <= ? AND c.state = 'active'",
-        [platform, to_iso(now)],
+        "d.platform = ? AND d.status = 'pending' AND d.next_attempt_at <= ? AND c.state = 'active' "
+        "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.chat_id = d.chat_id AND e.id < d.id "
+        "AND (e.status = 'sending' OR (e.status = 'pending' AND e.next_attempt_at > ?)))",
+        [platform, stamp, stamp],
         limit=limit,
     )
 

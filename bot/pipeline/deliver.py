@@ -7,7 +7,9 @@ bounds crash duplicates to one per chat.
 
 Failure handling, from the transport's :class:`SendResult`:
 - ``retry_after``: the row goes back untouched, due after the wait (not an attempt);
-- ``transient_error``: retried with exponential backoff, dead after ``max_attempts``;
+- ``transient_error``: retried with exponential backoff (capped at ``max_backoff``); it becomes a
+  dead letter only after ``max_attempts`` AND ``give_up_after`` since it was queued, so a
+  platform that is down for minutes or hours costs nothing but time;
 - ``permanent_error``: dead letter with the reason (admins see and can retry it);
 - ``chat_gone``: the chat goes dormant with the reason, its rows stay pending;
 - ``migrated_to``: the chat's id changes and the row is retried at once.
@@ -63,6 +65,8 @@ class DeliveryWorker:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int = 6,
+        give_up_after: timedelta = timedelta(hours=24),
+        max_backoff: timedelta = timedelta(minutes=5),
         concurrency: int = 64,
         metrics: Metrics | None = None,
     ) -> None:
@@ -70,6 +74,8 @@ class DeliveryWorker:
         self.transports = transports
         self.clock = clock
         self.max_attempts = max_attempts
+        self.give_up_after = give_up_after
+        self.max_backoff = max_backoff
         self.concurrency = concurrency
         self.metrics = metrics
         self._lock = asyncio.Lock()
@@ -193,7 +199,10 @@ class DeliveryWorker:
             log.info("event=chat_dormant chat=%s reason=%s", chat.id, result.chat_gone)
             report.deferred += 1
             return "stop"
-        if result.permanent_error or delivery.attempts + 1 >= self.max_attempts:
+        exhausted = delivery.attempts + 1 >= self.max_attempts and (
+            delivery.created_at is None or now - delivery.created_at >= self.give_up_after
+        )
+        if result.permanent_error or exhausted:
             reason = (
                 result.permanent_error
                 or f"gave up after {delivery.attempts + 1} attempts: {result.transient_error}"
@@ -202,7 +211,7 @@ class DeliveryWorker:
             report.dead += 1
             report.errors.append(reason)
             return "ok"
-        backoff = min(3600.0, 5.0 * 2**delivery.attempts)
+        backoff = min(self.max_backoff.total_seconds(), 5.0 * 2 ** min(delivery.attempts, 16))
         await self.db.call(
             outbox.mark_retry,
             delivery.id,

@@ -32,7 +32,9 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -101,6 +103,10 @@ CHANNEL_VISIBLE = frozenset(
     }
 )
 SEEN_EVENTS_LIMIT = 10_000
+#: Files shared with a command (an OPML import) are read into memory: at most this many bytes.
+MAX_UPLOAD_BYTES = 1_000_000
+#: Message subtypes that are still a person typing a command: a plain message, or one with files.
+COMMAND_SUBTYPES = frozenset({None, "", "file_share"})
 _LEADING_MENTION = re.compile(r"^(\s*<@[A-Z0-9]+(\|[^>]*)?>[\s:,]*)+")
 
 
@@ -122,6 +128,22 @@ def parse_words(text: str) -> tuple[str, str]:
     first, _, rest = stripped.partition(" ")
     command = first.lstrip("/").lower()[:32] or "help"
     return command, rest.strip()
+
+
+def trusted_file_url(url: str, api_url: str) -> bool:
+    """Whether the bot token may be sent to ``url`` to download a shared file: Slack's own
+    hosts over HTTPS, or the host ``SLACK_API_URL`` points at (a proxy, or a test server).
+    A file link from anywhere else is never fetched with the token."""
+    try:
+        parts = urlsplit(url)
+        api = urlsplit(api_url)
+        host = (parts.hostname or "").lower()
+        api_host = (api.hostname or "").lower()
+    except ValueError:
+        return False
+    if host and host == api_host and parts.scheme == api.scheme:
+        return True
+    return parts.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com"))
 
 
 class SeenEvents:
@@ -464,9 +486,14 @@ class SlackRunner:
         await self._text_command(event)
 
     async def _on_message(self, ack: Callable[..., Awaitable[None]], event: dict[str, Any]) -> None:
-        """Direct messages only; edits, joins and bot posts (subtypes) are not commands."""
+        """Direct messages only; edits, joins and bot posts (subtypes) are not commands, but a
+        file shared with a command as its text (``admin import`` with an .opml file) is."""
         await ack()
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+        if (
+            event.get("channel_type") != "im"
+            or event.get("subtype") not in COMMAND_SUBTYPES
+            or event.get("bot_id")
+        ):
             return
         await self._text_command(event)
 
@@ -483,11 +510,71 @@ class SlackRunner:
             chat_kind=chat_kind(channel),
             thread_id=thread_ts,
         )
-        reply = await self._run(request)
+        files = event.get("files")
+        reply: Reply | None
+        if isinstance(files, list) and files and self._may_read_files(request):
+            attachment = await self.download_file(files[0])
+            if isinstance(attachment, Reply):
+                reply = attachment
+            else:
+                reply = await self._run(replace(request, attachment=attachment))
+        else:
+            reply = await self._run(request)
         if reply is not None:
             result = await self.transport.post_reply(channel, reply, thread_ts=thread_ts)
             if not result.ok:
                 log.warning("event=slack_reply_failed channel=%s result=%s", channel, result)
+
+    def _may_read_files(self, request: Request) -> bool:
+        """Only a command that exists, and that this user may run, gets its file downloaded:
+        the router refuses the rest anyway, and nothing is fetched with the bot token for them."""
+        spec = self.router.resolve(request.command)
+        return spec is not None and (not spec.admin or self.router.is_admin(request))
+
+    async def download_file(self, file: Any) -> tuple[str, bytes] | Reply:
+        """A shared file's ``(name, bytes)`` from its ``url_private``, read with the bot token
+        (Slack needs the ``files:read`` scope for that) and capped at MAX_UPLOAD_BYTES; or the
+        reply that explains why not."""
+        too_large = Reply(f"That file is too large: the limit is {MAX_UPLOAD_BYTES // 1000} KB.")
+        failed = Reply(
+            "I could not download that file. Please share it again (the Slack app needs the "
+            "files:read scope)."
+        )
+        if not isinstance(file, dict):
+            return failed
+        size = file.get("size")
+        if isinstance(size, int) and size > MAX_UPLOAD_BYTES:
+            return too_large
+        url = file.get("url_private_download") or file.get("url_private")
+        if not isinstance(url, str) or not trusted_file_url(url, self.settings.slack_api_url):
+            log.warning("event=slack_file_url_refused url=%r", str(url)[:200])
+            return failed
+        headers = {"Authorization": f"Bearer {self.settings.slack_bot_token}"}
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
+                # No redirects: the token must not follow the request to another host, and
+                # Slack answers an unauthorised download with a redirect to its sign-in page.
+                session.get(url, headers=headers, allow_redirects=False) as response,
+            ):
+                if response.status != 200 or response.content_type == "text/html":
+                    log.warning(
+                        "event=slack_file_download_failed status=%s type=%s",
+                        response.status,
+                        response.content_type,
+                    )
+                    return failed
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    received += len(chunk)
+                    if received > MAX_UPLOAD_BYTES:
+                        return too_large
+                    chunks.append(chunk)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("event=slack_file_download_failed error=%r", str(exc)[:200])
+            return failed
+        return str(file.get("name") or "upload"), b"".join(chunks)
 
     async def _dm_channel(self, user_id: str) -> str:
         """The id of the bot's DM with ``user_id`` (the chat the App Home tab shows)."""

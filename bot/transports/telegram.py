@@ -567,7 +567,7 @@ class TelegramRunner:
                 await self.transport.reply_to(reply_chat, redirected, None)
                 return
             request = redirected
-        if message.document is not None:
+        if message.document is not None and self._may_read_files(request):
             attachment = await self._download(message)
             if isinstance(attachment, Reply):
                 await self.transport.reply_to(reply_chat, attachment, thread)
@@ -600,6 +600,12 @@ class TelegramRunner:
             chat_title=channel.title or name,
             chat_kind=_CHAT_KINDS.get(channel.type, "channel"),
         )
+
+    def _may_read_files(self, request: Request) -> bool:
+        """Only a command that exists, and that this user may run, gets its document downloaded
+        (an OPML import is admin-only): the router refuses the rest without the file."""
+        spec = self.router.resolve(request.command)
+        return spec is not None and (not spec.admin or self.router.is_admin(request))
 
     async def _download(self, message: Message) -> tuple[str, bytes] | Reply:
         document = message.document
