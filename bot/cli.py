@@ -195,6 +195,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import build_core, configure_logging
+    from storage.db import StorageFullError
 
     configure_logging(settings)
 
@@ -203,12 +204,19 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
         failures = 0
         try:
             for item in args.inputs:
-                if item.startswith(("http://", "https://")):
-                    outcome = await core.services.ingest_url(item, source_name=args.source or "")
-                else:
-                    outcome = await core.services.ingest_file(
-                        Path(item), source_name=args.source or ""
-                    )
+                try:
+                    if item.startswith(("http://", "https://")):
+                        outcome = await core.services.ingest_url(
+                            item, source_name=args.source or ""
+                        )
+                    else:
+                        outcome = await core.services.ingest_file(
+                            Path(item), source_name=args.source or ""
+                        )
+                except StorageFullError as exc:
+                    print(f"error: {item}: {exc}", file=sys.stderr)
+                    failures += 1
+                    continue
                 for warning in outcome.warnings:
                     print(f"warning: {item}: {warning}", file=sys.stderr)
                 if outcome.error:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from bot.pipeline.run import IngestReport, Pipeline
 from bot.settings import Settings
 from storage import sources as source_store
 from storage import state
-from storage.db import DatabaseWorker, to_iso
+from storage.db import DatabaseWorker, StorageFullError, is_storage_full, to_iso
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,18 @@ class Services:
     async def process(
         self, raws: list[RawStory], *, source_id: int | None = None, source_name: str = ""
     ) -> IngestReport:
-        report = await self.db.call(
-            self.pipeline.process, raws, source_id=source_id, source_name=source_name
-        )
+        try:
+            report = await self.db.call(
+                self.pipeline.process, raws, source_id=source_id, source_name=source_name
+            )
+        except sqlite3.OperationalError as exc:
+            if is_storage_full(exc):
+                log.error("event=storage_full stories=%d error=%r", len(raws), str(exc))
+                raise StorageFullError(
+                    f"the database is full ({exc}): nothing of this batch was stored; "
+                    "free disk space and it will be retried"
+                ) from exc
+            raise
         self.metrics.stories_ingested.inc(len(report.new))
         self.metrics.duplicates.labels("exact").inc(report.duplicates)
         self.metrics.duplicates.labels("reprint").inc(report.reprints)
@@ -110,6 +120,14 @@ class Services:
             consecutive_errors=source.consecutive_errors,
             interval_minutes=source.interval_minutes,
         )
+        try:
+            return await self._fetch_and_store(source, fetch_state)
+        except StorageFullError as exc:
+            # Nothing recorded: the feed's validators stay as they were, so the next poll
+            # fetches the same items again once there is room.
+            return PollOutcome(source, "error", error=str(exc))
+
+    async def _fetch_and_store(self, source: Source, fetch_state: SourceState) -> PollOutcome:
         result = await self.fetcher.fetch(fetch_state)
         now = self.clock()
         next_in = timedelta(seconds=result.next_check_seconds)
@@ -212,7 +230,10 @@ class Services:
                     continue  # still being written
             except FileNotFoundError:
                 continue
-            outcome = await self.ingest_file(path, source_name=f"inbox/{path.name}")
+            try:
+                outcome = await self.ingest_file(path, source_name=f"inbox/{path.name}")
+            except StorageFullError:
+                break  # the file stays in the inbox and is read again at the next scan
             self._file_away(path, outcome)
             outcomes.append(outcome)
         return outcomes

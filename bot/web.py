@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot.metrics import Metrics
 from bot.services import Services
 from storage import deliveries as outbox
+from storage.db import StorageFullError
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,10 @@ class WebServer:
             return web.json_response({"error": f"body is not JSON: {exc}"}, status=400)
         if not isinstance(payload, dict | list):
             return web.json_response({"error": "send a story object or a list of them"}, status=400)
-        report, errors = await self.services.ingest_payload(payload)
+        try:
+            report, errors = await self.services.ingest_payload(payload)
+        except StorageFullError as exc:
+            return web.json_response({"error": str(exc)}, status=507)
         if errors and not report.new and not report.duplicates:
             return web.json_response({"error": "no valid story", "errors": errors}, status=400)
         return web.json_response(

@@ -29,6 +29,14 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+class StorageFullError(RuntimeError):
+    """The disk (or the database's size limit) is full: nothing of the batch was stored."""
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -238,3 +238,26 @@ async def test_the_chats_summary_length_applies_to_its_alerts(db: DatabaseWorker
     await worker.drain()
     summary = transport.alerts[0][1].summary
     assert 0 < len(summary) <= 150
+
+
+async def test_clock_jumps_around_digest_time_give_one_digest_each_time(db: DatabaseWorker) -> None:
+    clock = Clock(datetime(2026, 3, 28, 6, 0, tzinfo=UTC))
+    transport = RecordingTransport()
+    worker = DeliveryWorker(db, {"console": transport}, clock=clock)
+    chat = await _chat(db, mode="digest", digest_schedule="daily 08:00", timezone="Europe/Berlin")
+    await db.call(_queue, chat.id, 2)
+    await worker.drain()
+    # The machine was off for three days (or the clock jumped forward): one digest, not three.
+    clock.now = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
+    assert (await worker.drain()).digests == 1
+    assert (await worker.drain()).digests == 0
+    # The clock is corrected backwards by two hours: no second digest for the same day.
+    await db.call(_queue, chat.id, 1, source="later")
+    clock.now = datetime(2026, 3, 31, 10, 0, tzinfo=UTC)
+    assert (await worker.drain()).digests == 0
+    # Across the spring-forward change (29 March), 08:00 Berlin is 06:00 UTC: next morning.
+    clock.now = datetime(2026, 4, 1, 5, 59, tzinfo=UTC)
+    assert (await worker.drain()).digests == 0
+    clock.now = datetime(2026, 4, 1, 6, 0, tzinfo=UTC)
+    assert (await worker.drain()).digests == 1
+    assert len(transport.replies) == 2

@@ -81,3 +81,46 @@ def test_database_locked_by_another_process_waits_then_succeeds(tmp_path: Path) 
     assert locker.wait(timeout=10) == 0
     assert "3 new" in result.stderr
     assert time.monotonic() - started >= 2.5  # it waited for the lock instead of failing
+
+
+async def test_a_full_disk_keeps_the_input_and_the_committed_data(tmp_path: Path) -> None:
+    """SQLITE_FULL, as a full disk gives it, simulated with the database's page limit."""
+    import httpx
+
+    from bot.app import build_core
+    from bot.web import WebServer
+    from tests.helpers import make_settings
+
+    settings = make_settings(tmp_path, ingest_token="full-disk-token")
+    core = await build_core(settings)
+    server = WebServer(core.services, core.metrics, scheduler_alive=lambda: True)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        await core.services.ingest_payload(
+            {"title": "Kept story", "text": "Stored before the disk filled."}
+        )
+        pages = await core.db.call(lambda db: db.execute("PRAGMA page_count").fetchone()[0])
+        await core.db.call(lambda db: db.execute(f"PRAGMA max_page_count = {pages + 2}"))
+        settings.inbox.mkdir()
+        (settings.inbox / "big.jsonl").write_text(_stories(200, "gamma"), encoding="utf-8")
+        assert await core.services.scan_inbox(settle_seconds=0) == []
+        assert (settings.inbox / "big.jsonl").exists()  # kept for the next scan
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(
+                f"http://127.0.0.1:{port}/ingest",
+                json={"title": "Pushed", "text": _stories(1, "delta") * 50},
+                headers={"Authorization": "Bearer full-disk-token"},
+            )
+        assert answer.status_code == 507 and "full" in answer.json()["error"]
+        titles = await core.db.call(
+            lambda db: [r[0] for r in db.execute("SELECT title FROM stories")]
+        )
+        assert titles == ["Kept story"]
+        # Room again: the next scan stores the file and files it away.
+        await core.db.call(lambda db: db.execute("PRAGMA max_page_count = 1073741823"))
+        outcomes = await core.services.scan_inbox(settle_seconds=0)
+        assert len(outcomes[0].report.new) == 200
+        assert not (settings.inbox / "big.jsonl").exists()
+    finally:
+        await server.stop()
+        await core.close()

@@ -190,6 +190,27 @@ class Pipeline:
         cleaned = [(normalize_whitespace(r.title), strip_boilerplate(r.text)) for r in raws]
         # The topic model is vectorised: one call for the batch, before the write lock is taken.
         scores = self.classifier.classify_many(cleaned) if cleaned else []
+        try:
+            self._process_batch(db, raws, cleaned, scores, report, source_id, source_name)
+        except BaseException:
+            # The transaction rolled back, and SQLite will hand out the same ids again: forget
+            # the in-memory index and rebuild it from what is really stored at the next batch.
+            self.index = StoryIndex(window_hours=self.window.total_seconds() / 3600)
+            self._last_seen_id = 0
+            raise
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _process_batch(
+        self,
+        db: Database,
+        raws: Sequence[RawStory],
+        cleaned: list[tuple[str, str]],
+        scores: list[list[tuple[str, float]]],
+        report: IngestReport,
+        source_id: int | None,
+        source_name: str,
+    ) -> None:
         with write_transaction(db):
             self._catch_up(db)
             compiled = self.compiled(db)
@@ -197,8 +218,6 @@ class Pipeline:
                 self._process_one(
                     db, raw, title, text, scored, compiled, report, source_id, source_name
                 )
-        report.seconds = time.perf_counter() - started
-        return report
 
     def _process_one(
         self,
