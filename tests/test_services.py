@@ -147,3 +147,35 @@ async def test_healthz_and_metrics(web) -> None:  # type: ignore[no-untyped-def]
     metrics = (await client.get("/metrics")).text
     names = {family.name for family in text_string_to_metric_families(metrics)}
     assert {"newsbot_stories_ingested", "newsbot_alerts_sent", "newsbot_queue_depth"} <= names
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        (lambda s: s.route("/f", endless=True, send_length=False), "larger than"),
+        (lambda s: s.gzip_bomb("/f", 50_000_000), "larger than"),
+        (lambda s: (s.redirect("/f", "/g"), s.redirect("/g", "/f")), "redirect"),
+        (
+            lambda s: s.route(
+                "/f", body=b"<html><body>hello</body></html>", content_type="text/html"
+            ),
+            "not a feed",
+        ),
+    ],
+    ids=["endless", "gzip-bomb", "redirect-loop", "html-page"],
+)
+async def test_hostile_responses_are_bounded_and_the_source_records_why(
+    tmp_path: Path, setup, reason: str
+) -> None:  # type: ignore[no-untyped-def]
+    core = await build_core(make_settings(tmp_path))
+    core.services.fetcher = Fetcher(core.http, allow_private=True, max_bytes=1_000_000)
+    try:
+        with FeedServer() as server:
+            setup(server)
+            source, _ = await core.db.call(sources.add_source, server.url("/f"), name="Hostile")
+            outcome = await core.services.poll_source(source)
+            assert outcome.status == "error"
+            stored = await core.db.call(sources.get_source, source.id)
+            assert reason in (stored.last_error or ""), stored.last_error
+    finally:
+        await core.close()
