@@ -123,3 +123,18 @@ async def test_buttons_map_to_commands_and_forged_data_is_refused(router: Router
         assert reply is not None and "expired" in reply.text
     undo = await handle_callback(router, replace(base, args="unsub:1"))
     assert undo is not None and "Removed subscription #1" in undo.text
+
+
+async def test_per_chat_limits_say_so_clearly(
+    router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import handlers.commands as commands
+
+    monkeypatch.setattr(commands, "MAX_SUBSCRIPTIONS_PER_CHAT", 2)
+    await say(router, "/subscribe alpha")
+    await say(router, "/subscribe bravo")
+    refused = await say(router, "/subscribe charlie")
+    assert "the most allowed" in refused and "/unsubscribe" in refused
+    await say(router, "/unsubscribe alpha")
+    too_long = await say(router, "/subscribe " + " OR ".join(f"w{n}" for n in range(110)))
+    assert "could not read that query" in too_long and "500" in too_long
