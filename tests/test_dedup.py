@@ -444,3 +444,32 @@ def test_dedup_jsonl_respects_the_window() -> None:
         None,
         None,
     ]
+
+
+# ------------------------------------------------------------------------- vectorised hashing
+
+
+def _word_hash(word: str) -> int:
+    return int(dedup._spans(dedup._word_bytes(word)).hashes[0])
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        (FLOOD_TITLE, body(FLOOD)),
+        ("", body(CHESS)),
+        (CHESS_TITLE, ""),
+        ("", ""),
+        ("Naïve “résumés”", "Die Straße ß 2 a bus gases crisis Greeks ελληνικάς 日本s 日本語s x 7"),
+    ],
+)
+def test_vectorised_tokens_match_the_scalar_rules(title: str, text: str) -> None:
+    tokens = dedup._tokens(title, text)
+    title_words = tokenize(title)
+    words = title_words + tokenize(text)
+    assert tokens.title_count == len(title_words)
+    assert tokens.hashes.tolist() == [_word_hash(word) for word in words]
+    expected_terms = [
+        _word_hash(term) for word in words if (term := dedup.content_term(word)) is not None
+    ]
+    assert tokens.terms.tolist() == expected_terms

@@ -46,11 +46,14 @@ reprints never do.
 
 **Indexes** — candidates come from sub-linear indexes, never from a scan of the window:
 reprints from banded MinHash LSH over the shingles (``reprint_bands`` bands of
-``reprint_rows`` rows; the defaults 32 x 3 find pairs with Jaccard 0.4 with probability
-0.88, 0.5 with 0.986 and 0.6 with 0.9996, but a reprint that keeps only a third of a long
-article, Jaccard ~0.3, only with 0.58). Stories come from an inverted index over each
-story's ``story_key_terms`` rarest terms; a look-up reads the postings of the new story's
-rarest terms already in the window, skipping terms with more than ``max_postings`` stories
+``reprint_rows`` rows; the defaults 40 x 3 find pairs with Jaccard 0.3 with probability
+0.67, 0.4 with 0.93, 0.5 with 0.995 and 0.6 with 0.9999; 32 x 3 found Jaccard 0.3 with
+0.58. Two-row bands would find nearly every reprint that keeps only a third of a long
+article (Jaccard ~0.3), but they turn up so many weak candidates in a large window that
+the index runs at half the speed; texts are hashed with a few numpy passes over their
+bytes, never word by word). Stories come from an inverted index over each story's
+``story_key_terms`` rarest terms; a look-up reads the postings of the new story's rarest
+terms already in the window, skipping terms with more than ``max_postings`` stories
 (too common to discriminate, and they would make look-ups linear), and checks exactly the
 ``story_max_candidates`` stories sharing the most keys (at least
 ``story_min_shared_keys``).
@@ -68,7 +71,6 @@ import json
 import logging
 import re
 import unicodedata
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +87,7 @@ log = logging.getLogger(__name__)
 
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
+_Hashes = npt.NDArray[np.uint32] | npt.NDArray[np.uint64]
 
 # --------------------------------------------------------------------------------------
 # Text normalisation
@@ -149,12 +152,17 @@ def clean_body(text: str) -> str:
 
 def word_tokens(text: str) -> list[bytes]:
     """Normalised word tokens of ``text`` as UTF-8 bytes (the form the index hashes)."""
-    return _fold(text).encode().translate(_SEPARATORS, b"'").split()
+    return _word_bytes(text).split()
 
 
 def tokenize(text: str) -> list[str]:
     """Normalised word tokens of ``text``: letters and digits, apostrophes removed."""
     return [token.decode() for token in word_tokens(text)]
+
+
+def _word_bytes(text: str) -> bytes:
+    """The folded text as UTF-8 with every separator turned into a space."""
+    return _fold(text).encode().translate(_SEPARATORS, b"'")
 
 
 @functools.cache
@@ -169,7 +177,8 @@ def content_term(token: str) -> str | None:
     """The content term a token stands for, or None for stop words and one-letter words.
 
     A plural "s" is folded by hand (not with a stemmer) because matching "profit"/"profits"
-    is all that story matching needs, and no stemmer is among the dependencies.
+    is all that story matching needs, and no stemmer is among the dependencies. The index
+    applies the same rule vectorised (:func:`_tokens`); this scalar form documents it.
     """
     if token in _stop_words() or (len(token) < 2 and not token.isdigit()):
         return None
@@ -179,15 +188,146 @@ def content_term(token: str) -> str | None:
 
 
 # --------------------------------------------------------------------------------------
-# Hashing (vectorised: per-shingle Python hashing is what makes datasketch slow)
+# Hashing, vectorised over the bytes of a whole text
 # --------------------------------------------------------------------------------------
+#
+# A story has hundreds of words, and anything done per word in Python (creating a bytes
+# object, a dictionary look-up, a hash call) costs ~0.1 us each time, several times over:
+# that was most of the index's time. Here a text is hashed with a handful of numpy passes
+# over its bytes instead. Each word gets a polynomial hash  sum(byte[k] * B**k) mod 2**64,
+# read off a prefix sum of byte[i] * B**i as  (P[end] - P[start]) * B**-start  (B is odd,
+# so it is invertible mod 2**64), then mixed. No library offers a vectorised hash of many
+# substrings of one buffer, hence the hand-written version.
 
+_TOKEN_BASE = 0x100000001B3  # odd, so it has an inverse modulo 2**64
 _SHINGLE_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
+_MIX_MULTIPLIER = np.uint64(0xBF58476D1CE4E5B9)
+_SPACE = ord(" ")
 
 
-def stable_hash(token: bytes) -> int:
-    """A 32-bit token hash that, unlike ``hash``, does not change with PYTHONHASHSEED."""
-    return zlib.crc32(token)
+class _Powers:
+    """B**i and B**-i modulo 2**64, grown on demand to the longest text seen."""
+
+    def __init__(self) -> None:
+        self.forward: U64 = np.ones(1, dtype=np.uint64)
+        self.inverse: U64 = np.ones(1, dtype=np.uint64)
+
+    def ensure(self, size: int) -> None:
+        if size <= self.forward.size:
+            return
+        size = max(size, 2 * self.forward.size, 4096)
+        # cumprod wraps modulo 2**64, which is the arithmetic wanted here.
+        self.forward = _powers_of(_TOKEN_BASE, size)
+        self.inverse = _powers_of(pow(_TOKEN_BASE, -1, 2**64), size)
+
+
+def _powers_of(base: int, size: int) -> U64:
+    powers = np.full(size, base, dtype=np.uint64)
+    powers[0] = 1
+    return np.cumprod(powers, dtype=np.uint64)
+
+
+_POWERS = _Powers()
+
+
+def _mix(values: U64) -> U64:
+    """A multiply-xorshift finaliser, so that every output bit depends on every input bit."""
+    values ^= values >> np.uint64(31)
+    values *= _MIX_MULTIPLIER
+    values ^= values >> np.uint64(29)
+    return values
+
+
+@dataclass(slots=True)
+class _Spans:
+    """The words of one normalised text: where each starts and ends, and their hashes."""
+
+    data: npt.NDArray[np.uint8]  # the bytes, separators as spaces
+    starts: npt.NDArray[np.intp]
+    ends: npt.NDArray[np.intp]
+    prefix: U64  # prefix[i] = sum(data[k] * B**k for k < i) mod 2**64
+    hashes: U64  # one hash per word, in text order
+
+    def substring_hashes(self, starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]) -> U64:
+        """Hashes of ``data[start:end]`` for each pair, equal to the hash of that word."""
+        return _mix((self.prefix[ends] - self.prefix[starts]) * _POWERS.inverse[starts])
+
+
+def _spans(encoded: bytes) -> _Spans:
+    """Find and hash the words of a text already passed through :func:`_word_bytes`."""
+    data = np.frombuffer(encoded, dtype=np.uint8)
+    size = data.size
+    _POWERS.ensure(size + 1)
+    is_word = np.zeros(size + 2, dtype=np.int8)
+    np.not_equal(data, _SPACE, out=is_word[1:-1].view(bool))
+    # Word edges alternate: +1 where a word starts, -1 one past where it ends.
+    edges = np.flatnonzero(np.diff(is_word))
+    starts = edges[0::2]
+    ends = edges[1::2]
+    prefix = np.zeros(size + 1, dtype=np.uint64)
+    np.cumsum(data * _POWERS.forward[:size], out=prefix[1:])
+    spans = _Spans(data, starts, ends, prefix, np.zeros(0, dtype=np.uint64))
+    spans.hashes = spans.substring_hashes(starts, ends)
+    return spans
+
+
+@dataclass(slots=True)
+class _Tokens:
+    """The word tokens of a headline and body: 64-bit hashes and content-term hashes."""
+
+    hashes: U64  # one per token, in text order, the headline's first
+    title_count: int  # how many of ``hashes`` are the headline's
+    terms: U64  # hashes of the content terms of headline and body
+
+
+# Which bytes, before a final "s", keep a word from being a plural: "ss", "us", "is".
+_NOT_PLURAL_BEFORE_S = np.zeros(256, dtype=bool)
+_NOT_PLURAL_BEFORE_S[[ord("s"), ord("u"), ord("i")]] = True
+
+
+def _tokens(title: str, body: str) -> _Tokens:
+    """Hash the words of a headline and body, and their content terms.
+
+    Both are hashed in one pass (fewer numpy calls: on texts of a few hundred words their
+    fixed cost dominates). The content-term rule is that of :func:`content_term`: stop words
+    and one-letter words other than digits are dropped, and a plural "s" is cut from words
+    of four letters or more not ending in "ss", "us" or "is".
+    """
+    heading = _word_bytes(title)
+    encoded = heading + b" " + _word_bytes(body)
+    spans = _spans(encoded)
+    data, starts, ends = spans.data, spans.starts, spans.ends
+    title_count = int(np.searchsorted(starts, len(heading)))
+    if starts.size == 0:
+        return _Tokens(spans.hashes, title_count, spans.hashes)
+    if encoded.isascii():
+        lengths = ends - starts
+    else:  # count characters, not bytes: UTF-8 continuation bytes are 0b10xxxxxx
+        leading = np.zeros(data.size + 1, dtype=np.int64)
+        np.cumsum((data & 0xC0) != 0x80, out=leading[1:])
+        lengths = leading[ends] - leading[starts]
+    last = data[ends - 1]
+    keep = lengths >= 2
+    keep |= (lengths == 1) & (last >= ord("0")) & (last <= ord("9"))
+    stop_words = _stop_word_hashes()
+    keep &= stop_words[np.searchsorted(stop_words, spans.hashes)] != spans.hashes
+    plural = (lengths > 3) & (last == ord("s"))
+    plural &= ~_NOT_PLURAL_BEFORE_S[data[np.maximum(ends - 2, 0)]]
+    terms = spans.hashes.copy()
+    folded = np.flatnonzero(plural)
+    terms[folded] = spans.substring_hashes(starts[folded], ends[folded] - 1)
+    return _Tokens(spans.hashes, title_count, terms[keep])
+
+
+@functools.cache
+def _stop_word_hashes() -> U64:
+    """Sorted token hashes of the stop words (loaded on first use, like the words).
+
+    A largest-possible hash ends the array, so that ``searchsorted`` of any hash is a valid
+    position and membership is one comparison.
+    """
+    hashes = _spans(_word_bytes(" ".join(_stop_words()))).hashes
+    return np.unique(np.append(hashes, np.uint64(2**64 - 1)))
 
 
 def _sorted_unique(values: U32) -> U32:
@@ -263,9 +403,6 @@ class _Features:
     lookup_terms: list[int]  # the rarest terms already in the window: keys to look up
 
 
-_VOCABULARY_LIMIT = 500_000
-
-
 class StoryIndex:
     """Decides, story by story, reprint / cluster member / new story, over a time window.
 
@@ -277,7 +414,7 @@ class StoryIndex:
         self,
         window_hours: float = 72.0,
         *,
-        reprint_bands: int = 32,
+        reprint_bands: int = 40,
         reprint_rows: int = 3,
         reprint_min_covered: float = 0.8,
         reprint_min_repeated: float = 0.9,
@@ -325,10 +462,6 @@ class StoryIndex:
         self._df: Counter[int] = Counter()
         self._members: dict[str, set[str]] = {}
         self._latest: float | None = None
-        # Token -> (token hash, content-term hash or 0): looking a word up is much cheaper
-        # than normalising and hashing it again, and news vocabulary repeats heavily.
-        self._token_hash: dict[bytes, int] = {}
-        self._term_hash: dict[bytes, int] = {}
 
     # ----------------------------------------------------------------------------- public
 
@@ -396,45 +529,20 @@ class StoryIndex:
 
     # ------------------------------------------------------------------------- features
 
-    def _learn(self, tokens: set[bytes]) -> None:
-        """Add unseen tokens to the hash caches (cleared when they grow past a bound)."""
-        token_hash = self._token_hash
-        unseen = tokens.difference(token_hash)
-        if not unseen:
-            return
-        if len(token_hash) + len(unseen) > _VOCABULARY_LIMIT:
-            token_hash.clear()
-            self._term_hash.clear()
-        term_hash = self._term_hash
-        for token in unseen:
-            token_hash[token] = stable_hash(token)
-            term = content_term(token.decode())
-            term_hash[token] = 0 if term is None else stable_hash(term.encode()) or 1
-
     def _features(self, title: str, text: str) -> _Features:
-        body = word_tokens(clean_body(text))
-        title_tokens = word_tokens(title)
-        distinct = set(body)
-        distinct.update(title_tokens)
-        self._learn(distinct)
+        tokens = _tokens(title, clean_body(text))
         # Reprints change headlines, so shingle the body; a body too short to identify an
         # article (headline-only items) is shingled together with its headline.
-        shingle_tokens = body if len(body) >= 12 else title_tokens + body
-        token_hashes = np.fromiter(
-            map(self._token_hash.__getitem__, shingle_tokens),
-            dtype=np.uint64,
-            count=len(shingle_tokens),
-        )
-        shingles = shingle_hashes(token_hashes)
+        body = tokens.hashes[tokens.title_count :]
+        shingles = shingle_hashes(body if body.size >= 12 else tokens.hashes)
         signature = self._signature(shingles)
 
-        term_set = set(map(self._term_hash.__getitem__, distinct))
-        term_set.discard(0)
-        term_list = sorted(term_set)
+        # Story terms are 32-bit (the top half of the 64-bit hash): they are kept per story.
+        terms = _sorted_unique((tokens.terms >> np.uint64(32)).astype(np.uint32))
+        term_list: list[int] = terms.tolist()
         doc_freq = np.fromiter(
             map(self._df.get, term_list, repeat(0)), dtype=np.float64, count=len(term_list)
         )
-        terms = np.array(term_list, dtype=np.uint32)
         # Smoothed idf over the window; 50 pseudo-stories keep weights sane while it is empty.
         weights = np.log((len(self._entries) + 50.0) / (doc_freq + 1.0))
         # Rarest first; ties broken by the term hash, so that two articles choose the same
@@ -489,7 +597,7 @@ class StoryIndex:
         size_new = features.shingles.size
         # A reprint that dropped most of a long original can have a Jaccard similarity near
         # 0.3; a signature agreeing on under 15 % of its values is far below that (3 standard
-        # deviations with 96 values), so the exact check is skipped.
+        # deviations with 120 values), so the exact check is skipped.
         min_agreement = int(0.15 * features.signature.size)
         for story_id in hits:
             entry = self._entries[story_id]
@@ -637,7 +745,7 @@ class StoryIndex:
                 del self._members[entry.cluster]
 
 
-def _member_mask(values: U32, sorted_pool: U32) -> npt.NDArray[np.bool_]:
+def _member_mask(values: _Hashes, sorted_pool: _Hashes) -> npt.NDArray[np.bool_]:
     """Which of ``values`` occur in the sorted array ``sorted_pool``.
 
     ``np.isin`` does the same but re-sorts both arrays on every call, which costs ~50x more
