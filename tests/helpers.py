@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.app import NewsBot
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,3 +61,17 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+@asynccontextmanager
+async def running_newsbot(settings: Settings) -> AsyncIterator[NewsBot]:
+    """A real ``NewsBot`` started in this loop and stopped (in reverse order) afterwards."""
+    from bot.app import NewsBot
+
+    bot = NewsBot(settings)
+    await bot.start()
+    try:
+        yield bot
+    finally:
+        bot.request_stop()
+        await asyncio.wait_for(bot.stop(), 15)

@@ -8,7 +8,6 @@ per platform serves the whole module, so the table of every admin subcommand sta
 
 from __future__ import annotations
 
-import asyncio
 import io
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -33,7 +32,7 @@ from storage.db import DatabaseWorker
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
-from tests.helpers import make_settings
+from tests.helpers import make_settings, running_newsbot
 from tests.test_slack_e2e import SECRET, event, slash, texts, wait_response
 from tests.test_telegram_e2e import BOT_NAME, reply_containing, text_of
 
@@ -77,13 +76,8 @@ async def tg_bot(
         telegram_api_url=tg.api_url,
         telegram_admin_ids=frozenset({str(TG_ADMIN)}),
     )
-    bot = NewsBot(settings)
-    await bot.start()
-    try:
+    async with running_newsbot(settings) as bot:
         yield bot
-    finally:
-        bot.request_stop()
-        await asyncio.wait_for(bot.stop(), 15)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -32,7 +32,7 @@ from bot.transports.telegram import (
 from storage import deliveries as outbox
 from storage.db import DatabaseWorker
 from tests.fakes.telegram_api import FakeTelegram
-from tests.helpers import make_settings
+from tests.helpers import make_settings, running_newsbot
 from tests.test_telegram_e2e import BOT_NAME, reply_containing, text_of
 
 pytestmark = pytest.mark.timeout(90)
@@ -77,13 +77,9 @@ def tg() -> Iterator[FakeTelegram]:
 
 @asynccontextmanager
 async def running_bot(tmp_path: Path, tg: FakeTelegram) -> AsyncIterator[NewsBot]:
-    bot = NewsBot(make_settings(tmp_path, telegram_bot_token=TOKEN, telegram_api_url=tg.api_url))
-    await bot.start()
-    try:
+    settings = make_settings(tmp_path, telegram_bot_token=TOKEN, telegram_api_url=tg.api_url)
+    async with running_newsbot(settings) as bot:
         yield bot
-    finally:
-        bot.request_stop()
-        await asyncio.wait_for(bot.stop(), 15)
 
 
 def quake_story(place: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from storage import chats as chat_store
 from storage import deliveries as outbox
 from tests.fakes.telegram_api import Call, FakeTelegram
 from tests.fakes.telegram_html import parse_telegram_html
-from tests.helpers import REPO, make_settings, run_cli
+from tests.helpers import REPO, make_settings, run_cli, running_newsbot
 
 BOT_NAME = "newsbot_test_bot"
 HOSTILE = 'Earthquake <b>shakes</b> Dhaka & <a href="javascript:alert(1)">x</a> <script>'
@@ -41,13 +41,8 @@ async def running_bot(tmp_path: Path, tg: FakeTelegram, **overrides: Any) -> Asy
     settings = make_settings(
         tmp_path, telegram_bot_token="123:ABC", telegram_api_url=tg.api_url, **overrides
     )
-    bot = NewsBot(settings)
-    await bot.start()
-    try:
+    async with running_newsbot(settings) as bot:
         yield bot
-    finally:
-        bot.request_stop()
-        await asyncio.wait_for(bot.stop(), 15)
 
 
 async def ingest(tmp_path: Path, *stories: dict[str, str]) -> None:
