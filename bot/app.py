@@ -29,7 +29,7 @@ from bot.pipeline.run import Pipeline
 from bot.scheduler import BotScheduler
 from bot.services import Services
 from bot.settings import Settings
-from bot.transports.base import Transport
+from bot.transports.base import PlatformRunner, Transport
 from bot.web import WebServer
 from handlers.registry import build_router
 from handlers.router import Router
@@ -152,7 +152,7 @@ class NewsBot:
         self.scheduler: BotScheduler | None = None
         self._stop = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
-        self._platform_runners: list[object] = []
+        self._platform_runners: list[PlatformRunner] = []
 
     def mode_line(self) -> str:
         platforms = [
@@ -209,7 +209,7 @@ class NewsBot:
                 )
                 self.web = None
         for runner in self._platform_runners:
-            await runner.start()  # type: ignore[attr-defined]
+            await runner.start()
         if settings.console_mode:
             await self._load_demo()
 
@@ -312,7 +312,7 @@ class NewsBot:
             task.cancel()
         for runner in reversed(self._platform_runners):
             try:
-                await runner.stop()  # type: ignore[attr-defined]
+                await runner.stop()
             except Exception:
                 log.exception("event=transport_stop_failed")
         if self.web is not None:

@@ -33,6 +33,19 @@ class SendResult:
         return cls(ok=True, message_ref=message_ref)
 
 
+class PlatformRunner(Protocol):
+    """A chat platform's runtime (Telegram ``Application``, Slack ``AsyncApp``) as the
+    composition root drives it: started after the HTTP server, stopped before it. A runner that
+    serves HTTP routes (webhooks) also has ``attach_web(web_server)``."""
+
+    @property
+    def transport(self) -> Transport: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class Transport(Protocol):
     """What the delivery worker and the command runner need from a chat platform."""
 
