@@ -250,13 +250,19 @@ class NewsBot:
         return self.router
 
     async def _load_demo(self) -> None:
-        from bot.demo import DEMO_FILES, demo_paths, register_demo
+        from bot.demo import DEMO_FILES, DEMO_SOURCE_PREFIX, demo_paths, register_demo
         from bot.transports.console import CONSOLE_CHAT_ID
+        from storage import sources as source_store
 
         assert self.core is not None
         await self.core.db.call(register_demo, "console", CONSOLE_CHAT_ID)
         for path in demo_paths():
-            outcome = await self.core.services.ingest_file(path, source_name=DEMO_FILES[path.name])
+            source = await self.core.db.call(
+                source_store.find_source_by_url, DEMO_SOURCE_PREFIX + path.name
+            )
+            outcome = await self.core.services.ingest_file(
+                path, source_name=DEMO_FILES[path.name], source_id=source.id if source else None
+            )
             log.info("event=demo_ingested file=%s %s", path.name, outcome.report.summary_line())
 
     async def _send_digest(self, chat: Chat) -> int:

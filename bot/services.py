@@ -251,13 +251,15 @@ class Services:
         log.info("event=inbox_file name=%s moved_to=%s", path.name, folder.name)
 
     # -- explicit inputs -------------------------------------------------------------------
-    async def ingest_file(self, path: Path, *, source_name: str = "") -> InputOutcome:
+    async def ingest_file(
+        self, path: Path, *, source_name: str = "", source_id: int | None = None
+    ) -> InputOutcome:
         try:
             content = path.read_bytes()
             parsed = parse_document(content, name=path.name, source_name=source_name or path.name)
         except (OSError, IngestInputError) as exc:
             return InputOutcome(str(path), "unknown", IngestReport(), [], error=str(exc))
-        return await self._ingest_parsed(str(path), parsed)
+        return await self._ingest_parsed(str(path), parsed, source_id=source_id)
 
     async def ingest_url(self, url: str, *, source_name: str = "") -> InputOutcome:
         """A URL may be a feed or an article page."""
@@ -288,10 +290,12 @@ class Services:
             return InputOutcome(url, "unknown", IngestReport(), [], error=str(exc))
         return await self._ingest_parsed(url, parsed)
 
-    async def _ingest_parsed(self, name: str, parsed: ParsedInput) -> InputOutcome:
+    async def _ingest_parsed(
+        self, name: str, parsed: ParsedInput, *, source_id: int | None = None
+    ) -> InputOutcome:
         for warning in parsed.warnings:
             log.warning("event=input_warning input=%s detail=%s", name, warning)
-        report = await self.process(parsed.stories)
+        report = await self.process(parsed.stories, source_id=source_id)
         return InputOutcome(name, parsed.kind, report, parsed.warnings)
 
     async def ingest_payload(self, payload: Any) -> tuple[IngestReport, list[str]]:

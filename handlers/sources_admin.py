@@ -37,6 +37,14 @@ def _ago(moment: datetime | None, now: datetime) -> str:
 
 def describe_source(source: Source, now: datetime, last_day: int) -> str:
     state = source.state if not source.state_reason else f"{source.state} ({source.state_reason})"
+    if source.kind not in ("feed", "page"):  # bundled demo files: read at start, never polled
+        return "\n".join(
+            [
+                f"#{source.id} {source.name} [{source.kind}, read at start in console mode]",
+                f"   {source.url}",
+                f"   {last_day} stories in 24 h",
+            ]
+        )
     lines = [
         f"#{source.id} {source.name} [{source.kind}, every {source.interval_minutes} min] {state}",
         f"   {source.url}",
