@@ -76,7 +76,11 @@ def test_a_second_process_ingests_into_a_running_bot(tmp_path: Path) -> None:
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
+    errors: list[str] = []
+    # Both pipes are drained all the time: a full stderr pipe would block the bot.
     threading.Thread(target=lambda: [lines.put(line) for line in bot.stdout], daemon=True).start()  # type: ignore[union-attr]
+    stderr_reader = threading.Thread(target=lambda: errors.extend(bot.stderr), daemon=True)  # type: ignore[arg-type]
+    stderr_reader.start()
 
     def wait_for(text: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -89,20 +93,21 @@ def test_a_second_process_ingests_into_a_running_bot(tmp_path: Path) -> None:
         return False
 
     try:
-        assert wait_for("matched:", 90), "the running bot never showed the demo alerts"
+        assert wait_for("matched:", 90), "no demo alerts: " + "".join(errors)[-3000:]
         chat = run_cli(tmp_path, "chat", input_text="/subscribe landslide\n")
         assert "Subscribed" in chat.stdout, chat.stdout + chat.stderr
         dump = tmp_path / "late.txt"
         dump.write_text(DUMP, encoding="utf-8")
         ingest = run_cli(tmp_path, "ingest", str(dump))
         assert ingest.returncode == 0, ingest.stderr
-        assert wait_for("Marrow", 30), "the running bot did not deliver the new story"
+        assert wait_for("Marrow", 60), "not delivered: " + "".join(errors)[-3000:]
     finally:
         bot.send_signal(signal.SIGTERM)
         try:
-            code = bot.wait(timeout=20)
+            code = bot.wait(timeout=30)
         except subprocess.TimeoutExpired:
             bot.kill()
             raise
-    assert code == 0
-    assert "Traceback" not in (bot.stderr.read() if bot.stderr else "")
+    stderr_reader.join(timeout=5)
+    assert code == 0, "".join(errors)[-3000:]
+    assert "Traceback" not in "".join(errors)
