@@ -186,6 +186,25 @@ def test_a_term_present_twice_counts_once() -> None:
     assert len(both(["quake OR (us qua*)"], story("Quake", "quakes, quakes"))) == 1
 
 
+def test_or_queries_explain_each_subset_of_terms() -> None:
+    # Up to six alternatives the results are prebuilt per subset present; more are explained
+    # per story. Both must name exactly the alternatives found, in the order written.
+    six = "(quake OR flood OR tokyo OR bay OR storm OR fire) -sport"
+    eight = "(quake OR flood OR tokyo OR bay OR storm OR fire OR rain OR snow) news"
+    queries = [six, eight]
+    found = both(queries, story("Flood news", "Rain and snow in Tokyo"))
+    assert found == [
+        MatchResult(1, ("flood", "tokyo")),
+        MatchResult(2, ("flood", "tokyo", "rain", "snow", "news")),
+    ]
+    found = both(queries, story("Storm news", "Fire at the bay"))
+    assert found == [
+        MatchResult(1, ("bay", "storm", "fire")),
+        MatchResult(2, ("bay", "storm", "fire", "news")),
+    ]
+    assert both(queries, story("Storm and sport")) == []
+
+
 # --- fast matcher == naive loop ------------------------------------------------------------
 
 VOCABULARY = ["quake", "quakes", "flood", "tokyo", "bay", "US", "us", "Zürich", "news", "new"]

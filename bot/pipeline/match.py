@@ -13,9 +13,11 @@ of subscriptions:
 * most queries are "grouped": required groups of terms (a group is one term or an OR of
   terms) plus excluded terms, e.g. ``flood``, ``a b -c``, ``-sport``,
   ``(a OR "b c") source:bbc``. A query matches when all its groups are satisfied (counted as
-  runs of consecutive group ids) and none of its excluded terms is present. Results of
-  queries without OR are prebuilt, so most matches cost no Python code per subscription; the
-  reasons of OR queries are the displays of their positive terms found in the story;
+  runs of consecutive group ids) and none of its excluded terms is present. Results are
+  prebuilt: one per query without OR, and for a grouped OR query one per subset of its
+  positive terms (its reasons are the displays of those found in the story), picked by a
+  bitmask computed in the same numpy pass; the result list is then one gather from an object
+  array, with no Python code per match;
 * the few other queries (OR over AND, nested NOT, ALL-CAPS phrases) are reached through
   postings of their "anchors" (:func:`bot.pipeline.query.anchor_leaves`: terms of which at
   least one must occur in any story the query matches), or always checked when they have
@@ -31,7 +33,6 @@ import functools
 import itertools
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import ahocorasick
 import numpy as np
@@ -511,6 +512,11 @@ def _automaton(patterns: dict[str, int]) -> ahocorasick.Automaton | None:
 
 _Posting = tuple[int, int]  # (term id, code): see _Index.codes
 
+#: Most reason-bearing terms a grouped OR query may have for all its results to be prebuilt,
+#: one per subset of terms present (2**6 results at most); longer ones explain a match in
+#: Python from the present terms.
+_MAX_PREBUILT_REASON_BITS = 6
+
 
 @dataclass
 class _Index:
@@ -521,24 +527,35 @@ class _Index:
     range: below ``group_base`` it is the slot of a one-term query (a match);
     then ``group_base + g`` satisfies required group ``g`` of a grouped query;
     then ``exclude_base + s`` rules out grouped query ``s``; then ``anchor_base + s`` makes the
-    compiled query ``s`` a candidate to test. One gather and one sort per story then give all
-    four lists, sorted, without a Python loop over terms.
+    compiled query ``s`` a candidate to test; then ``reason_base + r`` sets bit ``row_bit[r]``
+    of the reason mask of grouped OR query ``row_slot[r]`` (bit ``i``: its ``i``-th positive
+    leaf is present). One gather and one sort per story then give all five lists, sorted,
+    without a Python loop over terms.
+
+    Results are prebuilt: the result of slot ``s`` with reason mask ``m`` is
+    ``results[result_base[s] + m]`` (queries without OR have one result and mask 0), so the
+    result list of a story is one numpy gather. ``slow`` slots (compiled queries with OR,
+    grouped ones with too many reason terms) hold None there and are explained in Python.
     """
 
     ids: list[int]
-    prebuilt: list[MatchResult | None]
-    dynamic: np.ndarray  # per slot: its reasons depend on the story (prebuilt is None)
+    results: np.ndarray  # object array of MatchResult | None
+    result_base: np.ndarray
+    slow: np.ndarray  # per slot: its result is built per story (results holds None)
     starts: np.ndarray
     codes: np.ndarray
     group_base: int
     exclude_base: int
     anchor_base: int
+    reason_base: int
+    row_slot: np.ndarray
+    row_bit: np.ndarray
     # Groups of one slot have consecutive ids; per group its slot, per slot its group count.
     group_slot: np.ndarray
     need: np.ndarray
     # Grouped queries without a required group (``-sport``): they match unless excluded.
     negative: np.ndarray
-    # Per dynamic grouped query, its positive leaves as (terms, display), to explain a match
+    # Per slow grouped query, its positive leaves as (terms, display), to explain a match
     # from the present terms; the flag says a display may repeat.
     reason_terms: dict[int, tuple[bool, tuple[tuple[frozenset[int], str], ...]]]
     word_terms: dict[str, int]
@@ -569,14 +586,32 @@ class _Builder:
         self.tests: dict[int, Test] = {}
         self.collects: dict[int, Collect] = {}
         self.always: list[int] = []
+        self.reason_rows: list[_Posting] = []
+        self.row_slot: list[int] = []
+        self.row_bit: list[int] = []
+        self.results: list[MatchResult | None] = []
+        self.result_base: list[int] = []
+        self.slow: list[bool] = []
 
-    def add(self, slot: int, root: Node, dynamic: bool) -> None:
+    def _prebuild(self, subscription_id: int, variants: Iterable[tuple[str, ...] | None]) -> None:
+        """Store the possible results of the next slot, indexed by reason mask."""
+        self.result_base.append(len(self.results))
+        self.results.extend(
+            None if reasons is None else MatchResult(subscription_id, reasons)
+            for reasons in variants
+        )
+
+    def add(self, slot: int, subscription_id: int, root: Node) -> None:
         compiler = self.compiler
+        static = _static_reasons(root)
         shape = compiler.groups(root)
+        self.slow.append(False)
+        if static is not None:
+            self._prebuild(subscription_id, [static])
         if shape is not None:
             groups, excluded = shape
             self.need.append(len(groups))
-            if dynamic:
+            if static is None:
                 pairs = tuple(
                     dict.fromkeys(
                         (frozenset(terms), leaf.display)
@@ -584,8 +619,13 @@ class _Builder:
                         if positive and (terms := compiler.leaf_terms(leaf)) is not None
                     )
                 )
-                repeats = len({display for _, display in pairs}) < len(pairs)
-                self.reason_terms[slot] = (repeats, pairs)
+                if len(pairs) <= _MAX_PREBUILT_REASON_BITS:
+                    self._add_reason_rows(slot, subscription_id, pairs)
+                else:
+                    repeats = len({display for _, display in pairs}) < len(pairs)
+                    self.reason_terms[slot] = (repeats, pairs)
+                    self.slow[slot] = True
+                    self._prebuild(subscription_id, [None])
             if len(groups) == 1 and len(groups[0]) == 1 and not excluded:
                 (term,) = groups[0]
                 self.singles.append((term, slot))
@@ -599,8 +639,10 @@ class _Builder:
             return
         self.need.append(0)
         self.tests[slot] = compiler.compile_test(root)
-        if dynamic:
+        if static is None:
             self.collects[slot] = compiler.compile_collect(root)
+            self.slow[slot] = True
+            self._prebuild(subscription_id, [None])
         anchors = anchor_leaves(root)
         if anchors is None:
             self.always.append(slot)
@@ -608,17 +650,45 @@ class _Builder:
         anchored = {term for leaf in anchors for term in compiler.anchor_terms(leaf)}
         self.anchors.extend((term, slot) for term in anchored)
 
-    def finish(self, ids: list[int], prebuilt: list[MatchResult | None]) -> _Index:
+    def _add_reason_rows(
+        self, slot: int, subscription_id: int, pairs: tuple[tuple[frozenset[int], str], ...]
+    ) -> None:
+        """Give each positive leaf of a grouped OR query a mask bit set by its terms, and
+        prebuild the query's result for every mask (every subset of leaves present)."""
+        for bit, (terms, _) in enumerate(pairs):
+            row = len(self.row_slot)
+            self.row_slot.append(slot)
+            self.row_bit.append(1 << bit)
+            self.reason_rows.extend((term, row) for term in terms)
+        self._prebuild(
+            subscription_id,
+            (
+                tuple(
+                    dict.fromkeys(
+                        display for bit, (_, display) in enumerate(pairs) if mask >> bit & 1
+                    )
+                )
+                for mask in range(1 << len(pairs))
+            ),
+        )
+
+    def finish(self, ids: list[int]) -> _Index:
         slots, groups = len(ids), len(self.group_slot)
         group_base, exclude_base = slots, slots + groups
         anchor_base = exclude_base + slots
+        reason_base = anchor_base + slots
         postings = list(self.singles)
         postings += [(term, group_base + group) for term, group in self.group_hits]
         postings += [(term, exclude_base + slot) for term, slot in self.exclusions]
         postings += [(term, anchor_base + slot) for term, slot in self.anchors]
+        postings += [(term, reason_base + row) for term, row in self.reason_rows]
         postings.sort()
         term_count = len(self.compiler.term_ids) + 1
-        code_type = np.int32 if anchor_base + slots < 2**31 else np.int64
+        # Narrow integer types: the per-story gathers hit these arrays at random places, and
+        # smaller arrays stay in the processor caches.
+        code_type = np.int32 if reason_base + len(self.row_slot) < 2**31 else np.int64
+        result_type = np.int32 if len(self.results) < 2**31 else np.int64
+        need_type = np.uint8 if max(self.need, default=0) < 2**8 else np.int64
         terms = np.array([term for term, _ in postings], dtype=np.int64)
         by_kind: dict[str, dict[str, int]] = {kind: {} for kind in "wupx"}
         field_terms: dict[TermKey, int] = {}
@@ -627,17 +697,24 @@ class _Builder:
                 by_kind[kind][value] = term
             else:
                 field_terms[(kind, value)] = term
+        results = np.empty(len(self.results), dtype=object)
+        results[:] = self.results
         return _Index(
             ids=ids,
-            prebuilt=prebuilt,
-            dynamic=np.array([result is None for result in prebuilt], dtype=bool),
+            results=results,
+            result_base=np.array(self.result_base, dtype=result_type),
+            slow=np.array(self.slow, dtype=bool),
             starts=np.searchsorted(terms, np.arange(term_count + 1)).astype(np.int64),
             codes=np.array([code for _, code in postings], dtype=code_type),
             group_base=group_base,
             exclude_base=exclude_base,
             anchor_base=anchor_base,
-            group_slot=np.array(self.group_slot, dtype=np.int64),
-            need=np.array(self.need, dtype=np.int64),
+            reason_base=reason_base,
+            row_slot=np.array(self.row_slot, dtype=code_type),
+            # Masks have at most _MAX_PREBUILT_REASON_BITS (< 8) bits.
+            row_bit=np.array(self.row_bit, dtype=np.uint8),
+            group_slot=np.array(self.group_slot, dtype=code_type),
+            need=np.array(self.need, dtype=need_type),
             negative=np.array(self.negative, dtype=code_type),
             reason_terms=self.reason_terms,
             word_terms=by_kind["w"],
@@ -659,6 +736,18 @@ def _unique_sorted(values: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(values[1:], values[:-1], out=keep[1:])
     return values[keep]
+
+
+def _run_edges(values: np.ndarray) -> np.ndarray:
+    """Where the runs of equal values of a non-empty array start, then its length.
+
+    Written with plain ufuncs rather than ``np.diff``/``np.append``, whose Python wrappers cost
+    more than the work on arrays of a few hundred values.
+    """
+    change = np.empty(values.size + 1, dtype=bool)
+    change[0] = change[-1] = True
+    np.not_equal(values[1:], values[:-1], out=change[1:-1])
+    return np.flatnonzero(change)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -700,12 +789,9 @@ class Matcher:
         if len(set(ids)) != len(ids):
             raise ValueError("subscription ids passed to Matcher.build must be unique")
         builder = _Builder()
-        prebuilt: list[MatchResult | None] = []
         for slot, (subscription_id, query) in enumerate(ordered):
-            reasons = _static_reasons(query.root)
-            builder.add(slot, query.root, dynamic=reasons is None)
-            prebuilt.append(None if reasons is None else MatchResult(subscription_id, reasons))
-        return cls(builder.finish(ids, prebuilt))
+            builder.add(slot, subscription_id, query.root)
+        return cls(builder.finish(ids))
 
     def __len__(self) -> int:
         return len(self._index.ids)
@@ -718,8 +804,8 @@ class Matcher:
         the postings of all those terms at once and sort them (numpy), which yields the
         one-term matches, the satisfied groups, the exclusions and the candidates of compiled
         queries; count groups per query; run only the compiled tests of the candidates.
-        Results of queries without OR are prebuilt, so a match usually costs no Python code of
-        its own.
+        Results are prebuilt (per reason mask for grouped OR queries), so only the rare compiled
+        queries with OR and OR queries of many terms cost Python code per match.
         """
         index = self._index
         analysis = analyze_text(story.title, story.text)
@@ -750,13 +836,15 @@ class Matcher:
         # Concatenate codes[starts[i]:ends[i]] for every present term in one vectorised step.
         offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
         codes = np.sort(index.codes[offsets + np.arange(total)])
-        bounds = np.searchsorted(codes, (index.group_base, index.exclude_base, index.anchor_base))
+        bounds = np.searchsorted(
+            codes, (index.group_base, index.exclude_base, index.anchor_base, index.reason_base)
+        )
         found = [codes[: bounds[0]]]
         if bounds[1] > bounds[0] or index.negative.size:
             found.append(self._grouped(codes, bounds))
-        if bounds[2] < total or index.always:
+        if bounds[3] > bounds[2] or index.always:
             # A query anchored on several present terms is a candidate once.
-            anchored = _unique_sorted(codes[bounds[2] :]) - index.anchor_base
+            anchored = _unique_sorted(codes[bounds[2] : bounds[3]]) - index.anchor_base
             candidates = anchored.tolist() + index.always
             tests = index.tests
             tested = [slot for slot in candidates if tests[slot](view)]
@@ -765,14 +853,16 @@ class Matcher:
         if matched.size == 0:
             return []
         matched.sort()
-        ordered: list[int] = matched.tolist()
-        results = list(map(index.prebuilt.__getitem__, ordered))
-        dynamic = np.flatnonzero(index.dynamic[matched]).tolist()
-        if dynamic:
+        picks = index.result_base[matched]
+        if bounds[3] < total:
+            picks += self._reason_masks(codes[bounds[3] :], matched)
+        results: list[MatchResult] = index.results[picks].tolist()
+        slow = np.flatnonzero(index.slow[matched]).tolist()
+        if slow:
             ids, reason_terms = index.ids, index.reason_terms
             present_terms = set(present)
-            for position in dynamic:
-                slot = ordered[position]
+            for position in slow:
+                slot = int(matched[position])
                 explained = reason_terms.get(slot)
                 reasons: list[str] | tuple[str, ...]
                 if explained is None:
@@ -787,7 +877,24 @@ class Matcher:
                     if repeats:
                         reasons = tuple(dict.fromkeys(reasons))
                 results[position] = MatchResult(ids[slot], reasons)
-        return cast(list[MatchResult], results)
+        return results
+
+    def _reason_masks(self, reason_codes: np.ndarray, matched: np.ndarray) -> np.ndarray:
+        """Per matched slot, the mask of its positive leaves present (0 for other slots).
+
+        ``reason_codes`` is sorted and rows are numbered by slot, so the rows present come out
+        grouped by slot; bits of distinct rows of a slot differ, so adding them is OR-ing.
+        """
+        index = self._index
+        rows = _unique_sorted(reason_codes) - index.reason_base
+        slots = index.row_slot[rows]
+        first = _run_edges(slots)[:-1]
+        with_rows = slots[first]
+        masks = np.add.reduceat(index.row_bit[rows], first, dtype=index.result_base.dtype)
+        where = np.minimum(np.searchsorted(with_rows, matched), with_rows.size - 1)
+        masks = masks[where]
+        masks[with_rows[where] != matched] = 0
+        return masks
 
     def _grouped(self, codes: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         """Slots of the grouped queries whose every group is satisfied and no term excluded.
@@ -800,9 +907,9 @@ class Matcher:
         groups = _unique_sorted(codes[bounds[0] : bounds[1]] - index.group_base)
         slots = index.group_slot[groups]
         if slots.size:
-            first = np.flatnonzero(np.concatenate(([True], slots[1:] != slots[:-1])))
-            runs = slots[first]
-            counts = np.diff(np.append(first, slots.size))
+            edges = _run_edges(slots)
+            runs = slots[edges[:-1]]
+            counts = edges[1:] - edges[:-1]
             matched = runs[counts == index.need[runs]]
         else:
             matched = slots
@@ -810,7 +917,7 @@ class Matcher:
             matched = np.sort(np.concatenate((matched, index.negative)))
         if bounds[2] > bounds[1] and matched.size:
             excluded = codes[bounds[1] : bounds[2]] - index.exclude_base
-            where = np.searchsorted(excluded, matched).clip(max=excluded.size - 1)
+            where = np.minimum(np.searchsorted(excluded, matched), excluded.size - 1)
             matched = matched[excluded[where] != matched]
         return matched
 
