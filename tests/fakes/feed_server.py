@@ -227,8 +227,15 @@ class FeedServer:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
+        """Every finished request. A handler records its request just after answering, so a
+        client can hold the answer a moment before the record exists: wait (briefly) until no
+        request is still being handled."""
+        deadline = time.monotonic() + 2.0
+        while True:
+            with self._lock:
+                if self._active == 0 or time.monotonic() > deadline:
+                    return list(self._requests)
+            time.sleep(0.005)
 
     def requests_for(self, path: str) -> list[RecordedRequest]:
         return [request for request in self.requests if request.path == path]
