@@ -75,3 +75,16 @@ async def running_newsbot(settings: Settings) -> AsyncIterator[NewsBot]:
     finally:
         bot.request_stop()
         await asyncio.wait_for(bot.stop(), 15)
+
+
+class VirtualTime:
+    """A clock that only moves when the pacer sleeps, so waits are measured, not slept."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds

@@ -7,17 +7,7 @@ import random
 import time
 
 from bot.transports.pacing import Pacer, Rate
-
-
-class VirtualTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
+from tests.helpers import VirtualTime
 
 
 async def test_global_rate_spaces_sends_across_chats() -> None:

@@ -19,6 +19,7 @@ from bot.transports.telegram import (
     telegram_pacer,
 )
 from tests.fakes.telegram_api import FakeTelegram
+from tests.helpers import VirtualTime
 
 TOKEN = "123:ABC"
 
@@ -127,19 +128,6 @@ async def test_reply_with_image_still_delivers_text_when_photo_refused(
     assert result.ok
     methods = [c.method for c in tg.sent_messages(10)]
     assert methods == ["sendMessage", "sendDocument"]
-
-
-class VirtualTime:
-    """A clock that only moves when the pacer sleeps, so waits are measured, not slept."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def too_many(tg: FakeTelegram, chat_id: int) -> None:
