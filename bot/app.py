@@ -118,7 +118,9 @@ async def build_core(
     clock = clock or (lambda: datetime.now(UTC))
     db = DatabaseWorker(settings.db_path)
     await db.start()  # opens the file and applies pending migrations
-    http = build_http_client(transport=http_transport)
+    http = build_http_client(
+        transport=http_transport, public_only=not settings.allow_private_sources
+    )
     classifier = await asyncio.get_running_loop().run_in_executor(
         None, TopicModel.load, settings.model_dir
     )

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 
@@ -19,6 +20,7 @@ from bot.pipeline.fetch import (
     USER_AGENT,
     Fetcher,
     FetchError,
+    PublicPeersOnly,
     SourceState,
     build_http_client,
 )
@@ -239,6 +241,64 @@ async def test_redirect_to_a_private_address_is_refused_on_that_hop() -> None:
         result = await Fetcher(http).fetch(SourceState(url="http://93.184.216.34/feed"))
     assert result.error == "refused: 169.254.169.254 is a cloud metadata address"
     assert seen == ["http://93.184.216.34/feed"]
+
+
+async def _rebinding_resolver(host: str, port: int) -> list[str]:
+    """A DNS server that tells the pre-request check a public address (the rebinding trick)."""
+    return ["93.184.216.34"]
+
+
+@pytest.mark.parametrize("public_only", [True, False])
+async def test_dns_rebinding_is_refused_at_connect_time(
+    server: FeedServer, public_only: bool
+) -> None:
+    """The check before the request is told "public", the connection reaches 127.0.0.1.
+
+    With ``public_only`` the client refuses the connection before sending anything; without it
+    (the control) the same fetch gets through, which shows the test can fail.
+    """
+    server.route("/feed.xml", body=RSS)
+    url = server.url("/feed.xml").replace("127.0.0.1", "localhost")
+    async with build_http_client(timeout=5.0, public_only=public_only) as http:
+        fetcher = Fetcher(http, resolve=_rebinding_resolver, rng=random.Random(7))
+        result = await fetcher.fetch(SourceState(url=url))
+    if public_only:
+        assert result.status == "error"
+        assert result.error is not None
+        assert "refused: 127.0.0.1 is a private address (loopback)" in result.error
+        assert server.requests == []
+    else:
+        assert result.status == "ok", result.error
+        assert len(server.requests) == 1
+
+
+async def test_public_only_client_still_reaches_a_public_peer() -> None:
+    """The guard passes public peers: a fake inner backend stands in for the internet."""
+
+    class _Stream(httpcore.AsyncNetworkStream):
+        def __init__(self) -> None:
+            self.closed = False
+
+        async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return b""
+
+        async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            return None
+
+        async def aclose(self) -> None:
+            self.closed = True
+
+        def get_extra_info(self, info: str) -> Any:
+            return ("93.184.216.34", 80) if info == "server_addr" else None
+
+    class _Internet(httpcore.AsyncNetworkBackend):
+        async def connect_tcp(self, host: str, port: int, **options: Any) -> _Stream:
+            return _Stream()
+
+    stream = await PublicPeersOnly(_Internet()).connect_tcp("news.example", 80)
+    assert isinstance(stream, _Stream) and not stream.closed
+    with pytest.raises(httpcore.ConnectError, match="Unix sockets"):
+        await PublicPeersOnly(_Internet()).connect_unix_socket("/run/docker.sock")
 
 
 async def test_slow_trickle_is_bounded_by_the_total_deadline(server: FeedServer, client) -> None:

@@ -16,7 +16,7 @@ import random
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -24,10 +24,11 @@ from importlib import metadata
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from bot.pipeline.feeds import ParsedFeed, parse_feed
-from bot.pipeline.urls import Resolver, UnsafeURLError, check_url_allowed
+from bot.pipeline.urls import Resolver, UnsafeURLError, check_url_allowed, refusal_for_address
 
 __all__ = [
     "FEED_ACCEPT",
@@ -36,6 +37,7 @@ __all__ = [
     "FetchError",
     "FetchResult",
     "Fetcher",
+    "PublicPeersOnly",
     "SourceState",
     "build_http_client",
 ]
@@ -69,19 +71,88 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+class PublicPeersOnly(httpcore.AsyncNetworkBackend):
+    """A network backend that refuses connections whose peer is not a public address.
+
+    :func:`bot.pipeline.urls.check_url_allowed` resolves a host before the request and the
+    connection resolves it again, so a hostile DNS server can answer with a public address the
+    first time and ``127.0.0.1`` the second (DNS rebinding). Checking the address the socket
+    actually reached, before a byte is sent, closes that gap whatever the resolver does. A check
+    at this level is also the only one that sees every connection the pool opens.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_tcp(
+            host, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+        peer = stream.get_extra_info("server_addr")
+        reason = (
+            refusal_for_address(str(peer[0]))
+            if peer
+            else f"refused: cannot tell which address {host} connected to"
+        )
+        if reason is not None:
+            await stream.aclose()
+            raise httpcore.ConnectError(reason)
+        return stream
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("refused: Unix sockets are not public addresses")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _public_only_transport() -> httpx.AsyncHTTPTransport:
+    """httpx's own transport, with its connection pool built on :class:`PublicPeersOnly`.
+
+    httpx does not take a network backend as an argument, so the pool it built is replaced by an
+    equal one that has it (``tests/test_fetch.py`` fails if a new httpx stops using ``_pool``).
+    """
+    transport = httpx.AsyncHTTPTransport(verify=_tls_context())
+    transport._pool = httpcore.AsyncConnectionPool(  # httpx's default limits
+        ssl_context=_tls_context(),
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
+        network_backend=PublicPeersOnly(),
+    )
+    return transport
+
+
 def build_http_client(
     *,
     timeout: float = 20.0,
     user_agent: str = USER_AGENT,
     transport: httpx.AsyncBaseTransport | None = None,
+    public_only: bool = False,
 ) -> httpx.AsyncClient:
     """The HTTP client the :class:`Fetcher` expects.
 
     Redirects are not followed by the client: the fetcher follows them itself so it can apply the
     SSRF check and loop detection to every hop. ``timeout`` bounds each connect/read/write step;
     the fetcher adds a total deadline on top. Only gzip and deflate are offered because those are
-    the encodings the fetcher inflates with a size bound.
+    the encodings the fetcher inflates with a size bound. ``public_only`` makes every connection
+    check the address it reached (:class:`PublicPeersOnly`); it is ignored when ``transport`` is
+    given.
     """
+    if transport is None and public_only:
+        transport = _public_only_transport()
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,

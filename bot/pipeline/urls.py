@@ -24,6 +24,7 @@ __all__ = [
     "canonical_url",
     "check_url_allowed",
     "is_tracking_param",
+    "refusal_for_address",
 ]
 
 #: Query parameters that only identify the campaign, click or referrer, never the resource.
@@ -171,6 +172,17 @@ def _refusal_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> s
     return None
 
 
+def refusal_for_address(address: str) -> str | None:
+    """Why connecting to the IP address ``address`` is refused, or None when it is public.
+
+    The HTTP client calls this on the address each new connection actually reached, which closes
+    the gap between :func:`check_url_allowed` and the connection (DNS rebinding).
+    """
+    parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    reason = _refusal_reason(parsed)
+    return None if reason is None else f"refused: {parsed} is {reason}"
+
+
 def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(host)
@@ -188,8 +200,11 @@ async def check_url_allowed(
     to any of them. ``allow_private`` skips the address checks (tests and self-hosted setups with
     feeds on the LAN). ``resolve`` replaces the system resolver, for tests.
 
-    The check and the later connection resolve separately, so a hostile DNS server that changes
-    its answer in between (DNS rebinding) is not stopped here; the fetcher re-checks every hop.
+    The check and the later connection resolve separately, so a hostile DNS server could change
+    its answer in between (DNS rebinding): the client from
+    :func:`bot.pipeline.fetch.build_http_client` with ``public_only=True`` therefore checks the
+    address every connection reaches as well (:func:`refusal_for_address`). This check still
+    runs first, on every hop, because it gives a clear message before anything is sent.
     """
     try:
         parts = urlsplit(url)
