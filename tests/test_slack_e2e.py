@@ -23,11 +23,11 @@ import httpx
 import pytest
 
 from bot.app import NewsBot
-from bot.transports.slack import SlackRunner
 from storage import chats as chat_store
 from storage import subscriptions as sub_store
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_blocks import message_texts, validate_message, validate_untrusted_escaping
+from tests.fakes.slack_socket import FakeSocketMode
 from tests.helpers import make_settings, run_cli
 
 pytestmark = pytest.mark.timeout(120)
@@ -446,25 +446,85 @@ async def test_rate_limit_is_honoured_and_nothing_is_lost(tmp_path: Path) -> Non
             await newsbot.stop()
 
 
-async def test_socket_mode_is_built_and_asks_the_api_url_for_a_connection(
+async def test_socket_mode_runs_commands_and_mentions_over_the_websocket(
     tmp_path: Path, slack: FakeSlack
 ) -> None:
-    """Socket Mode cannot run against the fake (it has no WebSocket server; bolt would retry
-    forever), so this checks the wiring: the handler is built with the app token and asks
-    SLACK_API_URL, not slack.com, for its connection."""
+    """With SLACK_APP_TOKEN the bot opens Socket Mode through SLACK_API_URL, acknowledges each
+    envelope, answers a slash command on its response_url and a mention in the channel, and
+    closes the WebSocket on stop."""
     settings = make_settings(
         tmp_path,
         slack_bot_token="xoxb-test",
         slack_app_token="xapp-test",
         slack_api_url=slack.base_url,
     )
-    from handlers.context import CommandContext
-    from handlers.router import Router
+    async with FakeSocketMode() as socket_mode:
+        slack.socket_url = socket_mode.url
+        newsbot = NewsBot(settings)
+        await newsbot.start()
+        try:
+            await socket_mode.wait_connected()
+            [opened] = slack.calls_to("apps.connections.open")
+            assert opened.token == "xapp-test" and opened.ok
 
-    runner = SlackRunner(settings, Router(CommandContext(None, settings)))  # type: ignore[arg-type]
-    assert runner.socket_mode
-    handler = runner.build_socket_handler()
-    with pytest.raises(Exception, match="not_allowed_token_type"):
-        await handler.client.issue_new_wss_url()
-    opened = slack.calls_to("apps.connections.open")
-    assert opened and opened[0].token == "xapp-test"
+            command = {
+                "token": "legacy",
+                "team_id": "T0FAKE",
+                "channel_id": "C500",
+                "channel_name": "desk",
+                "user_id": "U1",
+                "user_name": "u1",
+                "command": "/news",
+                "text": "subscribe earthquake",
+                "response_url": slack.response_url("socket"),
+                "trigger_id": "1.2.3",
+                "api_app_id": "A1",
+            }
+            ack = await socket_mode.send("slash_commands", command, accepts_response_payload=True)
+            assert ack["envelope_id"] == "env-1"
+            reply = await wait_response(slack, "socket")
+            assert "Subscribed" in texts(reply) and "earthquake" in texts(reply)
+
+            mention = {
+                "token": "legacy",
+                "team_id": "T0FAKE",
+                "api_app_id": "A1",
+                "type": "event_callback",
+                "event_id": "EvS1",
+                "event_time": int(time.time()),
+                "event": {
+                    "type": "app_mention",
+                    "user": "U1",
+                    "text": "<@U0BOT> list",
+                    "channel": "C500",
+                    "ts": "5.1",
+                    "event_ts": "5.1",
+                },
+            }
+            await socket_mode.send("events_api", mention)
+            listed = await slack.wait_for(
+                lambda c: c.method == "chat.postMessage" and c.params.get("channel") == "C500"
+            )
+            assert "earthquake" in texts(listed.params)
+            assert newsbot.core is not None
+            chat = await newsbot.core.db.call(chat_store.find_chat, "slack", "C500")
+            assert chat is not None
+            assert len(await newsbot.core.db.call(sub_store.chat_subscriptions, chat.id)) == 1
+        finally:
+            await newsbot.stop()
+        await socket_mode.wait_closed()
+        assert socket_mode.connections == 1
+
+
+async def test_socket_mode_refuses_a_bot_token_for_the_connection(slack: FakeSlack) -> None:
+    """``apps.connections.open`` wants the app-level token; a bot token is refused, as on Slack,
+    and the fake says when a test has no WebSocket to offer."""
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    with pytest.raises(SlackApiError, match="not_allowed_token_type"):
+        await AsyncWebClient(token="xoxb-test", base_url=slack.base_url).apps_connections_open(
+            app_token="xoxb-test"
+        )
+    with pytest.raises(SlackApiError, match="socket_mode_not_enabled"):
+        await AsyncWebClient(base_url=slack.base_url).apps_connections_open(app_token="xapp-1")

@@ -143,6 +143,8 @@ class FakeSlack(FakeServer):
         self.clock = clock
         self._post_burst = post_burst
         self._post_rate = post_rate
+        #: WebSocket URL ``apps.connections.open`` hands out to app-level tokens.
+        self.socket_url: str | None = None
         #: Number of requests answered with 429.
         self.rate_limited = 0
         self._down = False
@@ -359,6 +361,8 @@ class FakeSlack(FakeServer):
                         break
             if error is not None:
                 raise error
+        if method == "apps.connections.open":
+            return self._connections_open(params, token)
         return handler(params)
 
     # -- state helpers (caller holds the lock) ---------------------------------------------
@@ -632,9 +636,19 @@ class FakeSlack(FakeServer):
                 completed.append(info)
         return _ok(files=completed)
 
-    def _connections_open(self, params: dict[str, Any]) -> Response:
-        # Socket Mode is out of scope for the fake: answer as Slack does for a bot token.
-        raise _fail("not_allowed_token_type")
+    def _connections_open(self, params: dict[str, Any], token: str | None = None) -> Response:
+        """Socket Mode's WebSocket URL: app-level tokens only, as on Slack.
+
+        The URL is ``socket_url`` (a ``tests.fakes.slack_socket.FakeSocketMode``), set by the
+        test; with none set the fake has no WebSocket to offer and says so.
+        """
+        if not (token or "").startswith("xapp-"):
+            raise _fail("not_allowed_token_type")
+        with self._cond:
+            url = self.socket_url
+        if url is None:
+            raise _fail("socket_mode_not_enabled")
+        return _ok(url=url)
 
     def _respond(self, params: dict[str, Any]) -> Response:
         errors = validate_message(params)
