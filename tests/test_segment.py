@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
+from bot.pipeline import segment as segmenter
 from bot.pipeline.segment import Segment, derive_title, split_dump, split_dump_spans
 from bot.pipeline.text import is_boilerplate_line
 
@@ -200,3 +203,15 @@ def test_credit_inside_a_story_does_not_open_a_new_one() -> None:
     spans = split_dump_spans(dump)
     assert [start for start, _ in spans] == [0, 4]
     assert spans[0][1].text.endswith("contain the blaze.")
+
+
+def test_boundary_model_quadratic_form_matches_its_terms() -> None:
+    # The model is stored as (i, j, weight) terms and evaluated as a quadratic form; both
+    # readings must give the same log-odds, or a refitted model would silently change.
+    rows = np.random.default_rng(3).normal(size=(40, len(segmenter._FEATURE_MEAN)))
+    standard = (rows - segmenter._FEATURE_MEAN) / segmenter._FEATURE_SCALE
+    expected = np.full(len(rows), segmenter._BIAS + segmenter._DECODE_OFFSET)
+    for first, second, weight in segmenter._TERMS:
+        product = standard[:, first] * (standard[:, second] if second >= 0 else 1.0)
+        expected += weight * product
+    assert np.allclose(segmenter._new_story_logits(rows.tolist()), expected)
