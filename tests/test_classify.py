@@ -262,3 +262,127 @@ def test_load_training_rows(tmp_path: Path) -> None:
     path.write_text('{"text": "a", "label": "x"}\nnot json\n')
     with pytest.raises(ValueError, match=":2: not valid JSON"):
         load_training_rows(path)
+
+
+# --------------------------------------------------------------------------- transfer and stacking
+SPORT_ROWS = [
+    "Striker scores twice as United win the derby",
+    "Goalkeeper saves penalty in cup semi-final",
+    "Midfielder signs four-year contract with the club",
+    "Manager praises defence after clean sheet at home",
+    "Late header earns draw in the league match",
+    "Fans celebrate promotion after final whistle",
+]
+CRIME_ROWS = [
+    "Police arrest man after armed robbery at shop",
+    "Detectives charge suspect with murder of pensioner",
+    "Court jails burglar for string of break-ins",
+    "Officers seize drugs and cash in dawn raid",
+    "Judge sentences fraudster to six years in prison",
+    "Teenager stabbed outside nightclub, police say",
+]
+
+
+def news_rows() -> list[dict]:
+    return [{"text": t, "label": "sport"} for t in SPORT_ROWS] + [
+        {"text": t, "label": "crime"} for t in CRIME_ROWS
+    ]
+
+
+@pytest.fixture(scope="module")
+def news_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
+    dirs = {}
+    for transfer in (True, False):
+        out = tmp_path_factory.mktemp(f"transfer-{transfer}")
+        train(news_rows(), out, folds=3, seed=0, transfer=transfer)
+        dirs[transfer] = out
+    return dirs
+
+
+# Stories that share no word with the training rows: only the shipped model knows these words.
+UNSEEN = [
+    ("Tennis: Wimbledon champion cruises through opening round", "sport"),
+    ("Olympic sprinter breaks world record in Tokyo", "sport"),
+    ("Cricket captain hits century against Australia", "sport"),
+    ("Gang leader convicted of kidnapping and extortion", "crime"),
+    ("Homicide investigation opens after body found", "crime"),
+    ("Prosecutors indict smuggler on trafficking counts", "crime"),
+]
+
+
+def test_transfer_labels_stories_with_words_the_rows_lack(
+    news_model_dirs: dict[bool, Path],
+) -> None:
+    model = TopicModel.load(news_model_dirs[True])
+    assert model.prior is not None
+    assert model.meta["member_weights"]["shipped model's topic scores"] > 0
+    predicted = [labels[0][0] for labels in model.classify_many([(t, "") for t, _ in UNSEEN])]
+    assert predicted == [label for _, label in UNSEEN]
+
+
+def test_model_with_prior_round_trips(news_model_dirs: dict[bool, Path]) -> None:
+    out = news_model_dirs[True]
+    document = json.loads((out / "model.json").read_text())
+    assert document["version"] == 2
+    assert document["prior"]["labels"] == list(TOPICS)
+    with np.load(out / "weights.npz", allow_pickle=False) as arrays:
+        assert {"prior_coef", "prior_map", "prior_feature_index"} <= set(arrays.files)
+        assert arrays["prior_map"].shape == (len(TOPICS), 2)
+    items = [(t, "") for t, _ in UNSEEN]
+    first, again = TopicModel.load(out), TopicModel.load(out)
+    np.testing.assert_allclose(first.scores_many(items), again.scores_many(items))
+    # The prior is a frozen copy: its raw scores match the shipped model's.
+    assert first.prior is not None
+    np.testing.assert_allclose(
+        first.prior.decision(items), TopicModel.load().decision(items), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_train_without_transfer_writes_a_plain_model(news_model_dirs: dict[bool, Path]) -> None:
+    out = news_model_dirs[False]
+    document = json.loads((out / "model.json").read_text())
+    assert document["version"] == 1
+    assert "prior" not in document
+    with np.load(out / "weights.npz", allow_pickle=False) as arrays:
+        assert not any(name.startswith("prior_") for name in arrays.files)
+    assert TopicModel.load(out).prior is None
+
+
+def test_folded_model_scores_like_its_stacked_members() -> None:
+    """The stacked members fold into one linear model; folding must not change any score."""
+    import scipy.sparse as sp
+
+    from bot.pipeline.classify_ensemble import fit_members, stack
+
+    rng = np.random.default_rng(0)
+    features = sp.random(60, 40, density=0.2, format="csr", random_state=1, dtype=np.float32)
+    targets = np.arange(60) % 3
+    prior_scores = rng.normal(size=(60, 5))
+    members = fit_members(features, targets, 3, prior_scores, seed=0)
+    weights = np.array([0.7, 0.2, 1.3])
+    coef, intercept, prior_map = members.fold(weights)
+    assert prior_map is not None
+    folded = np.asarray(features @ coef) + intercept + prior_scores @ prior_map
+    stacked = stack(members.decide(features, prior_scores), weights)
+    np.testing.assert_allclose(folded, stacked, rtol=1e-4, atol=1e-4)
+
+
+def test_stacker_gives_a_noise_member_little_weight() -> None:
+    from bot.pipeline.classify_ensemble import centre, fit_stack
+
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 4, size=400)
+    informative = centre(np.eye(4)[targets] * 2.0 + rng.normal(size=(400, 4)))
+    noise = centre(rng.normal(size=(400, 4)))
+    weights = fit_stack(np.stack([informative, noise]), targets)
+    assert weights[0] > 0.5
+    assert weights[1] < 0.1 * weights[0]
+
+
+def test_stacker_never_drops_every_member() -> None:
+    from bot.pipeline.classify_ensemble import fit_stack
+
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 2, size=6)
+    anti = np.stack([-np.eye(2)[targets]])  # a member that is always wrong out of fold
+    np.testing.assert_array_equal(fit_stack(anti, targets), [1.0])

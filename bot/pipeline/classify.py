@@ -3,9 +3,12 @@
 Every model here, shipped or trained by a user, is the same small thing: words (and optionally
 characters) are hashed into a fixed feature space, weighted by TF-IDF, scored by one linear
 function per label, and each score is squashed into [0, 1] by a per-label sigmoid that was fitted
-on cross-validated scores. Because the feature hashing is stateless, a model is just arrays plus
-a JSON description: it is stored as ``model.json`` + ``weights.npz`` and loaded with
-``allow_pickle=False``, so opening a model file can never run code.
+on cross-validated scores. A user-trained model may also carry a *prior view*: a frozen copy of
+the shipped model's linear scorer whose topic scores are mapped linearly onto the user's labels
+and added in, so knowledge from the shipped model's training data transfers to small user data
+sets. Because the feature hashing is stateless, a model is just arrays plus a JSON description:
+it is stored as ``model.json`` + ``weights.npz`` and loaded with ``allow_pickle=False``, so
+opening a model file can never run code.
 
 The stage is pure: nothing is read or computed at import time, and scikit-learn is imported
 only when features are first needed.
@@ -64,7 +67,9 @@ TOPIC_NAMES: dict[str, str] = {
 }
 
 MODEL_FORMAT = "newsbot-topic-model"
-MODEL_VERSION = 1
+# Version 2 added the optional prior view; a model without one is still written as version 1,
+# so older releases keep reading the models they can score correctly.
+MODEL_VERSION = 2
 MODEL_JSON = "model.json"
 WEIGHTS_NPZ = "weights.npz"
 
@@ -216,7 +221,9 @@ class TopicModel:
     """A linear multi-label topic model over hashed n-grams (see the module docstring).
 
     ``coef`` has one row per stored feature (``feature_index``, sorted) and one column per label.
-    A story's score for a label is ``sigmoid(scale * (x . w + intercept) + offset)``.
+    A story's score for a label is ``sigmoid(scale * (x . w + intercept + p . m) + offset)``, where
+    ``p`` are the raw scores of the optional ``prior`` model and ``m`` the matching column of
+    ``prior_map`` (both absent in the shipped model).
     """
 
     spec: FeatureSpec
@@ -232,6 +239,8 @@ class TopicModel:
     names: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     hash_probe: list[int] | None = None
+    prior: TopicModel | None = None
+    prior_map: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n_labels = len(self.labels)
@@ -249,6 +258,16 @@ class TopicModel:
             raise ValueError("idf must have one value per stored feature")
         if np.any(np.diff(self.feature_index) <= 0):
             raise ValueError("feature_index must be strictly increasing")
+        if (self.prior is None) != (self.prior_map is None):
+            raise ValueError("a prior model and its prior_map go together")
+        if self.prior is not None and self.prior_map is not None:
+            if self.prior.prior is not None:
+                raise ValueError("a prior model cannot have a prior of its own")
+            if self.prior_map.shape != (len(self.prior.labels), n_labels):
+                raise ValueError(
+                    f"prior_map has shape {self.prior_map.shape}, expected "
+                    f"({len(self.prior.labels)}, {n_labels})"
+                )
         # Map the whole hashed space onto the stored features, plus one zero row for the rest,
         # so scoring is a single sparse product.
         rows = np.vstack([self.coef.astype(np.float32), np.zeros((1, n_labels), np.float32)])
@@ -269,6 +288,8 @@ class TopicModel:
                 "retrain it with `newsbot train`"
             )
         self._hashing_checked = True
+        if self.prior is not None:
+            self.prior._check_hashing()
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -291,6 +312,10 @@ class TopicModel:
             )
         spec = FeatureSpec.from_json(data["features"])
         with np.load(weights_path, allow_pickle=False) as arrays:
+            prior = prior_map = None
+            if data.get("prior"):
+                prior = cls._load_prior(data["prior"], arrays)
+                prior_map = arrays["prior_map"].astype(np.float32)
             return cls(
                 spec=spec,
                 labels=tuple(data["labels"]),
@@ -305,24 +330,63 @@ class TopicModel:
                 names=dict(data.get("names", {})),
                 meta=dict(data.get("meta", {})),
                 hash_probe=data.get("hash_probe"),
+                prior=prior,
+                prior_map=prior_map,
             )
+
+    @classmethod
+    def _load_prior(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> TopicModel:
+        """Rebuild the frozen prior scorer; only its raw scores are used, so no calibration."""
+        labels = tuple(data["labels"])
+        ones = np.ones(len(labels), np.float32)
+        return cls(
+            spec=FeatureSpec.from_json(data["features"]),
+            labels=labels,
+            feature_index=arrays["prior_feature_index"].astype(np.int64),
+            idf=arrays["prior_idf"].astype(np.float32),
+            unseen_idf=float(data["unseen_idf"]),
+            coef=arrays["prior_coef"].astype(np.float32),
+            intercept=arrays["prior_intercept"].astype(np.float32),
+            scale=ones,
+            offset=np.zeros(len(labels), np.float32),
+            meta={"source": data.get("source", "")},
+            hash_probe=data.get("hash_probe"),
+        )
 
     def save(self, out_dir: Path, *, coef_dtype: type = np.float32) -> None:
         """Write ``model.json`` and ``weights.npz`` into ``out_dir`` (created if needed)."""
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            out_dir / WEIGHTS_NPZ,
-            feature_index=self.feature_index.astype(np.int32),
-            idf=self.idf.astype(np.float32),
-            coef=self.coef.astype(coef_dtype),
-            intercept=self.intercept.astype(np.float32),
-            scale=self.scale.astype(np.float32),
-            offset=self.offset.astype(np.float32),
-        )
+        arrays: dict[str, np.ndarray] = {
+            "feature_index": self.feature_index.astype(np.int32),
+            "idf": self.idf.astype(np.float32),
+            "coef": self.coef.astype(coef_dtype),
+            "intercept": self.intercept.astype(np.float32),
+            "scale": self.scale.astype(np.float32),
+            "offset": self.offset.astype(np.float32),
+        }
+        prior_document: dict[str, Any] | None = None
+        if self.prior is not None and self.prior_map is not None:
+            # The shipped model's weights are float16 already, so this loses nothing for it.
+            arrays |= {
+                "prior_feature_index": self.prior.feature_index.astype(np.int32),
+                "prior_idf": self.prior.idf.astype(np.float32),
+                "prior_coef": self.prior.coef.astype(np.float16),
+                "prior_intercept": self.prior.intercept.astype(np.float32),
+                "prior_map": self.prior_map.astype(np.float32),
+            }
+            prior_document = {
+                "labels": list(self.prior.labels),
+                "features": self.prior.spec.to_json(),
+                "unseen_idf": self.prior.unseen_idf,
+                "hash_probe": self.prior.spec.probe_indices(),
+                "source": self.prior.meta.get("source", ""),
+            }
+        # numpy's stubs type **kwds as its keyword options; the arrays are all ndarrays.
+        np.savez_compressed(out_dir / WEIGHTS_NPZ, **arrays)  # type: ignore[arg-type]
         document = {
             "format": MODEL_FORMAT,
-            "version": MODEL_VERSION,
+            "version": MODEL_VERSION if prior_document else 1,
             "labels": list(self.labels),
             "names": self.names,
             "threshold": self.threshold,
@@ -331,6 +395,8 @@ class TopicModel:
             "hash_probe": self.spec.probe_indices(),
             "meta": self.meta,
         }
+        if prior_document:
+            document["prior"] = prior_document
         (out_dir / MODEL_JSON).write_text(
             json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
@@ -355,7 +421,10 @@ class TopicModel:
             (features.data, np.where(found, clipped, len(self.feature_index)), features.indptr),
             shape=(features.shape[0], len(self.feature_index) + 1),
         )
-        return np.asarray((compact @ self._weights).toarray()) + self.intercept
+        scores = np.asarray((compact @ self._weights).toarray()) + self.intercept
+        if self.prior is not None and self.prior_map is not None:
+            scores += self.prior.decision(items) @ self.prior_map
+        return scores
 
     def scores_many(self, items: Sequence[tuple[str, str]]) -> np.ndarray:
         """Calibrated scores in [0, 1], shape (len(items), len(labels))."""
@@ -459,17 +528,6 @@ def fit_svm(
     return coef, intercept
 
 
-def fit_linear(
-    counts: sp.csr_matrix, targets: np.ndarray, n_labels: int, *, seed: int
-) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray]:
-    """Fit IDF and the SVM on ``counts``: stored feature indices, their IDF, the unseen IDF,
-    weights for the stored features and intercepts."""
-    index, idf, unseen = fit_idf(counts)
-    features = tfidf(counts, index, idf, unseen)[:, index]
-    coef, intercept = fit_svm(features, targets, n_labels, seed=seed)
-    return index, idf, unseen, coef, intercept
-
-
 def fit_calibration(decisions: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-label Platt scaling (a 1-D logistic regression) on out-of-fold decision values."""
     from sklearn.linear_model import LogisticRegression
@@ -487,27 +545,58 @@ def fit_calibration(decisions: np.ndarray, targets: np.ndarray) -> tuple[np.ndar
     return scale, offset
 
 
-def _decide(
-    counts: sp.csr_matrix,
-    index: np.ndarray,
-    idf: np.ndarray,
-    unseen: float,
-    coef: np.ndarray,
-    intercept: np.ndarray,
-) -> np.ndarray:
-    features = tfidf(counts, index, idf, unseen)[:, index]
-    return np.asarray(features @ coef) + intercept
+def _shipped_prior() -> TopicModel | None:
+    """The shipped model as a frozen prior for a user's model, or None if it cannot be read.
+
+    Training still works without it (with a logged warning, and the model's ``meta`` records
+    the missing prior), since a damaged install should not stop a user from fitting a model on
+    their own data.
+    """
+    try:
+        prior = TopicModel.load()
+    except (OSError, ValueError, KeyError) as error:
+        log.warning("training without the shipped model's topic scores: %s", error)
+        return None
+    prior.meta = {"source": "shipped default model, " + str(prior.meta.get("trained_on", ""))}
+    return prior
 
 
-def train(rows: Iterable[dict], out_dir: Path, *, folds: int = 5, seed: int = 0) -> TrainReport:
+def _tfidf_columns(
+    fit_counts: sp.csr_matrix, *others: sp.csr_matrix
+) -> tuple[np.ndarray, np.ndarray, float, list[sp.csr_matrix]]:
+    """IDF fitted on ``fit_counts``; TF-IDF of it and of ``others`` over its seen columns."""
+    index, idf, unseen = fit_idf(fit_counts)
+    features = [tfidf(m, index, idf, unseen)[:, index] for m in (fit_counts, *others)]
+    return index, idf, unseen, features
+
+
+def train(
+    rows: Iterable[dict],
+    out_dir: Path,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    transfer: bool = True,
+) -> TrainReport:
     """Cross-validate, then fit on all rows and write a model directory to ``out_dir``.
 
-    Rows are ``{"title"?, "text", "label"}`` with any label set. The cross-validated scores also
-    calibrate the model's [0, 1] scores. Raises ValueError for empty data, a single label, rows
-    without text or label, or labels too rare to cross-validate.
+    Rows are ``{"title"?, "text", "label"}`` with any label set. The model stacks a linear SVM,
+    complement naive Bayes and, with ``transfer``, a map from the shipped model's topic scores
+    (see :mod:`bot.pipeline.classify_ensemble`). The reported figures are honest cross-validation:
+    every member is refitted per fold (IDF included) and the stacking weights applied to a fold
+    are fitted on the other folds' out-of-fold scores only. Those scores also calibrate the
+    model's [0, 1] scores. Raises ValueError for empty data, a single label, rows without text or
+    label, or labels too rare to cross-validate.
     """
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.model_selection import StratifiedKFold
+
+    from bot.pipeline.classify_ensemble import (
+        fit_members,
+        fit_stack,
+        member_spread,
+        stack,
+    )
 
     started = time.perf_counter()
     items, label_names = _validate_rows(rows)
@@ -525,20 +614,45 @@ def train(rows: Iterable[dict], out_dir: Path, *, folds: int = 5, seed: int = 0)
     spec = FeatureSpec()
     texts = [prepare_text(title, text, spec.max_chars) for title, text in items]
     counts = spec.counts(texts)
+    prior = _shipped_prior() if transfer else None
+    prior_scores = prior.decision(items).astype(np.float64) if prior is not None else None
 
-    out_of_fold = np.zeros((len(texts), len(labels)), np.float64)
-    splitter = StratifiedKFold(n_splits=used_folds, shuffle=True, random_state=seed)
-    for train_rows, test_rows in splitter.split(np.zeros(len(texts)), targets):
-        index, idf, unseen, coef, intercept = fit_linear(
-            counts[train_rows], targets[train_rows], len(labels), seed=seed
+    def part(rows_at: np.ndarray) -> np.ndarray | None:
+        return None if prior_scores is None else prior_scores[rows_at]
+
+    n_members = 2 if prior is None else 3
+    member_scores = np.zeros((n_members, len(texts), len(labels)), np.float64)
+    splits = list(
+        StratifiedKFold(n_splits=used_folds, shuffle=True, random_state=seed).split(
+            np.zeros(len(texts)), targets
         )
-        out_of_fold[test_rows] = _decide(counts[test_rows], index, idf, unseen, coef, intercept)
+    )
+    for train_rows, test_rows in splits:
+        _, _, _, (fit_features, test_features) = _tfidf_columns(
+            counts[train_rows], counts[test_rows]
+        )
+        members = fit_members(
+            fit_features, targets[train_rows], len(labels), part(train_rows), seed=seed
+        )
+        member_scores[:, test_rows] = members.decide(test_features, part(test_rows))
+    spread = member_spread(member_scores)
+    scaled = member_scores / spread[:, None, None]
+    out_of_fold = np.zeros((len(texts), len(labels)), np.float64)
+    for train_rows, test_rows in splits:
+        weights = fit_stack(scaled[:, train_rows], targets[train_rows])
+        out_of_fold[test_rows] = stack(scaled[:, test_rows], weights)
     predicted = out_of_fold.argmax(axis=1)
     accuracy = float(accuracy_score(targets, predicted))
     macro_f1 = float(f1_score(targets, predicted, average="macro"))
     scale, offset = fit_calibration(out_of_fold, targets)
 
-    index, idf, unseen, coef, intercept = fit_linear(counts, targets, len(labels), seed=seed)
+    weights = fit_stack(scaled, targets)
+    index, idf, unseen, (features,) = _tfidf_columns(counts)
+    members = fit_members(features, targets, len(labels), prior_scores, seed=seed)
+    coef, intercept, prior_map = members.fold(weights / spread)
+    if prior_map is not None and not np.any(prior_map):
+        prior_map = None  # the stacker gave the prior no weight: do not carry its arrays
+    member_names = ["linear SVM", "complement naive Bayes", "shipped model's topic scores"]
     model = TopicModel(
         spec=spec,
         labels=tuple(labels),
@@ -556,7 +670,14 @@ def train(rows: Iterable[dict], out_dir: Path, *, folds: int = 5, seed: int = 0)
             "cv_accuracy": round(accuracy, 4),
             "cv_macro_f1": round(macro_f1, 4),
             "seed": seed,
+            "prior": prior.meta["source"] if prior is not None and prior_map is not None else None,
+            "member_weights": {
+                name: round(float(weight), 4)
+                for name, weight in zip(member_names, weights, strict=False)
+            },
         },
+        prior=prior if prior_map is not None else None,
+        prior_map=prior_map.astype(np.float32) if prior_map is not None else None,
     )
     model.save(out_dir)
     return TrainReport(
