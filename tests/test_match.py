@@ -205,6 +205,75 @@ def test_or_queries_explain_each_subset_of_terms() -> None:
     assert both(queries, story("Storm and sport")) == []
 
 
+def test_broad_terms_are_checked_after_the_specific_ones() -> None:
+    # "flood lang:en" is reached through "flood" and then checks lang:en (nearly every story
+    # has it); every other group still has to be there.
+    queries = [
+        "flood lang:en",
+        "flood topic:crime lang:en",
+        "(flood OR quake) topic:crime",
+        "the flood",
+        '"tokyo bay" flood -sport source:bbc',
+    ]
+    english = story("Flood in Tokyo Bay", "The water rises", ("crime",), "BBC News", "en-GB")
+    assert [found.subscription_id for found in both(queries, english)] == [1, 2, 3, 4, 5]
+    german = story("Flood in Tokyo Bay", "Wasser", ("crime",), "BBC News", "de")
+    assert [found.subscription_id for found in both(queries, german)] == [3, 5]
+    no_topic = story("Flood", "The sport news", (), "Reuters", "en")
+    assert [found.subscription_id for found in both(queries, no_topic)] == [1, 4]
+    assert both(queries, story("Quake", "crime", ("crime",))) == [
+        MatchResult(3, ("quake", "topic:crime"))
+    ]
+
+
+def test_long_phrases_and_phrases_sharing_their_start() -> None:
+    queries = ['"new york"', '"new york times"', '"new york times square"', '"york times"']
+    found = both(queries, story("Read the New York Times", "New York Post, Times Square"))
+    assert [result.subscription_id for result in found] == [1, 2, 4]
+    found = both(queries, story("New York Times Square at night"))
+    assert [result.subscription_id for result in found] == [1, 2, 3, 4]
+    assert both(queries, story("The New", "York Times")) == [MatchResult(4, ("york times",))]
+
+
+def test_match_many_equals_one_story_at_a_time() -> None:
+    queries = [
+        "flood",
+        "flood -tokyo",
+        "(flood OR quake) bay",
+        "quake OR (US qua*)",
+        "-sport",
+        '"tokyo bay"',
+        "topic:crime",
+        "bay lang:en",
+    ]
+    subscriptions = [(number * 7, parse_query(text)) for number, text in enumerate(queries, 1)]
+    matcher = Matcher.build(subscriptions)
+    items = [
+        story("Flood in Tokyo Bay", lang="en"),
+        story(""),
+        story("Sport", "quake", ("crime",)),
+        story("US quakes", "flood at the bay"),
+        story("Nothing here"),
+    ]
+    expected = [naive_match(subscriptions, item) for item in items]
+    assert matcher.match_many(items) == expected
+    assert [matcher.match(item) for item in items] == expected
+    assert matcher.match_many([]) == []
+    assert Matcher.build([]).match_many(items) == [[] for _ in items]
+
+
+def test_token_cache_stays_correct_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The per-matcher token cache is cleared when full; results must not depend on it.
+    import bot.pipeline.match as match_module
+
+    monkeypatch.setattr(match_module, "_TOKEN_CACHE_SIZE", 3)
+    queries = ["flood", "tok*", "US", '"tokyo bay"']
+    subscriptions = [(number, parse_query(text)) for number, text in enumerate(queries, 1)]
+    matcher = Matcher.build(subscriptions)
+    items = [story("US flood in Tokyo Bay", "floods, Tokyo, bay"), story("us flood Tokyo")] * 3
+    assert matcher.match_many(items) == [naive_match(subscriptions, item) for item in items]
+
+
 # --- fast matcher == naive loop ------------------------------------------------------------
 
 VOCABULARY = ["quake", "quakes", "flood", "tokyo", "bay", "US", "us", "Zürich", "news", "new"]
@@ -216,7 +285,7 @@ def _term() -> st.SearchStrategy[str]:
     return st.one_of(
         word,
         st.tuples(word, word).map(lambda pair: f'"{pair[0]} {pair[1]}"'),
-        st.sampled_from(["qua*", "flo*", "tok*", "zu*", "ne*"]),
+        st.sampled_from(["qua*", "flo*", "tok*", "zu*", "ne*", "quak*", "tokyo*", "zuri*"]),
         st.sampled_from([f"topic:{topic}" for topic in TOPICS]),
         st.sampled_from(
             ["source:bbc", 'source:"bbc news"', "source:news", "lang:en", "lang:en-gb"]
@@ -258,5 +327,6 @@ def _parsed(texts: list[str]) -> list[tuple[int, Query]]:
 def test_fast_matcher_agrees_with_naive_loop(texts: list[str], items: list[StoryFeatures]) -> None:
     subscriptions = _parsed(texts)
     matcher = Matcher.build(subscriptions)
-    for item in items:
-        assert matcher.match(item) == naive_match(subscriptions, item)
+    expected = [naive_match(subscriptions, item) for item in items]
+    assert [matcher.match(item) for item in items] == expected
+    assert matcher.match_many(items) == expected

@@ -21,11 +21,14 @@ from bot.pipeline.query import (
     Query,
     QueryError,
     Word,
+    analyze_text,
     anchor_leaves,
     normalize_word,
     parse_query,
     text_tokens,
+    token_info,
     tokenize,
+    word_tokens,
 )
 
 # --- normalisation -------------------------------------------------------------------------
@@ -78,6 +81,44 @@ def test_text_tokens_are_whole_words() -> None:
 def test_scripts_with_combining_marks_stay_whole() -> None:
     (token,) = text_tokens("हिन्दी")
     assert len(token) == 6
+
+
+_TRICKY_TEXT = st.text(alphabet=st.sampled_from(list("aZy9_.'’ sS-\tU\u00e9\u0915\u094d\u0301")))
+
+
+_ASCII_TEXT = st.text(alphabet=st.sampled_from(list("aZy9_.'sS- U")), max_size=20)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_ASCII_TEXT)
+def test_ascii_text_tokenises_like_any_other_text(text: str) -> None:
+    # Pure ASCII text takes a faster pattern; a trailing non-ASCII word forces the general
+    # one, and must add exactly that word.
+    assert word_tokens(text + " é") == [*word_tokens(text), "é"]
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("Trump's U.S.'s e.g. plan", ["Trump's", "U.S.'s", "e.g", "plan"]),
+        ("snake_case it'sy A.B 9.5", ["snake", "case", "it", "sy", "A.B", "9", "5"]),
+    ],
+)
+def test_ascii_and_general_patterns_cut_the_same_tokens(text: str, tokens: list[str]) -> None:
+    assert word_tokens(text) == tokens
+    assert word_tokens(text + " é") == [*tokens, "é"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TRICKY_TEXT, _TRICKY_TEXT)
+def test_word_tokens_and_token_info_are_analyze_text_in_two_steps(title: str, body: str) -> None:
+    analysis = analyze_text(title, body)
+    parts = [word_tokens(part) for part in (title, body)]
+    infos = [token_info(raw) for raw in parts[0]]
+    if parts[0] and parts[1]:
+        infos.append(("", "", False))  # the title/body divider
+    infos += [token_info(raw) for raw in parts[1]]
+    assert list(zip(analysis.keys, analysis.surfaces, analysis.upper, strict=True)) == infos
 
 
 # --- parsing -------------------------------------------------------------------------------

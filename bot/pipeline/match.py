@@ -4,16 +4,23 @@
 depends on the words of the story and on the subscriptions that can match it, not on the number
 of subscriptions:
 
-* the story is tokenised once; its distinct words, topics, source and language become integer
-  term ids through dict look-ups, and multi-word phrases and ``prefix*`` terms through two
-  Aho-Corasick automata (pyahocorasick) run over the normalised token stream;
-* all postings sit in one CSR array of integer codes; the codes of the present terms are
-  gathered and sorted in a few numpy calls, with no Python loop over terms, and their ranges
-  give one-term matches, satisfied groups, exclusions and candidates to test;
+* the story is tokenised once; each raw token is looked up in a per-matcher cache that gives
+  its key and the ids of the word and ``prefix*`` terms it provides (news vocabulary repeats,
+  so a word is folded and its prefixes searched only the first time it is seen); adjacent
+  keys give the multi-word phrases, and topics, source and language their field terms, all
+  through dict look-ups;
+* all postings sit in one CSR array of integer codes; the codes of the present terms of a
+  whole batch of stories (:meth:`Matcher.match_many`) are gathered, tagged with their story
+  and sorted in a few numpy calls, with no Python loop over terms, so the fixed cost of each
+  numpy call is shared by the batch; their ranges give one-term matches, satisfied groups,
+  exclusions and candidates to test;
 * most queries are "grouped": required groups of terms (a group is one term or an OR of
   terms) plus excluded terms, e.g. ``flood``, ``a b -c``, ``-sport``,
-  ``(a OR "b c") source:bbc``. A query matches when all its groups are satisfied (counted as
-  runs of consecutive group ids) and none of its excluded terms is present. Results are
+  ``(a OR "b c") source:bbc``. A query matches when all its groups are satisfied and none of
+  its excluded terms is present. Its rarest group and its OR groups are counted (as runs of
+  consecutive group ids); its other one-term groups are checked afterwards, only for the
+  queries whose counted groups are all there, so ``flood lang:en`` costs nothing in the many
+  stories that have ``lang:en`` but no flood (:func:`_split_groups`). Results are
   prebuilt: one per query without OR, and for a grouped OR query one per subset of its
   positive terms (its reasons are the displays of those found in the story), picked by a
   bitmask computed in the same numpy pass; the result list is then one gather from an object
@@ -31,10 +38,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
-import ahocorasick
 import numpy as np
 
 from bot.pipeline.query import (
@@ -51,8 +58,11 @@ from bot.pipeline.query import (
     analyze_text,
     anchor_leaves,
     fold,
+    is_common_word,
     leaves,
     text_tokens,
+    token_info,
+    word_tokens,
 )
 
 __all__ = ["MatchResult", "Matcher", "StoryFeatures", "naive_match"]
@@ -69,10 +79,14 @@ class StoryFeatures:
     lang: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MatchResult:
     """A subscription that matched, and the terms that made it match as the user wrote them
-    (words, phrases, ``prefix*`` and ``field:value`` filters; never terms under NOT)."""
+    (words, phrases, ``prefix*`` and ``field:value`` filters; never terms under NOT).
+
+    With slots an instance is one small allocation: a story's hundreds of prebuilt results
+    are gathered from all over the index, and compact objects cost fewer cache misses.
+    """
 
     subscription_id: int
     reasons: tuple[str, ...]
@@ -223,21 +237,30 @@ TermKey = tuple[str, str]
 
 
 class _View:
-    """One story as the compiled closures see it: sets filled by the index lookups.
+    """One story as the compiled closures see it.
 
-    ``phrases`` and ``prefixes`` hold the term ids of the phrases and prefixes found.
+    ``phrases`` and ``prefixes`` are both the set of all term ids present in the story: ids are
+    unique across kinds, so asking for a phrase or prefix id in it answers exactly "is that
+    phrase / prefix present". The full :class:`TextAnalysis` is only needed by ALL-CAPS
+    phrases and words, so it is built on first use.
     """
 
-    __slots__ = ("_upper_keys", "analysis", "keys", "phrases", "prefixes", "story", "topics")
+    __slots__ = ("_analysis", "_upper_keys", "keys", "phrases", "prefixes", "story", "topics")
 
-    def __init__(self, story: StoryFeatures, analysis: TextAnalysis, keys: set[str]) -> None:
+    def __init__(self, story: StoryFeatures, keys: set[str], present: set[int]) -> None:
         self.story = story
-        self.analysis = analysis
         self.keys = keys
-        self.phrases: set[int] = set()
-        self.prefixes: set[int] = set()
+        self.phrases = present
+        self.prefixes = present
         self.topics = _story_topics(story)
+        self._analysis: TextAnalysis | None = None
         self._upper_keys: set[str] | None = None
+
+    @property
+    def analysis(self) -> TextAnalysis:
+        if self._analysis is None:
+            self._analysis = analyze_text(self.story.title, self.story.text)
+        return self._analysis
 
     def upper_keys(self) -> set[str]:
         """Keys of the words written in capitals; built only if an ALL-CAPS term asks."""
@@ -265,9 +288,16 @@ class _Compiler:
 
     def __init__(self) -> None:
         self.term_ids: dict[TermKey, int] = {}
+        self.term_keys: list[TermKey] = []  # by term id - 1
 
     def term_id(self, term: TermKey) -> int:
-        return self.term_ids.setdefault(term, len(self.term_ids) + 1)
+        found = self.term_ids.setdefault(term, len(self.term_ids) + 1)
+        if found > len(self.term_keys):
+            self.term_keys.append(term)
+        return found
+
+    def term_cost(self, term: int) -> float:
+        return _term_cost(self.term_keys[term - 1])
 
     def leaf_test(self, leaf: Leaf) -> Test:
         if isinstance(leaf, Word):
@@ -500,17 +530,47 @@ def _static_reasons(node: Node) -> tuple[str, ...] | None:
     return (node.display,)
 
 
-def _automaton(patterns: dict[str, int]) -> ahocorasick.Automaton | None:
-    if not patterns:
-        return None
-    automaton = ahocorasick.Automaton()
-    for pattern, value in patterns.items():
-        automaton.add_word(pattern, value)
-    automaton.make_automaton()
-    return automaton
+def _term_cost(term: TermKey) -> float:
+    """A rough guess of how many stories contain a term (as ``_leaf_cost`` in the query
+    module guesses for leaves): words and phrases are specific, topics and languages are
+    shared by a large part of all stories."""
+    kind, value = term
+    if kind in "wu":
+        return 1000.0 if kind == "w" and is_common_word(value) else 1.0
+    if kind == "p":
+        return 0.5
+    if kind == "x":
+        return 1000.0 if len(value) <= 2 else 20.0 if len(value) == 3 else 3.0
+    return {"t": 200.0, "l": 1000.0}.get(kind, 5.0)
+
+
+def _split_groups(
+    groups: list[frozenset[int]], cost: Callable[[int], float]
+) -> tuple[list[frozenset[int]], list[int]]:
+    """Split the required groups of a grouped query into groups counted through postings and
+    single terms checked afterwards, only for the queries whose counted groups are all
+    satisfied.
+
+    The rarest group (by ``cost``, :func:`_term_cost` of a term id) is always counted, so it alone decides how often
+    the query is even looked at: ``flood lang:en`` is reached through ``flood``, not through
+    ``lang:en``, which nearly every story has. The other one-term groups become checks;
+    OR groups stay counted.
+    """
+    if len(groups) < 2:
+        return groups, []
+    costs = {term: cost(term) for group in groups for term in group}
+    anchor = min(groups, key=lambda group: sum(costs[term] for term in group))
+    counted = [group for group in groups if group is anchor or len(group) > 1]
+    checked = [
+        term for group in groups if group is not anchor and len(group) == 1 for term in group
+    ]
+    return counted, checked
 
 
 _Posting = tuple[int, int]  # (term id, code): see _Index.codes
+# What the matcher saw of a story: the ids of its terms present, and the keys of its title
+# and body (with a "" between them).
+_Seen = tuple[set[int], tuple[str, ...]]
 
 #: Most reason-bearing terms a grouped OR query may have for all its results to be prebuilt,
 #: one per subset of terms present (2**6 results at most); longer ones explain a match in
@@ -520,21 +580,21 @@ _MAX_PREBUILT_REASON_BITS = 6
 
 @dataclass
 class _Index:
-    """Everything :meth:`Matcher.build` prepares; see :meth:`Matcher.match` for its use.
+    """Everything :meth:`Matcher.build` prepares; see :meth:`Matcher.match_many` for its use.
 
     All postings live in one CSR structure: the codes of term ``t`` are
     ``codes[starts[t]:starts[t + 1]]``. A code says what the presence of the term does, by
     range: below ``group_base`` it is the slot of a one-term query (a match);
-    then ``group_base + g`` satisfies required group ``g`` of a grouped query;
+    then ``group_base + g`` satisfies counted group ``g`` of a grouped query;
     then ``exclude_base + s`` rules out grouped query ``s``; then ``anchor_base + s`` makes the
     compiled query ``s`` a candidate to test; then ``reason_base + r`` sets bit ``row_bit[r]``
     of the reason mask of grouped OR query ``row_slot[r]`` (bit ``i``: its ``i``-th positive
-    leaf is present). One gather and one sort per story then give all five lists, sorted,
-    without a Python loop over terms.
+    leaf is present). One gather and one sort per batch of stories then give all five lists of
+    every story, sorted, without a Python loop over terms.
 
     Results are prebuilt: the result of slot ``s`` with reason mask ``m`` is
     ``results[result_base[s] + m]`` (queries without OR have one result and mask 0), so the
-    result list of a story is one numpy gather. ``slow`` slots (compiled queries with OR,
+    result lists of a batch are one numpy gather. ``slow`` slots (compiled queries with OR,
     grouped ones with too many reason terms) hold None there and are explained in Python.
     """
 
@@ -550,9 +610,15 @@ class _Index:
     reason_base: int
     row_slot: np.ndarray
     row_bit: np.ndarray
-    # Groups of one slot have consecutive ids; per group its slot, per slot its group count.
+    has_rows: np.ndarray  # per slot: it has reason rows
+    # Counted groups of one slot have consecutive ids; per group its slot, per slot how many
+    # counted groups it has.
     group_slot: np.ndarray
     need: np.ndarray
+    # Terms each grouped query needs present besides its counted groups (see _split_groups):
+    # those of slot ``s`` are ``check_terms[check_start[s]:check_start[s + 1]]``.
+    check_start: np.ndarray
+    check_terms: np.ndarray
     # Grouped queries without a required group (``-sport``): they match unless excluded.
     negative: np.ndarray
     # Per slow grouped query, its positive leaves as (terms, display), to explain a match
@@ -562,8 +628,14 @@ class _Index:
     upper_terms: dict[str, int]
     # Topic, lang and source terms, keyed like the compiler's term keys.
     field_terms: dict[TermKey, int]
-    phrases: ahocorasick.Automaton | None  # values: term ids
-    prefixes: ahocorasick.Automaton | None  # values: term ids
+    # Multi-word phrases by their first two keys: the term id of the two-word phrase (0 if
+    # none), and the longer phrases starting so, as (" a b c " pattern, term id).
+    pair_terms: dict[tuple[str, str], int]
+    long_phrases: dict[tuple[str, str], list[tuple[str, int]]]
+    # Prefix terms as (stem, term id), by the first _STEM_HEAD characters of the stem; the
+    # term ids of shorter stems by stem.
+    stems: dict[str, tuple[tuple[str, int], ...]]
+    short_stems: dict[str, int]
     # Compiled queries: tests, reasons, and the ones reached without a term.
     tests: dict[int, Test]
     collects: dict[int, Collect]
@@ -582,6 +654,7 @@ class _Builder:
         self.group_slot: list[int] = []
         self.need: list[int] = []
         self.negative: list[int] = []
+        self.checks: dict[int, list[int]] = {}
         self.reason_terms: dict[int, tuple[bool, tuple[tuple[frozenset[int], str], ...]]] = {}
         self.tests: dict[int, Test] = {}
         self.collects: dict[int, Collect] = {}
@@ -589,7 +662,9 @@ class _Builder:
         self.reason_rows: list[_Posting] = []
         self.row_slot: list[int] = []
         self.row_bit: list[int] = []
-        self.results: list[MatchResult | None] = []
+        # Made MatchResult objects in finish(), all at once, so that they lie side by side in
+        # memory: gathering a story's results then touches fewer pages.
+        self.results: list[tuple[int, tuple[str, ...]] | None] = []
         self.result_base: list[int] = []
         self.slow: list[bool] = []
 
@@ -597,8 +672,7 @@ class _Builder:
         """Store the possible results of the next slot, indexed by reason mask."""
         self.result_base.append(len(self.results))
         self.results.extend(
-            None if reasons is None else MatchResult(subscription_id, reasons)
-            for reasons in variants
+            None if reasons is None else (subscription_id, reasons) for reasons in variants
         )
 
     def add(self, slot: int, subscription_id: int, root: Node) -> None:
@@ -632,9 +706,13 @@ class _Builder:
                 return
             if not groups:
                 self.negative.append(slot)
-            for group in groups:
+            counted, checked = _split_groups(groups, compiler.term_cost)
+            self.need[-1] = len(counted)
+            for group in counted:
                 self.group_hits.extend((term, len(self.group_slot)) for term in group)
                 self.group_slot.append(slot)
+            if checked:
+                self.checks[slot] = checked
             self.exclusions.extend((term, slot) for term in excluded)
             return
         self.need.append(0)
@@ -698,7 +776,26 @@ class _Builder:
             else:
                 field_terms[(kind, value)] = term
         results = np.empty(len(self.results), dtype=object)
-        results[:] = self.results
+        results[:] = [None if made is None else MatchResult(*made) for made in self.results]
+        check_count = np.zeros(slots + 1, dtype=np.int64)
+        check_count[1:][list(self.checks)] = [len(terms) for terms in self.checks.values()]
+        check_terms = list(
+            itertools.chain.from_iterable(self.checks[slot] for slot in sorted(self.checks))
+        )
+        stems: dict[str, tuple[tuple[str, int], ...]] = {}
+        for stem, term in by_kind["x"].items():
+            if len(stem) >= _STEM_HEAD:
+                head = stem[:_STEM_HEAD]
+                stems[head] = (*stems.get(head, ()), (stem, term))
+        pair_terms: dict[tuple[str, str], int] = {}
+        long_phrases: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        for pattern, term in by_kind["p"].items():
+            words = pattern.split()
+            first = (words[0], words[1])
+            if len(words) == 2:
+                pair_terms[first] = term
+            else:
+                long_phrases.setdefault(first, []).append((pattern, term))
         return _Index(
             ids=ids,
             results=results,
@@ -711,31 +808,28 @@ class _Builder:
             anchor_base=anchor_base,
             reason_base=reason_base,
             row_slot=np.array(self.row_slot, dtype=code_type),
+            has_rows=np.isin(np.arange(slots), self.row_slot),
             # Masks have at most _MAX_PREBUILT_REASON_BITS (< 8) bits.
             row_bit=np.array(self.row_bit, dtype=np.uint8),
             group_slot=np.array(self.group_slot, dtype=code_type),
             need=np.array(self.need, dtype=need_type),
+            check_start=np.cumsum(check_count),
+            check_terms=np.array(check_terms, dtype=np.int64),
             negative=np.array(self.negative, dtype=code_type),
             reason_terms=self.reason_terms,
             word_terms=by_kind["w"],
             upper_terms=by_kind["u"],
             field_terms=field_terms,
-            phrases=_automaton(by_kind["p"]),
-            prefixes=_automaton({" " + stem: term for stem, term in by_kind["x"].items()}),
+            pair_terms=pair_terms,
+            long_phrases=long_phrases,
+            stems=stems,
+            short_stems={
+                stem: term for stem, term in by_kind["x"].items() if len(stem) < _STEM_HEAD
+            },
             tests=self.tests,
             collects=self.collects,
             always=self.always,
         )
-
-
-def _unique_sorted(values: np.ndarray) -> np.ndarray:
-    """Drop repeats from an already sorted array (cheaper than ``np.unique``, which sorts)."""
-    if values.size < 2:
-        return values
-    keep = np.empty(values.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
 
 
 def _run_edges(values: np.ndarray) -> np.ndarray:
@@ -780,6 +874,7 @@ class Matcher:
     def __init__(self, index: _Index) -> None:
         """Use :meth:`build`; this only stores the compiled index."""
         self._index = index
+        self._tokens = _TokenCache(index).__getitem__
 
     @classmethod
     def build(cls, subscriptions: Iterable[tuple[int, Query]]) -> Matcher:
@@ -799,129 +894,334 @@ class Matcher:
     def match(self, story: StoryFeatures) -> list[MatchResult]:
         """The subscriptions ``story`` satisfies, sorted by subscription id.
 
-        Work per story: tokenise once; turn the story's words, phrases, prefixes, topics,
-        source and language into term ids (dict look-ups and two Aho-Corasick passes); gather
-        the postings of all those terms at once and sort them (numpy), which yields the
-        one-term matches, the satisfied groups, the exclusions and the candidates of compiled
-        queries; count groups per query; run only the compiled tests of the candidates.
-        Results are prebuilt (per reason mask for grouped OR queries), so only the rare compiled
-        queries with OR and OR queries of many terms cost Python code per match.
+        The same work as :meth:`match_many` for a batch of one story.
         """
-        index = self._index
-        analysis = analyze_text(story.title, story.text)
-        keys = set(analysis.keys)
-        view = _View(story, analysis, keys)
-        # Term ids start at 1, so filter(None, ...) drops the words no query mentions.
-        present = list(filter(None, map(index.word_terms.get, keys)))
-        if index.upper_terms:
-            present += filter(None, map(index.upper_terms.get, view.upper_keys()))
-        if index.field_terms:
-            fields = _story_field_terms(story.topics, story.source, story.lang)
-            present += filter(None, map(index.field_terms.get, fields))
-        if index.phrases is not None:
-            # Keys never contain spaces, so " a b " only occurs where the words are adjacent.
-            joined = " " + " ".join(analysis.keys) + " "
-            view.phrases = set(map(_second, index.phrases.iter(joined)))
-            present += view.phrases
-        if index.prefixes is not None:
-            # A stem only needs each distinct word once: join the distinct surfaces.
-            surfaces = " " + " ".join(set(analysis.surfaces))
-            view.prefixes = set(map(_second, index.prefixes.iter(surfaces)))
-            present += view.prefixes
+        return self.match_many((story,))[0]
 
-        terms = np.array(present, dtype=np.int64)
+    def match_many(self, stories: Sequence[StoryFeatures]) -> list[list[MatchResult]]:
+        """For each story, the subscriptions it satisfies, sorted by subscription id.
+
+        Work per story: tokenise once and turn each raw token into its key and term ids
+        through a per-matcher cache (news vocabulary repeats, so folding and prefix search run
+        once per new word), adjacent keys into phrase ids (dict look-ups), and topics, source
+        and language into field ids. Then, for the whole batch at once, so that the fixed cost of
+        each numpy call is shared by all its stories: gather the postings of every present
+        term, tagged with their story, and sort them; this yields per story the one-term
+        matches, the satisfied groups, the exclusions, the candidates of compiled queries and
+        the reason masks; count groups per query; run only the compiled tests of the
+        candidates. Results are prebuilt (per reason mask for grouped OR queries), so only the
+        rare compiled queries with OR and OR queries of many terms cost Python code per match.
+        """
+        count = len(stories)
+        if count == 0 or not self._index.ids:
+            return [[] for _ in stories]
+        seen = [self._present_terms(story) for story in stories]
+        presents = [present for present, _ in seen]
+        index = self._index
+        slots = len(index.ids)
+        span = index.reason_base + index.row_slot.size  # codes of one story: [0, span)
+        sizes = list(map(len, presents))
+        terms = np.fromiter(
+            itertools.chain.from_iterable(presents), dtype=np.int64, count=sum(sizes)
+        )
         starts = index.starts[terms]
         lengths = index.starts[terms + 1] - starts
-        total = int(lengths.sum())
-        # Concatenate codes[starts[i]:ends[i]] for every present term in one vectorised step.
-        offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-        codes = np.sort(index.codes[offsets + np.arange(total)])
-        bounds = np.searchsorted(
-            codes, (index.group_base, index.exclude_base, index.anchor_base, index.reason_base)
+        # Concatenate codes[starts[i]:ends[i]] for every present term in one vectorised step,
+        # then shift each story's codes into its own range of width ``span``.
+        # Narrow keys sort about twice as fast: int32 whenever the batch's codes fit.
+        key_type = np.int32 if count * span < 2**31 else np.int64
+        keys = index.codes[_ranges(starts, lengths)].astype(key_type)
+        if count > 1:
+            term_base = np.repeat(np.arange(0, count * span, span, dtype=key_type), sizes)
+            keys += np.repeat(term_base, lengths)
+        keys.sort()
+        # Where each story's codes of each kind start: kinds are the ranges of _Index.codes.
+        story_base = np.arange(count + 1, dtype=np.int64)[:, None] * span
+        kind_base = np.array(
+            (0, index.group_base, index.exclude_base, index.anchor_base, index.reason_base)
         )
-        found = [codes[: bounds[0]]]
-        if bounds[1] > bounds[0] or index.negative.size:
-            found.append(self._grouped(codes, bounds))
-        if bounds[3] > bounds[2] or index.always:
-            # A query anchored on several present terms is a candidate once.
-            anchored = _unique_sorted(codes[bounds[2] : bounds[3]]) - index.anchor_base
-            candidates = anchored.tolist() + index.always
-            tests = index.tests
-            tested = [slot for slot in candidates if tests[slot](view)]
-            found.append(np.array(tested, dtype=codes.dtype))
+        bounds = np.searchsorted(keys, (story_base + kind_base).ravel()[: 5 * count + 1])
+        views: dict[int, _View] = {}
+        found = [self._kind(keys, bounds, 0, 0, span, slots)[0]]
+        present = terms
+        if index.check_terms.size:
+            term_count = index.starts.size - 1
+            present = np.sort(terms + np.repeat(np.arange(count) * term_count, sizes))
+        found.append(self._grouped(keys, bounds, span, present))
+        tested = self._tested(stories, seen, views, keys, bounds, span)
+        if tested is not None:
+            found.append(tested)
         matched = np.concatenate(found)
         if matched.size == 0:
-            return []
+            return [[] for _ in stories]
         matched.sort()
-        picks = index.result_base[matched]
-        if bounds[3] < total:
-            picks += self._reason_masks(codes[bounds[3] :], matched)
+        owner = matched // slots if count > 1 else np.zeros(matched.size, dtype=np.int64)
+        matched_slots = matched - owner * slots
+        picks = index.result_base[matched_slots]
+        if index.row_slot.size:
+            # Only grouped OR queries have reason rows: look up masks for those alone.
+            with_rows = np.flatnonzero(index.has_rows[matched_slots])
+            if with_rows.size:
+                picks[with_rows] += self._reason_masks(keys, bounds, span, matched[with_rows])
         results: list[MatchResult] = index.results[picks].tolist()
-        slow = np.flatnonzero(index.slow[matched]).tolist()
-        if slow:
-            ids, reason_terms = index.ids, index.reason_terms
-            present_terms = set(present)
-            for position in slow:
-                slot = int(matched[position])
-                explained = reason_terms.get(slot)
-                reasons: list[str] | tuple[str, ...]
-                if explained is None:
-                    reasons = []
-                    index.collects[slot](view, reasons)
-                    reasons = tuple(dict.fromkeys(reasons))
-                else:
-                    repeats, pairs = explained
-                    reasons = tuple(
-                        display for terms_, display in pairs if not terms_.isdisjoint(present_terms)
-                    )
-                    if repeats:
-                        reasons = tuple(dict.fromkeys(reasons))
-                results[position] = MatchResult(ids[slot], reasons)
-        return results
+        for position in np.flatnonzero(index.slow[matched_slots]).tolist():
+            number = int(owner[position])
+            view = views.get(number)
+            if view is None:
+                view = views[number] = self._view(stories[number], seen[number])
+            results[position] = self._explain(int(matched_slots[position]), view)
+        if count == 1:
+            return [results]
+        edges = np.searchsorted(matched, np.arange(count + 1) * slots).tolist()
+        return [results[low:high] for low, high in itertools.pairwise(edges)]
 
-    def _reason_masks(self, reason_codes: np.ndarray, matched: np.ndarray) -> np.ndarray:
-        """Per matched slot, the mask of its positive leaves present (0 for other slots).
+    def _present_terms(self, story: StoryFeatures) -> _Seen:
+        """The ids of the terms present in ``story``: words, ALL-CAPS words, prefixes (from
+        the token cache), phrases (adjacent keys) and topic/source/language fields; with the
+        keys of its title and body."""
+        index = self._index
+        raws = word_tokens(story.title)
+        raws.append("")  # between title and body: its key "" is in no phrase
+        raws += word_tokens(story.text)
+        keys, terms = zip(*map(self._tokens, raws), strict=True)
+        present = set(itertools.chain.from_iterable(terms))
+        pair_terms, long_phrases = index.pair_terms, index.long_phrases
+        if pair_terms:
+            present.update(filter(None, map(pair_terms.get, itertools.pairwise(keys))))
+        if long_phrases:
+            firsts = long_phrases.keys() & set(itertools.pairwise(keys))
+            if firsts:
+                # Keys never contain spaces: " a b c " only occurs where they are adjacent.
+                joined = " " + " ".join(keys) + " "
+                present.update(
+                    term
+                    for first in firsts
+                    for pattern, term in long_phrases[first]
+                    if pattern in joined
+                )
+        if index.field_terms:
+            fields = _story_field_terms(story.topics, story.source, story.lang)
+            present.update(filter(None, map(index.field_terms.get, fields)))
+        return present, keys
 
-        ``reason_codes`` is sorted and rows are numbered by slot, so the rows present come out
-        grouped by slot; bits of distinct rows of a slot differ, so adding them is OR-ing.
+    @staticmethod
+    def _view(story: StoryFeatures, seen: _Seen) -> _View:
+        """What compiled tests and reason collectors look at (only built for candidates)."""
+        present, keys = seen
+        return _View(story, set(keys), present)
+
+    def _explain(self, slot: int, view: _View) -> MatchResult:
+        """The result of a matched slow slot, whose reasons depend on the story."""
+        index = self._index
+        explained = index.reason_terms.get(slot)
+        reasons: list[str] | tuple[str, ...]
+        if explained is None:
+            reasons = []
+            index.collects[slot](view, reasons)
+            reasons = tuple(dict.fromkeys(reasons))
+        else:
+            repeats, pairs = explained
+            present = view.phrases
+            reasons = tuple(display for terms, display in pairs if not terms.isdisjoint(present))
+            if repeats:
+                reasons = tuple(dict.fromkeys(reasons))
+        return MatchResult(index.ids[slot], reasons)
+
+    @staticmethod
+    def _kind(
+        keys: np.ndarray, bounds: np.ndarray, kind: int, base: int, span: int, width: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The codes of one kind (0 to 4, see ``kind_base``; ``base`` is where the kind's
+        codes start) of every story, as ``story * width + (code - base)``, sorted, with the
+        story of each."""
+        count = (bounds.size - 1) // 5
+        if count == 1:
+            picked = keys[bounds[kind] : bounds[kind + 1]] - base
+            return picked, np.zeros(picked.size, dtype=np.int64)
+        low = bounds[kind : 5 * count : 5]
+        lengths = bounds[kind + 1 :: 5] - low
+        picked = keys[_ranges(low, lengths)] - base
+        owner = np.repeat(np.arange(count, dtype=np.int64), lengths)
+        return picked - owner * (span - width), owner
+
+    def _grouped(
+        self, keys: np.ndarray, bounds: np.ndarray, span: int, present: np.ndarray
+    ) -> np.ndarray:
+        """Keys (``story * slots + slot``) of the grouped queries whose every group is
+        satisfied and no term excluded.
+
+        Keys are sorted, so the satisfied group ids of a story come out sorted and, as the
+        groups of a query are numbered consecutively, so do their slots: runs of equal slots
+        are counted without another sort.
         """
         index = self._index
-        rows = _unique_sorted(reason_codes) - index.reason_base
-        slots = index.row_slot[rows]
-        first = _run_edges(slots)[:-1]
-        with_rows = slots[first]
-        masks = np.add.reduceat(index.row_bit[rows], first, dtype=index.result_base.dtype)
+        slots, count = len(index.ids), (bounds.size - 1) // 5
+        groups = index.exclude_base - index.group_base
+        hits, owner = self._kind(keys, bounds, 1, index.group_base, span, groups)
+        keep = _firsts(hits)
+        hits, owner = hits[keep], owner[keep]
+        if hits.size:
+            local = index.group_slot[hits - owner * groups]
+            edges = _run_edges(local + owner * slots)
+            firsts = edges[:-1]
+            local_runs = local[firsts]
+            counts = edges[1:] - firsts
+            satisfied = counts == index.need[local_runs]
+            matched = (local_runs + owner[firsts] * slots)[satisfied]
+        else:
+            matched = hits
+        if index.negative.size:
+            everyone = np.arange(count, dtype=np.int64)[:, None] * slots + index.negative
+            matched = np.sort(np.concatenate((matched, everyone.ravel())))
+        excluded, _ = self._kind(keys, bounds, 2, index.exclude_base, span, slots)
+        if excluded.size and matched.size:
+            where = np.minimum(np.searchsorted(excluded, matched), excluded.size - 1)
+            matched = matched[excluded[where] != matched]
+        if index.check_terms.size and matched.size:
+            matched = self._checked(matched, present)
+        return matched
+
+    def _checked(self, matched: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """The keys of ``matched`` whose check terms (see :func:`_split_groups`) are all
+        present; ``present`` holds ``story * terms + term`` of every present term, sorted."""
+        index = self._index
+        slots, terms = len(index.ids), index.starts.size - 1
+        owner = matched // slots
+        local = matched - owner * slots
+        low = index.check_start[local]
+        lengths = index.check_start[local + 1] - low
+        wanted = index.check_terms[_ranges(low, lengths)] + np.repeat(owner * terms, lengths)
+        where = np.minimum(np.searchsorted(present, wanted), present.size - 1)
+        missing = present[where] != wanted
+        keep = np.ones(matched.size, dtype=bool)
+        keep[np.repeat(np.arange(matched.size), lengths)[missing]] = False
+        return matched[keep]
+
+    def _tested(
+        self,
+        stories: Sequence[StoryFeatures],
+        seen: list[_Seen],
+        views: dict[int, _View],
+        keys: np.ndarray,
+        bounds: np.ndarray,
+        span: int,
+    ) -> np.ndarray | None:
+        """Keys of the compiled queries that hold: candidates reached through an anchor
+        (once, however many of its anchors are present) or without one."""
+        index = self._index
+        if not index.tests:
+            return None
+        slots, count = len(index.ids), (bounds.size - 1) // 5
+        anchored, _ = self._kind(keys, bounds, 3, index.anchor_base, span, slots)
+        candidates: list[int] = anchored[_firsts(anchored)].tolist()
+        if index.always:
+            candidates += [
+                number * slots + slot for number in range(count) for slot in index.always
+            ]
+        if not candidates:
+            return None
+        tests, tested = index.tests, []
+        for key in candidates:
+            number, slot = divmod(key, slots)
+            view = views.get(number)
+            if view is None:
+                view = views[number] = self._view(stories[number], seen[number])
+            if tests[slot](view):
+                tested.append(key)
+        return np.array(tested, dtype=np.int64)
+
+    def _reason_masks(
+        self, keys: np.ndarray, bounds: np.ndarray, span: int, matched: np.ndarray
+    ) -> np.ndarray:
+        """Per matched key, the mask of its slot's positive leaves present (0 for other slots).
+
+        Reason rows are numbered by slot, so the rows present come out grouped by story and
+        slot; bits of distinct rows of a slot differ, so adding them is OR-ing.
+        """
+        index = self._index
+        slots, rows = len(index.ids), index.row_slot.size
+        found, owner = self._kind(keys, bounds, 4, index.reason_base, span, rows)
+        keep = _firsts(found)
+        found, owner = found[keep], owner[keep]
+        if found.size == 0:
+            return np.zeros(matched.size, dtype=index.result_base.dtype)
+        local = found - owner * rows
+        with_rows_all = index.row_slot[local] + owner * slots
+        first = _run_edges(with_rows_all)[:-1]
+        with_rows = with_rows_all[first]
+        masks = np.add.reduceat(index.row_bit[local], first, dtype=index.result_base.dtype)
         where = np.minimum(np.searchsorted(with_rows, matched), with_rows.size - 1)
         masks = masks[where]
         masks[with_rows[where] != matched] = 0
         return masks
 
-    def _grouped(self, codes: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-        """Slots of the grouped queries whose every group is satisfied and no term excluded.
 
-        ``codes`` is sorted, so the satisfied group ids come out sorted and, as the groups of
-        a query are numbered consecutively, so do their slots: runs of equal slots are counted
-        without another sort.
-        """
+class _TokenCache(dict[str, tuple[str, tuple[int, ...]]]):
+    """Per raw token, its matching key (for phrases) and the ids of the word, ALL-CAPS word
+    and prefix terms it provides.
+
+    Filled on first sight of a token: news vocabulary is Zipfian, so nearly every token of a
+    story is a hit and costs one dict look-up instead of folding and an automaton pass.
+    Cleared when full, to bound memory on an unbounded stream of new words.
+    """
+
+    def __init__(self, index: _Index) -> None:
+        super().__init__()
+        self._index = index
+
+    def __missing__(self, raw: str) -> tuple[str, tuple[int, ...]]:
         index = self._index
-        groups = _unique_sorted(codes[bounds[0] : bounds[1]] - index.group_base)
-        slots = index.group_slot[groups]
-        if slots.size:
-            edges = _run_edges(slots)
-            runs = slots[edges[:-1]]
-            counts = edges[1:] - edges[:-1]
-            matched = runs[counts == index.need[runs]]
-        else:
-            matched = slots
-        if index.negative.size:
-            matched = np.sort(np.concatenate((matched, index.negative)))
-        if bounds[2] > bounds[1] and matched.size:
-            excluded = codes[bounds[1] : bounds[2]] - index.exclude_base
-            where = np.minimum(np.searchsorted(excluded, matched), excluded.size - 1)
-            matched = matched[excluded[where] != matched]
-        return matched
+        key, surface, upper = token_info(raw)
+        word = index.word_terms.get(key, 0)
+        terms: tuple[int, ...] = (word,) if word else ()
+        if upper and (caps := index.upper_terms.get(key, 0)):
+            terms += (caps,)
+        # A prefix term is present when the word starts with its stem: only the few stems
+        # sharing the word's first _STEM_HEAD letters need a look, and the short stems.
+        if index.stems:
+            terms += tuple(
+                term
+                for stem, term in index.stems.get(surface[:_STEM_HEAD], ())
+                if surface.startswith(stem)
+            )
+        if index.short_stems:
+            terms += tuple(
+                term
+                for length in range(1, min(_STEM_HEAD, len(surface) + 1))
+                if (term := index.short_stems.get(surface[:length], 0))
+            )
+        found = (key, terms)
+        if len(self) >= _TOKEN_CACHE_SIZE:
+            self.clear()
+        self[raw] = found
+        return found
 
 
-def _second(pair: tuple[int, int]) -> int:
-    """The value of an Aho-Corasick hit ``(end, value)``."""
-    return pair[1]
+#: Prefix stems are looked up by their first letters, this many (shorter ones by themselves).
+_STEM_HEAD = 4
+
+#: Most raw tokens a matcher remembers (a few tens of MB at most).
+_TOKEN_CACHE_SIZE = 1 << 17
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indexes ``starts[i] .. starts[i] + lengths[i] - 1`` of every range, concatenated,
+    in a few vectorised steps (no Python loop over ranges)."""
+    ends = np.cumsum(lengths)
+    return np.repeat(starts - (ends - lengths), lengths) + np.arange(ends[-1] if ends.size else 0)
+
+
+def _firsts(values: np.ndarray) -> np.ndarray:
+    """Mask of the first of each run of equal values of a sorted array: drops repeats
+    (cheaper than ``np.unique``, which sorts)."""
+    keep = np.empty(values.size, dtype=bool)
+    if values.size:
+        keep[0] = True
+        np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return keep
+
+
+#: The terms of a token cache entry.
+_second = operator.itemgetter(1)
+#: The key of a token cache entry.
+_first = operator.itemgetter(0)

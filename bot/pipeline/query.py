@@ -48,7 +48,9 @@ __all__ = [
     "normalize_word",
     "parse_query",
     "text_tokens",
+    "token_info",
     "tokenize",
+    "word_tokens",
 ]
 
 #: Longest accepted query, in characters: keeps parsing and matching cheap and bounded.
@@ -145,11 +147,29 @@ def _token_pattern() -> re.Pattern[str]:
         re.escape(chr(low)) if low == high else f"{re.escape(chr(low))}-{re.escape(chr(high))}"
         for low, high in ranges
     )
-    inside = rf"[\w{marks}]"
-    letter = r"[^\W\d_]"
-    return re.compile(
-        rf"{letter}(?:\.{letter})+(?:\.?['’]s)?(?!{inside})|[^\W_]{inside}*(?:['’]s(?!{inside}))?"
-    )
+    return _compile_words(inside=rf"[\w{marks}]", start=r"[^\W_]", letter=r"[^\W\d_]", quote="['’]")
+
+
+def _compile_words(inside: str, start: str, letter: str, quote: str) -> re.Pattern[str]:
+    r"""The token pattern over the given character classes (``letter`` is part of ``start``,
+    ``start`` of ``inside``).
+
+    Logically ``letter(\.letter)+(\.?'s)?(?!inside) | start inside* ('s(?!inside))?``; the
+    first character is factored out of the two branches (a lookbehind tells the abbreviation
+    branch that it was a letter) so that the pattern begins with a character class, which lets
+    ``re`` skip the spaces and punctuation between words in its fast C loop instead of trying
+    both branches at every position.
+    """
+    abbreviation = rf"(?<={letter})(?:\.{letter})+(?:\.?{quote}s)?(?!{inside})"
+    return re.compile(rf"{start}(?:{abbreviation}|{inside}*(?:{quote}s(?!{inside}))?)")
+
+
+@functools.cache
+def _ascii_token_pattern() -> re.Pattern[str]:
+    """:func:`_token_pattern` for pure ASCII text (most news text), where it reduces to
+    ASCII classes that ``re`` tests faster: no marks, no curly quote, and no ``_``, which
+    :func:`_prepare` would turn into a space and which no class here contains anyway."""
+    return _compile_words(inside="[A-Za-z0-9]", start="[A-Za-z0-9]", letter="[A-Za-z]", quote="'")
 
 
 def _prepare(text: str) -> str:
@@ -252,7 +272,25 @@ class TextAnalysis(NamedTuple):
 
 
 def _raw_tokens(text: str) -> list[str]:
+    if text.isascii():  # already NFC; "_" is no word character of the ASCII pattern
+        return _ascii_token_pattern().findall(text)
     return _token_pattern().findall(_prepare(text))
+
+
+def word_tokens(text: str) -> list[str]:
+    """The raw word tokens of ``text`` in order, before any folding (``["U.S.'s", "Cities"]``).
+
+    With :func:`token_info` this is :func:`analyze_text` split in two, for callers that cache
+    their own per-token work: news vocabulary repeats within and across stories, so the
+    matcher folds a raw token the first time it sees it and afterwards only looks it up.
+    """
+    return _raw_tokens(text)
+
+
+def token_info(raw: str) -> tuple[str, str, bool]:
+    """``(key, surface, written_in_capitals)`` of one raw token from :func:`word_tokens`,
+    exactly as :func:`analyze_text` aligns them in ``keys``, ``surfaces`` and ``upper``."""
+    return _token_info(raw)
 
 
 def analyze_text(*parts: str) -> TextAnalysis:

@@ -214,10 +214,57 @@ class Pipeline:
         with write_transaction(db):
             self._catch_up(db)
             compiled = self.compiled(db)
-            for raw, (title, text), scored in zip(raws, cleaned, scores, strict=True):
+            prepared = self._prepare(db, compiled, raws, cleaned, scores, source_name)
+            for raw, (title, text), scored, ready in zip(
+                raws, cleaned, scores, prepared, strict=True
+            ):
                 self._process_one(
-                    db, raw, title, text, scored, compiled, report, source_id, source_name
+                    db, raw, title, text, scored, ready, compiled, report, source_id, source_name
                 )
+
+    def _prepare(
+        self,
+        db: Database,
+        compiled: _CompiledSubscriptions,
+        raws: Sequence[RawStory],
+        cleaned: list[tuple[str, str]],
+        scores: list[list[tuple[str, float]]],
+        source_name: str,
+    ) -> list[_Prepared | None]:
+        """Language and matches of every story of the batch that is not already stored.
+
+        The matcher's batch call shares the fixed cost of each numpy step among the stories
+        (at 100,000 subscriptions it is about 1.5x faster per story than one call per story),
+        so it runs once here, for subscriptions and mutes, before the stories are processed
+        one by one. Stories already stored verbatim are skipped: a re-polled feed is mostly
+        those. Reprints found later by the index are matched for nothing, which is cheap.
+        """
+        prepared: list[_Prepared | None] = []
+        wanted: list[StoryFeatures] = []
+        for raw, (title, text), scored in zip(raws, cleaned, scores, strict=True):
+            url = raw.url or None
+            canonical = canonical_url(url) if url else None
+            if (not title and not text) or story_store.find_exact_duplicate(
+                db, content_hash(title, text), canonical
+            ) is not None:
+                prepared.append(None)
+                continue
+            features = StoryFeatures(
+                title=title,
+                text=text,
+                topics=tuple(t for t, _ in scored),
+                source=raw.source_name or source_name,
+                lang=detect_language(f"{title}. {text}"),
+            )
+            wanted.append(features)
+            prepared.append(_Prepared(features))
+        matches = compiled.matcher.match_many(wanted)
+        mutes = compiled.mutes.match_many(wanted)
+        ready = iter(zip(matches, mutes, strict=True))
+        for item in prepared:
+            if item is not None:
+                item.matches, item.mutes = next(ready)
+        return prepared
 
     def _process_one(
         self,
@@ -226,6 +273,7 @@ class Pipeline:
         title: str,
         text: str,
         scored: list[tuple[str, float]],
+        prepared: _Prepared | None,
         compiled: _CompiledSubscriptions,
         report: IngestReport,
         source_id: int | None,
@@ -239,8 +287,18 @@ class Pipeline:
         if story_store.find_exact_duplicate(db, digest, canonical) is not None:
             report.duplicates += 1
             return
+        if prepared is None:  # only stories already stored lack it, and they returned above
+            prepared = _Prepared(
+                StoryFeatures(
+                    title=title,
+                    text=text,
+                    topics=tuple(t for t, _ in scored),
+                    source=raw.source_name or source_name,
+                    lang=detect_language(f"{title}. {text}"),
+                )
+            )
         now = self.clock()
-        language = detect_language(f"{title}. {text}")
+        language = prepared.features.lang
         summary = summarize(title, text, max_chars=self.summary_chars)
         name = raw.source_name or source_name
         story_id = story_store.insert_story(
@@ -278,15 +336,8 @@ class Pipeline:
         alerted = 0
         if decision.new_information and duplicate_of is None:
             alert_key = cluster_id if cluster_id == story_id else story_id
-            features = StoryFeatures(
-                title=title,
-                text=text,
-                topics=tuple(t for t, _ in scored),
-                source=name,
-                lang=language,
-            )
             queued = self._queue_matches(
-                db, compiled, features, story_id, alert_key, sources_count, language
+                db, compiled, prepared, story_id, alert_key, sources_count, language
             )
             alerted = queued
             report.deliveries += queued
@@ -310,31 +361,24 @@ class Pipeline:
     def match(self, db: Database, features: StoryFeatures) -> dict[int, list[MatchResult]]:
         """Matches per chat after mutes, for a story (used by ingest and by /latest QUERY)."""
         compiled = self.compiled(db)
-        muted_chats = {
-            compiled.subscriptions[m.subscription_id].chat_id
-            for m in compiled.mutes.match(features)
-            if m.subscription_id in compiled.subscriptions
-        }
-        per_chat: dict[int, list[MatchResult]] = {}
-        for result in compiled.matcher.match(features):
-            sub = compiled.subscriptions.get(result.subscription_id)
-            if sub is None or sub.chat_id in muted_chats:
-                continue
-            per_chat.setdefault(sub.chat_id, []).append(result)
-        return per_chat
+        return _per_chat(compiled, compiled.matcher.match(features), compiled.mutes.match(features))
 
     def _queue_matches(
         self,
         db: Database,
         compiled: _CompiledSubscriptions,
-        features: StoryFeatures,
+        prepared: _Prepared,
         story_id: int,
         alert_key: int,
         sources_count: int,
         language: str,
     ) -> int:
+        if prepared.matches is None or prepared.mutes is None:
+            per_chat = self.match(db, prepared.features)
+        else:
+            per_chat = _per_chat(compiled, prepared.matches, prepared.mutes)
         rows = []
-        for chat_id, results in self.match(db, features).items():
+        for chat_id, results in per_chat.items():
             chat = compiled.chats.get(chat_id)
             if chat is None:
                 continue
@@ -357,3 +401,33 @@ class Pipeline:
                 )
             )
         return outbox.queue_deliveries(db, rows, self.clock())
+
+
+@dataclass
+class _Prepared:
+    """What the batch step worked out for one story before it is processed: its matcher
+    features (with the language) and, once the batch is matched, its matches and mutes."""
+
+    features: StoryFeatures
+    matches: list[MatchResult] | None = None
+    mutes: list[MatchResult] | None = None
+
+
+def _per_chat(
+    compiled: _CompiledSubscriptions,
+    results: Sequence[MatchResult],
+    mute_results: Sequence[MatchResult],
+) -> dict[int, list[MatchResult]]:
+    """Matches grouped per chat, leaving out the chats a mute of theirs matched."""
+    muted_chats = {
+        compiled.subscriptions[m.subscription_id].chat_id
+        for m in mute_results
+        if m.subscription_id in compiled.subscriptions
+    }
+    per_chat: dict[int, list[MatchResult]] = {}
+    for result in results:
+        sub = compiled.subscriptions.get(result.subscription_id)
+        if sub is None or sub.chat_id in muted_chats:
+            continue
+        per_chat.setdefault(sub.chat_id, []).append(result)
+    return per_chat
