@@ -281,9 +281,74 @@ def test_prune_drops_old_stories_and_forgets_them() -> None:
     assert index.prune(T0 + timedelta(hours=25)) == 0
     again = index.add("flood-again", FLOOD_TITLE, body(FLOOD), T0 + timedelta(hours=1))
     assert again.duplicate_of is None
-    assert not index._bands or all(
-        story != "flood" for bucket in index._bands.values() for story in [bucket, *bucket]
+    _assert_indexes_hold_exactly(index)
+
+
+def _assert_indexes_hold_exactly(index: StoryIndex) -> None:
+    """The band buckets, postings and term frequencies are those of the stories indexed."""
+    entries = list(index._entries.values())
+    assert sorted(entry.slot for entry in entries) == sorted(
+        slot for slot, entry in enumerate(index._slots) if entry is not None
     )
+    bands = sorted(
+        (key, slot)
+        for key, bucket in index._bands.items()
+        for slot in ((bucket,) if isinstance(bucket, int) else bucket)
+    )
+    assert bands == sorted(
+        (key, entry.slot)
+        for entry in entries
+        if entry.shingles.size
+        for key in index._band_keys(entry.signature)
+    )
+    postings = sorted((term, slot) for term, posting in index._postings.items() for slot in posting)
+    assert postings == sorted((term, entry.slot) for entry in entries for term in entry.key_terms)
+    frequencies = np.zeros_like(index._vocabulary.df)
+    for entry in entries:
+        frequencies[entry.terms] += 1
+    assert index._vocabulary.df.tolist() == frequencies.tolist()
+
+
+def test_indexes_stay_exact_through_pruning_and_forgotten_words() -> None:
+    """Slots and term ids are reused after pruning; decisions must not change because of it.
+
+    A vocabulary limit of a few hundred words makes the index forget its words (and free
+    the ids of terms no story has) many times over the run.
+    """
+    rng = random.Random(5)
+    words = [f"w{number}" for number in range(3000)]
+    articles = [" ".join(rng.choices(words, k=120)) for _ in range(60)]
+    small = StoryIndex(window_hours=2)
+    small._vocabulary.limit = 400
+    large = StoryIndex(window_hours=2)
+    for number in range(240):
+        text = articles[rng.randrange(len(articles))]
+        when = T0 + timedelta(minutes=10 * number)
+        decisions = [index.add(f"s{number}", "", text, when) for index in (small, large)]
+        assert decisions[0] == decisions[1]
+        if number % 7 == 0:
+            assert small.prune(when) == large.prune(when)
+            _assert_indexes_hold_exactly(small)
+    assert len(small._vocabulary.ids) <= 400
+    # Term ids were reused: fewer were handed out than there are distinct terms.
+    allocated = len(small._vocabulary.term_ids) + len(small._vocabulary.free_terms)
+    assert allocated < len(large._vocabulary.term_ids)
+    _assert_indexes_hold_exactly(small)
+    _assert_indexes_hold_exactly(large)
+
+
+def test_crowded_band_buckets_grow_and_shrink_exactly() -> None:
+    """Many copies of one text share every band bucket: past a few copies it becomes a list."""
+    index = StoryIndex(window_hours=1)
+    for number in range(40):
+        decision = index.add(f"c{number}", FLOOD_TITLE, body(FLOOD), T0 + timedelta(minutes=number))
+        assert decision.duplicate_of == (None if number == 0 else "c0")
+    assert any(isinstance(bucket, list) and len(bucket) == 40 for bucket in index._bands.values())
+    _assert_indexes_hold_exactly(index)
+    for minutes in (75, 90, 99, 100):
+        index.prune(T0 + timedelta(minutes=minutes))
+        _assert_indexes_hold_exactly(index)
+    assert len(index) == 0 and not index._bands and not index._postings
 
 
 def test_story_without_time_uses_clock_then_arrival_order() -> None:
@@ -465,15 +530,19 @@ def _word_hash(word: str) -> int:
     ],
 )
 def test_vectorised_tokens_match_the_scalar_rules(title: str, text: str) -> None:
-    tokens = dedup._tokens(title, text)
+    vocabulary = dedup._Vocabulary()
+    vocabulary.tokens("Greeks", "the court")  # some words known before, some learned now
+    tokens = vocabulary.tokens(title, text)
     title_words = tokenize(title)
     words = title_words + tokenize(text)
     assert tokens.title_count == len(title_words)
     assert tokens.hashes.tolist() == [_word_hash(word) for word in words]
     expected_terms = [
-        _word_hash(term) for word in words if (term := dedup.content_term(word)) is not None
+        _word_hash(term) >> 32 for word in words if (term := dedup.content_term(word)) is not None
     ]
-    assert tokens.terms.tolist() == expected_terms
+    assert vocabulary.term_hash[tokens.terms].tolist() == expected_terms
+    # A term has one id whichever word it comes from ("gases" and "gase" are one term).
+    assert len(set(tokens.terms.tolist())) == len(set(expected_terms))
 
 
 # ------------------------------------------------------------------- one-permutation MinHash

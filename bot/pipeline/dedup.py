@@ -50,8 +50,9 @@ reprints from banded one-permutation MinHash LSH over the shingles (``reprint_ba
 0.67, 0.4 with 0.93, 0.5 with 0.995 and 0.6 with 0.9999; 32 x 3 found Jaccard 0.3 with
 0.58. Two-row bands would find nearly every reprint that keeps only a third of a long
 article (Jaccard ~0.3), but they turn up so many weak candidates in a large window that
-the index runs at half the speed; texts are hashed with a few numpy passes over their
-bytes, never word by word). Stories come from an inverted index over each story's
+the index runs at half the speed). Each word is hashed once, when first seen, and found
+in a vocabulary afterwards; a term's document frequency is an element of an array indexed
+by term id. Stories come from an inverted index over each story's
 ``story_key_terms`` rarest terms; a look-up reads the postings of the new story's rarest
 terms already in the window, skipping terms with more than ``max_postings`` stories
 (too common to discriminate, and they would make look-ups linear), and checks exactly the
@@ -71,12 +72,12 @@ import json
 import logging
 import re
 import unicodedata
-from collections import Counter
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain, repeat
-from typing import TextIO
+from itertools import chain
+from typing import TextIO, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -87,7 +88,10 @@ log = logging.getLogger(__name__)
 
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
-_Hashes = npt.NDArray[np.uint32] | npt.NDArray[np.uint64]
+Ids = npt.NDArray[np.intp]
+_Hashes = npt.NDArray[np.uint32] | npt.NDArray[np.uint64] | Ids
+# The sorted arrays of distinct values kept per story: shingle hashes and term ids.
+_Sorted = TypeVar("_Sorted", U32, Ids)
 
 # --------------------------------------------------------------------------------------
 # Text normalisation
@@ -178,7 +182,7 @@ def content_term(token: str) -> str | None:
 
     A plural "s" is folded by hand (not with a stemmer) because matching "profit"/"profits"
     is all that story matching needs, and no stemmer is among the dependencies. The index
-    applies the same rule vectorised (:func:`_tokens`); this scalar form documents it.
+    applies the same rule vectorised (:func:`_hash_words`); this scalar form documents it.
     """
     if token in _stop_words() or (len(token) < 2 and not token.isdigit()):
         return None
@@ -188,16 +192,16 @@ def content_term(token: str) -> str | None:
 
 
 # --------------------------------------------------------------------------------------
-# Hashing, vectorised over the bytes of a whole text
+# Hashing, vectorised over the bytes of a batch of words
 # --------------------------------------------------------------------------------------
 #
-# A story has hundreds of words, and anything done per word in Python (creating a bytes
-# object, a dictionary look-up, a hash call) costs ~0.1 us each time, several times over:
-# that was most of the index's time. Here a text is hashed with a handful of numpy passes
-# over its bytes instead. Each word gets a polynomial hash  sum(byte[k] * B**k) mod 2**64,
-# read off a prefix sum of byte[i] * B**i as  (P[end] - P[start]) * B**-start  (B is odd,
-# so it is invertible mod 2**64), then mixed. No library offers a vectorised hash of many
-# substrings of one buffer, hence the hand-written version.
+# New words are hashed in batches (the vocabulary below remembers them): the words of a
+# batch are joined into one text and hashed with a handful of numpy passes over its bytes
+# rather than word by word in Python. Each word gets a polynomial hash
+# sum(byte[k] * B**k) mod 2**64, read off a prefix sum of byte[i] * B**i as
+# (P[end] - P[start]) * B**-start  (B is odd, so it is invertible mod 2**64), then mixed.
+# No library offers a vectorised hash of many substrings of one buffer, hence the
+# hand-written version.
 
 _TOKEN_BASE = 0x100000001B3  # odd, so it has an inverse modulo 2**64
 _SHINGLE_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
@@ -274,11 +278,11 @@ def _spans(encoded: bytes) -> _Spans:
 
 @dataclass(slots=True)
 class _Tokens:
-    """The word tokens of a headline and body: 64-bit hashes and content-term hashes."""
+    """The word tokens of a headline and body: hashes, and the content terms among them."""
 
-    hashes: U64  # one per token, in text order, the headline's first
+    hashes: U64  # one 64-bit hash per token, in text order, the headline's first
     title_count: int  # how many of ``hashes`` are the headline's
-    terms: U64  # hashes of the content terms of headline and body
+    terms: npt.NDArray[np.intp]  # term id of each content-term token, in text order
 
 
 # Which bytes, before a final "s", keep a word from being a plural: "ss", "us", "is".
@@ -286,21 +290,17 @@ _NOT_PLURAL_BEFORE_S = np.zeros(256, dtype=bool)
 _NOT_PLURAL_BEFORE_S[[ord("s"), ord("u"), ord("i")]] = True
 
 
-def _tokens(title: str, body: str) -> _Tokens:
-    """Hash the words of a headline and body, and their content terms.
+def _hash_words(encoded: bytes) -> tuple[U64, U64, npt.NDArray[np.bool_]]:
+    """Token hash, content-term hash and "is a content term" of each word of a text.
 
-    Both are hashed in one pass (fewer numpy calls: on texts of a few hundred words their
-    fixed cost dominates). The content-term rule is that of :func:`content_term`: stop words
-    and one-letter words other than digits are dropped, and a plural "s" is cut from words
-    of four letters or more not ending in "ss", "us" or "is".
+    The text has passed through :func:`_word_bytes`. The content-term rule is that of
+    :func:`content_term`: stop words and one-letter words other than digits are dropped, and
+    a plural "s" is cut from words of four letters or more not ending in "ss", "us" or "is".
     """
-    heading = _word_bytes(title)
-    encoded = heading + b" " + _word_bytes(body)
     spans = _spans(encoded)
     data, starts, ends = spans.data, spans.starts, spans.ends
-    title_count = int(np.searchsorted(starts, len(heading)))
     if starts.size == 0:
-        return _Tokens(spans.hashes, title_count, spans.hashes)
+        return spans.hashes, spans.hashes, np.zeros(0, dtype=bool)
     if encoded.isascii():
         lengths = ends - starts
     else:  # count characters, not bytes: UTF-8 continuation bytes are 0b10xxxxxx
@@ -317,7 +317,97 @@ def _tokens(title: str, body: str) -> _Tokens:
     terms = spans.hashes.copy()
     folded = np.flatnonzero(plural)
     terms[folded] = spans.substring_hashes(starts[folded], ends[folded] - 1)
-    return _Tokens(spans.hashes, title_count, terms[keep])
+    return spans.hashes, terms, keep
+
+
+class _Vocabulary:
+    """Every word seen, with its hash and content term, and every term with its frequency.
+
+    News vocabulary repeats heavily, so each word is worked out once (hashed, and the
+    content-term rule applied, by :func:`_hash_words` on a batch of new words) and then
+    found by a dictionary look-up. A content term gets a small integer id, so that its
+    document frequency over the window is an element of an array: a story's frequencies are
+    read and updated with one numpy call instead of a dictionary operation per term, which
+    was a large share of the time per story. A term's 32-bit hash (the top half of its word
+    hash) stays with the id: it breaks ties between equally rare terms the same way in every
+    process.
+
+    The words are forgotten when there are more than ``limit`` of them, which bounds memory
+    in a long-running process (hashes depend on the word alone, so relearning them gives the
+    same values). Terms that no story in the window has any more are forgotten then too and
+    their ids reused; ids of terms still in use never change.
+    """
+
+    def __init__(self, limit: int = 1 << 19) -> None:
+        self.limit = limit
+        self.ids: dict[bytes, int] = {}
+        self.hashes: U64 = np.zeros(4096, dtype=np.uint64)
+        self.term_of: npt.NDArray[np.intp] = np.full(4096, -1, dtype=np.intp)  # -1: no term
+        self.term_ids: dict[int, int] = {}  # 32-bit term hash -> term id
+        self.term_hash: U32 = np.zeros(4096, dtype=np.uint32)
+        self.df: npt.NDArray[np.int64] = np.zeros(4096, dtype=np.int64)
+        self.free_terms: list[int] = []  # ids of forgotten terms, to reuse
+
+    def tokens(self, title: str, body: str) -> _Tokens:
+        """Hash the words of a headline and body, and find their content terms."""
+        words = _word_bytes(title).split()
+        title_count = len(words)
+        words += _word_bytes(body).split()
+        ids = self._lookup(words)
+        terms = self.term_of[ids]
+        return _Tokens(self.hashes[ids], title_count, terms[terms >= 0])
+
+    def _lookup(self, words: list[bytes]) -> npt.NDArray[np.intp]:
+        found = list(map(self.ids.get, words))
+        if None in found:
+            new = list(dict.fromkeys(word for word in words if word not in self.ids))
+            if len(self.ids) + len(new) > self.limit:
+                self._forget()
+                new = list(dict.fromkeys(words))
+            self._learn(new)
+            found = list(map(self.ids.__getitem__, words))
+        return np.array(found, dtype=np.intp)
+
+    def _learn(self, words: list[bytes]) -> None:
+        first = len(self.ids)
+        end = first + len(words)
+        if end > self.hashes.size:
+            size = max(end, 2 * self.hashes.size)
+            self.hashes = np.resize(self.hashes, size)
+            self.term_of = np.resize(self.term_of, size)
+        hashes, terms, content = _hash_words(b" ".join(words))
+        self.hashes[first:end] = hashes
+        term_hashes = (terms >> np.uint64(32)).astype(np.uint32)
+        self.term_of[first:end] = [
+            self._term_id(term) if is_term else -1
+            for term, is_term in zip(term_hashes.tolist(), content.tolist(), strict=True)
+        ]
+        self.ids.update(zip(words, range(first, end), strict=True))
+
+    def _term_id(self, term_hash: int) -> int:
+        term = self.term_ids.get(term_hash)
+        if term is not None:
+            return term
+        if self.free_terms:
+            term = self.free_terms.pop()
+        else:
+            term = len(self.term_ids)
+            if term >= self.df.size:
+                self.df = np.concatenate([self.df, np.zeros(self.df.size, dtype=np.int64)])
+                self.term_hash = np.resize(self.term_hash, self.df.size)
+        self.term_ids[term_hash] = term
+        self.term_hash[term] = term_hash
+        return term
+
+    def _forget(self) -> None:
+        """Drop every word, and the terms no indexed story has (their ids become free)."""
+        self.ids.clear()
+        used = len(self.term_ids) + len(self.free_terms)
+        live = self.df[:used] > 0
+        self.term_ids = dict(
+            zip(self.term_hash[:used][live].tolist(), np.flatnonzero(live).tolist(), strict=True)
+        )
+        self.free_terms = np.flatnonzero(~live).tolist()[::-1]
 
 
 @functools.cache
@@ -331,7 +421,7 @@ def _stop_word_hashes() -> U64:
     return np.unique(np.append(hashes, np.uint64(2**64 - 1)))
 
 
-def _sorted_unique(values: U32) -> U32:
+def _sorted_unique(values: _Sorted) -> _Sorted:
     """``np.unique`` for 1-D arrays, several times faster on the small arrays used here."""
     ordered = np.sort(values)
     if ordered.size < 2:
@@ -351,8 +441,8 @@ def shingle_hashes(token_hashes: U64, size: int = 3) -> U32:
         return np.zeros(0, dtype=np.uint32)
     size = min(size, token_hashes.size)
     count = token_hashes.size - size + 1
-    combined = np.zeros(count, dtype=np.uint64)
-    for offset in range(size):
+    combined = token_hashes[:count] * np.uint64(_SHINGLE_MULTIPLIERS[0])
+    for offset in range(1, size):
         multiplier = np.uint64(_SHINGLE_MULTIPLIERS[offset % len(_SHINGLE_MULTIPLIERS)])
         combined += token_hashes[offset : offset + count] * multiplier
     # Multiply-shift hashing: the top 32 bits of a sum of odd-multiplied token hashes are
@@ -363,6 +453,9 @@ def shingle_hashes(token_hashes: U64, size: int = 3) -> U32:
 # --------------------------------------------------------------------------------------
 # Index
 # --------------------------------------------------------------------------------------
+
+# A band bucket shared by more stories than this is a list rather than a tuple.
+_TUPLE_BUCKET = 16
 
 
 @dataclass(frozen=True)
@@ -382,11 +475,12 @@ class DedupDecision:
 @dataclass(slots=True)
 class _Entry:
     story_id: str
+    slot: int  # its number in the index, a compact key for the band and term indexes
     time: float | None
     shingles: U32  # sorted distinct shingle hashes
     signature: U32  # one-permutation MinHash signature
-    terms: U32  # sorted distinct content-term hashes
-    key_terms: tuple[int, ...]  # its rarest terms when indexed: its inverted-index keys
+    terms: npt.NDArray[np.intp]  # sorted distinct content-term ids
+    key_terms: npt.NDArray[np.intp]  # its rarest terms when indexed: its inverted-index keys
     weight: float  # idf weight of ``terms`` when indexed
     cluster: str
     original: str  # the story it reprints, or its own id
@@ -397,10 +491,9 @@ class _Features:
     shingles: U32
     signature: U32
     band_keys: list[int]
-    terms: U32  # sorted distinct content-term hashes
-    term_list: list[int]  # the same, as Python ints (dictionary keys)
+    terms: npt.NDArray[np.intp]  # sorted distinct content-term ids
     weights: npt.NDArray[np.float64]  # idf of each term, aligned with ``terms``
-    key_terms: tuple[int, ...]  # the rarest terms: the story's keys in the inverted index
+    key_terms: npt.NDArray[np.intp]  # the rarest terms: the story's keys in the inverted index
     lookup_terms: list[int]  # the rarest terms already in the window: keys to look up
 
 
@@ -462,10 +555,16 @@ class StoryIndex:
         ) | np.uint64(1)
 
         self._entries: dict[str, _Entry] = {}
-        self._bands: dict[int, str | list[str]] = {}
-        self._postings: dict[int, set[str]] = {}
-        self._df: Counter[int] = Counter()
-        self._members: dict[str, set[str]] = {}
+        # Entries by slot; slots of removed stories are reused. Band buckets and postings
+        # hold slots (ints, which numpy can count) rather than story ids.
+        self._slots: list[_Entry | None] = []
+        self._free_slots: list[int] = []
+        self._bands: dict[int, int | tuple[int, ...] | list[int]] = {}
+        self._postings: dict[int, array[int]] = {}
+        self._vocabulary = _Vocabulary()
+        # The stories of each cluster: a bare id while it has one (most do), which keeps the
+        # number of objects the garbage collector has to walk through down.
+        self._members: dict[str, str | set[str]] = {}
         self._latest: float | None = None
 
     # ----------------------------------------------------------------------------- public
@@ -535,24 +634,21 @@ class StoryIndex:
     # ------------------------------------------------------------------------- features
 
     def _features(self, title: str, text: str) -> _Features:
-        tokens = _tokens(title, clean_body(text))
+        vocabulary = self._vocabulary
+        tokens = vocabulary.tokens(title, clean_body(text))
         # Reprints change headlines, so shingle the body; a body too short to identify an
         # article (headline-only items) is shingled together with its headline.
         body = tokens.hashes[tokens.title_count :]
         shingles = shingle_hashes(body if body.size >= 12 else tokens.hashes)
         signature = self._signature(shingles)
 
-        # Story terms are 32-bit (the top half of the 64-bit hash): they are kept per story.
-        terms = _sorted_unique((tokens.terms >> np.uint64(32)).astype(np.uint32))
-        term_list: list[int] = terms.tolist()
-        doc_freq = np.fromiter(
-            map(self._df.get, term_list, repeat(0)), dtype=np.float64, count=len(term_list)
-        )
+        terms = _sorted_unique(tokens.terms)
+        doc_freq = vocabulary.df[terms]
         # Smoothed idf over the window; 50 pseudo-stories keep weights sane while it is empty.
         weights = np.log((len(self._entries) + 50.0) / (doc_freq + 1.0))
         # Rarest first; ties broken by the term hash, so that two articles choose the same
         # keys among equally rare terms (a min-hash choice).
-        order = np.lexsort((terms, doc_freq))
+        order = np.lexsort((vocabulary.term_hash[terms], doc_freq))
         # Look-ups use the rarest terms that some story already has: an unseen term has no
         # postings, so the rarest terms overall would find nothing.
         seen_order = order[doc_freq[order] > 0][: self.story_key_terms]
@@ -561,9 +657,8 @@ class StoryIndex:
             signature=signature,
             band_keys=self._band_keys(signature),
             terms=terms,
-            term_list=term_list,
             weights=weights,
-            key_terms=tuple(terms[order[: self.story_key_terms]].tolist()),
+            key_terms=terms[order[: self.story_key_terms]],
             lookup_terms=terms[seen_order].tolist(),
         )
 
@@ -603,27 +698,38 @@ class StoryIndex:
     def _find_reprint(self, features: _Features, when: float | None) -> _Entry | None:
         if features.shingles.size == 0:
             return None
-        hits: Counter[str] = Counter()
-        for key in features.band_keys:
-            bucket = self._bands.get(key)
-            if bucket is None:
-                continue
-            if isinstance(bucket, str):
-                hits[bucket] += 1
-            else:
-                hits.update(bucket)
+        bands = self._bands
+        buckets = [bucket for key in features.band_keys if (bucket := bands.get(key)) is not None]
+        if not buckets:
+            return None
+        slots = self._slots
+        # Stories sharing a band, each once, in the order found.
+        found = [
+            entry
+            for slot in dict.fromkeys(
+                chain.from_iterable(
+                    (bucket,) if isinstance(bucket, int) else bucket for bucket in buckets
+                )
+            )
+            if (entry := slots[slot]) is not None and self._in_window(entry, when)
+        ]
+        if not found:
+            return None
+        # A reprint that dropped most of a long original can have a Jaccard similarity near
+        # 0.3; a signature agreeing on under 15 % of its values is far below that (3 standard
+        # deviations with 120 values), so the exact check is skipped. All signatures are
+        # compared in one numpy call.
+        min_agreement = int(0.15 * features.signature.size)
+        agreement: list[int] = (
+            (np.stack([entry.signature for entry in found]) == features.signature)
+            .sum(axis=1)
+            .tolist()
+        )
         best: _Entry | None = None
         best_score = 0.0
         size_new = features.shingles.size
-        # A reprint that dropped most of a long original can have a Jaccard similarity near
-        # 0.3; a signature agreeing on under 15 % of its values is far below that (3 standard
-        # deviations with 120 values), so the exact check is skipped.
-        min_agreement = int(0.15 * features.signature.size)
-        for story_id in hits:
-            entry = self._entries[story_id]
-            if not self._in_window(entry, when):
-                continue
-            if np.count_nonzero(entry.signature == features.signature) < min_agreement:
+        for entry, agreeing in zip(found, agreement, strict=True):
+            if agreeing < min_agreement:
                 continue
             shared = _intersection_size(features.shingles, entry.shingles)
             covered_new = shared / size_new
@@ -643,20 +749,45 @@ class StoryIndex:
         weight = float(features.weights.sum())
         if weight <= 0:
             return None
-        postings = [self._postings.get(term) for term in features.lookup_terms]
-        shared_keys: Counter[str] = Counter(
-            chain.from_iterable(
-                posting
-                for posting in postings
-                if posting is not None and len(posting) <= self.max_postings
-            )
-        )
+        postings = self._postings
+        max_postings = self.max_postings
+        found = [
+            posting
+            for term in features.lookup_terms
+            if (posting := postings.get(term)) is not None and len(posting) <= max_postings
+        ]
+        if not found:
+            return None
+        # The stories sharing the most keys, counted with numpy rather than a Counter: the
+        # postings of a dozen keys hold hundreds or thousands of stories in a large window,
+        # and most share a single key with the new story. Each slot is tagged with the rank
+        # of the posting it comes from (rarest key first) in its low bits, so that one plain
+        # sort groups each story's keys and puts its rarest one first.
+        shift = len(found).bit_length()
+        pool = np.concatenate(found)
+        pool <<= shift
+        pool += np.repeat(np.arange(len(found)), [len(posting) for posting in found])
+        pool.sort()
+        slots = pool >> shift
         min_shared = min(self.story_min_shared_keys, len(features.lookup_terms))
+        starts_mask = np.empty(slots.size, dtype=bool)
+        starts_mask[0] = True
+        np.not_equal(slots[1:], slots[:-1], out=starts_mask[1:])
+        if min_shared > 1 and starts_mask.all():  # no story shares two keys: the usual case
+            return None
+        starts = np.flatnonzero(starts_mask)
+        counts = np.diff(starts, append=slots.size)
+        shared_enough = np.flatnonzero(counts >= min_shared)
+        starts, counts = starts[shared_enough], counts[shared_enough]
+        # Most shared keys first; among as many, the story with the rarest key first.
+        rank = (counts << shift) - (pool[starts] & ((1 << shift) - 1))
+        top = np.argsort(-rank, kind="stable")[: self.story_max_candidates]
+        entries = self._slots
         candidates = [
             entry
-            for story_id, count in shared_keys.most_common(self.story_max_candidates)
-            if count >= min_shared
-            and self._in_window(entry := self._entries[story_id], when)
+            for slot in slots[starts[top]].tolist()
+            if (entry := entries[slot]) is not None
+            and self._in_window(entry, when)
             and entry.terms.size  # found through its key terms, so it has some; kept safe
         ]
         if not candidates:
@@ -668,9 +799,9 @@ class StoryIndex:
         pool = np.concatenate([entry.terms for entry in candidates])
         positions = np.searchsorted(features.terms, pool)
         positions[positions == features.terms.size] = 0
-        found = np.where(features.terms[positions] == pool, features.weights[positions], 0.0)
+        matched = np.where(features.terms[positions] == pool, features.weights[positions], 0.0)
         offsets = np.cumsum([0] + [entry.terms.size for entry in candidates[:-1]])
-        shared_weights: list[float] = np.add.reduceat(found, offsets).tolist()
+        shared_weights: list[float] = np.add.reduceat(matched, offsets).tolist()
         best: _Entry | None = None
         best_similarity = self.story_min_similarity
         for entry, shared_weight in zip(candidates, shared_weights, strict=True):
@@ -679,11 +810,13 @@ class StoryIndex:
                 best, best_similarity = entry, similarity
         return best
 
-    def _adds_information(self, terms: U32, cluster: str) -> bool:
+    def _adds_information(self, terms: npt.NDArray[np.intp], cluster: str) -> bool:
         """The new-information rule of the module docstring, against the cluster so far."""
         members = self._members.get(cluster)
         if not members:
             return terms.size >= self.min_new_terms
+        if isinstance(members, str):
+            members = {members}
         seen = np.sort(np.concatenate([self._entries[member].terms for member in members]))
         novel = int(np.count_nonzero(~_member_mask(terms, seen)))
         return novel >= self.min_new_terms and novel / max(terms.size, 1) >= self.min_new_share
@@ -714,8 +847,14 @@ class StoryIndex:
         cluster: str,
         original: str | None,
     ) -> None:
+        if self._free_slots:
+            slot = self._free_slots.pop()
+        else:
+            slot = len(self._slots)
+            self._slots.append(None)
         entry = _Entry(
             story_id=story_id,
+            slot=slot,
             time=when,
             shingles=features.shingles,
             signature=features.signature,
@@ -726,56 +865,75 @@ class StoryIndex:
             original=original or story_id,
         )
         self._entries[story_id] = entry
+        self._slots[slot] = entry
         if features.shingles.size:
             bands = self._bands
             for key in features.band_keys:
                 bucket = bands.get(key)
-                # A bucket holds a bare id until it is shared: most buckets have one story,
-                # and a list per bucket would double the index's memory.
+                # A bucket holds a bare slot until it is shared: most buckets have one story,
+                # and a list per bucket would double the index's memory. A shared bucket is a
+                # tuple while it is small: the garbage collector stops tracking tuples of
+                # ints, while each list is one more object that every full collection walks
+                # (there are tens of thousands in a large window). Large buckets are lists,
+                # so that adding to them does not copy them.
                 if bucket is None:
-                    bands[key] = story_id
-                elif isinstance(bucket, str):
-                    bands[key] = [bucket, story_id]
+                    bands[key] = slot
+                elif isinstance(bucket, int):
+                    bands[key] = (bucket, slot)
+                elif isinstance(bucket, tuple):
+                    bands[key] = (*bucket, slot) if len(bucket) < _TUPLE_BUCKET else [*bucket, slot]
                 else:
-                    bucket.append(story_id)
+                    bucket.append(slot)
         postings = self._postings
-        for term in entry.key_terms:
+        for term in entry.key_terms.tolist():
             posting = postings.get(term)
             if posting is None:
-                postings[term] = {story_id}
+                postings[term] = array("q", (slot,))
             else:
-                posting.add(story_id)
-        self._df.update(features.term_list)
-        self._members.setdefault(cluster, set()).add(story_id)
+                posting.append(slot)
+        # The terms of one story are distinct, so a fancy-indexed increment counts each once.
+        self._vocabulary.df[features.terms] += 1
+        members = self._members.get(cluster)
+        if members is None:
+            self._members[cluster] = story_id
+        elif isinstance(members, str):
+            self._members[cluster] = {members, story_id}
+        else:
+            members.add(story_id)
 
     def _remove(self, story_id: str) -> None:
         entry = self._entries.pop(story_id)
+        slot = entry.slot
+        self._slots[slot] = None
+        self._free_slots.append(slot)
         if entry.shingles.size:
             bands = self._bands
             for key in self._band_keys(entry.signature):
                 bucket = bands.get(key)
-                if bucket == story_id:
-                    del bands[key]
-                elif isinstance(bucket, list):
-                    bucket.remove(story_id)
-                    if len(bucket) == 1:
-                        bands[key] = bucket[0]
-        for term in entry.key_terms:
+                if bucket is None or isinstance(bucket, int):
+                    if bucket == slot:
+                        del bands[key]
+                    continue
+                if isinstance(bucket, list):
+                    bucket.remove(slot)
+                else:
+                    bucket = bands[key] = tuple(other for other in bucket if other != slot)
+                if len(bucket) == 1:
+                    bands[key] = bucket[0]
+        for term in entry.key_terms.tolist():
             posting = self._postings.get(term)
             if posting is not None:
-                posting.discard(story_id)
+                posting.remove(slot)
                 if not posting:
                     del self._postings[term]
-        term_list = entry.terms.tolist()
-        self._df.subtract(term_list)
-        for term in term_list:
-            if self._df[term] <= 0:
-                del self._df[term]
+        self._vocabulary.df[entry.terms] -= 1
         members = self._members.get(entry.cluster)
-        if members is not None:
+        if members == story_id:
+            del self._members[entry.cluster]
+        elif isinstance(members, set):
             members.discard(story_id)
-            if not members:
-                del self._members[entry.cluster]
+            if len(members) == 1:
+                self._members[entry.cluster] = members.pop()
 
 
 def _member_mask(values: _Hashes, sorted_pool: _Hashes) -> npt.NDArray[np.bool_]:
