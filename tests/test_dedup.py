@@ -285,27 +285,35 @@ def test_prune_drops_old_stories_and_forgets_them() -> None:
 
 
 def _assert_indexes_hold_exactly(index: StoryIndex) -> None:
-    """The band buckets, postings and term frequencies are those of the stories indexed."""
-    entries = list(index._entries.values())
-    assert sorted(entry.slot for entry in entries) == sorted(
-        slot for slot, entry in enumerate(index._slots) if entry is not None
+    """The slots, band buckets, postings and term frequencies are those of the stories indexed."""
+    slots = sorted(index._slot_of.values())
+    assert slots == sorted(
+        slot for slot, story_id in enumerate(index._story_ids) if story_id is not None
     )
+    assert all(index._story_ids[slot] == story_id for story_id, slot in index._slot_of.items())
+    free = sorted(index._free_slots)
+    assert free == sorted(set(range(len(index._story_ids))) - set(slots))
+    for slot in free:  # a free slot holds nothing that a look-up could pick up
+        assert not index._shingles[slot].size and not index._terms[slot].size
+        assert np.isnan(index._times[slot])
     bands = sorted(
-        (key, slot)
-        for key, bucket in index._bands.items()
-        for slot in ((bucket,) if isinstance(bucket, int) else bucket)
+        (key, slot) for key, value in index._bands.items() for slot in index._bucket(value)
     )
     assert bands == sorted(
-        (key, entry.slot)
-        for entry in entries
-        if entry.shingles.size
-        for key in index._band_keys(entry.signature)
+        (key, slot)
+        for slot in slots
+        if index._shingles[slot].size
+        for key in index._band_keys(index._signatures[slot])
     )
+    shared = sorted(~value for value in index._bands.values() if value < 0)
+    assert shared == sorted(set(range(len(index._shared_buckets))) - set(index._free_buckets))
+    assert all(len(index._shared_buckets[number]) >= 2 for number in shared)
+    assert not any(index._shared_buckets[number] for number in index._free_buckets)
     postings = sorted((term, slot) for term, posting in index._postings.items() for slot in posting)
-    assert postings == sorted((term, entry.slot) for entry in entries for term in entry.key_terms)
+    assert postings == sorted((term, slot) for slot in slots for term in index._key_terms[slot])
     frequencies = np.zeros_like(index._vocabulary.df)
-    for entry in entries:
-        frequencies[entry.terms] += 1
+    for slot in slots:
+        frequencies[index._terms[slot]] += 1
     assert index._vocabulary.df.tolist() == frequencies.tolist()
 
 
@@ -343,12 +351,14 @@ def test_crowded_band_buckets_grow_and_shrink_exactly() -> None:
     for number in range(40):
         decision = index.add(f"c{number}", FLOOD_TITLE, body(FLOOD), T0 + timedelta(minutes=number))
         assert decision.duplicate_of == (None if number == 0 else "c0")
-    assert any(isinstance(bucket, list) and len(bucket) == 40 for bucket in index._bands.values())
+    buckets = [index._bucket(value) for value in index._bands.values()]
+    assert any(isinstance(bucket, list) and len(bucket) == 40 for bucket in buckets)
     _assert_indexes_hold_exactly(index)
     for minutes in (75, 90, 99, 100):
         index.prune(T0 + timedelta(minutes=minutes))
         _assert_indexes_hold_exactly(index)
     assert len(index) == 0 and not index._bands and not index._postings
+    assert not any(index._shared_buckets)  # every shared bucket emptied and free for reuse
 
 
 def test_story_without_time_uses_clock_then_arrival_order() -> None:
