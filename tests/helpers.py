@@ -77,6 +77,22 @@ async def running_newsbot(settings: Settings) -> AsyncIterator[NewsBot]:
         await asyncio.wait_for(bot.stop(), 15)
 
 
+#: The bot token the Telegram tests give the bot (the fake accepts any well-formed token).
+TELEGRAM_TOKEN = "123:ABC"
+
+
+@asynccontextmanager
+async def running_telegram_bot(
+    tmp_path: Path, api_url: str, **overrides: object
+) -> AsyncIterator[NewsBot]:
+    """A running ``NewsBot`` whose Telegram transport talks to the fake at ``api_url``."""
+    settings = make_settings(
+        tmp_path, telegram_bot_token=TELEGRAM_TOKEN, telegram_api_url=api_url, **overrides
+    )
+    async with running_newsbot(settings) as bot:
+        yield bot
+
+
 class VirtualTime:
     """A clock that only moves when the pacer sleeps, so waits are measured, not slept."""
 

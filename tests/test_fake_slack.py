@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from tests.fakes._server import Request, Response
 from tests.fakes.slack_api import CHANNEL_ERRORS, FakeSlack
 from tests.fakes.slack_blocks import (
     message_texts,
@@ -33,7 +34,6 @@ TOKEN = "xoxb-test-token"
 def slack() -> Iterator[FakeSlack]:
     with FakeSlack() as fake:
         yield fake
-        assert fake.server_errors == []
 
 
 @pytest.fixture
@@ -293,3 +293,13 @@ async def test_response_url_records_respond_calls(slack: FakeSlack) -> None:
     responses = slack.responses("cmd1")
     assert [r.params["text"] for r in responses] == ["Subscribed to *tech*"]
     assert slack.responses("other") == []
+
+
+def test_a_crash_inside_the_fake_fails_the_test_that_caused_it() -> None:
+    class Broken(FakeSlack):
+        def handle(self, request: Request) -> Response:
+            raise RuntimeError("handler bug")
+
+    with pytest.raises(AssertionError, match="handler bug"), Broken() as fake:
+        answer = httpx.post(f"{fake.base_url}auth.test", timeout=5)
+        assert answer.status_code == 500

@@ -10,8 +10,7 @@ a few real seconds; the transport's pacer runs on the same virtual clock for the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,12 +31,12 @@ from bot.transports.telegram import (
 from storage import deliveries as outbox
 from storage.db import DatabaseWorker
 from tests.fakes.telegram_api import FakeTelegram
-from tests.helpers import make_settings, running_newsbot
+from tests.helpers import TELEGRAM_TOKEN, running_telegram_bot
 from tests.test_telegram_e2e import BOT_NAME, reply_containing, text_of
 
 pytestmark = pytest.mark.timeout(90)
 
-TOKEN = "123:ABC"
+TOKEN = TELEGRAM_TOKEN
 CHATS = (81, 82)
 PLACES = ("harbour", "mountain", "river", "desert")
 TICK = 2.0  # the scheduler's default delivery_poll_seconds
@@ -72,14 +71,6 @@ class VirtualClock:
 def tg() -> Iterator[FakeTelegram]:
     with FakeTelegram(poll_timeout_cap=0.2, bot_username=BOT_NAME) as fake:
         yield fake
-        assert fake.server_errors == []
-
-
-@asynccontextmanager
-async def running_bot(tmp_path: Path, tg: FakeTelegram) -> AsyncIterator[NewsBot]:
-    settings = make_settings(tmp_path, telegram_bot_token=TOKEN, telegram_api_url=tg.api_url)
-    async with running_newsbot(settings) as bot:
-        yield bot
 
 
 def quake_story(place: str) -> dict[str, str]:
@@ -140,7 +131,7 @@ class Outage:
 
 
 async def run_outage(tmp_path: Path, tg: FakeTelegram, minutes: float) -> Outage:
-    async with running_bot(tmp_path, tg) as bot:
+    async with running_telegram_bot(tmp_path, tg.api_url) as bot:
         assert bot.core is not None
         await subscribe_and_queue(bot, tg)
         clock = VirtualClock()
@@ -212,7 +203,7 @@ async def test_a_timed_out_send_is_retried_once_and_the_duplicate_counted(
 
     The transport here talks to the fake through a Bot with a 0.5 s read timeout (the bot's own
     is 20 s), so the timeout happens in well under a second."""
-    async with running_bot(tmp_path, tg) as bot:
+    async with running_telegram_bot(tmp_path, tg.api_url) as bot:
         assert bot.core is not None
         chat = CHATS[0]
         tg.push_message(chat, "/subscribe earthquake")

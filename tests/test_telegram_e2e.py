@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +21,7 @@ from storage import chats as chat_store
 from storage import deliveries as outbox
 from tests.fakes.telegram_api import Call, FakeTelegram
 from tests.fakes.telegram_html import parse_telegram_html
-from tests.helpers import REPO, make_settings, run_cli, running_newsbot
+from tests.helpers import REPO, run_cli, running_telegram_bot
 
 BOT_NAME = "newsbot_test_bot"
 HOSTILE = 'Earthquake <b>shakes</b> Dhaka & <a href="javascript:alert(1)">x</a> <script>'
@@ -33,16 +31,6 @@ HOSTILE = 'Earthquake <b>shakes</b> Dhaka & <a href="javascript:alert(1)">x</a> 
 def tg() -> Iterator[FakeTelegram]:
     with FakeTelegram(poll_timeout_cap=0.2, bot_username=BOT_NAME) as fake:
         yield fake
-        assert fake.server_errors == []
-
-
-@asynccontextmanager
-async def running_bot(tmp_path: Path, tg: FakeTelegram, **overrides: Any) -> AsyncIterator[NewsBot]:
-    settings = make_settings(
-        tmp_path, telegram_bot_token="123:ABC", telegram_api_url=tg.api_url, **overrides
-    )
-    async with running_newsbot(settings) as bot:
-        yield bot
 
 
 async def ingest(tmp_path: Path, *stories: dict[str, str]) -> None:
@@ -89,7 +77,7 @@ async def reply_containing(
 async def test_subscribe_alert_button_and_hostile_headline(
     tmp_path: Path, tg: FakeTelegram
 ) -> None:
-    async with running_bot(tmp_path, tg) as bot:
+    async with running_telegram_bot(tmp_path, tg.api_url) as bot:
         assert bot.worker is not None and bot.core is not None
         tg.push_message(42, "/start")
         await reply_containing(tg, 42, "Hello!")
@@ -142,7 +130,7 @@ async def test_groups_forum_topics_and_other_bots(tmp_path: Path, tg: FakeTelegr
     group, forum = -4001, -1001234567890
     tg.set_chat(group, "group", title="Newsroom")
     tg.set_chat(forum, "supergroup", title="Desk", is_forum=True)
-    async with running_bot(tmp_path, tg) as bot:
+    async with running_telegram_bot(tmp_path, tg.api_url) as bot:
         assert bot.worker is not None
         tg.push_message(group, "/subscribe@other_bot flood")
         tg.push_message(group, f"/subscribe@{BOT_NAME} flood")
@@ -169,7 +157,7 @@ async def test_groups_forum_topics_and_other_bots(tmp_path: Path, tg: FakeTelegr
 async def test_blocked_chat_goes_dormant_and_429_loses_nothing(
     tmp_path: Path, tg: FakeTelegram
 ) -> None:
-    async with running_bot(tmp_path, tg) as bot:
+    async with running_telegram_bot(tmp_path, tg.api_url) as bot:
         assert bot.worker is not None and bot.core is not None
         db = bot.core.db
         for user_chat in (50, 51):
@@ -223,7 +211,7 @@ async def test_channel_admin_subscribes_from_private_chat(tmp_path: Path, tg: Fa
     # with the channel's numeric id), so the channel is declared under its name here.
     tg.set_chat("@newschan", "channel", title="News Channel")
     tg.set_admins("@newschan", [60], creator=61)
-    async with running_bot(tmp_path, tg) as bot:
+    async with running_telegram_bot(tmp_path, tg.api_url) as bot:
         assert bot.core is not None
         tg.push_message(60, "/subscribe @newschan earthquake")
         await reply_containing(tg, 60, "Subscribed")
@@ -245,7 +233,7 @@ async def test_refused_optional_method_and_webhook_mode(tmp_path: Path, tg: Fake
         "telegram_webhook_url": "https://bot.example.org/tg/hook",
         "telegram_webhook_secret": "s3cret-token",
     }
-    async with running_bot(tmp_path, tg, **overrides) as bot:
+    async with running_telegram_bot(tmp_path, tg.api_url, **overrides) as bot:
         assert bot.web is not None
         assert tg.calls_to("setMyCommands")[0].status == 400
         webhook = tg.calls_to("setWebhook")[0]

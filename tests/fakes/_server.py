@@ -310,7 +310,14 @@ class FakeServer(abc.ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Stop, and fail the test if a handler crashed: that is a bug in the fake or a
+        request it could not parse, never an outcome a test expects."""
         self.stop()
+        if exc_type is None and self.server_errors:
+            raise AssertionError(
+                f"{type(self).__name__} failed while answering requests:\n"
+                + "\n".join(self.server_errors)
+            )
 
     @property
     def port(self) -> int:
