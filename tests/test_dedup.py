@@ -540,19 +540,123 @@ def _word_hash(word: str) -> int:
     ],
 )
 def test_vectorised_tokens_match_the_scalar_rules(title: str, text: str) -> None:
-    vocabulary = dedup._Vocabulary()
-    vocabulary.tokens("Greeks", "the court")  # some words known before, some learned now
-    tokens = vocabulary.tokens(title, text)
-    title_words = tokenize(title)
-    words = title_words + tokenize(text)
-    assert tokens.title_count == len(title_words)
-    assert tokens.hashes.tolist() == [_word_hash(word) for word in words]
-    expected_terms = [
+    index = StoryIndex()
+    index.fingerprints([("Greeks", "the court")])  # some words known before, some learned now
+    (fingerprint,) = index.fingerprints([(title, text)])
+    title_words, body_words = tokenize(title), tokenize(clean_body(text))
+    words = title_words + body_words
+    shingled = body_words if len(body_words) >= 12 else words
+    expected_shingles = dedup.shingle_hashes(
+        np.array([_word_hash(word) for word in shingled], dtype=np.uint64)
+    )
+    assert fingerprint.shingles.tolist() == expected_shingles.tolist()
+    expected_terms = {
         _word_hash(term) >> 32 for word in words if (term := dedup.content_term(word)) is not None
+    }
+    # Sorted distinct term ids; a term has one id whichever word it comes from ("gases" and
+    # "gase" are one term).
+    assert fingerprint.terms.tolist() == sorted(set(fingerprint.terms.tolist()))
+    assert set(index._vocabulary.term_hash[fingerprint.terms].tolist()) == expected_terms
+    assert len(fingerprint.terms) == len(expected_terms)
+
+
+BATCH_STORIES = [
+    (FLOOD_TITLE, body(FLOOD)),
+    ("", ""),
+    ("Quake", ""),  # one token in all
+    ("Quake hits", ""),  # two
+    (CHESS_TITLE, "Short body of a few words only."),  # shingled with its headline
+    ("", body(CHESS)),
+    ("Naïve “résumés”", "Die Straße ß 2 a bus gases crisis Greeks ελληνικάς 日本s 日本語s x 7"),
+    (REWRITE_TITLE, body(REWRITE)),
+    (FLOOD_TITLE, body(FLOOD)),  # the same text twice in one batch
+]
+
+
+def test_batch_fingerprints_equal_one_at_a_time() -> None:
+    batched, single = StoryIndex(), StoryIndex()
+    in_batch = batched.fingerprints(BATCH_STORIES)
+    one_by_one = [single.fingerprints([story])[0] for story in BATCH_STORIES]
+    for left, right in zip(in_batch, one_by_one, strict=True):
+        assert left.shingles.tolist() == right.shingles.tolist()
+        assert left.signature.tolist() == right.signature.tolist()
+        assert left.band_keys == right.band_keys
+        # Term ids depend on the order words were learnt; the terms they stand for do not.
+        assert sorted(batched._vocabulary.term_hash[left.terms].tolist()) == sorted(
+            single._vocabulary.term_hash[right.terms].tolist()
+        )
+    # A story without words has no shingles, and a signature that matches nothing real.
+    assert in_batch[1].shingles.size == 0 and in_batch[1].terms.size == 0
+    assert in_batch[2].shingles.size == 1 and in_batch[3].shingles.size == 1
+
+
+def test_add_many_decides_as_add_does_one_by_one() -> None:
+    stories = [
+        (f"s{number}", title, text, T0 + timedelta(minutes=number))
+        for number, (title, text) in enumerate(
+            [
+                *BATCH_STORIES,
+                (FOLLOW_UP_TITLE, body(FOLLOW_UP)),
+                (LIBRARY_TITLE, body(LIBRARY)),
+                *REPRINT_EDITS.values(),
+            ]
+        )
     ]
-    assert vocabulary.term_hash[tokens.terms].tolist() == expected_terms
-    # A term has one id whichever word it comes from ("gases" and "gase" are one term).
-    assert len(set(tokens.terms.tolist())) == len(set(expected_terms))
+    batched, single = StoryIndex(), StoryIndex()
+    decisions = batched.add_many(stories[:5]) + batched.add_many(stories[5:])
+    assert decisions == [single.add(*story) for story in stories]
+    # Stories of one batch see each other: the repeated flood text reprints the first.
+    assert decisions[8].duplicate_of == "s0"
+
+
+def _assert_same_terms(index: StoryIndex, reference: StoryIndex, story_id: str) -> None:
+    terms = index._terms[index._slot_of[story_id]]
+    expected = reference._terms[reference._slot_of[story_id]]
+    assert sorted(index._vocabulary.term_hash[terms].tolist()) == sorted(
+        reference._vocabulary.term_hash[expected].tolist()
+    )
+
+
+def test_a_fingerprint_made_before_words_were_forgotten_is_worked_out_again() -> None:
+    index = StoryIndex()
+    index._vocabulary.limit = 200
+    (stale,) = index.fingerprints([(FLOOD_TITLE, body(FLOOD))])
+    # More new words than the limit: the vocabulary forgets, and the flood's term ids (no
+    # story has them yet) are handed to the words learnt now.
+    index.fingerprints([(FOLLOW_UP_TITLE, body(FOLLOW_UP) + body(LIBRARY))])
+    assert stale.generation != index._vocabulary.generation
+    index.add("flood", FLOOD_TITLE, body(FLOOD), T0, fingerprint=stale)
+    reference = StoryIndex()
+    reference.add("flood", FLOOD_TITLE, body(FLOOD), T0)
+    _assert_same_terms(index, reference, "flood")
+    _assert_indexes_hold_exactly(index)
+
+
+def test_a_fingerprint_from_another_index_is_worked_out_again() -> None:
+    index, reference = StoryIndex(), StoryIndex()
+    for each in (index, reference):
+        each.add("flood", FLOOD_TITLE, body(FLOOD), T0)
+    (foreign,) = StoryIndex().fingerprints([(CHESS_TITLE, body(CHESS))])
+    index.add("chess", CHESS_TITLE, body(CHESS), T0, fingerprint=foreign)
+    reference.add("chess", CHESS_TITLE, body(CHESS), T0)
+    _assert_same_terms(index, reference, "chess")
+    _assert_indexes_hold_exactly(index)
+
+
+def test_dedup_jsonl_decides_across_its_reading_batches() -> None:
+    # More stories than one reading batch: a reprint in the second batch names a story of
+    # the first.
+    filler = _filler_stories(dedup._JSONL_BATCH + 5)
+    lines = [
+        json.dumps({"id": f"f{number}", "title": title, "text": text})
+        for number, (title, text) in enumerate(filler)
+    ]
+    lines.append(json.dumps({"id": "again", "title": "New headline", "text": filler[3][1]}))
+    out = io.StringIO()
+    assert dedup_jsonl(io.StringIO("\n".join(lines) + "\n"), out) == len(lines)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert rows[-1] == {"id": "again", "duplicate_of": "f3", "cluster": "f3"}
+    assert all(row["duplicate_of"] is None for row in rows[:-1])
 
 
 # ------------------------------------------------------------------- one-permutation MinHash

@@ -73,10 +73,10 @@ import logging
 import re
 import unicodedata
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import chain, repeat
 from typing import TextIO, TypeVar
 
 import numpy as np
@@ -90,8 +90,8 @@ U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
 Ids = npt.NDArray[np.intp]
 _Hashes = npt.NDArray[np.uint32] | npt.NDArray[np.uint64] | Ids
-# The sorted arrays of distinct values kept per story: shingle hashes and term ids.
-_Sorted = TypeVar("_Sorted", U32, Ids)
+# Sorted arrays of distinct values: shingle hashes, term ids, and batch keys of either.
+_Sorted = TypeVar("_Sorted", U32, U64, Ids)
 
 # --------------------------------------------------------------------------------------
 # Text normalisation
@@ -276,15 +276,6 @@ def _spans(encoded: bytes) -> _Spans:
     return spans
 
 
-@dataclass(slots=True)
-class _Tokens:
-    """The word tokens of a headline and body: hashes, and the content terms among them."""
-
-    hashes: U64  # one 64-bit hash per token, in text order, the headline's first
-    title_count: int  # how many of ``hashes`` are the headline's
-    terms: npt.NDArray[np.intp]  # term id of each content-term token, in text order
-
-
 # Which bytes, before a final "s", keep a word from being a plural: "ss", "us", "is".
 _NOT_PLURAL_BEFORE_S = np.zeros(256, dtype=bool)
 _NOT_PLURAL_BEFORE_S[[ord("s"), ord("u"), ord("i")]] = True
@@ -347,29 +338,30 @@ class _Vocabulary:
         self.term_hash: U32 = np.zeros(4096, dtype=np.uint32)
         self.df: npt.NDArray[np.int64] = np.zeros(4096, dtype=np.int64)
         self.free_terms: list[int] = []  # ids of forgotten terms, to reuse
+        # Counts the times words were forgotten: term ids worked out before then may have
+        # been reused since (see :class:`Fingerprint`).
+        self.generation = 0
 
-    def tokens(self, title: str, body: str) -> _Tokens:
-        """Hash the words of a headline and body, and find their content terms."""
-        words = _word_bytes(title).split()
-        title_count = len(words)
-        words += _word_bytes(body).split()
-        ids = self._lookup(words)
-        terms = self.term_of[ids]
-        return _Tokens(self.hashes[ids], title_count, terms[terms >= 0])
-
-    def _lookup(self, words: list[bytes]) -> npt.NDArray[np.intp]:
-        # Read straight into an array: no intermediate list to build, scan for misses and
-        # convert. A word not yet known yields None, which ``np.fromiter`` refuses.
-        try:
-            return np.fromiter(map(self.ids.get, words), dtype=np.intp, count=len(words))
-        except TypeError:
-            pass
-        new = list(dict.fromkeys(word for word in words if word not in self.ids))
+    def lookup(self, words: list[bytes]) -> npt.NDArray[np.intp]:
+        """The word id of each word, learning the words not seen before."""
+        # One pass reads every id straight into an array, -1 for a word not yet known; the
+        # few misses are then learnt and filled in. (Failing on the first miss and looking
+        # everything up again cost a second pass for most stories: nearly every article has
+        # a word the window has not seen.)
+        ids = np.fromiter(map(self.ids.get, words, repeat(-1)), dtype=np.intp, count=len(words))
+        missing = np.flatnonzero(ids < 0).tolist()
+        if not missing:
+            return ids
+        new = list(dict.fromkeys([words[position] for position in missing]))
         if len(self.ids) + len(new) > self.limit:
             self._forget()
             new = list(dict.fromkeys(words))
+            self._learn(new)
+            return np.fromiter(map(self.ids.__getitem__, words), dtype=np.intp, count=len(words))
         self._learn(new)
-        return np.fromiter(map(self.ids.__getitem__, words), dtype=np.intp, count=len(words))
+        known = self.ids
+        ids[missing] = [known[words[position]] for position in missing]
+        return ids
 
     def _learn(self, words: list[bytes]) -> None:
         first = len(self.ids)
@@ -405,6 +397,7 @@ class _Vocabulary:
     def _forget(self) -> None:
         """Drop every word, and the terms no indexed story has (their ids become free)."""
         self.ids.clear()
+        self.generation += 1
         used = len(self.term_ids) + len(self.free_terms)
         live = self.df[:used] > 0
         self.term_ids = dict(
@@ -480,14 +473,37 @@ _NO_TERMS: Ids = np.zeros(0, dtype=np.intp)
 
 
 @dataclass(slots=True)
+class Fingerprint:
+    """What a story's text alone says about it, worked out before the story is added.
+
+    Shingles, MinHash signature, band keys and content terms do not depend on the stories
+    in the window, so :meth:`StoryIndex.fingerprints` works them out for a whole batch with
+    one set of numpy calls; what does depend on the window (term weights, the rarest terms)
+    is worked out story by story when it is added. Term ids belong to one index's vocabulary
+    as it was then (``vocabulary`` and its ``generation``): when words were forgotten since,
+    or the fingerprint comes from another index, :meth:`StoryIndex.add` works it out again
+    instead of trusting ids that may mean other terms.
+    """
+
+    shingles: U32  # sorted distinct shingle hashes
+    signature: U32
+    band_keys: list[int]
+    terms: Ids  # sorted distinct content-term ids
+    vocabulary: _Vocabulary
+    generation: int
+
+
+@dataclass(slots=True)
 class _Features:
     shingles: U32
     signature: U32
     band_keys: list[int]
     terms: npt.NDArray[np.intp]  # sorted distinct content-term ids
     weights: npt.NDArray[np.float64]  # idf of each term, aligned with ``terms``
+    total_weight: float  # their sum
     key_terms: npt.NDArray[np.intp]  # the rarest terms: the story's keys in the inverted index
     lookup_terms: list[int]  # the rarest terms already in the window: keys to look up
+    band_values: list[int | None] | None = None  # ``_bands`` of each band key, once read
 
 
 class StoryIndex:
@@ -596,13 +612,22 @@ class StoryIndex:
         return story_id in self._slot_of
 
     def add(
-        self, story_id: str, title: str, text: str, published: datetime | None = None
+        self,
+        story_id: str,
+        title: str,
+        text: str,
+        published: datetime | None = None,
+        *,
+        fingerprint: Fingerprint | None = None,
     ) -> DedupDecision:
-        """Decide whether the story is a reprint, a cluster member or new, then index it."""
+        """Decide whether the story is a reprint, a cluster member or new, then index it.
+
+        ``fingerprint`` is this story's from :meth:`fingerprints` (worked out here if absent).
+        """
         if story_id in self._slot_of:
             raise ValueError(f"story {story_id!r} is already indexed")
         when = self._effective_time(published)
-        features = self._features(title, text)
+        features = self._features(title, text, fingerprint)
         original = self._find_reprint(features, when)
         if original is not None:
             decision = DedupDecision(self._originals[original], self._clusters[original], False)
@@ -617,8 +642,29 @@ class StoryIndex:
         self._insert(story_id, when, features, decision.cluster, decision.duplicate_of)
         return decision
 
+    def add_many(
+        self, stories: Sequence[tuple[str, str, str, datetime | None]]
+    ) -> list[DedupDecision]:
+        """:meth:`add` for ``(id, title, text, published)`` rows in arrival order.
+
+        Decisions are those of adding the stories one by one (a story can reprint an earlier
+        one of the same batch); the fingerprints are worked out for the batch at once.
+        """
+        prints = self.fingerprints([(title, text) for _id, title, text, _when in stories])
+        return [
+            self.add(story_id, title, text, published, fingerprint=fingerprint)
+            for (story_id, title, text, published), fingerprint in zip(stories, prints, strict=True)
+        ]
+
     def restore(
-        self, story_id: str, title: str, text: str, published: datetime | None, cluster: str
+        self,
+        story_id: str,
+        title: str,
+        text: str,
+        published: datetime | None,
+        cluster: str,
+        *,
+        fingerprint: Fingerprint | None = None,
     ) -> None:
         """Index a stored story under its known cluster, without deciding anything.
 
@@ -627,7 +673,15 @@ class StoryIndex:
         if story_id in self._slot_of:
             return
         when = self._effective_time(published)
-        self._insert(story_id, when, self._features(title, text), cluster, None)
+        self._insert(story_id, when, self._features(title, text, fingerprint), cluster, None)
+
+    def restore_many(self, stories: Sequence[tuple[str, str, str, datetime | None, str]]) -> None:
+        """:meth:`restore` for ``(id, title, text, published, cluster)`` rows."""
+        prints = self.fingerprints([(row[1], row[2]) for row in stories])
+        for (story_id, title, text, published, cluster), fingerprint in zip(
+            stories, prints, strict=True
+        ):
+            self.restore(story_id, title, text, published, cluster, fingerprint=fingerprint)
 
     def prune(self, now: datetime) -> int:
         """Drop stories older than the window before ``now``; return how many were dropped.
@@ -659,59 +713,184 @@ class StoryIndex:
 
     # ------------------------------------------------------------------------- features
 
-    def _features(self, title: str, text: str) -> _Features:
-        vocabulary = self._vocabulary
-        tokens = vocabulary.tokens(title, clean_body(text))
-        # Reprints change headlines, so shingle the body; a body too short to identify an
-        # article (headline-only items) is shingled together with its headline.
-        body = tokens.hashes[tokens.title_count :]
-        shingles = shingle_hashes(body if body.size >= 12 else tokens.hashes)
-        signature = self._signature(shingles)
+    def fingerprints(self, stories: Sequence[tuple[str, str]]) -> list[Fingerprint]:
+        """The :class:`Fingerprint` of each ``(title, text)``, worked out for the batch at once.
 
-        terms = _sorted_unique(tokens.terms)
+        A fingerprint is to be added (or restored) to this index, before the next call of
+        this method if possible: a later call may make the vocabulary forget words, and the
+        fingerprint is then worked out again when it is used.
+
+        Every step after the dictionary look-up of the words runs on the whole batch: a
+        story's values carry its number in their top 32 bits, so one sort puts every story's
+        shingles (or terms) in order and in one run, and one ``searchsorted`` finds every
+        bin minimum of every signature. Story by story these were a few dozen numpy calls
+        each, whose fixed cost (a microsecond or two apiece) was about a third of the time.
+        """
+        count = len(stories)
+        if count == 0:
+            return []
+        vocabulary = self._vocabulary
+        words: list[bytes] = []
+        # Where each story's shingled tokens start (its body, or the headline too when the
+        # body is too short to identify an article: headline-only items) and end.
+        segment_starts = np.empty(count, dtype=np.intp)
+        segment_ends = np.empty(count, dtype=np.intp)
+        for number, (title, text) in enumerate(stories):
+            start = len(words)
+            words += _word_bytes(title).split()
+            body_start = len(words)
+            words += _word_bytes(clean_body(text)).split()
+            segment_starts[number] = body_start if len(words) - body_start >= 12 else start
+            segment_ends[number] = len(words)
+        ids = vocabulary.lookup(words)
+        hashes = vocabulary.hashes[ids]
+        story_numbers = np.repeat(
+            np.arange(count, dtype=np.uint64),
+            np.diff(segment_ends, prepend=0),
+        )
+
+        shingle_keys = self._shingle_keys(hashes, segment_starts, segment_ends)
+        shingle_bounds = np.searchsorted(
+            shingle_keys, np.arange(count + 1, dtype=np.uint64) << np.uint64(32)
+        ).tolist()
+        shingles_low = shingle_keys.astype(np.uint32)
+        signatures = self._signatures_of(shingle_keys, shingles_low, shingle_bounds)
+        band_keys = self._band_keys_of(signatures)
+
+        term_ids = vocabulary.term_of[ids]
+        is_term = term_ids >= 0
+        term_keys = _sorted_unique(
+            (story_numbers[is_term] << np.uint64(32)) | term_ids[is_term].astype(np.uint64)
+        )
+        term_bounds = np.searchsorted(
+            term_keys, np.arange(count + 1, dtype=np.uint64) << np.uint64(32)
+        ).tolist()
+        terms_low = (term_keys & np.uint64(0xFFFFFFFF)).astype(np.intp)
+        generation = vocabulary.generation
+        return [
+            Fingerprint(
+                shingles=shingles_low[shingle_bounds[n] : shingle_bounds[n + 1]].copy(),
+                signature=signatures[n],
+                band_keys=band_keys[n],
+                terms=terms_low[term_bounds[n] : term_bounds[n + 1]].copy(),
+                vocabulary=vocabulary,
+                generation=generation,
+            )
+            for n in range(count)
+        ]
+
+    @staticmethod
+    def _shingle_keys(
+        hashes: U64, segment_starts: npt.NDArray[np.intp], segment_ends: npt.NDArray[np.intp]
+    ) -> U64:
+        """Sorted distinct ``story number << 32 | shingle hash`` of every story of a batch.
+
+        The shingles of a story are those of :func:`shingle_hashes` over its segment of
+        ``hashes``.
+        """
+        lengths = segment_ends - segment_starts
+        full = np.maximum(lengths - 2, 0)  # 3-shingles of each segment
+        total = hashes.size
+        combined = np.zeros(max(total - 2, 0), dtype=np.uint64)
+        if combined.size:
+            combined += hashes[: total - 2] * np.uint64(_SHINGLE_MULTIPLIERS[0])
+            combined += hashes[1 : total - 1] * np.uint64(_SHINGLE_MULTIPLIERS[1])
+            combined += hashes[2:] * np.uint64(_SHINGLE_MULTIPLIERS[2])
+        owners = np.repeat(np.arange(lengths.size, dtype=np.uint64), full)
+        offsets = np.arange(owners.size) - np.repeat(np.cumsum(full) - full, full)
+        positions = np.repeat(segment_starts, full) + offsets
+        keys = [(owners << np.uint64(32)) | (combined[positions] >> np.uint64(32))]
+        # A segment of one or two tokens is a single shingle of all of them (rare: a
+        # headline-only item of one or two words).
+        for number in np.flatnonzero((lengths > 0) & (lengths < 3)).tolist():
+            start = int(segment_starts[number])
+            value = shingle_hashes(hashes[start : start + int(lengths[number])])
+            keys.append((np.uint64(number) << np.uint64(32)) | value.astype(np.uint64))
+        return _sorted_unique(np.concatenate(keys) if len(keys) > 1 else keys[0])
+
+    def _signatures_of(self, keys: U64, low: U32, bounds: list[int]) -> U32:
+        """One-permutation MinHash signatures of a batch of stories, one row per story.
+
+        ``keys`` are from :meth:`_shingle_keys`, ``low`` their shingle hashes, ``bounds``
+        where each story's run of them starts (and, last, where the final one ends).
+
+        Instead of the minimum under each of ``bands * rows`` permutations (one pass over the
+        shingles per permutation), the hash space is cut into that many equal bins and each
+        value is the smallest hash in its bin: two texts agree on a bin with probability
+        about their Jaccard similarity, as with MinHash. The keys are sorted, so one
+        ``searchsorted`` finds every bin's minimum of every story. An empty bin borrows the
+        value of the next non-empty bin (circularly), the "rotation" densification of
+        Shrivastava and Li (2014), so that texts with fewer shingles than bins still get a
+        full signature whose values agree only when the borrowed shingle is shared.
+        datasketch offers only the multi-permutation MinHash, hence the hand-written version.
+        """
+        count = len(bounds) - 1
+        bins = self._bin_starts.size
+        targets = (np.arange(count, dtype=np.uint64)[:, None] << np.uint64(32)) | (
+            self._bin_starts.astype(np.uint64)
+        )
+        firsts = np.searchsorted(keys, targets)
+        ends = np.asarray(bounds[1:], dtype=np.intp)
+        np.minimum(firsts, (ends - 1)[:, None], out=firsts)
+        np.maximum(firsts, 0, out=firsts)
+        smallest = low[firsts] if low.size else np.zeros((count, bins), dtype=np.uint32)
+        # A bin is filled when the hash found for it lies inside it; the unsigned difference
+        # wraps to a huge value when the hash lies before the bin (the search ran past the
+        # story's last shingle, or into the next story).
+        filled = smallest - self._bin_starts <= self._bin_widths
+        # Densification as in :meth:`_signature`: each empty bin takes the value of the next
+        # filled bin of its row, circularly.
+        bin_ids = np.broadcast_to(self._bin_ids, filled.shape)
+        next_filled = np.where(filled, bin_ids, 2 * bins)
+        next_filled = np.minimum.accumulate(next_filled[:, ::-1], axis=1)[:, ::-1]
+        wrapped = next_filled >= 2 * bins
+        next_filled[wrapped] = np.broadcast_to(next_filled[:, :1], filled.shape)[wrapped]
+        empty = np.asarray(bounds[1:]) == np.asarray(bounds[:-1])
+        next_filled[empty] = 0
+        signatures: U32 = np.take_along_axis(smallest, next_filled, axis=1)
+        signatures[empty] = np.iinfo(np.uint32).max
+        return signatures
+
+    def _band_keys_of(self, signatures: U32) -> list[list[int]]:
+        """:meth:`_band_keys` of each row of ``signatures``."""
+        rows = signatures.reshape(-1, self.reprint_bands, self.reprint_rows).astype(np.uint64)
+        keys: list[list[int]] = ((rows @ self._row_mult) + self._band_salt).tolist()
+        return keys
+
+    def _features(self, title: str, text: str, fingerprint: Fingerprint | None) -> _Features:
+        vocabulary = self._vocabulary
+        if (
+            fingerprint is None
+            or fingerprint.vocabulary is not vocabulary
+            or fingerprint.generation != vocabulary.generation
+        ):
+            fingerprint = self.fingerprints([(title, text)])[0]
+        terms = fingerprint.terms
         doc_freq = vocabulary.df[terms]
         # Smoothed idf over the window; 50 pseudo-stories keep weights sane while it is empty.
         weights = np.log((len(self._slot_of) + 50.0) / (doc_freq + 1.0))
         # Rarest first; ties broken by the term hash, so that two articles choose the same
         # keys among equally rare terms (a min-hash choice).
-        order = np.lexsort((vocabulary.term_hash[terms], doc_freq))
+        # (One argsort of frequency and hash in one integer: term hashes are distinct.)
+        order = np.argsort((doc_freq << 32) | vocabulary.term_hash[terms])
         # Look-ups use the rarest terms that some story already has: an unseen term has no
         # postings, so the rarest terms overall would find nothing.
         seen_order = order[doc_freq[order] > 0][: self.story_key_terms]
         return _Features(
-            shingles=shingles,
-            signature=signature,
-            band_keys=self._band_keys(signature),
+            shingles=fingerprint.shingles,
+            signature=fingerprint.signature,
+            band_keys=fingerprint.band_keys,
             terms=terms,
             weights=weights,
+            total_weight=float(weights.sum()),
             key_terms=terms[order[: self.story_key_terms]],
             lookup_terms=terms[seen_order].tolist(),
         )
 
     def _signature(self, shingles: U32) -> U32:
-        """One-permutation MinHash signature of the sorted shingle hashes.
-
-        Instead of the minimum under each of ``bands * rows`` permutations (one pass over the
-        shingles per permutation), the hash space is cut into that many equal bins and each
-        value is the smallest hash in its bin: two texts agree on a bin with probability
-        about their Jaccard similarity, as with MinHash. The hashes are already sorted, so
-        one ``searchsorted`` finds every bin's minimum. An empty bin borrows the value of
-        the next non-empty bin (circularly), the "rotation" densification of Shrivastava
-        and Li (2014), so that texts with fewer shingles than bins still get a full
-        signature whose values agree only when the borrowed shingle is shared. datasketch
-        offers only the multi-permutation MinHash, hence the hand-written version.
-        """
-        if shingles.size == 0:
-            return np.full(self._bin_starts.size, np.iinfo(np.uint32).max, dtype=np.uint32)
-        firsts = np.searchsorted(shingles, self._bin_starts)
-        np.minimum(firsts, shingles.size - 1, out=firsts)
-        smallest = shingles[firsts]
-        # A bin is filled when the hash found for it lies inside it; the unsigned difference
-        # wraps to a huge value when the hash lies before the bin.
-        filled = np.flatnonzero(smallest - self._bin_starts <= self._bin_widths)
-        source = filled[np.searchsorted(filled, self._bin_ids) % filled.size]
-        signature: U32 = smallest[source]
-        return signature
+        """The signature of one story's sorted shingle hashes (see :meth:`_signatures_of`)."""
+        keys = shingles.astype(np.uint64)
+        return self._signatures_of(keys, shingles, [0, shingles.size])[0]
 
     def _bucket(self, value: int) -> tuple[int, ...] | list[int]:
         """The slots of a band bucket, given its value in ``_bands``."""
@@ -719,9 +898,7 @@ class StoryIndex:
 
     def _band_keys(self, signature: U32) -> list[int]:
         """One hash per band of ``reprint_rows`` signature values, salted by band number."""
-        rows = signature.reshape(self.reprint_bands, self.reprint_rows).astype(np.uint64)
-        keys: list[int] = ((rows @ self._row_mult) + self._band_salt).tolist()
-        return keys
+        return self._band_keys_of(signature[None, :])[0]
 
     # -------------------------------------------------------------------------- reprints
 
@@ -729,11 +906,14 @@ class StoryIndex:
         """The slot of the story this one reprints, or None."""
         if features.shingles.size == 0:
             return None
-        bands, shared_buckets = self._bands, self._shared_buckets
+        shared_buckets = self._shared_buckets
+        # Kept for :meth:`_insert`, which then need not look the keys up again: each look-up
+        # in a dict of ~4 million band keys is a few cache misses.
+        features.band_values = values = list(map(self._bands.get, features.band_keys))
         buckets = [
             (value,) if value >= 0 else shared_buckets[~value]
-            for key in features.band_keys
-            if (value := bands.get(key)) is not None
+            for value in values
+            if value is not None
         ]
         if not buckets:
             return None
@@ -771,7 +951,7 @@ class StoryIndex:
 
     def _find_story(self, features: _Features, when: float | None) -> int | None:
         """The slot of the most similar earlier story, if similar enough, or None."""
-        weight = float(features.weights.sum())
+        weight = features.total_weight
         if weight <= 0:
             return None
         postings = self._postings
@@ -905,14 +1085,18 @@ class StoryIndex:
             self._originals.append(original or story_id)
         self._slot_of[story_id] = slot
         self._times[slot] = np.nan if when is None else when
-        self._story_weights[slot] = features.weights.sum()
+        self._story_weights[slot] = features.total_weight
         self._signatures[slot] = features.signature
         self._sequence[slot] = self._inserted
         self._inserted += 1
         if features.shingles.size:
             bands, shared_buckets = self._bands, self._shared_buckets
-            for key in features.band_keys:
-                value = bands.get(key)
+            # The values :meth:`_find_reprint` read just before, unless it did not run (a
+            # restored story): nothing was inserted in between, so they are still current.
+            values = features.band_values
+            if values is None:
+                values = list(map(bands.get, features.band_keys))
+            for key, value in zip(features.band_keys, values, strict=True):
                 # A bucket holds a bare slot until it is shared: most buckets have one story,
                 # and a list per bucket would double the index's memory. A shared bucket is a
                 # tuple while it is small: the garbage collector stops tracking tuples of
@@ -1042,6 +1226,7 @@ def _timestamp(moment: datetime) -> float:
 # --------------------------------------------------------------------------------------
 
 _PRUNE_EVERY = 1000
+_JSONL_BATCH = 64
 
 
 def dedup_jsonl(src: TextIO, dst: TextIO, *, window_hours: float = 72.0) -> int:
@@ -1052,44 +1237,77 @@ def dedup_jsonl(src: TextIO, dst: TextIO, *, window_hours: float = 72.0) -> int:
     story of the input that this one reprints; rewrites of the same event share a
     ``cluster`` without being reprints. Broken lines and repeated ids are skipped with a
     logged warning. Stories older than the window before the newest time seen are pruned
-    as the input goes, so memory stays bounded on long inputs.
+    as the input goes, so memory stays bounded on long inputs. Lines are read in batches of
+    ``_JSONL_BATCH`` (the index fingerprints a batch at once); each result is written as
+    soon as its batch is decided.
     """
     index = StoryIndex(window_hours=window_hours)
-    written = 0
-    newest: datetime | None = None
+    state = _JsonlState()
+    batch: list[tuple[str, str, str, datetime | None]] = []
+    batch_ids: set[str] = set()
     for number, line in enumerate(src, start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
-            story_id = record["id"]
-            if not isinstance(story_id, str | int) or isinstance(story_id, bool):
-                raise ValueError("id must be a string or an integer")
-            story_id = str(story_id)
-            title = _text_field(record, "title")
-            text = _text_field(record, "text")
-            published = _parse_time(record.get("published"))
+            story = _parse_story(line)
         except (ValueError, KeyError, TypeError) as error:
             log.warning("dedup: skipping line %d: %s", number, error)
             continue
-        if story_id in index:
+        story_id = story[0]
+        if story_id in index or story_id in batch_ids:
             log.warning("dedup: skipping line %d: id %r repeats an earlier story", number, story_id)
             continue
-        decision = index.add(story_id, title, text, published)
+        batch.append(story)
+        batch_ids.add(story_id)
+        if len(batch) == _JSONL_BATCH:
+            _dedup_batch(index, batch, dst, state)
+            batch, batch_ids = [], set()
+    _dedup_batch(index, batch, dst, state)
+    return state.written
+
+
+@dataclass
+class _JsonlState:
+    written: int = 0
+    newest: datetime | None = None
+
+
+def _parse_story(line: str) -> tuple[str, str, str, datetime | None]:
+    """``(id, title, text, published)`` of one input line, or ValueError/KeyError/TypeError."""
+    record = json.loads(line)
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    story_id = record["id"]
+    if not isinstance(story_id, str | int) or isinstance(story_id, bool):
+        raise ValueError("id must be a string or an integer")
+    return (
+        str(story_id),
+        _text_field(record, "title"),
+        _text_field(record, "text"),
+        _parse_time(record.get("published")),
+    )
+
+
+def _dedup_batch(
+    index: StoryIndex,
+    batch: list[tuple[str, str, str, datetime | None]],
+    dst: TextIO,
+    state: _JsonlState,
+) -> None:
+    fingerprints = index.fingerprints([(title, text) for _id, title, text, _when in batch])
+    for (story_id, title, text, published), fingerprint in zip(batch, fingerprints, strict=True):
+        decision = index.add(story_id, title, text, published, fingerprint=fingerprint)
         record_out = {
             "id": story_id,
             "duplicate_of": decision.duplicate_of,
             "cluster": decision.cluster,
         }
         dst.write(json.dumps(record_out, ensure_ascii=False) + "\n")
-        written += 1
-        if published is not None and (newest is None or _later(published, newest)):
-            newest = published
-        if written % _PRUNE_EVERY == 0 and newest is not None:
-            index.prune(newest)
-    return written
+        state.written += 1
+        if published is not None and (state.newest is None or _later(published, state.newest)):
+            state.newest = published
+        if state.written % _PRUNE_EVERY == 0 and state.newest is not None:
+            index.prune(state.newest)
 
 
 def _text_field(record: dict[str, object], name: str) -> str:
