@@ -320,14 +320,14 @@ def _assert_indexes_hold_exactly(index: StoryIndex) -> None:
 def test_indexes_stay_exact_through_pruning_and_forgotten_words() -> None:
     """Slots and term ids are reused after pruning; decisions must not change because of it.
 
-    A vocabulary limit of a few hundred words makes the index forget its words (and free
-    the ids of terms no story has) many times over the run.
+    A limit of a few thousand terms, about twice what the window holds, makes the index
+    forget the terms no story has (and free their ids) several times over the run.
     """
     rng = random.Random(5)
-    words = [f"w{number}" for number in range(3000)]
+    words = [f"w{number}" for number in range(12000)]
     articles = [" ".join(rng.choices(words, k=120)) for _ in range(60)]
     small = StoryIndex(window_hours=2)
-    small._vocabulary.limit = 400
+    small._vocabulary.limit = 5000
     large = StoryIndex(window_hours=2)
     for number in range(240):
         text = articles[rng.randrange(len(articles))]
@@ -337,10 +337,10 @@ def test_indexes_stay_exact_through_pruning_and_forgotten_words() -> None:
         if number % 7 == 0:
             assert small.prune(when) == large.prune(when)
             _assert_indexes_hold_exactly(small)
-    assert len(small._vocabulary.ids) <= 400
+    assert small._vocabulary.generation > 0
+    assert small._vocabulary.known.size <= small._vocabulary.limit == 5000
     # Term ids were reused: fewer were handed out than there are distinct terms.
-    allocated = len(small._vocabulary.term_ids) + len(small._vocabulary.free_terms)
-    assert allocated < len(large._vocabulary.term_ids)
+    assert small._vocabulary.next_id < large._vocabulary.next_id == large._vocabulary.known.size
     _assert_indexes_hold_exactly(small)
     _assert_indexes_hold_exactly(large)
 
@@ -617,12 +617,12 @@ def _assert_same_terms(index: StoryIndex, reference: StoryIndex, story_id: str) 
     )
 
 
-def test_a_fingerprint_made_before_words_were_forgotten_is_worked_out_again() -> None:
+def test_a_fingerprint_made_before_terms_were_forgotten_is_worked_out_again() -> None:
     index = StoryIndex()
     index._vocabulary.limit = 200
     (stale,) = index.fingerprints([(FLOOD_TITLE, body(FLOOD))])
-    # More new words than the limit: the vocabulary forgets, and the flood's term ids (no
-    # story has them yet) are handed to the words learnt now.
+    # More new terms than the limit: the vocabulary forgets, and the flood's term ids (no
+    # story has them yet) are handed to the terms learnt now.
     index.fingerprints([(FOLLOW_UP_TITLE, body(FOLLOW_UP) + body(LIBRARY))])
     assert stale.generation != index._vocabulary.generation
     index.add("flood", FLOOD_TITLE, body(FLOOD), T0, fingerprint=stale)

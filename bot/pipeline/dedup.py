@@ -76,7 +76,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain, repeat
+from itertools import chain
 from typing import TextIO, TypeVar
 
 import numpy as np
@@ -281,8 +281,10 @@ _NOT_PLURAL_BEFORE_S = np.zeros(256, dtype=bool)
 _NOT_PLURAL_BEFORE_S[[ord("s"), ord("u"), ord("i")]] = True
 
 
-def _hash_words(encoded: bytes) -> tuple[U64, U64, npt.NDArray[np.bool_]]:
-    """Token hash, content-term hash and "is a content term" of each word of a text.
+def _hash_words(
+    encoded: bytes,
+) -> tuple[U64, U64, npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
+    """Token hash, content-term hash, "is a content term" and start of each word of a text.
 
     The text has passed through :func:`_word_bytes`. The content-term rule is that of
     :func:`content_term`: stop words and one-letter words other than digits are dropped, and
@@ -291,7 +293,7 @@ def _hash_words(encoded: bytes) -> tuple[U64, U64, npt.NDArray[np.bool_]]:
     spans = _spans(encoded)
     data, starts, ends = spans.data, spans.starts, spans.ends
     if starts.size == 0:
-        return spans.hashes, spans.hashes, np.zeros(0, dtype=bool)
+        return spans.hashes, spans.hashes, np.zeros(0, dtype=bool), starts
     if encoded.isascii():
         lengths = ends - starts
     else:  # count characters, not bytes: UTF-8 continuation bytes are 0b10xxxxxx
@@ -308,102 +310,82 @@ def _hash_words(encoded: bytes) -> tuple[U64, U64, npt.NDArray[np.bool_]]:
     terms = spans.hashes.copy()
     folded = np.flatnonzero(plural)
     terms[folded] = spans.substring_hashes(starts[folded], ends[folded] - 1)
-    return spans.hashes, terms, keep
+    return spans.hashes, terms, keep, starts
 
 
 class _Vocabulary:
-    """Every word seen, with its hash and content term, and every term with its frequency.
+    """Every content term of the window, with its id and its document frequency.
 
-    News vocabulary repeats heavily, so each word is worked out once (hashed, and the
-    content-term rule applied, by :func:`_hash_words` on a batch of new words) and then
-    found by a dictionary look-up. A content term gets a small integer id, so that its
-    document frequency over the window is an element of an array: a story's frequencies are
-    read and updated with one numpy call instead of a dictionary operation per term, which
-    was a large share of the time per story. A term's 32-bit hash (the top half of its word
-    hash) stays with the id: it breaks ties between equally rare terms the same way in every
-    process.
+    Words are not looked up one by one: :func:`_hash_words` hashes every word of a batch of
+    texts with a few numpy passes over their bytes, and the token hashes are all the
+    shingles need. A content term gets a small integer id, so that its document frequency
+    over the window is an element of an array: a story's frequencies are read and updated
+    with one numpy call instead of a dictionary operation per term. Ids are found by a
+    binary search of the batch's distinct term hashes in a sorted array of the known ones.
+    (A dictionary from each word to its id was the largest single cost of a story: a
+    Python object per word, and cache misses in a dictionary of hundreds of thousands of
+    words.) A term's 32-bit hash (the top half of its word hash) stays with the id: it breaks
+    ties between equally rare terms the same way in every process.
 
-    The words are forgotten when there are more than ``limit`` of them, which bounds memory
-    in a long-running process (hashes depend on the word alone, so relearning them gives the
-    same values). Terms that no story in the window has any more are forgotten then too and
-    their ids reused; ids of terms still in use never change.
+    When more than ``limit`` terms are known, the terms no story in the window has any more
+    are forgotten and their ids reused, which bounds memory in a long-running process to
+    about twice the terms of the window; ids of terms still in use never change.
+    ``generation`` counts these clean-ups.
     """
 
     def __init__(self, limit: int = 1 << 19) -> None:
         self.limit = limit
-        self.ids: dict[bytes, int] = {}
-        self.hashes: U64 = np.zeros(4096, dtype=np.uint64)
-        self.term_of: npt.NDArray[np.intp] = np.full(4096, -1, dtype=np.intp)  # -1: no term
-        self.term_ids: dict[int, int] = {}  # 32-bit term hash -> term id
-        self.term_hash: U32 = np.zeros(4096, dtype=np.uint32)
-        self.df: npt.NDArray[np.int64] = np.zeros(4096, dtype=np.int64)
+        self.known: U32 = np.zeros(0, dtype=np.uint32)  # sorted hashes of the known terms
+        self.known_ids: Ids = np.zeros(0, dtype=np.intp)  # the id of each, aligned
+        self.term_hash: U32 = np.zeros(4096, dtype=np.uint32)  # id -> hash
+        self.df: npt.NDArray[np.int64] = np.zeros(4096, dtype=np.int64)  # id -> stories
+        self.next_id = 0  # ids below it have been handed out
         self.free_terms: list[int] = []  # ids of forgotten terms, to reuse
-        # Counts the times words were forgotten: term ids worked out before then may have
-        # been reused since (see :class:`Fingerprint`).
         self.generation = 0
 
-    def lookup(self, words: list[bytes]) -> npt.NDArray[np.intp]:
-        """The word id of each word, learning the words not seen before."""
-        # One pass reads every id straight into an array, -1 for a word not yet known; the
-        # few misses are then learnt and filled in. (Failing on the first miss and looking
-        # everything up again cost a second pass for most stories: nearly every article has
-        # a word the window has not seen.)
-        ids = np.fromiter(map(self.ids.get, words, repeat(-1)), dtype=np.intp, count=len(words))
-        missing = np.flatnonzero(ids < 0).tolist()
-        if not missing:
-            return ids
-        new = list(dict.fromkeys([words[position] for position in missing]))
-        if len(self.ids) + len(new) > self.limit:
+    def term_ids(self, hashes: U32) -> Ids:
+        """The id of each term hash, handing out ids to the terms not known yet."""
+        if hashes.size == 0:
+            return np.zeros(0, dtype=np.intp)
+        distinct, inverse = np.unique(hashes, return_inverse=True)
+        new = distinct[~self._known_mask(distinct)]
+        if new.size and self.known.size + new.size > self.limit:
             self._forget()
-            new = list(dict.fromkeys(words))
+            new = distinct[~self._known_mask(distinct)]
+        if new.size:
             self._learn(new)
-            return np.fromiter(map(self.ids.__getitem__, words), dtype=np.intp, count=len(words))
-        self._learn(new)
-        known = self.ids
-        ids[missing] = [known[words[position]] for position in missing]
+        ids: Ids = self.known_ids[np.searchsorted(self.known, distinct)][inverse]
         return ids
 
-    def _learn(self, words: list[bytes]) -> None:
-        first = len(self.ids)
-        end = first + len(words)
-        if end > self.hashes.size:
-            size = max(end, 2 * self.hashes.size)
-            self.hashes = np.resize(self.hashes, size)
-            self.term_of = np.resize(self.term_of, size)
-        hashes, terms, content = _hash_words(b" ".join(words))
-        self.hashes[first:end] = hashes
-        term_hashes = (terms >> np.uint64(32)).astype(np.uint32)
-        self.term_of[first:end] = [
-            self._term_id(term) if is_term else -1
-            for term, is_term in zip(term_hashes.tolist(), content.tolist(), strict=True)
-        ]
-        self.ids.update(zip(words, range(first, end), strict=True))
+    def _known_mask(self, distinct: U32) -> npt.NDArray[np.bool_]:
+        return _member_mask(distinct, self.known)
 
-    def _term_id(self, term_hash: int) -> int:
-        term = self.term_ids.get(term_hash)
-        if term is not None:
-            return term
-        if self.free_terms:
-            term = self.free_terms.pop()
-        else:
-            term = len(self.term_ids)
-            if term >= self.df.size:
-                self.df = np.concatenate([self.df, np.zeros(self.df.size, dtype=np.int64)])
-                self.term_hash = np.resize(self.term_hash, self.df.size)
-        self.term_ids[term_hash] = term
-        self.term_hash[term] = term_hash
-        return term
+    def _learn(self, new: U32) -> None:
+        """Give ids to new (sorted, distinct) term hashes."""
+        reused = self.free_terms[-new.size :][::-1] if self.free_terms else []
+        del self.free_terms[len(self.free_terms) - len(reused) :]
+        fresh = new.size - len(reused)
+        ids = np.array(reused + list(range(self.next_id, self.next_id + fresh)), dtype=np.intp)
+        self.next_id += fresh
+        if self.next_id > self.df.size:
+            size = max(self.next_id, 2 * self.df.size)
+            self.df = np.concatenate([self.df, np.zeros(size - self.df.size, dtype=np.int64)])
+            self.term_hash = np.resize(self.term_hash, size)
+        self.term_hash[ids] = new
+        at = np.searchsorted(self.known, new)
+        self.known = np.insert(self.known, at, new)
+        self.known_ids = np.insert(self.known_ids, at, ids)
 
     def _forget(self) -> None:
-        """Drop every word, and the terms no indexed story has (their ids become free)."""
-        self.ids.clear()
+        """Forget the terms no indexed story has (their ids become free)."""
         self.generation += 1
-        used = len(self.term_ids) + len(self.free_terms)
-        live = self.df[:used] > 0
-        self.term_ids = dict(
-            zip(self.term_hash[:used][live].tolist(), np.flatnonzero(live).tolist(), strict=True)
-        )
-        self.free_terms = np.flatnonzero(~live).tolist()[::-1]
+        live = self.df[self.known_ids] > 0
+        self.free_terms = sorted(self.known_ids[~live].tolist(), reverse=True)
+        self.known = self.known[live]
+        self.known_ids = self.known_ids[live]
+        # When the window itself has more than half the limit, clean-ups would come ever
+        # more often for ever less gain: the limit grows with the window instead.
+        self.limit = max(self.limit, 2 * self.known.size)
 
 
 @functools.cache
@@ -730,24 +712,26 @@ class StoryIndex:
         if count == 0:
             return []
         vocabulary = self._vocabulary
-        words: list[bytes] = []
-        # Where each story's shingled tokens start (its body, or the headline too when the
-        # body is too short to identify an article: headline-only items) and end.
-        segment_starts = np.empty(count, dtype=np.intp)
-        segment_ends = np.empty(count, dtype=np.intp)
-        for number, (title, text) in enumerate(stories):
-            start = len(words)
-            words += _word_bytes(title).split()
-            body_start = len(words)
-            words += _word_bytes(clean_body(text)).split()
-            segment_starts[number] = body_start if len(words) - body_start >= 12 else start
-            segment_ends[number] = len(words)
-        ids = vocabulary.lookup(words)
-        hashes = vocabulary.hashes[ids]
-        story_numbers = np.repeat(
-            np.arange(count, dtype=np.uint64),
-            np.diff(segment_ends, prepend=0),
+        # Every headline and body of the batch in one text, so that the words of all are
+        # hashed together; each piece's words are found from where the piece starts.
+        pieces = []
+        for title, text in stories:
+            pieces.append(_word_bytes(title))
+            pieces.append(_word_bytes(clean_body(text)))
+        piece_starts = np.cumsum([0] + [len(piece) + 1 for piece in pieces[:-1]])
+        hashes, term_hashes, is_term, word_starts = _hash_words(b" ".join(pieces))
+        words_per_piece = np.bincount(
+            np.searchsorted(piece_starts, word_starts, side="right") - 1,
+            minlength=len(pieces),
         )
+        title_words, body_words = words_per_piece[0::2], words_per_piece[1::2]
+        segment_ends = np.cumsum(words_per_piece)[1::2]
+        # Where each story's shingled tokens start: its body, or the headline too when the
+        # body is too short to identify an article (headline-only items).
+        segment_starts = segment_ends - np.where(
+            body_words >= 12, body_words, body_words + title_words
+        )
+        story_numbers = np.repeat(np.arange(count, dtype=np.uint64), title_words + body_words)
 
         shingle_keys = self._shingle_keys(hashes, segment_starts, segment_ends)
         shingle_bounds = np.searchsorted(
@@ -757,10 +741,9 @@ class StoryIndex:
         signatures = self._signatures_of(shingle_keys, shingles_low, shingle_bounds)
         band_keys = self._band_keys_of(signatures)
 
-        term_ids = vocabulary.term_of[ids]
-        is_term = term_ids >= 0
+        term_ids = vocabulary.term_ids((term_hashes[is_term] >> np.uint64(32)).astype(np.uint32))
         term_keys = _sorted_unique(
-            (story_numbers[is_term] << np.uint64(32)) | term_ids[is_term].astype(np.uint64)
+            (story_numbers[is_term] << np.uint64(32)) | term_ids.astype(np.uint64)
         )
         term_bounds = np.searchsorted(
             term_keys, np.arange(count + 1, dtype=np.uint64) << np.uint64(32)
