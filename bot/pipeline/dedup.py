@@ -50,10 +50,11 @@ reprints from banded one-permutation MinHash LSH over the shingles (``reprint_ba
 0.67, 0.4 with 0.93, 0.5 with 0.995 and 0.6 with 0.9999; 32 x 3 found Jaccard 0.3 with
 0.58. Two-row bands would find nearly every reprint that keeps only a third of a long
 article (Jaccard ~0.3), but they turn up so many weak candidates in a large window that
-the index runs at half the speed). Each word is hashed once, when first seen, and found
-in a vocabulary afterwards; a term's document frequency is an element of an array indexed
-by term id. Stories come from an inverted index over each story's
-``story_key_terms`` rarest terms; a look-up reads the postings of the new story's rarest
+the index runs at half the speed). What depends on a story's text alone (its shingles,
+signature and terms: its :class:`Fingerprint`) is worked out for a batch of stories at
+once, with numpy passes over the bytes of all their words; a term's document frequency is
+an element of an array indexed by term id. Stories come from an inverted index over each
+story's ``story_key_terms`` rarest terms; a look-up reads the postings of the new story's rarest
 terms already in the window, skipping terms with more than ``max_postings`` stories
 (too common to discriminate, and they would make look-ups linear), and checks exactly the
 ``story_max_candidates`` stories sharing the most keys (at least
@@ -195,9 +196,9 @@ def content_term(token: str) -> str | None:
 # Hashing, vectorised over the bytes of a batch of words
 # --------------------------------------------------------------------------------------
 #
-# New words are hashed in batches (the vocabulary below remembers them): the words of a
-# batch are joined into one text and hashed with a handful of numpy passes over its bytes
-# rather than word by word in Python. Each word gets a polynomial hash
+# Words are hashed in batches: the texts of a batch of stories are joined into one text
+# and its words hashed with a handful of numpy passes over its bytes rather than word by
+# word in Python. Each word gets a polynomial hash
 # sum(byte[k] * B**k) mod 2**64, read off a prefix sum of byte[i] * B**i as
 # (P[end] - P[start]) * B**-start  (B is odd, so it is invertible mod 2**64), then mixed.
 # No library offers a vectorised hash of many substrings of one buffer, hence the
