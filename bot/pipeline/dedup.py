@@ -90,7 +90,10 @@ log = logging.getLogger(__name__)
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
 Ids = npt.NDArray[np.intp]
-_Hashes = npt.NDArray[np.uint32] | npt.NDArray[np.uint64] | Ids
+# Term ids kept per story: 32 bits are plenty, and half the memory of a 100,000-story window's
+# ~20 million term entries.
+TermIds = npt.NDArray[np.int32]
+_Hashes = npt.NDArray[np.uint32] | npt.NDArray[np.uint64] | Ids | TermIds
 # Sorted arrays of distinct values: shingle hashes, term ids, and batch keys of either.
 _Sorted = TypeVar("_Sorted", U32, U64, Ids)
 
@@ -452,7 +455,7 @@ class DedupDecision:
 
 
 _NO_SHINGLES: U32 = np.zeros(0, dtype=np.uint32)
-_NO_TERMS: Ids = np.zeros(0, dtype=np.intp)
+_NO_TERMS: TermIds = np.zeros(0, dtype=np.int32)
 
 
 @dataclass(slots=True)
@@ -471,7 +474,7 @@ class Fingerprint:
     shingles: U32  # sorted distinct shingle hashes
     signature: U32
     band_keys: list[int]
-    terms: Ids  # sorted distinct content-term ids
+    terms: TermIds  # sorted distinct content-term ids
     vocabulary: _Vocabulary
     generation: int
 
@@ -481,10 +484,10 @@ class _Features:
     shingles: U32
     signature: U32
     band_keys: list[int]
-    terms: npt.NDArray[np.intp]  # sorted distinct content-term ids
+    terms: TermIds  # sorted distinct content-term ids
     weights: npt.NDArray[np.float64]  # idf of each term, aligned with ``terms``
     total_weight: float  # their sum
-    key_terms: npt.NDArray[np.intp]  # the rarest terms: the story's keys in the inverted index
+    key_terms: TermIds  # the rarest terms: the story's keys in the inverted index
     lookup_terms: list[int]  # the rarest terms already in the window: keys to look up
     band_values: list[int | None] | None = None  # ``_bands`` of each band key, once read
 
@@ -561,8 +564,8 @@ class StoryIndex:
         self._free_slots: list[int] = []
         self._story_ids: list[str | None] = []  # None: a free slot
         self._shingles: list[U32] = []  # sorted distinct shingle hashes
-        self._terms: list[Ids] = []  # sorted distinct content-term ids
-        self._key_terms: list[Ids] = []  # the rarest terms when indexed: inverted-index keys
+        self._terms: list[TermIds] = []  # sorted distinct content-term ids
+        self._key_terms: list[TermIds] = []  # the rarest terms when indexed: inverted-index keys
         self._clusters: list[str] = []
         self._originals: list[str] = []  # the story it reprints, or its own id
         capacity = 1024
@@ -749,7 +752,7 @@ class StoryIndex:
         term_bounds = np.searchsorted(
             term_keys, np.arange(count + 1, dtype=np.uint64) << np.uint64(32)
         ).tolist()
-        terms_low = (term_keys & np.uint64(0xFFFFFFFF)).astype(np.intp)
+        terms_low = term_keys.astype(np.uint32).astype(np.int32)
         generation = vocabulary.generation
         return [
             Fingerprint(
@@ -1005,7 +1008,7 @@ class StoryIndex:
                 best, best_similarity = slot, similarity
         return best
 
-    def _adds_information(self, terms: npt.NDArray[np.intp], cluster: str) -> bool:
+    def _adds_information(self, terms: TermIds, cluster: str) -> bool:
         """The new-information rule of the module docstring, against the cluster so far."""
         members = self._members.get(cluster)
         if not members:
