@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -22,6 +23,7 @@ from bot.pipeline.classify import (
     prepare_text,
     train,
 )
+from bot.pipeline.classify_ensemble import WordVectors, write_vectors
 
 
 @pytest.fixture(scope="module")
@@ -323,11 +325,13 @@ def test_transfer_labels_stories_with_words_the_rows_lack(
 def test_model_with_prior_round_trips(news_model_dirs: dict[bool, Path]) -> None:
     out = news_model_dirs[True]
     document = json.loads((out / "model.json").read_text())
-    assert document["version"] == 2
+    assert document["version"] == 3
     assert document["prior"]["labels"] == list(TOPICS)
+    assert document["word_vectors"]["digest"] == WordVectors.load().digest
     with np.load(out / "weights.npz", allow_pickle=False) as arrays:
-        assert {"prior_coef", "prior_map", "prior_feature_index"} <= set(arrays.files)
+        assert {"prior_coef", "prior_map", "prior_feature_index", "word_map"} <= set(arrays.files)
         assert arrays["prior_map"].shape == (len(TOPICS), 2)
+        assert arrays["word_map"].shape == (WordVectors.load().feature_count, 2)
     items = [(t, "") for t, _ in UNSEEN]
     first, again = TopicModel.load(out), TopicModel.load(out)
     np.testing.assert_allclose(first.scores_many(items), again.scores_many(items))
@@ -343,9 +347,58 @@ def test_train_without_transfer_writes_a_plain_model(news_model_dirs: dict[bool,
     document = json.loads((out / "model.json").read_text())
     assert document["version"] == 1
     assert "prior" not in document
+    assert "word_vectors" not in document
     with np.load(out / "weights.npz", allow_pickle=False) as arrays:
-        assert not any(name.startswith("prior_") for name in arrays.files)
-    assert TopicModel.load(out).prior is None
+        assert not any(name.startswith(("prior_", "word_")) for name in arrays.files)
+    model = TopicModel.load(out)
+    assert model.prior is None
+    assert model.word_vectors is None
+
+
+def test_model_without_word_vectors_is_written_and_read_as_version_2(
+    news_model_dirs: dict[bool, Path], tmp_path: Path
+) -> None:
+    """A version 2 model (prior, no word map) still loads and scores as before."""
+    full = TopicModel.load(news_model_dirs[True])
+    assert full.word_vectors is not None and full.word_map is not None
+    items = [(t, "") for t, _ in UNSEEN]
+    word_part = (
+        full.word_vectors.features([t for t, _ in items], [t for t, _ in items]) @ full.word_map
+    )
+    without = dataclasses.replace(full, word_vectors=None, word_map=None)
+    without.save(tmp_path)
+    document = json.loads((tmp_path / "model.json").read_text())
+    assert document["version"] == 2
+    assert "word_vectors" not in document
+    loaded = TopicModel.load(tmp_path)
+    assert loaded.prior is not None and loaded.word_vectors is None
+    np.testing.assert_allclose(
+        loaded.decision(items), full.decision(items) - word_part, rtol=1e-5, atol=1e-5
+    )
+
+
+def test_model_for_other_word_vectors_is_refused(
+    news_model_dirs: dict[bool, Path], tmp_path: Path
+) -> None:
+    out = news_model_dirs[True]
+    for name in ("model.json", "weights.npz"):
+        (tmp_path / name).write_bytes((out / name).read_bytes())
+    document = json.loads((tmp_path / "model.json").read_text())
+    document["word_vectors"]["digest"] = "sha256:" + "0" * 64
+    (tmp_path / "model.json").write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="other word vectors"):
+        TopicModel.load(tmp_path)
+
+
+def test_newer_model_format_is_refused(news_model_dirs: dict[bool, Path], tmp_path: Path) -> None:
+    out = news_model_dirs[True]
+    for name in ("model.json", "weights.npz"):
+        (tmp_path / name).write_bytes((out / name).read_bytes())
+    document = json.loads((tmp_path / "model.json").read_text())
+    document["version"] = 4
+    (tmp_path / "model.json").write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="format version 4"):
+        TopicModel.load(tmp_path)
 
 
 def test_folded_model_scores_like_its_stacked_members() -> None:
@@ -358,13 +411,96 @@ def test_folded_model_scores_like_its_stacked_members() -> None:
     features = sp.random(60, 40, density=0.2, format="csr", random_state=1, dtype=np.float32)
     targets = np.arange(60) % 3
     prior_scores = rng.normal(size=(60, 5))
-    members = fit_members(features, targets, 3, prior_scores, seed=0)
-    weights = np.array([0.7, 0.2, 1.3])
-    coef, intercept, prior_map = members.fold(weights)
-    assert prior_map is not None
-    folded = np.asarray(features @ coef) + intercept + prior_scores @ prior_map
-    stacked = stack(members.decide(features, prior_scores), weights)
+    word_features = rng.normal(size=(60, 8)) * 3.0 + 1.0  # not standardised on purpose
+    members = fit_members(features, targets, 3, prior_scores, seed=0, word_features=word_features)
+    assert members.count == 4
+    weights = np.array([0.7, 0.2, 1.3, 0.9])
+    coef, intercept, prior_map, word_map = members.fold(weights)
+    assert prior_map is not None and word_map is not None
+    folded = (
+        np.asarray(features @ coef)
+        + intercept
+        + prior_scores @ prior_map
+        + word_features @ word_map
+    )
+    stacked = stack(members.decide(features, prior_scores, word_features), weights)
     np.testing.assert_allclose(folded, stacked, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="word features"):
+        members.decide(features, prior_scores)
+
+
+def test_word_member_learns_from_word_features_alone() -> None:
+    """With uninformative n-grams, the word member's scores carry the labels."""
+    import scipy.sparse as sp
+
+    from bot.pipeline.classify_ensemble import fit_members
+
+    rng = np.random.default_rng(1)
+    targets = np.arange(90) % 3
+    centres = rng.normal(size=(3, 6)) * 2.0
+    word_features = centres[targets] + rng.normal(size=(90, 6))
+    features = sp.csr_matrix(np.ones((90, 4), np.float32))
+    members = fit_members(features, targets, 3, None, seed=0, word_features=word_features)
+    assert members.count == 3
+    scores = members.decide(features, None, word_features)
+    assert np.mean(scores[2].argmax(axis=1) == targets) > 0.9
+    np.testing.assert_allclose(scores[2].sum(axis=1), 0.0, atol=1e-9)  # centred
+
+
+# --------------------------------------------------------------------------- word vectors
+TINY_WORDS = ["the", "goal", "striker", "court", "judge", "e-mail", "at&t", "mail"]
+
+
+def tiny_vectors(path: Path) -> WordVectors:
+    """A vocabulary small enough to check by hand: sport words on axis 0, courts on axis 1."""
+    matrix = np.zeros((len(TINY_WORDS), 3))
+    matrix[[1, 2], 0] = [1.0, 0.5]
+    matrix[[3, 4], 1] = [1.0, 0.25]
+    matrix[0] = [0.3, 0.3, 0.3]
+    matrix[5:, 2] = [1.0, 0.5, -1.0]
+    ranks = np.array([0, 500, 9000, 800, 1200, 40000, 300, 3000])
+    write_vectors(path, TINY_WORDS, matrix, ranks)
+    return WordVectors.load(path)
+
+
+def test_word_vectors_file_is_deterministic_and_checked(tmp_path: Path) -> None:
+    vectors = tiny_vectors(tmp_path / "a.npz")
+    tiny_vectors(tmp_path / "b.npz")
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as arrays:
+        assert arrays["vectors"].dtype == np.int8
+    assert vectors.digest.startswith("sha256:")
+    other = tmp_path / "c.npz"
+    write_vectors(other, TINY_WORDS, np.eye(len(TINY_WORDS), 3), np.arange(len(TINY_WORDS)))
+    assert WordVectors.load(other).digest != vectors.digest
+
+
+def test_word_vectors_tokenise_like_glove(tmp_path: Path) -> None:
+    vectors = tiny_vectors(tmp_path / "v.npz")
+    column = vectors.vocabulary
+    counts = vectors.counts(["The STRIKER's goal, goal!", "AT&T e-mail; snail-mail", "nothing"])
+    assert counts.shape == (3, len(TINY_WORDS))
+    # "striker's" is not a word of the list: its parts are looked up instead ("s" is unknown).
+    assert counts[0, column["the"]] == 1
+    assert counts[0, column["striker"]] == 1
+    assert counts[0, column["goal"]] == 2
+    assert counts[1, column["at&t"]] == 1
+    assert counts[1, column["e-mail"]] == 1
+    assert counts[1, column["mail"]] == 1  # from "snail-mail"
+    assert counts[2].nnz == 0
+
+
+def test_word_vectors_weigh_frequent_words_down(tmp_path: Path) -> None:
+    vectors = tiny_vectors(tmp_path / "v.npz")
+    features = vectors.mean_vectors(["the goal", "the court judge", "the", "no known words"])
+    np.testing.assert_allclose(np.linalg.norm(features[:3], axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(features[3], 0.0)
+    # "the" (rank 0) is worth far less than "goal" (rank 500), so the story points at sport.
+    assert features[0, 0] > 0.95
+    assert features[1, 1] > 0.95
+    both = vectors.features(["goal"], ["goal\ncourt judge"])
+    assert both.shape == (1, vectors.feature_count) == (1, 6)
+    assert both[0, 0] > 0.99 and both[0, 4] > both[0, 3] > 0
 
 
 def test_stacker_gives_a_noise_member_little_weight() -> None:

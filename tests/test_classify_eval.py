@@ -43,7 +43,7 @@ def _strict_predictions(model: TopicModel, rows: list[dict], mapping: dict) -> l
 
 
 @pytest.mark.parametrize(
-    ("name", "floor_acc", "floor_f1"), [("bbc", 0.96, 0.96), ("ag", 0.88, 0.88)]
+    ("name", "floor_acc", "floor_f1"), [("bbc", 0.97, 0.97), ("ag", 0.895, 0.89)]
 )
 def test_trained_model_on_held_back_fifth(
     shared_data: Path, tmp_path: Path, name: str, floor_acc: float, floor_f1: float

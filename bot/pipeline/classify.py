@@ -6,7 +6,9 @@ function per label, and each score is squashed into [0, 1] by a per-label sigmoi
 on cross-validated scores. A user-trained model may also carry a *prior view*: a frozen copy of
 the shipped model's linear scorer whose topic scores are mapped linearly onto the user's labels
 and added in, so knowledge from the shipped model's training data transfers to small user data
-sets. Because the feature hashing is stateless, a model is just arrays plus a JSON description:
+sets; since format version 3 it may also map the story's mean pretrained word vectors (shipped
+in ``bot/data/word_vectors/``, checked by checksum) onto its labels. Because the feature
+hashing is stateless, a model is just arrays plus a JSON description:
 it is stored as ``model.json`` + ``weights.npz`` and loaded with ``allow_pickle=False``, so
 opening a model file can never run code.
 
@@ -32,6 +34,7 @@ from typing import Any, TextIO
 import numpy as np
 import scipy.sparse as sp
 
+from bot.pipeline.classify_ensemble import WordVectors
 from bot.pipeline.jsonl import text_records
 
 log = logging.getLogger(__name__)
@@ -67,9 +70,10 @@ TOPIC_NAMES: dict[str, str] = {
 }
 
 MODEL_FORMAT = "newsbot-topic-model"
-# Version 2 added the optional prior view; a model without one is still written as version 1,
-# so older releases keep reading the models they can score correctly.
-MODEL_VERSION = 2
+# Version 2 added the optional prior view, version 3 the optional word-vector map; a model is
+# written with the lowest version that can hold it, so older releases keep reading the models
+# they can score correctly.
+MODEL_VERSION = 3
 MODEL_JSON = "model.json"
 WEIGHTS_NPZ = "weights.npz"
 
@@ -221,9 +225,11 @@ class TopicModel:
     """A linear multi-label topic model over hashed n-grams (see the module docstring).
 
     ``coef`` has one row per stored feature (``feature_index``, sorted) and one column per label.
-    A story's score for a label is ``sigmoid(scale * (x . w + intercept + p . m) + offset)``, where
-    ``p`` are the raw scores of the optional ``prior`` model and ``m`` the matching column of
-    ``prior_map`` (both absent in the shipped model).
+    A story's score for a label is ``sigmoid(scale * (x . w + intercept + p . m + v . u) +
+    offset)``, where ``p`` are the raw scores of the optional ``prior`` model and ``m`` the
+    matching column of ``prior_map``, and ``v`` the story's mean word vectors (see
+    :meth:`WordVectors.features`) and ``u`` the matching column of ``word_map`` (all absent in
+    the shipped model).
     """
 
     spec: FeatureSpec
@@ -241,6 +247,8 @@ class TopicModel:
     hash_probe: list[int] | None = None
     prior: TopicModel | None = None
     prior_map: np.ndarray | None = None
+    word_vectors: WordVectors | None = None
+    word_map: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n_labels = len(self.labels)
@@ -268,6 +276,12 @@ class TopicModel:
                     f"prior_map has shape {self.prior_map.shape}, expected "
                     f"({len(self.prior.labels)}, {n_labels})"
                 )
+        if (self.word_vectors is None) != (self.word_map is None):
+            raise ValueError("word vectors and their word_map go together")
+        if self.word_vectors is not None and self.word_map is not None:
+            expected = (self.word_vectors.feature_count, n_labels)
+            if self.word_map.shape != expected:
+                raise ValueError(f"word_map has shape {self.word_map.shape}, expected {expected}")
         # Map the whole hashed space onto the stored features, plus one zero row for the rest,
         # so scoring is a single sparse product.
         rows = np.vstack([self.coef.astype(np.float32), np.zeros((1, n_labels), np.float32)])
@@ -316,6 +330,10 @@ class TopicModel:
             if data.get("prior"):
                 prior = cls._load_prior(data["prior"], arrays)
                 prior_map = arrays["prior_map"].astype(np.float32)
+            word_vectors = word_map = None
+            if data.get("word_vectors"):
+                word_vectors = _matching_word_vectors(data["word_vectors"], meta_path)
+                word_map = arrays["word_map"].astype(np.float32)
             return cls(
                 spec=spec,
                 labels=tuple(data["labels"]),
@@ -332,6 +350,8 @@ class TopicModel:
                 hash_probe=data.get("hash_probe"),
                 prior=prior,
                 prior_map=prior_map,
+                word_vectors=word_vectors,
+                word_map=word_map,
             )
 
     @classmethod
@@ -382,11 +402,21 @@ class TopicModel:
                 "hash_probe": self.prior.spec.probe_indices(),
                 "source": self.prior.meta.get("source", ""),
             }
+        vectors_document: dict[str, Any] | None = None
+        if self.word_vectors is not None and self.word_map is not None:
+            arrays["word_map"] = self.word_map.astype(np.float32)
+            # The vectors themselves ship with the package; the digest ties the map to them.
+            vectors_document = {
+                "file": "bot/data/word_vectors/vectors.npz",
+                "digest": self.word_vectors.digest,
+                "words": len(self.word_vectors.vocabulary),
+            }
         # numpy's stubs type **kwds as its keyword options; the arrays are all ndarrays.
         np.savez_compressed(out_dir / WEIGHTS_NPZ, **arrays)  # type: ignore[arg-type]
-        document = {
+        version = 3 if vectors_document else 2 if prior_document else 1
+        document: dict[str, Any] = {
             "format": MODEL_FORMAT,
-            "version": MODEL_VERSION if prior_document else 1,
+            "version": version,
             "labels": list(self.labels),
             "names": self.names,
             "threshold": self.threshold,
@@ -397,6 +427,8 @@ class TopicModel:
         }
         if prior_document:
             document["prior"] = prior_document
+        if vectors_document:
+            document["word_vectors"] = vectors_document
         (out_dir / MODEL_JSON).write_text(
             json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
@@ -424,6 +456,9 @@ class TopicModel:
         scores = np.asarray((compact @ self._weights).toarray()) + self.intercept
         if self.prior is not None and self.prior_map is not None:
             scores += self.prior.decision(items) @ self.prior_map
+        if self.word_vectors is not None and self.word_map is not None:
+            titles = [prepare_text(title or "", "", 0) for title, _ in items]
+            scores += self.word_vectors.features(titles, texts) @ self.word_map
         return scores
 
     def scores_many(self, items: Sequence[tuple[str, str]]) -> np.ndarray:
@@ -561,6 +596,30 @@ def _shipped_prior() -> TopicModel | None:
     return prior
 
 
+def _matching_word_vectors(document: Mapping[str, Any], meta_path: Path) -> WordVectors:
+    """The shipped word vectors, if they are the ones the model at ``meta_path`` was fitted on.
+
+    A model's word map only makes sense for the exact vectors it was fitted with; after an
+    upgrade that ships other vectors, refusing to load beats silently wrong topics.
+    """
+    vectors = WordVectors.load()
+    if vectors.digest != document.get("digest"):
+        raise ValueError(
+            f"{meta_path} was trained with other word vectors than this release ships; "
+            "retrain it with `newsbot train`"
+        )
+    return vectors
+
+
+def _shipped_word_vectors() -> WordVectors | None:
+    """The shipped word vectors for a user's model, or None (with a warning) if unreadable."""
+    try:
+        return WordVectors.load()
+    except (OSError, ValueError, KeyError) as error:
+        log.warning("training without the shipped word vectors: %s", error)
+        return None
+
+
 def _tfidf_columns(
     fit_counts: sp.csr_matrix, *others: sp.csr_matrix
 ) -> tuple[np.ndarray, np.ndarray, float, list[sp.csr_matrix]]:
@@ -581,12 +640,13 @@ def train(
     """Cross-validate, then fit on all rows and write a model directory to ``out_dir``.
 
     Rows are ``{"title"?, "text", "label"}`` with any label set. The model stacks a linear SVM,
-    complement naive Bayes and, with ``transfer``, a map from the shipped model's topic scores
-    (see :mod:`bot.pipeline.classify_ensemble`). The reported figures are honest cross-validation:
-    every member is refitted per fold (IDF included) and the stacking weights applied to a fold
-    are fitted on the other folds' out-of-fold scores only. Those scores also calibrate the
-    model's [0, 1] scores. Raises ValueError for empty data, a single label, rows without text or
-    label, or labels too rare to cross-validate.
+    complement naive Bayes and, with ``transfer``, maps from the shipped model's topic scores
+    and from the rows' mean GloVe word vectors (see :mod:`bot.pipeline.classify_ensemble`). The
+    reported figures are honest cross-validation: every member is refitted per fold (IDF
+    included) and the stacking weights applied to a fold are fitted on the other folds' out-of-
+    fold scores only. Those scores also calibrate the model's [0, 1] scores. Raises ValueError
+    for empty data, a single label, rows without text or label, or labels too rare to cross-
+    validate.
     """
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.model_selection import StratifiedKFold
@@ -616,11 +676,19 @@ def train(
     counts = spec.counts(texts)
     prior = _shipped_prior() if transfer else None
     prior_scores = prior.decision(items).astype(np.float64) if prior is not None else None
+    vectors = _shipped_word_vectors() if transfer else None
+    word_features = None
+    if vectors is not None:
+        titles = [prepare_text(title, "", 0) for title, _ in items]
+        word_features = vectors.features(titles, texts)
 
     def part(rows_at: np.ndarray) -> np.ndarray | None:
         return None if prior_scores is None else prior_scores[rows_at]
 
-    n_members = 2 if prior is None else 3
+    def words_part(rows_at: np.ndarray) -> np.ndarray | None:
+        return None if word_features is None else word_features[rows_at]
+
+    n_members = 2 + (prior is not None) + (vectors is not None)
     member_scores = np.zeros((n_members, len(texts), len(labels)), np.float64)
     splits = list(
         StratifiedKFold(n_splits=used_folds, shuffle=True, random_state=seed).split(
@@ -632,9 +700,16 @@ def train(
             counts[train_rows], counts[test_rows]
         )
         members = fit_members(
-            fit_features, targets[train_rows], len(labels), part(train_rows), seed=seed
+            fit_features,
+            targets[train_rows],
+            len(labels),
+            part(train_rows),
+            seed=seed,
+            word_features=words_part(train_rows),
         )
-        member_scores[:, test_rows] = members.decide(test_features, part(test_rows))
+        member_scores[:, test_rows] = members.decide(
+            test_features, part(test_rows), words_part(test_rows)
+        )
     spread = member_spread(member_scores)
     scaled = member_scores / spread[:, None, None]
     out_of_fold = np.zeros((len(texts), len(labels)), np.float64)
@@ -648,11 +723,18 @@ def train(
 
     weights = fit_stack(scaled, targets)
     index, idf, unseen, (features,) = _tfidf_columns(counts)
-    members = fit_members(features, targets, len(labels), prior_scores, seed=seed)
-    coef, intercept, prior_map = members.fold(weights / spread)
+    members = fit_members(
+        features, targets, len(labels), prior_scores, seed=seed, word_features=word_features
+    )
+    coef, intercept, prior_map, word_map = members.fold(weights / spread)
+    # A member the stacker gave no weight is dropped, so the model does not carry its arrays.
     if prior_map is not None and not np.any(prior_map):
-        prior_map = None  # the stacker gave the prior no weight: do not carry its arrays
-    member_names = ["linear SVM", "complement naive Bayes", "shipped model's topic scores"]
+        prior_map = None
+    if word_map is not None and not np.any(word_map):
+        word_map = None
+    member_names = ["linear SVM", "complement naive Bayes"]
+    member_names += ["shipped model's topic scores"] if prior is not None else []
+    member_names += ["GloVe word vectors"] if vectors is not None else []
     model = TopicModel(
         spec=spec,
         labels=tuple(labels),
@@ -673,11 +755,13 @@ def train(
             "prior": prior.meta["source"] if prior is not None and prior_map is not None else None,
             "member_weights": {
                 name: round(float(weight), 4)
-                for name, weight in zip(member_names, weights, strict=False)
+                for name, weight in zip(member_names, weights, strict=True)
             },
         },
         prior=prior if prior_map is not None else None,
         prior_map=prior_map.astype(np.float32) if prior_map is not None else None,
+        word_vectors=vectors if word_map is not None else None,
+        word_map=word_map.astype(np.float32) if word_map is not None else None,
     )
     model.save(out_dir)
     return TrainReport(

@@ -8,20 +8,33 @@ n-grams levels off early. Three members that err differently do better together:
   n-gram and so helps most on short texts;
 * a multinomial logistic regression on the *shipped* model's raw topic scores, which brings in
   what that model learnt from over ten thousand headlines and the seed lexicon (words the
-  user's rows never contain still move the score).
+  user's rows never contain still move the score);
+* a logistic regression on the mean GloVe word vector of the title and of the whole story
+  (shipped in ``bot/data/word_vectors/``). Vectors learnt from billions of words of newswire
+  and encyclopaedia text place "striker" near "midfielder" and "merger" near "takeover", so
+  this member scores words that never occur in the user's rows, and unlike the shipped topic
+  scores it does not depend on the user's labels resembling our twelve topics.
 
 Every member is linear in its input, and so is a weighted sum of their centred scores, so the
-stacked model folds back into one weight matrix plus a small map from the shipped model's topic
-scores: scoring costs one extra hashing pass for the shipped model's words (about a fifth more
-CPU per story), not one pass per member. The member weights are fitted by
-minimising the multinomial log-loss of out-of-fold scores, so a member that does not help for a
-user's labels (the shipped topics say little about, say, gardening versus sailing) gets a small
-weight instead of a fixed share.
+stacked model folds back into one weight matrix plus small maps from the shipped model's topic
+scores and from the two mean word vectors: scoring costs one extra hashing pass for the shipped
+model's words and one tokenising pass for the word vectors, not one pass per member. The member
+weights are fitted by minimising the multinomial log-loss of out-of-fold scores, so a member
+that does not help for a user's labels (the shipped topics say little about, say, gardening
+versus sailing) gets a small weight instead of a fixed share.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import re
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,9 +43,13 @@ import scipy.sparse as sp
 # AG News, 80 % splits), never on their test part: for the SVM, C=2 beat 0.5 and 1 and tied
 # with 4 and 8 (within a few rows either way) while converging faster; alpha=0.1 beat 0.03, 0.3
 # and 1 for naive Bayes; the prior map's C made no difference between 0.1 and 100.
+# For the word-vector member, C=0.1 beat 1 and 10 on AG News and tied with 1 on BBC News
+# (cross-validated on the training parts); the inputs are standardised first, so C does not
+# depend on the vectors' scale.
 SVM_C = 2.0
 NB_ALPHA = 0.1
 PRIOR_C = 1.0
+WORDS_C = 0.1
 
 
 def centre(values: np.ndarray) -> np.ndarray:
@@ -51,7 +68,9 @@ class Members:
 
     ``svm_coef`` and ``nb_coef`` are (features, labels) over the same TF-IDF columns;
     ``prior_coef`` is (prior topics, labels) over the shipped model's raw scores, or None when
-    there is no prior model.
+    there is no prior model; ``word_coef`` is (word-vector features, labels) over
+    :meth:`WordVectors.features`, or None without word vectors. Members are ordered SVM, naive
+    Bayes, prior, word vectors, skipping the absent ones.
     """
 
     svm_coef: np.ndarray
@@ -59,12 +78,19 @@ class Members:
     nb_coef: np.ndarray
     prior_coef: np.ndarray | None
     prior_intercept: np.ndarray | None
+    word_coef: np.ndarray | None = None
+    word_intercept: np.ndarray | None = None
 
     @property
     def count(self) -> int:
-        return 2 if self.prior_coef is None else 3
+        return 2 + (self.prior_coef is not None) + (self.word_coef is not None)
 
-    def decide(self, features: sp.csr_matrix, prior_scores: np.ndarray | None) -> np.ndarray:
+    def decide(
+        self,
+        features: sp.csr_matrix,
+        prior_scores: np.ndarray | None,
+        word_features: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Centred scores of each member, shape (members, rows, labels)."""
         out = [
             np.asarray(features @ self.svm_coef) + self.svm_intercept,
@@ -74,20 +100,31 @@ class Members:
             if prior_scores is None:
                 raise ValueError("members with a prior need the prior model's scores")
             out.append(prior_scores @ self.prior_coef + self.prior_intercept)
+        if self.word_coef is not None and self.word_intercept is not None:
+            if word_features is None:
+                raise ValueError("members with word vectors need the rows' word features")
+            out.append(word_features @ self.word_coef + self.word_intercept)
         return np.stack(out)
 
-    def fold(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """One model from the weighted members: TF-IDF weights, intercepts and the prior map.
+    def fold(
+        self, weights: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """One model from the weighted members: TF-IDF weights, intercepts, prior and word maps.
 
         ``weights`` already include each member's scale (see :func:`member_spread`).
         """
         coef = weights[0] * self.svm_coef + weights[1] * self.nb_coef
         intercept = weights[0] * self.svm_intercept
-        prior_map = None
+        position = 2
+        prior_map = word_map = None
         if self.prior_coef is not None and self.prior_intercept is not None:
-            prior_map = weights[2] * self.prior_coef
-            intercept = intercept + weights[2] * self.prior_intercept
-        return coef.astype(np.float32), intercept.astype(np.float32), prior_map
+            prior_map = weights[position] * self.prior_coef
+            intercept = intercept + weights[position] * self.prior_intercept
+            position += 1
+        if self.word_coef is not None and self.word_intercept is not None:
+            word_map = weights[position] * self.word_coef
+            intercept = intercept + weights[position] * self.word_intercept
+        return coef.astype(np.float32), intercept.astype(np.float32), prior_map, word_map
 
 
 def fit_members(
@@ -97,9 +134,9 @@ def fit_members(
     prior_scores: np.ndarray | None,
     *,
     seed: int,
+    word_features: np.ndarray | None = None,
 ) -> Members:
-    """Fit the SVM, naive Bayes and (with ``prior_scores``) the prior map on these rows."""
-    from sklearn.linear_model import LogisticRegression
+    """Fit the SVM, naive Bayes and, when their inputs are given, the prior and word maps."""
     from sklearn.naive_bayes import ComplementNB
 
     from bot.pipeline.classify import fit_svm
@@ -113,27 +150,50 @@ def fit_members(
     nb_coef[:, present] = bayes.feature_log_prob_.T
     prior_coef = prior_intercept = None
     if prior_scores is not None:
-        prior_coef = np.zeros((prior_scores.shape[1], n_labels))
-        prior_intercept = np.zeros(n_labels)
-        mapper = LogisticRegression(C=PRIOR_C, max_iter=2000).fit(prior_scores, targets)
-        classes = mapper.classes_.astype(int)
-        if len(classes) == 2:
-            # One log-odds column for two labels: split it evenly, as centring would.
-            prior_coef[:, classes[1]] = mapper.coef_[0] / 2
-            prior_coef[:, classes[0]] = -mapper.coef_[0] / 2
-            prior_intercept[classes[1]] = mapper.intercept_[0] / 2
-            prior_intercept[classes[0]] = -mapper.intercept_[0] / 2
-        else:
-            prior_coef[:, classes] = mapper.coef_.T
-            prior_intercept[classes] = mapper.intercept_
-        prior_coef, prior_intercept = centre(prior_coef), centre(prior_intercept)
+        prior_coef, prior_intercept = _fit_logistic(prior_scores, targets, n_labels, PRIOR_C)
+    word_coef = word_intercept = None
+    if word_features is not None:
+        # Standardised so that one C suits every dimension; the standardisation is folded into
+        # the weights, so scoring needs no extra arrays.
+        mean = word_features.mean(axis=0)
+        spread = word_features.std(axis=0) + 1e-6
+        coef, intercept = _fit_logistic((word_features - mean) / spread, targets, n_labels, WORDS_C)
+        word_coef = coef / spread[:, None]
+        word_intercept = intercept - (mean / spread) @ coef
     return Members(
         svm_coef=centre(svm_coef),
         svm_intercept=centre(svm_intercept),
         nb_coef=centre(nb_coef.astype(np.float32)),
         prior_coef=prior_coef,
         prior_intercept=prior_intercept,
+        word_coef=word_coef,
+        word_intercept=word_intercept,
     )
+
+
+def _fit_logistic(
+    inputs: np.ndarray, targets: np.ndarray, n_labels: int, c: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression as centred (inputs, labels) weights and intercepts.
+
+    A label without rows keeps zero weights, which centring makes neutral.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    coef = np.zeros((inputs.shape[1], n_labels))
+    intercept = np.zeros(n_labels)
+    mapper = LogisticRegression(C=c, max_iter=3000).fit(inputs, targets)
+    classes = mapper.classes_.astype(int)
+    if len(classes) == 2:
+        # One log-odds column for two labels: split it evenly, as centring would.
+        coef[:, classes[1]] = mapper.coef_[0] / 2
+        coef[:, classes[0]] = -mapper.coef_[0] / 2
+        intercept[classes[1]] = mapper.intercept_[0] / 2
+        intercept[classes[0]] = -mapper.intercept_[0] / 2
+    else:
+        coef[:, classes] = mapper.coef_.T
+        intercept[classes] = mapper.intercept_
+    return centre(coef), centre(intercept)
 
 
 def member_spread(scores: np.ndarray) -> np.ndarray:
@@ -184,3 +244,142 @@ def fit_stack(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
 def stack(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Combined scores, shape (rows, labels)."""
     return np.asarray(np.tensordot(weights, scores, axes=1))
+
+
+# ---------------------------------------------------------------------- word vectors
+VECTORS_FILE = "vectors.npz"
+DIMENSIONS = 100
+# Lower-cased words and numbers, and words joined by hyphens, dots, apostrophes or ampersands,
+# which GloVe's tokenizer kept whole ("e-mail", "world-class"). A joined token the vectors lack
+# ("striker's", "u.s") is looked up part by part instead.
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-.'&][a-z0-9]+)*")
+_JOINER = re.compile(r"[-.'&]")
+# Smooth inverse frequency (Arora, Liang and Ma, 2017): a word weighs a / (a + p(word)), with
+# p from the word's rank in GloVe's frequency order under Zipf's law, so "the" counts about a
+# hundredth of a rare word without any counts from the user's rows. a=1e-4 is the paper's
+# usual range; the ranks run over the full 341,479-word list the vectors were cut from.
+_SIF_A = 1e-4
+_ZIPF_OFFSET = 10.0
+_ZIPF_TOTAL = 10.489316693396207  # sum of 1 / (rank + 10) over ranks 0..341478
+
+
+def is_token(word: str) -> bool:
+    """Whether ``word`` is a whole token as :meth:`WordVectors.features` splits text."""
+    return _TOKEN.fullmatch(word) is not None
+
+
+def _digest(words: np.ndarray, vectors: np.ndarray, scales: np.ndarray, ranks: np.ndarray) -> str:
+    """A checksum of the vectors' content (not of the zip file, whose layout may vary)."""
+    digest = hashlib.sha256()
+    for array in (words, vectors, scales, ranks):
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def write_vectors(path: Path, words: Sequence[str], matrix: np.ndarray, ranks: np.ndarray) -> str:
+    """Quantise ``matrix`` to int8 with one scale per word and write it; returns its digest.
+
+    Written through :mod:`zipfile` with a fixed timestamp so that the same input gives the
+    same bytes (``numpy.savez`` stamps the current time).
+    """
+    scales = (np.abs(matrix).max(axis=1) / 127.0).astype(np.float32)
+    scales[scales == 0] = 1.0
+    arrays = {
+        "words": np.frombuffer("\n".join(words).encode("utf-8"), dtype=np.uint8),
+        "vectors": np.round(matrix / scales[:, None]).astype(np.int8),
+        "scales": scales,
+        "ranks": np.asarray(ranks, dtype=np.int32),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as bundle:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, array, allow_pickle=False)
+            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            bundle.writestr(entry, buffer.getvalue())
+    return _digest(arrays["words"], arrays["vectors"], arrays["scales"], arrays["ranks"])
+
+
+@dataclass(frozen=True)
+class WordVectors:
+    """Shipped GloVe vectors with their smooth-inverse-frequency weights already applied.
+
+    ``weighted`` has one row per word, already multiplied by the word's weight, so a text's
+    feature is a sparse count row times this matrix.
+    """
+
+    vocabulary: dict[str, int]
+    weighted: np.ndarray
+    digest: str
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> WordVectors:
+        """The shipped vectors (``None``) or a file written by :func:`write_vectors`."""
+        return _load_vectors(str(path) if path is not None else None)
+
+    @property
+    def feature_count(self) -> int:
+        return 2 * self.weighted.shape[1]
+
+    def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """How often each known word occurs in each text, shape (texts, words)."""
+        vocabulary = self.vocabulary
+        columns: list[int] = []
+        indptr = [0]
+        for text in texts:
+            for token in _TOKEN.findall(text.lower()):
+                column = vocabulary.get(token)
+                if column is not None:
+                    columns.append(column)
+                elif not token.isalnum():
+                    columns.extend(
+                        vocabulary[part] for part in _JOINER.split(token) if part in vocabulary
+                    )
+            indptr.append(len(columns))
+        data = np.ones(len(columns), np.float32)
+        matrix = sp.csr_matrix(
+            (data, np.asarray(columns, np.int64), np.asarray(indptr, np.int64)),
+            shape=(len(texts), len(vocabulary)),
+        )
+        matrix.sum_duplicates()
+        return matrix
+
+    def mean_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Weighted sum of each text's word vectors, scaled to unit length (zero if no words).
+
+        Unit length rather than a division by the word count: a long article and its headline
+        then land on the same scale, and only the direction carries the topic.
+        """
+        summed = np.asarray(self.counts(texts) @ self.weighted, dtype=np.float64)
+        norms = np.linalg.norm(summed, axis=1, keepdims=True)
+        return summed / np.where(norms > 0, norms, 1.0)
+
+    def features(self, titles: Sequence[str], stories: Sequence[str]) -> np.ndarray:
+        """The member's input: the mean vector of each title, then of the whole story.
+
+        ``stories`` are the texts the n-gram features see (title and body joined). The title
+        gets half of the features on its own because a headline states the topic while a body
+        wanders; on AG News this beat one vector per story.
+        """
+        return np.hstack([self.mean_vectors(titles), self.mean_vectors(stories)])
+
+
+@lru_cache(maxsize=2)
+def _load_vectors(path: str | None) -> WordVectors:
+    """Read and dequantise a vectors file once per process (about 20 MB as float32)."""
+    if path is None:
+        path = str(resources.files("bot").joinpath("data", "word_vectors", VECTORS_FILE))
+    with np.load(path, allow_pickle=False) as arrays:
+        words, vectors, scales, ranks = (
+            arrays[name] for name in ("words", "vectors", "scales", "ranks")
+        )
+    digest = _digest(words, vectors, scales, ranks)
+    vocabulary = {word: row for row, word in enumerate(words.tobytes().decode("utf-8").split("\n"))}
+    frequency = 1.0 / ((ranks.astype(np.float64) + _ZIPF_OFFSET) * _ZIPF_TOTAL)
+    weight = _SIF_A / (_SIF_A + frequency)
+    weighted = (vectors.astype(np.float32) * (scales * weight.astype(np.float32))[:, None]).astype(
+        np.float32
+    )
+    return WordVectors(vocabulary=vocabulary, weighted=weighted, digest=digest)
