@@ -704,3 +704,35 @@ def test_signature_agreement_tracks_jaccard_similarity() -> None:
     agreement = float(np.mean(index._signature(left) == index._signature(right)))
     # 120 bins: the standard deviation of the estimate is about 0.05.
     assert abs(agreement - jaccard) < 0.15
+
+
+def test_equally_similar_stories_are_decided_by_rank_not_by_float_noise() -> None:
+    # Two earlier stories with the same content words in another order (so no reprints of
+    # each other) and different clusters: a rewrite that matches both equally joins the one
+    # ranked first (the earlier, among as many shared keys), whatever the batch sizes.
+    words = [
+        "Marle",
+        "Eastbrook",
+        "barrier",
+        "Okonjo",
+        "contractor",
+        "Wellford",
+        "sandbags",
+        "inquiry",
+        "Harlan",
+        "Saltmere",
+        "bakery",
+        "firefighters",
+        "evacuated",
+        "insurers",
+    ]
+    first = " ".join(words * 2) + "."
+    second = " ".join(list(reversed(words)) * 2) + "."
+    rewrite = " ".join(words[::2] + words[1::2]) + "."
+    for batch in (1, 3):
+        index = StoryIndex()
+        index.restore("a", "", first, T0, "cluster-a")
+        index.restore("b", "", second, T0, "cluster-b")
+        stories = [(f"r{number}", "", rewrite, T0) for number in range(batch)]
+        decisions = index.add_many(stories)
+        assert decisions[0] == DedupDecision(None, "cluster-a", False)

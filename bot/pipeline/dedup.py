@@ -351,7 +351,16 @@ class _Vocabulary:
         """The id of each term hash, handing out ids to the terms not known yet."""
         if hashes.size == 0:
             return np.zeros(0, dtype=np.intp)
-        distinct, inverse = np.unique(hashes, return_inverse=True)
+        # ``np.unique(..., return_inverse=True)`` by hand: the same sort, without the tens of
+        # microseconds its wrapper costs on every call.
+        order = np.argsort(hashes)
+        ordered = hashes[order]
+        starts = np.empty(ordered.size, dtype=bool)
+        starts[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+        distinct = ordered[starts]
+        inverse = np.empty(ordered.size, dtype=np.intp)
+        inverse[order] = np.cumsum(starts) - 1
         new = distinct[~self._known_mask(distinct)]
         if new.size and self.known.size + new.size > self.limit:
             self._forget()
@@ -455,6 +464,8 @@ class DedupDecision:
 
 
 _NO_SHINGLES: U32 = np.zeros(0, dtype=np.uint32)
+# Every value of the signature of a text without shingles.
+_NO_SHINGLE_VALUE = np.iinfo(np.uint32).max
 _NO_TERMS: TermIds = np.zeros(0, dtype=np.int32)
 
 
@@ -827,15 +838,18 @@ class StoryIndex:
         filled = smallest - self._bin_starts <= self._bin_widths
         # Densification as in :meth:`_signature`: each empty bin takes the value of the next
         # filled bin of its row, circularly.
-        bin_ids = np.broadcast_to(self._bin_ids, filled.shape)
-        next_filled = np.where(filled, bin_ids, 2 * bins)
+        # After the running minimum from the right, column 0 holds a row's first filled bin,
+        # which is where bins past the last filled one wrap to. A row without shingles has no
+        # filled bin (its value is clamped here and overwritten below).
+        next_filled = np.where(filled, self._bin_ids, 2 * bins)
         next_filled = np.minimum.accumulate(next_filled[:, ::-1], axis=1)[:, ::-1]
-        wrapped = next_filled >= 2 * bins
-        next_filled[wrapped] = np.broadcast_to(next_filled[:, :1], filled.shape)[wrapped]
-        empty = np.asarray(bounds[1:]) == np.asarray(bounds[:-1])
-        next_filled[empty] = 0
-        signatures: U32 = np.take_along_axis(smallest, next_filled, axis=1)
-        signatures[empty] = np.iinfo(np.uint32).max
+        next_filled = np.where(next_filled >= 2 * bins, next_filled[:, :1], next_filled)
+        np.minimum(next_filled, bins - 1, out=next_filled)
+        next_filled += np.arange(0, count * bins, bins)[:, None]
+        signatures: U32 = smallest.ravel()[next_filled]
+        empty = [number for number in range(count) if bounds[number] == bounds[number + 1]]
+        if empty:
+            signatures[empty] = _NO_SHINGLE_VALUE
         return signatures
 
     def _band_keys_of(self, signatures: U32) -> list[list[int]]:
@@ -1003,8 +1017,12 @@ class StoryIndex:
         for slot, shared_weight, story_weight in zip(
             candidates, shared_weights, story_weights, strict=True
         ):
-            similarity = shared_weight / max(min(weight, story_weight), 1e-9)
-            if similarity >= best_similarity:
+            # Rounded: the weights are sums whose order follows term ids, which depend on the
+            # order words were first seen (a batch or one story at a time), so two candidates
+            # that tie could otherwise swap places on the last bits of a float.
+            # Among equally similar candidates the first wins: it shares the most rare keys.
+            similarity = round(shared_weight / max(min(weight, story_weight), 1e-9), 9)
+            if similarity > best_similarity or (best is None and similarity == best_similarity):
                 best, best_similarity = slot, similarity
         return best
 
