@@ -457,8 +457,7 @@ class TopicModel:
         if self.prior is not None and self.prior_map is not None:
             scores += self.prior.decision(items) @ self.prior_map
         if self.word_vectors is not None and self.word_map is not None:
-            titles = [prepare_text(title or "", "", 0) for title, _ in items]
-            scores += self.word_vectors.features(titles, texts) @ self.word_map
+            scores += _word_features(self.word_vectors, items, texts) @ self.word_map
         return scores
 
     def scores_many(self, items: Sequence[tuple[str, str]]) -> np.ndarray:
@@ -611,6 +610,17 @@ def _matching_word_vectors(document: Mapping[str, Any], meta_path: Path) -> Word
     return vectors
 
 
+def _word_features(
+    vectors: WordVectors, items: Sequence[tuple[str, str]], texts: Sequence[str]
+) -> np.ndarray:
+    """The word-vector member's input for ``items`` whose prepared texts are ``texts``.
+
+    One function for training and scoring, so the two always see the same input.
+    """
+    titles = [prepare_text(title or "", "", 0) for title, _ in items]
+    return vectors.features(titles, texts)
+
+
 def _shipped_word_vectors() -> WordVectors | None:
     """The shipped word vectors for a user's model, or None (with a warning) if unreadable."""
     try:
@@ -677,10 +687,7 @@ def train(
     prior = _shipped_prior() if transfer else None
     prior_scores = prior.decision(items).astype(np.float64) if prior is not None else None
     vectors = _shipped_word_vectors() if transfer else None
-    word_features = None
-    if vectors is not None:
-        titles = [prepare_text(title, "", 0) for title, _ in items]
-        word_features = vectors.features(titles, texts)
+    word_features = None if vectors is None else _word_features(vectors, items, texts)
 
     def part(rows_at: np.ndarray) -> np.ndarray | None:
         return None if prior_scores is None else prior_scores[rows_at]

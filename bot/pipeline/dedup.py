@@ -361,17 +361,14 @@ class _Vocabulary:
         distinct = ordered[starts]
         inverse = np.empty(ordered.size, dtype=np.intp)
         inverse[order] = np.cumsum(starts) - 1
-        new = distinct[~self._known_mask(distinct)]
+        new = distinct[~_member_mask(distinct, self.known)]
         if new.size and self.known.size + new.size > self.limit:
             self._forget()
-            new = distinct[~self._known_mask(distinct)]
+            new = distinct[~_member_mask(distinct, self.known)]
         if new.size:
             self._learn(new)
         ids: Ids = self.known_ids[np.searchsorted(self.known, distinct)][inverse]
         return ids
-
-    def _known_mask(self, distinct: U32) -> npt.NDArray[np.bool_]:
-        return _member_mask(distinct, self.known)
 
     def _learn(self, new: U32) -> None:
         """Give ids to new (sorted, distinct) term hashes."""
@@ -836,11 +833,10 @@ class StoryIndex:
         # wraps to a huge value when the hash lies before the bin (the search ran past the
         # story's last shingle, or into the next story).
         filled = smallest - self._bin_starts <= self._bin_widths
-        # Densification as in :meth:`_signature`: each empty bin takes the value of the next
-        # filled bin of its row, circularly.
-        # After the running minimum from the right, column 0 holds a row's first filled bin,
-        # which is where bins past the last filled one wrap to. A row without shingles has no
-        # filled bin (its value is clamped here and overwritten below).
+        # Densification: each empty bin takes the value of the next filled bin of its row,
+        # circularly. After the running minimum from the right, column 0 holds a row's first
+        # filled bin, which is where bins past the last filled one wrap to. A row without
+        # shingles has no filled bin (its value is clamped here and overwritten below).
         next_filled = np.where(filled, self._bin_ids, 2 * bins)
         next_filled = np.minimum.accumulate(next_filled[:, ::-1], axis=1)[:, ::-1]
         next_filled = np.where(next_filled >= 2 * bins, next_filled[:, :1], next_filled)
@@ -853,7 +849,8 @@ class StoryIndex:
         return signatures
 
     def _band_keys_of(self, signatures: U32) -> list[list[int]]:
-        """:meth:`_band_keys` of each row of ``signatures``."""
+        """Per row of ``signatures``, one hash per band of ``reprint_rows`` values, salted by
+        band number."""
         rows = signatures.reshape(-1, self.reprint_bands, self.reprint_rows).astype(np.uint64)
         keys: list[list[int]] = ((rows @ self._row_mult) + self._band_salt).tolist()
         return keys
@@ -888,17 +885,12 @@ class StoryIndex:
             lookup_terms=terms[seen_order].tolist(),
         )
 
-    def _signature(self, shingles: U32) -> U32:
-        """The signature of one story's sorted shingle hashes (see :meth:`_signatures_of`)."""
-        keys = shingles.astype(np.uint64)
-        return self._signatures_of(keys, shingles, [0, shingles.size])[0]
-
     def _bucket(self, value: int) -> tuple[int, ...] | list[int]:
         """The slots of a band bucket, given its value in ``_bands``."""
         return (value,) if value >= 0 else self._shared_buckets[~value]
 
     def _band_keys(self, signature: U32) -> list[int]:
-        """One hash per band of ``reprint_rows`` signature values, salted by band number."""
+        """:meth:`_band_keys_of` one signature."""
         return self._band_keys_of(signature[None, :])[0]
 
     # -------------------------------------------------------------------------- reprints
