@@ -216,11 +216,7 @@ class NewsBot:
             await self._load_demo()
 
     def _scheduler_alive(self) -> bool:
-        return bool(
-            self.scheduler
-            and self.scheduler.scheduler.running
-            and self.scheduler.scheduler.state == 1
-        )
+        return bool(self.scheduler and self.scheduler.alive)
 
     async def _build_transports(self, core: Core) -> None:
         settings = self.settings

@@ -5,6 +5,10 @@ other processes and admin commands change), the inbox watch, the delivery drain 
 sends due digests), and housekeeping. Every job has ``coalesce=True`` and ``max_instances=1``:
 after downtime each job runs once, never in a burst and never two at once; ``misfire_grace_time``
 lets a job that was late by less than its own period still run.
+
+Every job runs through :meth:`BotScheduler._tracked`, which keeps the asyncio task it runs in:
+APScheduler 3.x has no public way to reach the tasks of running coroutine jobs, and
+:meth:`BotScheduler.shutdown` needs them to let running jobs finish and to cancel the rest.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 
 from bot.models import Source
 from bot.pipeline.deliver import DeliveryWorker
@@ -54,13 +60,39 @@ class BotScheduler:
         self.services = services
         self.worker = worker
         self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._running: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+
+    @property
+    def alive(self) -> bool:
+        """True while the scheduler runs jobs (started, not paused, not shut down)."""
+        return bool(self.scheduler.running and self.scheduler.state == STATE_RUNNING)
+
+    async def _tracked(self, step: Callable[..., Awaitable[object]], *args: object) -> None:
+        """Run one job's ``step`` while remembering its task, for :meth:`shutdown`.
+
+        A cancellation that :meth:`shutdown` asked for ends the job quietly (APScheduler would
+        log it as a failed job with a traceback); any other cancellation propagates.
+        """
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            await step(*args)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        finally:
+            if task is not None:
+                self._running.discard(task)
 
     def build(self) -> AsyncIOScheduler:
         settings = self.services.settings
         now = datetime.now(UTC)
         self.scheduler.add_job(
-            self.sync_sources,
+            self._tracked,
             "interval",
+            args=[self.sync_sources],
             seconds=SOURCE_SYNC_SECONDS,
             id="sync-sources",
             name="sync sources",
@@ -68,9 +100,9 @@ class BotScheduler:
             **_job_defaults(SOURCE_SYNC_SECONDS),
         )
         self.scheduler.add_job(
-            _guarded,
+            self._tracked,
             "interval",
-            args=["inbox", self.services.scan_inbox],
+            args=[_guarded, "inbox", self.services.scan_inbox],
             seconds=settings.inbox_poll_seconds,
             id="inbox",
             name="inbox watch",
@@ -79,9 +111,9 @@ class BotScheduler:
         )
         if self.worker is not None:
             self.scheduler.add_job(
-                _guarded,
+                self._tracked,
                 "interval",
-                args=["deliveries", self.worker.drain],
+                args=[_guarded, "deliveries", self.worker.drain],
                 seconds=settings.delivery_poll_seconds,
                 id="deliveries",
                 name="delivery drain and digests",
@@ -89,9 +121,9 @@ class BotScheduler:
                 **_job_defaults(settings.delivery_poll_seconds),
             )
         self.scheduler.add_job(
-            _guarded,
+            self._tracked,
             "interval",
-            args=["housekeeping", self.housekeeping],
+            args=[_guarded, "housekeeping", self.housekeeping],
             minutes=HOUSEKEEPING_MINUTES,
             id="housekeeping",
             name="housekeeping",
@@ -119,9 +151,9 @@ class BotScheduler:
             ):
                 continue
             self.scheduler.add_job(
-                self.poll_if_due,
+                self._tracked,
                 "interval",
-                args=[source.id],
+                args=[self.poll_if_due, source.id],
                 seconds=period,
                 id=job_id,
                 name=f"poll {source.name}"[:80],
@@ -157,14 +189,12 @@ class BotScheduler:
         mid-fetch) loses nothing: its work is redone at the next start.
         """
         self.scheduler.pause()
-        executor = self.scheduler._lookup_executor("default")
-        pending = set(getattr(executor, "_pending_futures", set()))
-        if pending:
-            _done, still_running = await asyncio.wait(pending, timeout=grace_seconds)
-            executor_log = logging.getLogger("apscheduler.executors.default")
-            executor_log.setLevel(logging.CRITICAL)  # a cancelled job is not an error here
-            for future in still_running:
-                future.cancel()
+        self._stopping = True
+        running = set(self._running)
+        if running:
+            _done, still_running = await asyncio.wait(running, timeout=grace_seconds)
+            for task in still_running:
+                task.cancel()
             if still_running:
                 await asyncio.wait(still_running, timeout=1.0)
         self.scheduler.shutdown(wait=False)

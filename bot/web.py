@@ -62,9 +62,8 @@ class WebServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server  # aiohttp exposes the bound sockets only here
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        addresses = self._runner.addresses  # (host, port, ...) of each bound socket
+        self.port = int(addresses[0][1]) if addresses else port
         log.info("event=http_started host=%s port=%s", host, self.port)
         return self.port
 

@@ -321,7 +321,7 @@ def text_tokens(text: str) -> list[str]:
 @functools.cache
 def _common_words() -> frozenset[str]:
     """Keys of very common English words (scikit-learn's stop-word list), built on first use."""
-    from sklearn.feature_extraction._stop_words import ENGLISH_STOP_WORDS
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return frozenset(normalize_word(word) for word in ENGLISH_STOP_WORDS)
 
