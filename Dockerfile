@@ -16,13 +16,15 @@ RUN groupadd --system --gid 10001 newsbot \
        --shell /usr/sbin/nologin newsbot
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
-# The project itself, not a package from an index: its dependencies are bounded in pyproject.toml.
+# The project itself, not a package from an index; pip and every dependency at the version
+# constraints.txt pins (the lock `make run` and CI install from too).
 # hadolint ignore=DL3013
-RUN pip install ".${EXTRAS}" \
+RUN pip install -c constraints.txt pip \
+    && pip install -c constraints.txt ".${EXTRAS}" \
     && mkdir -p /data/inbox \
     && chown -R newsbot:newsbot /data
 

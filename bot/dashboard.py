@@ -48,7 +48,11 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8001
 SQL_TIME_LIMIT_MS = 2000
 STOP_TIMEOUT_SECONDS = 15.0
-INSTALL_HINT = "pip install 'newsbot[dashboard]'"
+# newsbot is installed from its source folder (there is no package on an index): `make dashboard`
+# there installs Datasette at the locked version and starts the dashboard.
+INSTALL_HINT = (
+    "make dashboard (in the newsbot folder), or pip install -c constraints.txt -e '.[dashboard]'"
+)
 # The database key used inside the packaged metadata file; replaced by the real database name.
 METADATA_DATABASE_KEY = "newsbot"
 

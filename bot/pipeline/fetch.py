@@ -122,7 +122,9 @@ def _public_only_transport() -> httpx.AsyncHTTPTransport:
     """httpx's own transport, with its connection pool built on :class:`PublicPeersOnly`.
 
     httpx does not take a network backend as an argument, so the pool it built is replaced by an
-    equal one that has it (``tests/test_fetch.py`` fails if a new httpx stops using ``_pool``).
+    equal one that has it (``tests/test_fetch.py`` fails if a new httpx stops using ``_pool``;
+    pyproject.toml keeps httpx below its next minor release, and ``tests/test_install.py`` allows
+    no other private name of a third-party package).
     """
     transport = httpx.AsyncHTTPTransport(verify=_tls_context())
     transport._pool = httpcore.AsyncConnectionPool(  # httpx's default limits
