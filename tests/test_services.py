@@ -154,6 +154,7 @@ async def test_healthz_and_metrics(web) -> None:  # type: ignore[no-untyped-def]
     [
         (lambda s: s.route("/f", endless=True, send_length=False), "larger than"),
         (lambda s: s.gzip_bomb("/f", 50_000_000), "larger than"),
+        (lambda s: s.double_gzip_bomb("/f", 50_000_000), "larger than"),
         (lambda s: (s.redirect("/f", "/g"), s.redirect("/g", "/f")), "redirect"),
         (
             lambda s: s.route(
@@ -162,7 +163,7 @@ async def test_healthz_and_metrics(web) -> None:  # type: ignore[no-untyped-def]
             "not a feed",
         ),
     ],
-    ids=["endless", "gzip-bomb", "redirect-loop", "html-page"],
+    ids=["endless", "gzip-bomb", "double-gzip-bomb", "redirect-loop", "html-page"],
 )
 async def test_hostile_responses_are_bounded_and_the_source_records_why(
     tmp_path: Path, setup, reason: str
@@ -177,5 +178,31 @@ async def test_hostile_responses_are_bounded_and_the_source_records_why(
             assert outcome.status == "error"
             stored = await core.db.call(sources.get_source, source.id)
             assert reason in (stored.last_error or ""), stored.last_error
+    finally:
+        await core.close()
+
+
+async def test_any_poll_failure_is_recorded_so_backoff_and_pause_apply(tmp_path: Path) -> None:
+    """A failure that is no network error (here the HTTP layer running out of memory) used to
+    escape the poll unrecorded, so the source was fetched again every interval forever."""
+
+    def out_of_memory(request: httpx.Request) -> httpx.Response:
+        raise MemoryError("no room for the response")
+
+    core = await build_core(make_settings(tmp_path))
+    try:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(out_of_memory)) as http:
+            core.services.fetcher = Fetcher(http, allow_private=True, pause_after_errors=2)
+            source, _ = await core.db.call(
+                sources.add_source, "http://127.0.0.1:9/feed.xml", name="Greedy"
+            )
+            for expected_errors in (1, 2):
+                source = await core.db.call(sources.get_source, source.id)
+                outcome = await core.services.poll_source(source)
+                assert outcome.status == "error" and "MemoryError" in (outcome.error or "")
+                stored = await core.db.call(sources.get_source, source.id)
+                assert stored.consecutive_errors == expected_errors
+                assert "MemoryError" in (stored.last_error or "")
+            assert stored.state == "error"  # paused after 2 consecutive errors
     finally:
         await core.close()

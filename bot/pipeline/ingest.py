@@ -107,6 +107,9 @@ def stories_from_jsonl(text: str, *, source_name: str = "") -> ParsedInput:
             stories.append(story_from_mapping(loads_record(line), source_name=source_name))
         except (JSONRecordError, IngestInputError) as exc:
             warnings.append(f"line {number} skipped: {exc}")
+    if warnings and not stories:
+        more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
+        raise IngestInputError(f"no usable line: {warnings[0]}{more}")
     return ParsedInput("jsonl", stories, warnings)
 
 
@@ -238,8 +241,11 @@ def _decode_8bit(content: bytes) -> str:
     text = content.decode("utf-8", errors="replace")
     invalid = text.count("\ufffd")
     valid_non_ascii = len(text) - len(text.encode("ascii", errors="ignore")) - invalid
-    if valid_non_ascii >= invalid:
-        return text  # UTF-8 with a few damaged bytes: they become U+FFFD, dropped by the caller
+    # Text in Windows-1252 almost never holds a valid multi-byte UTF-8 sequence, so a few of
+    # them beside the bad bytes mean UTF-8 with damage: the bad bytes become U+FFFD, which the
+    # caller drops, and the rest of the text stays readable.
+    if valid_non_ascii and valid_non_ascii * 4 >= invalid:
+        return text
     return content.decode("cp1252", errors="replace")
 
 
@@ -278,7 +284,8 @@ def parse_document(
         return parse_feed_document(content, url=url, source_name=source_name)
     text = decode_text(content)
     if _looks_like_jsonl(text):
-        parsed = stories_from_jsonl(text, source_name=source_name)
-        if parsed.stories:
-            return parsed
+        try:
+            return stories_from_jsonl(text, source_name=source_name)
+        except IngestInputError:
+            pass  # braces on the first line, but not JSON Lines: read it as text
     return ParsedInput("text", stories_from_dump(text, source_name=source_name))
