@@ -424,9 +424,11 @@ class Services:
                 previous = self._inbox_seen.get(name)
                 first_seen = previous[1] if previous and previous[0] == signature else now
                 seen[name] = (signature, first_seen)
-                quiet_for = min(now - first_seen, time.time() - info.st_mtime)
-                if previous is None or previous[0] != signature or quiet_for < settle:
+                mtime_age = time.time() - info.st_mtime
+                if previous is None or previous[0] != signature or now - first_seen < settle:
                     continue  # still being written, or not yet watched long enough
+                if 0 <= mtime_age < settle:
+                    continue  # written to since (a future mtime, from a skewed clock, is not)
             taken.append((name, info))
         self._inbox_seen = seen
         self._inbox_warned = {
@@ -447,7 +449,11 @@ class Services:
                 continue
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             aside = _unused_path(inbox / f"{reserved}-{stamp}")
-            os.rename(folder, aside)
+            try:
+                os.rename(folder, aside)
+            except OSError as exc:
+                self._warn_once(reserved, f"holds the name of the inbox's folder and {exc}")
+                continue
             log.warning(
                 "event=inbox_reserved_name name=%s renamed_to=%s detail=%r",
                 reserved,
@@ -504,7 +510,7 @@ class Services:
             parsed = await asyncio.to_thread(
                 self._read_and_parse, path, source_name=source_name or display_name(path.name)
             )
-        except (OSError, IngestInputError) as exc:
+        except Exception as exc:  # one line for the operator, never a traceback
             return InputOutcome(str(path), "unknown", IngestReport(), [], error=_describe(exc))
         return await self._ingest_parsed(str(path), parsed, source_id=source_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import httpx
@@ -137,6 +138,19 @@ async def test_ingest_endpoint_needs_the_token(web) -> None:  # type: ignore[no-
     assert again.status_code == 200 and again.json()["duplicates"] == 1
     bad = await client.post("/ingest", content=b"{nope", headers=headers)
     assert bad.status_code == 400 and "not JSON" in bad.json()["error"]
+
+
+async def test_ingest_endpoint_refuses_input_that_is_not_text(web) -> None:  # type: ignore[no-untyped-def]
+    client, _ = web
+    headers = {"Authorization": "Bearer s3cret-token"}
+    binary = Path(sys.executable).resolve().read_bytes()[:3000]
+    raw = await client.post("/ingest", content=binary, headers=headers)
+    assert raw.status_code == 400
+    controls = "".join(chr(c) for c in (1, 2, 3, 4, 5, 6, 7, 8, 27, 127)) * 30
+    story = {"title": "Looks fine", "text": controls + " a few words"}
+    answer = await client.post("/ingest", json=story, headers=headers)
+    assert answer.status_code == 400
+    assert "not text" in answer.json()["errors"][0]
 
 
 async def test_healthz_and_metrics(web) -> None:  # type: ignore[no-untyped-def]
