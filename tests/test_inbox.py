@@ -308,3 +308,23 @@ def test_jsonl_with_only_broken_lines_fails_as_a_whole(tmp_path: Path) -> None:
 
     with pytest.raises(IngestInputError, match="no usable line: line 1 skipped"):
         parse_document(b"{nope\n" + json.dumps({"text": 5}).encode(), name="x.jsonl")
+
+
+def test_pipe_commands_skip_hostile_json_lines_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``newsbot classify``/``summarize`` read JSON Lines the same careful way."""
+    import io
+
+    from bot.pipeline.jsonl import text_records
+
+    lines = [
+        "[" * 100_000 + "]" * 100_000,
+        '{"text": "x", "n": ' + "7" * 5_000 + "}",
+        json.dumps({"title": "Kept", "text": OTHER_STORY}),
+    ]
+    caplog.set_level(logging.WARNING)
+    records = list(text_records(io.StringIO("\n".join(lines) + "\n"), command="classify"))
+    assert [r["title"] for r in records] == ["Kept"]
+    assert any("line 1 skipped" in m and "nested too deeply" in m for m in caplog.messages)
+    assert any("line 2 skipped" in m and "5,000 digits" in m for m in caplog.messages)
