@@ -97,6 +97,12 @@ def _unused_path(path: Path) -> Path:
     return candidate
 
 
+def _database_busy(exc: sqlite3.OperationalError) -> bool:
+    """A lock held by another writer: a condition that passes, unlike a bad input."""
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
+
+
 def _describe(exc: BaseException) -> str:
     """One line saying what went wrong, for a reason file, a log or the CLI."""
     if isinstance(exc, IngestInputError):
@@ -392,6 +398,11 @@ class Services:
                 self._warn_once(name, str(exc))
                 continue
             except Exception as exc:  # one bad file must never stop the inbox
+                if isinstance(exc, sqlite3.OperationalError) and _database_busy(exc):
+                    # Another process holds the database: not this file's fault, so it stays
+                    # in the inbox and the scan resumes at the next poll.
+                    log.warning("event=inbox_deferred name=%s error=%r", shown, str(exc))
+                    break
                 log.warning("event=inbox_file_error name=%s error=%r", shown, _describe(exc))
                 outcome = InputOutcome(shown, "unknown", IngestReport(), [], error=_describe(exc))
             try:

@@ -328,3 +328,26 @@ def test_pipe_commands_skip_hostile_json_lines_with_a_warning(
     assert [r["title"] for r in records] == ["Kept"]
     assert any("line 1 skipped" in m and "nested too deeply" in m for m in caplog.messages)
     assert any("line 2 skipped" in m and "5,000 digits" in m for m in caplog.messages)
+
+
+async def test_a_database_locked_by_another_process_defers_the_file(
+    inbox_core: tuple[Core, Settings],
+) -> None:
+    """A lock held elsewhere is not the file's fault: it stays in the inbox for the next scan
+    instead of moving to failed/."""
+    import sqlite3
+
+    core, settings = inbox_core
+    await core.db.call(lambda db: db.execute("PRAGMA busy_timeout = 200"))
+    (settings.inbox / "wire.txt").write_text(STORY, encoding="utf-8")
+    other = sqlite3.connect(settings.db_path, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        assert await core.services.scan_inbox() == []
+        assert (settings.inbox / "wire.txt").exists()
+        assert names_in(settings.inbox / "failed") == []
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    (outcome,) = await core.services.scan_inbox()
+    assert outcome.error is None and outcome.report.new
