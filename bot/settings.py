@@ -47,6 +47,10 @@ class Settings:
     delivery_poll_seconds: float = 2.0
     default_interval_minutes: int = 15
     console_admin: bool = True
+    # Inputs (inbox files and `newsbot ingest` paths): a size cap per input, and how long an
+    # inbox file's size and mtime must stay unchanged before it is taken.
+    max_input_bytes: int = 5_000_000
+    inbox_settle_seconds: float = 10.0
 
     @property
     def telegram_enabled(self) -> bool:
@@ -202,6 +206,18 @@ ENV_VARIABLES: tuple[tuple[str, str, str, str], ...] = (
         "15",
         "Polling interval for new sources.",
     ),
+    (
+        "NEWSBOT_MAX_INPUT_BYTES",
+        "max_input_bytes",
+        "5000000",
+        "Largest inbox file or `newsbot ingest` file read; a larger one moves to failed/.",
+    ),
+    (
+        "NEWSBOT_INBOX_SETTLE_SECONDS",
+        "inbox_settle_seconds",
+        "10",
+        "An inbox file is taken once its size and mtime stay unchanged this long.",
+    ),
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -276,6 +292,14 @@ def load_settings(
         raise SettingsError(f"NEWSBOT_LOG_LEVEL: unknown level {settings.log_level!r}")
     if not -1 <= settings.http_port <= 65535:
         raise SettingsError(f"NEWSBOT_HTTP_PORT: {settings.http_port} is not a port")
+    if settings.max_input_bytes < 1:
+        raise SettingsError(
+            f"NEWSBOT_MAX_INPUT_BYTES: {settings.max_input_bytes} must be a positive byte count"
+        )
+    if not 0 <= settings.inbox_settle_seconds <= 86_400:  # also refuses NaN
+        raise SettingsError(
+            f"NEWSBOT_INBOX_SETTLE_SECONDS: {settings.inbox_settle_seconds} must be 0 to 86400"
+        )
     return settings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import random
 import socket
 import time
@@ -351,6 +352,50 @@ async def test_gzip_bomb_is_bounded_in_memory(server: FeedServer, client) -> Non
         tracemalloc.stop()
     assert result.error == "response larger than 1,000,000 bytes"
     assert peak < 8 * 1024 * 1024, f"peak {peak:,} bytes while reading a 32 MiB bomb"
+
+
+async def test_doubled_gzip_encoding_is_bounded_in_memory(server: FeedServer, client) -> None:
+    """``Content-Encoding: gzip, gzip``: each layer is inflated in bounded steps and the cap
+    applies to the fully decoded body (httpx's own decoder would inflate 64 MiB at once)."""
+    server.double_gzip_bomb("/double.xml", decompressed_size=64 * 1024 * 1024)
+    assert len(server.lookup("/double.xml").body) < 4_000  # type: ignore[union-attr]
+    fetcher = make_fetcher(client, max_bytes=1_000_000)
+    tracemalloc.start()
+    try:
+        result = await fetcher.fetch(SourceState(url=server.url("/double.xml")))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.status == "error"
+    assert result.error == "response larger than 1,000,000 bytes"
+    assert peak < 8 * 1024 * 1024, f"peak {peak:,} bytes while reading a doubled gzip bomb"
+
+
+async def test_doubled_gzip_feed_within_the_cap_is_decoded(server: FeedServer, client) -> None:
+    server.route(
+        "/twice.xml",
+        body=gzip.compress(gzip.compress(RSS)),
+        headers={"Content-Encoding": "gzip, gzip"},
+    )
+    result = await make_fetcher(client).fetch(SourceState(url=server.url("/twice.xml")))
+    assert result.status == "ok" and result.feed is not None and len(result.feed.items) == 1
+
+
+@pytest.mark.parametrize(
+    ("encoding", "message"),
+    [
+        ("br", "unsupported content encoding 'br'"),
+        ("gzip, gzip, gzip", "3 stacked content encodings"),
+        ("gzip, compress", "unsupported content encoding 'compress'"),
+    ],
+)
+async def test_unbounded_or_stacked_encodings_are_refused(
+    server: FeedServer, client, encoding: str, message: str
+) -> None:
+    server.route("/enc.xml", body=gzip.compress(RSS), headers={"Content-Encoding": encoding})
+    result = await make_fetcher(client).fetch(SourceState(url=server.url("/enc.xml")))
+    assert result.status == "error" and message in (result.error or "")
+    assert result.consecutive_errors == 1 and result.next_check_seconds > 0
 
 
 async def test_gzip_encoded_feed_is_decoded(server: FeedServer, client) -> None:

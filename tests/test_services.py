@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import httpx
@@ -139,6 +140,19 @@ async def test_ingest_endpoint_needs_the_token(web) -> None:  # type: ignore[no-
     assert bad.status_code == 400 and "not JSON" in bad.json()["error"]
 
 
+async def test_ingest_endpoint_refuses_input_that_is_not_text(web) -> None:  # type: ignore[no-untyped-def]
+    client, _ = web
+    headers = {"Authorization": "Bearer s3cret-token"}
+    binary = Path(sys.executable).resolve().read_bytes()[:3000]
+    raw = await client.post("/ingest", content=binary, headers=headers)
+    assert raw.status_code == 400
+    controls = "".join(chr(c) for c in (1, 2, 3, 4, 5, 6, 7, 8, 27, 127)) * 30
+    story = {"title": "Looks fine", "text": controls + " a few words"}
+    answer = await client.post("/ingest", json=story, headers=headers)
+    assert answer.status_code == 400
+    assert "not text" in answer.json()["errors"][0]
+
+
 async def test_healthz_and_metrics(web) -> None:  # type: ignore[no-untyped-def]
     client, alive = web
     assert (await client.get("/healthz")).status_code == 200
@@ -154,6 +168,7 @@ async def test_healthz_and_metrics(web) -> None:  # type: ignore[no-untyped-def]
     [
         (lambda s: s.route("/f", endless=True, send_length=False), "larger than"),
         (lambda s: s.gzip_bomb("/f", 50_000_000), "larger than"),
+        (lambda s: s.double_gzip_bomb("/f", 50_000_000), "larger than"),
         (lambda s: (s.redirect("/f", "/g"), s.redirect("/g", "/f")), "redirect"),
         (
             lambda s: s.route(
@@ -162,7 +177,7 @@ async def test_healthz_and_metrics(web) -> None:  # type: ignore[no-untyped-def]
             "not a feed",
         ),
     ],
-    ids=["endless", "gzip-bomb", "redirect-loop", "html-page"],
+    ids=["endless", "gzip-bomb", "double-gzip-bomb", "redirect-loop", "html-page"],
 )
 async def test_hostile_responses_are_bounded_and_the_source_records_why(
     tmp_path: Path, setup, reason: str
@@ -177,5 +192,31 @@ async def test_hostile_responses_are_bounded_and_the_source_records_why(
             assert outcome.status == "error"
             stored = await core.db.call(sources.get_source, source.id)
             assert reason in (stored.last_error or ""), stored.last_error
+    finally:
+        await core.close()
+
+
+async def test_any_poll_failure_is_recorded_so_backoff_and_pause_apply(tmp_path: Path) -> None:
+    """A failure that is no network error (here the HTTP layer running out of memory) used to
+    escape the poll unrecorded, so the source was fetched again every interval forever."""
+
+    def out_of_memory(request: httpx.Request) -> httpx.Response:
+        raise MemoryError("no room for the response")
+
+    core = await build_core(make_settings(tmp_path))
+    try:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(out_of_memory)) as http:
+            core.services.fetcher = Fetcher(http, allow_private=True, pause_after_errors=2)
+            source, _ = await core.db.call(
+                sources.add_source, "http://127.0.0.1:9/feed.xml", name="Greedy"
+            )
+            for expected_errors in (1, 2):
+                source = await core.db.call(sources.get_source, source.id)
+                outcome = await core.services.poll_source(source)
+                assert outcome.status == "error" and "MemoryError" in (outcome.error or "")
+                stored = await core.db.call(sources.get_source, source.id)
+                assert stored.consecutive_errors == expected_errors
+                assert "MemoryError" in (stored.last_error or "")
+            assert stored.state == "error"  # paused after 2 consecutive errors
     finally:
         await core.close()

@@ -385,6 +385,9 @@ class Fetcher:
             response = await self._get(state.url, headers)
         except FetchError as exc:
             return self._failure(state, exc, started)
+        except Exception as exc:  # the contract is "never raises": MemoryError included
+            failure = FetchError(f"fetch failed ({type(exc).__name__}: {exc})", url=state.url)
+            return self._failure(state, failure, started)
         if response.status == 304:
             return FetchResult(
                 status="not_modified",
@@ -400,7 +403,10 @@ class Fetcher:
                 should_pause=False,
                 elapsed_s=self._clock() - started,
             )
-        feed = parse_feed(
+        # Parsing a large feed is seconds of CPU: done in a worker thread, so the loop that
+        # drives the chat platforms and the send pacer keeps answering meanwhile.
+        feed = await asyncio.to_thread(
+            parse_feed,
             response.body,
             url=response.final_url,
             content_type=response.headers.get("content-type"),
@@ -434,6 +440,11 @@ class Fetcher:
         if response.status == 304:  # not requested conditionally, so the server misbehaved
             raise FetchError(_http_error(304), url=response.final_url, http_status=304)
         return response.final_url, response.body, response.headers.get("content-type")
+
+    def failed(self, state: SourceState, message: str) -> FetchResult:
+        """The result of a poll that failed after the fetch (parsing, storing, memory): the same
+        backoff and auto-pause as a network error."""
+        return self._failure(state, FetchError(message, url=state.url), self._clock())
 
     # ----------------------------------------------------------------------------------------
     # Scheduling
@@ -583,19 +594,24 @@ class Fetcher:
             raise FetchError(f"invalid URL: {exc}", url=url) from exc
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
-        """Read the body, decompressed, refusing more than ``max_bytes`` as it streams in."""
+        """Read the body, decompressed, refusing more than ``max_bytes`` as it streams in.
+
+        The cap applies to the fully decoded body whatever the ``Content-Encoding`` chain: a
+        doubled ``gzip, gzip`` is inflated layer by layer in bounded pieces, so 2 KB on the wire
+        can no longer become gigabytes in memory.
+        """
         too_large = FetchError(
             f"response larger than {self._max_bytes:,} bytes",
             url=str(response.url),
             http_status=response.status_code,
         )
-        encoding = response.headers.get("content-encoding", "").strip().lower()
+        codings = _content_codings(response)
         declared = response.headers.get("content-length", "")
-        if encoding in ("", "identity") and declared.isdigit() and int(declared) > self._max_bytes:
+        if not codings and declared.isdigit() and int(declared) > self._max_bytes:
             raise too_large
         chunks: list[bytes] = []
         total = 0
-        async for piece in self._decoded_pieces(response, encoding):
+        async for piece in self._decoded_pieces(response, codings):
             total += len(piece)
             if total > self._max_bytes:
                 raise too_large
@@ -603,27 +619,73 @@ class Fetcher:
         return b"".join(chunks)
 
     async def _decoded_pieces(
-        self, response: httpx.Response, encoding: str
+        self, response: httpx.Response, codings: list[str]
     ) -> AsyncIterator[bytes]:
-        if encoding in ("", "identity"):
-            async for chunk in response.aiter_raw():
-                yield chunk
-            return
-        if encoding not in ("gzip", "x-gzip", "deflate"):
-            # Not offered in Accept-Encoding, but httpx can still decode e.g. brotli; each chunk
-            # is then counted after httpx inflates it.
-            async for chunk in response.aiter_bytes():
-                yield chunk
-            return
-        inflater = _BoundedInflater("deflate" if encoding == "deflate" else "gzip")
+        """The body with every content coding undone, in pieces of at most 64 KiB each.
+
+        ``codings`` is in the order the server applied them, so they are undone last first.
+        Each layer's output feeds the next layer's bounded inflater, never a whole buffer.
+        """
+        inflaters = [_BoundedInflater(coding) for coding in reversed(codings)]
         try:
             async for chunk in response.aiter_raw():
-                for piece in inflater.feed(chunk):
+                for piece in _through_layers([chunk], inflaters):
                     yield piece
-            yield inflater.flush()
+            for depth in range(len(inflaters)):
+                tail = inflaters[depth].flush()
+                for piece in _through_layers([tail], inflaters[depth + 1 :]):
+                    yield piece
         except zlib.error as exc:
             raise FetchError(
-                f"corrupt {encoding} response ({exc})",
+                f"corrupt {', '.join(codings)} response ({exc})",
                 url=str(response.url),
                 http_status=response.status_code,
             ) from exc
+
+
+#: Content codings the fetcher undoes itself, with a bounded inflater.
+_INFLATABLE = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
+#: More layers than this is no real server's doing; refusing keeps the work per byte bounded.
+MAX_CONTENT_CODINGS = 2
+
+
+def _content_codings(response: httpx.Response) -> list[str]:
+    """The response's content codings in the order they were applied (``identity`` dropped).
+
+    Raises :class:`FetchError` for a coding the fetcher did not offer or cannot bound (brotli,
+    zstd, compress ...) and for chains longer than :data:`MAX_CONTENT_CODINGS`: decoding those
+    through httpx would inflate each network chunk in one unbounded step.
+    """
+    codings: list[str] = []
+    for value in response.headers.get_list("content-encoding"):
+        for part in value.split(","):
+            coding = part.strip().lower()
+            if coding in ("", "identity"):
+                continue
+            if coding not in _INFLATABLE:
+                raise FetchError(
+                    f"unsupported content encoding {coding!r} (only gzip and deflate are accepted)",
+                    url=str(response.url),
+                    http_status=response.status_code,
+                )
+            codings.append(_INFLATABLE[coding])
+    if len(codings) > MAX_CONTENT_CODINGS:
+        raise FetchError(
+            f"refused: {len(codings)} stacked content encodings "
+            f"(at most {MAX_CONTENT_CODINGS} are accepted)",
+            url=str(response.url),
+            http_status=response.status_code,
+        )
+    return codings
+
+
+def _through_layers(pieces: Iterable[bytes], inflaters: list[_BoundedInflater]) -> Iterator[bytes]:
+    """Pass ``pieces`` through each inflater in turn, lazily: memory stays at one piece per layer."""
+    for inflater in inflaters:
+        pieces = _feed_all(inflater, pieces)
+    yield from pieces
+
+
+def _feed_all(inflater: _BoundedInflater, pieces: Iterable[bytes]) -> Iterator[bytes]:
+    for piece in pieces:
+        yield from inflater.feed(piece)

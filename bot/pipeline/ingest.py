@@ -6,8 +6,8 @@ start with ``<``), by its content only for unknown extensions.
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.models import RawStory
 from bot.pipeline.feeds import FeedItem, looks_like_feed, parse_feed
+from bot.pipeline.jsonl import JSONRecordError, loads_record
 from bot.pipeline.segment import split_dump
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ def story_from_mapping(row: Mapping[str, Any], *, source_name: str = "") -> RawS
         raise IngestInputError("'text' must be a string")
     title = (title or "").strip()[:MAX_FIELD_CHARS]
     text = text.strip()[:MAX_FIELD_CHARS]
+    check_text_field(title, "title")
+    check_text_field(text, "text")
     if not title and not text:
         raise IngestInputError("a story needs a 'title' or a 'text'")
     url = row.get("url")
@@ -101,9 +104,12 @@ def stories_from_jsonl(text: str, *, source_name: str = "") -> ParsedInput:
         if not line.strip():
             continue
         try:
-            stories.append(story_from_mapping(json.loads(line), source_name=source_name))
-        except (json.JSONDecodeError, IngestInputError) as exc:
+            stories.append(story_from_mapping(loads_record(line), source_name=source_name))
+        except (JSONRecordError, IngestInputError) as exc:
             warnings.append(f"line {number} skipped: {exc}")
+    if warnings and not stories:
+        more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
+        raise IngestInputError(f"no usable line: {warnings[0]}{more}")
     return ParsedInput("jsonl", stories, warnings)
 
 
@@ -133,13 +139,123 @@ def parse_feed_document(content: bytes, *, url: str = "", source_name: str = "")
     )
 
 
-def _decode(content: bytes) -> str:
-    for encoding in ("utf-8-sig", "utf-16"):
-        try:
-            return content.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return content.decode("latin-1")
+class NotTextError(IngestInputError):
+    """Input that is binary data (an image, an archive, a program), not text to read stories in."""
+
+
+#: File signatures of common binary formats, so the error can say what the file is.
+_BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x7fELF", "a program (ELF executable)"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a zip archive (or an Office document)"),
+    (b"PK\x05\x06", "an empty zip archive"),
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"\xfd7zXZ\x00", "xz-compressed data"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Office document"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"\x00asm", "a WebAssembly module"),
+    (b"\xca\xfe\xba\xbe", "a Java class or Mach-O program"),
+    (b"\xcf\xfa\xed\xfe", "a Mach-O program"),
+)
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+)
+#: Characters no text holds in numbers: C0 controls other than tab, newline, vertical tab, form
+#: feed and carriage return; DEL; C1 controls.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+#: More than this share of such characters (or of NUL bytes) and the input is not text. Random
+#: binary bytes read as Windows-1252 hold about 13 % of them; real text almost none.
+MAX_NON_TEXT_SHARE = 0.05
+#: Bytes that decode to nothing (U+FFFD) are dropped while they are a few; beyond this share
+#: the input is not text in any encoding we read.
+MAX_UNDECODABLE_SHARE = 0.25
+_SAMPLE_BYTES = 64 * 1024
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """``utf-16-le``/``-be`` when NUL bytes sit in every other position (ASCII-range text in
+    UTF-16 written without a byte order mark), else None."""
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    even_nuls, odd_nuls = even.count(0) / len(even), odd.count(0) / len(odd)
+    if odd_nuls > 0.3 and even_nuls < 0.02:
+        return "utf-16-le"
+    if even_nuls > 0.3 and odd_nuls < 0.02:
+        return "utf-16-be"
+    return None
+
+
+def _not_text(reason: str) -> NotTextError:
+    return NotTextError(f"not text: {reason}; nothing was stored")
+
+
+def decode_text(content: bytes) -> str:
+    """Bytes of a text file to ``str``, or :class:`NotTextError` for binary data.
+
+    The encoding is a BOM's, else UTF-8 (UTF-16 without a BOM only when its NUL pattern is
+    unmistakable), else Windows-1252. A UTF-8 file with a few bad bytes stays UTF-8 with those
+    bytes dropped: guessing another codec for the whole file would turn every line into garbage.
+    Binary formats are named by their signature; anything else with more than
+    :data:`MAX_NON_TEXT_SHARE` of NULs or control characters is refused as well.
+    """
+    for signature, kind in _BINARY_SIGNATURES:
+        if content.startswith(signature):
+            raise _not_text(f"the file is {kind}")
+    bom, codec = next(((bom, name) for bom, name in _BOMS if content.startswith(bom)), (b"", ""))
+    if codec:
+        text = content[len(bom) :].decode(codec, errors="replace")
+    elif (utf16 := _utf16_without_bom(content[:_SAMPLE_BYTES])) is not None:
+        text = content.decode(utf16, errors="replace")
+    else:
+        nuls = content.count(0)
+        if nuls > MAX_NON_TEXT_SHARE * len(content):
+            raise _not_text(f"binary data ({nuls:,} NUL bytes in {len(content):,})")
+        text = _decode_8bit(content.replace(b"\x00", b""))
+    controls = len(_CONTROL_CHARS.findall(text))
+    if controls > MAX_NON_TEXT_SHARE * len(text):
+        raise _not_text(f"{controls / len(text):.0%} of its characters are control characters")
+    undecodable = text.count("\ufffd")
+    if undecodable > MAX_UNDECODABLE_SHARE * len(text):
+        raise _not_text(f"{undecodable:,} of its {len(text):,} characters cannot be decoded")
+    return text.replace("\ufffd", "") if undecodable else text
+
+
+def _decode_8bit(content: bytes) -> str:
+    """UTF-8 when most non-ASCII bytes form valid UTF-8 sequences, else Windows-1252."""
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    text = content.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd")
+    valid_non_ascii = len(text) - len(text.encode("ascii", errors="ignore")) - invalid
+    # Text in Windows-1252 almost never holds a valid multi-byte UTF-8 sequence, so a few of
+    # them beside the bad bytes mean UTF-8 with damage: the bad bytes become U+FFFD, which the
+    # caller drops, and the rest of the text stays readable.
+    if valid_non_ascii and valid_non_ascii * 4 >= invalid:
+        return text
+    return content.decode("cp1252", errors="replace")
+
+
+def check_text_field(value: str, field_name: str) -> None:
+    """Refuse a pushed field that is mostly control characters (binary data sent as a string)."""
+    bad = len(_CONTROL_CHARS.findall(value))
+    if value and bad > MAX_NON_TEXT_SHARE * len(value):
+        raise NotTextError(
+            f"'{field_name}' is not text: {bad / len(value):.0%} of it is control characters"
+        )
 
 
 def _looks_like_jsonl(text: str) -> bool:
@@ -153,22 +269,23 @@ def parse_document(
     """Read one file's bytes as the kind its extension (then its content) says."""
     suffix = Path(name).suffix.lower()
     if suffix in TEXT_SUFFIXES:
-        return ParsedInput("text", stories_from_dump(_decode(content), source_name=source_name))
+        return ParsedInput("text", stories_from_dump(decode_text(content), source_name=source_name))
     if suffix in JSONL_SUFFIXES:
-        return stories_from_jsonl(_decode(content), source_name=source_name)
+        return stories_from_jsonl(decode_text(content), source_name=source_name)
     if suffix in FEED_SUFFIXES:
         return parse_feed_document(content, url=url, source_name=source_name)
     if suffix == ".json":
-        text = _decode(content)
+        text = decode_text(content)
         if _looks_like_jsonl(text) and "jsonfeed.org" not in text[:2000]:
             return stories_from_jsonl(text, source_name=source_name)
         return parse_feed_document(content, url=url, source_name=source_name)
     # Unknown extension: decide by content.
     if looks_like_feed(content):
         return parse_feed_document(content, url=url, source_name=source_name)
-    text = _decode(content)
+    text = decode_text(content)
     if _looks_like_jsonl(text):
-        parsed = stories_from_jsonl(text, source_name=source_name)
-        if parsed.stories:
-            return parsed
+        try:
+            return stories_from_jsonl(text, source_name=source_name)
+        except IngestInputError:
+            pass  # braces on the first line, but not JSON Lines: read it as text
     return ParsedInput("text", stories_from_dump(text, source_name=source_name))

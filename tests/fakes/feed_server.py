@@ -219,6 +219,16 @@ class FeedServer:
             content_type="application/rss+xml",
         )
 
+    def double_gzip_bomb(self, path: str, decompressed_size: int) -> Route:
+        """A feed sent as ``Content-Encoding: gzip, gzip``: gzip of a gzip of zeros. Inflating
+        the outer layer gives a few KB; inflating that gives ``decompressed_size`` bytes."""
+        return self.route(
+            path,
+            body=gzip.compress(gzip_of_zeros(decompressed_size), compresslevel=9),
+            headers={"Content-Encoding": "gzip, gzip"},
+            content_type="application/rss+xml",
+        )
+
     def lookup(self, path: str) -> Route | None:
         with self._lock:
             return self._routes.get(path) or self._routes.get(path.split("?", 1)[0])
