@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from bot.pipeline.run import Pipeline
 from bot.scheduler import BotScheduler
 from bot.services import Services
 from bot.settings import Settings
+from bot.startup import StartupError
 from bot.transports.base import PlatformRunner, Transport
 from bot.web import WebServer
 from handlers.registry import build_router
@@ -117,7 +119,14 @@ async def build_core(
 ) -> Core:
     clock = clock or (lambda: datetime.now(UTC))
     db = DatabaseWorker(settings.db_path)
-    await db.start()  # opens the file and applies pending migrations
+    try:
+        await db.start()  # opens the file and applies pending migrations
+    except (OSError, sqlite3.Error) as exc:
+        await db.close()
+        raise StartupError(
+            f"cannot open the database {settings.db_path} (NEWSBOT_DB): {exc}; check that its "
+            "folder exists and this user may write there, or set NEWSBOT_DB to another file"
+        ) from None
     http = build_http_client(
         transport=http_transport, public_only=not settings.allow_private_sources
     )
@@ -203,13 +212,13 @@ class NewsBot:
             try:
                 await self.web.start(settings.http_host, settings.http_port)
             except OSError as exc:
-                log.error(
-                    "event=http_not_started host=%s port=%s error=%r (set NEWSBOT_HTTP_PORT)",
-                    settings.http_host,
-                    settings.http_port,
-                    str(exc),
-                )
+                await self.web.stop()
                 self.web = None
+                raise StartupError(
+                    f"cannot listen on {settings.http_host}:{settings.http_port} "
+                    f"({exc.strerror or exc}); set NEWSBOT_HTTP_PORT to a free port "
+                    "(0 picks one, -1 turns the HTTP server off) or stop what uses it"
+                ) from None
         for runner in self._platform_runners:
             await runner.start()
         if settings.console_mode:
@@ -337,7 +346,17 @@ async def run_bot(settings: Settings, *, once: bool, read_stdin: bool = True) ->
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, bot.request_stop)
     try:
-        await bot.start()
+        # Start-up may wait a while for an unreachable platform API: a stop signal ends it.
+        starting = asyncio.create_task(bot.start())
+        stopping = asyncio.create_task(bot._stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return 0
+        stopping.cancel()
+        starting.result()  # raises what start-up raised
         if once:
             await bot.run_once()
         else:

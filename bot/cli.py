@@ -56,7 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_example("newsbot run            # console mode with no tokens configured"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--env-file", default=".env", help="settings file to read (default .env)")
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="settings file to read (default: .env in the current folder, if there is one); "
+        "a PATH that does not exist is an error",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = _add(
@@ -402,17 +407,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    if args.env_file is not None:
+        env_file: Path | None = Path(args.env_file)
+    else:
+        env_file = Path(".env") if Path(".env").is_file() else None
     try:
-        settings = load_settings(env_file=Path(args.env_file))
+        settings = load_settings(env_file=env_file)
     except SettingsError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
         return 2
+    from bot.startup import StartupError, install_secret_redaction, one_line
+
+    secrets = settings.secret_values()
+    install_secret_redaction(secrets)
     try:
         return COMMANDS[args.command](settings, args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except StartupError as exc:
+        print(f"newsbot: cannot start: {one_line(exc, secrets)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # The traceback goes to the log at DEBUG (masked like every record); the terminal gets
+        # one line, masked too.
+        log.debug("event=command_failed command=%s", args.command, exc_info=exc)
+        print(
+            f"newsbot {args.command}: failed: {one_line(exc, secrets)} "
+            "(NEWSBOT_LOG_LEVEL=DEBUG shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":
