@@ -428,7 +428,7 @@ class SlackRunner:
         log.error(
             "event=slack_listener_failed type=%s error=%r",
             body.get("type") or body.get("command") or "unknown",
-            str(error)[:200],
+            " ".join(str(error).split())[:200],
             exc_info=error,
         )
 
