@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 import httpx
@@ -177,12 +178,14 @@ class NewsBot:
         if not platforms:
             return (
                 "newsbot: no chat platform configured (TELEGRAM_BOT_TOKEN, SLACK_BOT_TOKEN): "
-                "running in console mode over the bundled demo sources"
+                "running in console mode"
             )
         return f"newsbot: running on {' and '.join(platforms)}"
 
     async def start(self) -> None:
         settings = self.settings
+        # The demo may only ever write into a database it creates itself (see _load_demo).
+        fresh_database = not Path(settings.db_path).exists()
         core = self.core = await build_core(settings, http_transport=self.http_transport)
         services = core.services
         from handlers.context import CommandContext
@@ -222,7 +225,7 @@ class NewsBot:
         for runner in self._platform_runners:
             await runner.start()
         if settings.console_mode:
-            await self._load_demo()
+            await self._load_demo(fresh_database)
 
     def _scheduler_alive(self) -> bool:
         return bool(
@@ -260,12 +263,35 @@ class NewsBot:
         assert self.router is not None
         return self.router
 
-    async def _load_demo(self) -> None:
+    async def _load_demo(self, fresh_database: bool) -> None:
+        """The bundled demo sources, their stories and the console chat's demo subscriptions,
+        only in a database the demo created (new at this start, or holding the demo sources
+        from an earlier one): a database with the user's own data never gets demo rows, so no
+        alert is ever "matched" on a demo term the user did not type."""
         from bot.demo import DEMO_FILES, DEMO_SOURCE_PREFIX, demo_paths, register_demo
         from bot.transports.console import CONSOLE_CHAT_ID
         from storage import sources as source_store
 
         assert self.core is not None
+        first = DEMO_SOURCE_PREFIX + next(iter(DEMO_FILES))
+        demo_database = fresh_database or (
+            await self.core.db.call(source_store.find_source_by_url, first) is not None
+        )
+        db_path = self.settings.db_path
+        if not demo_database:
+            print(
+                f"newsbot: {db_path} (NEWSBOT_DB) holds your own data, so the demo is not "
+                "loaded: the console shows your sources and subscriptions",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+        print(
+            f"newsbot: demo sources and subscriptions loaded into {db_path}, a database the "
+            "demo created; a database with your own data never gets them",
+            file=sys.stderr,
+            flush=True,
+        )
         await self.core.db.call(register_demo, "console", CONSOLE_CHAT_ID)
         for path in demo_paths():
             source = await self.core.db.call(
@@ -299,7 +325,7 @@ class NewsBot:
     async def run_forever(self) -> None:
         assert self.scheduler is not None
         self.scheduler.build().start()
-        if self.read_stdin and "console" in self.transports:
+        if self.read_stdin and sys.stdin is not None and "console" in self.transports:
             self._background.append(asyncio.create_task(self._console_input()))
         await self._stop.wait()
 
@@ -315,8 +341,18 @@ class NewsBot:
         async def chat_for() -> Chat:
             return await db.call(chat_store.ensure_chat, "console", CONSOLE_CHAT_ID)
 
-        # Standard input closing (a pipe, /dev/null) ends the reading, not the bot.
-        await read_commands(sys.stdin, self.router.handle, transport, chat_for)
+        # Commands typed in a terminal or piped in are both read; standard input closing (the
+        # end of a pipe, /dev/null) ends the reading, not the bot, and a pipe's end says so.
+        stdin = sys.stdin
+        terminal = stdin.isatty()
+        count = await read_commands(stdin, self.router.handle, transport, chat_for, echo=not terminal)
+        if count and not terminal:
+            print(
+                "newsbot: end of the commands piped in; the bot keeps running (Ctrl-C stops it). "
+                "`newsbot chat` answers commands and exits.",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def request_stop(self) -> None:
         self._stop.set()
