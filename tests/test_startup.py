@@ -6,6 +6,7 @@ output, at DEBUG level too."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import subprocess
 import sys
@@ -216,3 +217,27 @@ def test_retry_lines_name_each_attempt(tmp_path: Path) -> None:
     assert "attempt=1 retry_in=1s" in retries[0] and "attempt=2 retry_in=2s" in retries[1]
     assert all("NEWSBOT_STARTUP_RETRY_SECONDS" in line for line in retries)
     assert result.returncode == 1
+
+
+def test_sigterm_during_the_retries_stops_at_once(tmp_path: Path) -> None:
+    environment = cli_env(
+        tmp_path,
+        TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+        TELEGRAM_API_URL=f"http://127.0.0.1:{closed_port()}/bot",
+    )
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--env-file", env_file(tmp_path), "run"],
+        cwd=tmp_path,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert bot.stderr is not None
+    for line in bot.stderr:
+        if "event=startup_unreachable" in line:
+            break
+    bot.send_signal(signal.SIGTERM)
+    assert bot.wait(timeout=20) == 0  # the default budget is 300 s: the signal ended the wait
+    assert "Traceback" not in bot.stderr.read()
