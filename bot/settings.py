@@ -278,7 +278,9 @@ def _convert(kind: str, text: str) -> object:
         raise ValueError("expected true or false")
     if kind == "frozenset[str]":
         return frozenset(part.strip() for part in text.split(",") if part.strip())
-    return text
+    if kind == "str":
+        return text
+    raise TypeError(f"a setting of type {kind} cannot be read from the environment")
 
 
 def _problem(item: Field[Any], value: object) -> str | None:

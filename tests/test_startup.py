@@ -241,3 +241,55 @@ def test_sigterm_during_the_retries_stops_at_once(tmp_path: Path) -> None:
     bot.send_signal(signal.SIGTERM)
     assert bot.wait(timeout=20) == 0  # the default budget is 300 s: the signal ended the wait
     assert "Traceback" not in bot.stderr.read()
+
+
+def test_the_redaction_net_masks_every_record_whoever_handles_it() -> None:
+    import io
+    import logging
+    import threading
+    import warnings
+
+    from bot.startup import install_secret_redaction
+
+    secret = "999999:NET-SECRET-token"
+    factory, hook, thread_hook = (
+        logging.getLogRecordFactory(),
+        sys.excepthook,
+        threading.excepthook,
+    )
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)  # no filter of ours on it
+    logger = logging.getLogger("newsbot.test.net")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        install_secret_redaction([secret, "short"])
+        logger.debug("url=%s", f"https://api.telegram.org/bot{secret}/getMe")
+        logger.info("args=%r", {"token": secret})
+        try:
+            raise RuntimeError(f"GET /bot{secret}/getMe failed")
+        except RuntimeError:
+            logger.exception("event=failed")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            logging.getLogger("py.warnings").addHandler(handler)
+            warnings.warn(f"token {secret} looks old", UserWarning, stacklevel=1)
+            logging.getLogger("py.warnings").removeHandler(handler)
+        errors = io.StringIO()
+        original_stderr, sys.stderr = sys.stderr, errors
+        try:
+            try:
+                raise ValueError(secret)
+            except ValueError as exc:
+                sys.excepthook(type(exc), exc, exc.__traceback__)
+        finally:
+            sys.stderr = original_stderr
+    finally:
+        logger.removeHandler(handler)
+        logging.setLogRecordFactory(factory)
+        logging.captureWarnings(False)
+        sys.excepthook, threading.excepthook = hook, thread_hook
+    output = stream.getvalue() + errors.getvalue()
+    assert secret not in output and "NET-SECRET" not in output
+    assert output.count("***") >= 5 and "RuntimeError" in output and "ValueError" in output
+    assert "looks old" in output
