@@ -296,6 +296,25 @@ def _problem(item: Field[Any], value: object) -> str | None:
     return check(value) if check is not None else None
 
 
+_PREFIXES = ("NEWSBOT_", "TELEGRAM_", "SLACK_")
+
+
+def _unknown_names(path: Path, values: Mapping[str, str]) -> list[str]:
+    """A misspelt name in the settings file would leave its default silently in force: any
+    name there with one of our prefixes must be a setting (the environment is not checked,
+    it holds too much that is not ours)."""
+    import difflib
+
+    known = [item.metadata["env"] for item in _declared()]
+    problems = []
+    for name in values:
+        if name.startswith(_PREFIXES) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]}?" if close else "see .env.example for the names"
+            problems.append(f"{name} (in {path}): not a newsbot setting; {hint}")
+    return problems
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = None
 ) -> Settings:
@@ -307,11 +326,13 @@ def load_settings(
     variable and never shows a secret: :class:`SettingsError` carries them all.
     """
     merged: dict[str, str] = {}
+    problems: list[str] = []
     if env_file is not None:
-        merged.update(read_env_file(env_file))
+        from_file = read_env_file(env_file)
+        problems += _unknown_names(env_file, from_file)
+        merged.update(from_file)
     merged.update(os.environ if environ is None else environ)
     values: dict[str, object] = {}
-    problems: list[str] = []
     for item in _declared():
         name = item.metadata["env"]
         raw = merged.get(name, "").strip()

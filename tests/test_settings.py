@@ -154,3 +154,14 @@ def test_secret_values_include_url_passwords() -> None:
         env_file=None,
     )
     assert set(settings.secret_values()) == {"xoxb-secret-1", "pa55word"}
+
+
+def test_a_misspelt_name_in_the_env_file_is_an_error(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("NEWSBOT_RETENTION_DAY=7\nCOMPOSE_PROJECT_NAME=news\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings({}, env_file=env_file)
+    assert caught.value.problems == [
+        f"NEWSBOT_RETENTION_DAY (in {env_file}): not a newsbot setting; "
+        "did you mean NEWSBOT_RETENTION_DAYS?"
+    ]
