@@ -102,6 +102,15 @@ CASES: dict[str, tuple[Case, str, str]] = {
         "newsbot: cannot start: Slack refused SLACK_BOT_TOKEN (invalid_auth)",
         "OAuth",
     ),
+    "slack URL of something else": (
+        lambda tmp, tg, sl: {
+            "SLACK_BOT_TOKEN": "xoxb-SECRET-slack-token",
+            "SLACK_SIGNING_SECRET": "SECRET-signing-secret",
+            "SLACK_API_URL": sl.root_url + "/elsewhere/",
+        },
+        "newsbot: cannot start: the Slack API at http://127.0.0.1:",
+        "check SLACK_API_URL",
+    ),
     "slack unreachable": (
         lambda tmp, tg, sl: {
             "SLACK_BOT_TOKEN": "xoxb-SECRET-slack-token",

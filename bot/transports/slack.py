@@ -370,7 +370,7 @@ class SlackRunner:
             status = getattr(exc.response, "status_code", 200)
             data = exc.response.data if isinstance(exc.response.data, dict) else {}
             error = str(data.get("error") or f"HTTP {status}")
-            if error in FATAL_AUTH_ERRORS:
+            if error in FATAL_AUTH_ERRORS or error == "token_expired":
                 raise StartupError(
                     f"Slack refused SLACK_BOT_TOKEN ({error}); copy the Bot User OAuth Token "
                     "(xoxb-...) again from the app's OAuth & Permissions page"
