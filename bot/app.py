@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 import httpx
@@ -29,6 +31,7 @@ from bot.pipeline.run import Pipeline
 from bot.scheduler import BotScheduler
 from bot.services import Services
 from bot.settings import Settings
+from bot.startup import StartupError
 from bot.transports.base import PlatformRunner, Transport
 from bot.web import WebServer
 from handlers.registry import build_router
@@ -117,7 +120,14 @@ async def build_core(
 ) -> Core:
     clock = clock or (lambda: datetime.now(UTC))
     db = DatabaseWorker(settings.db_path)
-    await db.start()  # opens the file and applies pending migrations
+    try:
+        await db.start()  # opens the file and applies pending migrations
+    except (OSError, sqlite3.Error) as exc:
+        await db.close()
+        raise StartupError(
+            f"cannot open the database {settings.db_path} (NEWSBOT_DB): {exc}; check that its "
+            "folder exists and this user may write there, or set NEWSBOT_DB to another file"
+        ) from None
     http = build_http_client(
         transport=http_transport, public_only=not settings.allow_private_sources
     )
@@ -168,12 +178,14 @@ class NewsBot:
         if not platforms:
             return (
                 "newsbot: no chat platform configured (TELEGRAM_BOT_TOKEN, SLACK_BOT_TOKEN): "
-                "running in console mode over the bundled demo sources"
+                "running in console mode"
             )
         return f"newsbot: running on {' and '.join(platforms)}"
 
     async def start(self) -> None:
         settings = self.settings
+        # The demo may only ever write into a database it creates itself (see _load_demo).
+        fresh_database = not Path(settings.db_path).exists()
         core = self.core = await build_core(settings, http_transport=self.http_transport)
         services = core.services
         from handlers.context import CommandContext
@@ -203,17 +215,17 @@ class NewsBot:
             try:
                 await self.web.start(settings.http_host, settings.http_port)
             except OSError as exc:
-                log.error(
-                    "event=http_not_started host=%s port=%s error=%r (set NEWSBOT_HTTP_PORT)",
-                    settings.http_host,
-                    settings.http_port,
-                    str(exc),
-                )
+                await self.web.stop()
                 self.web = None
+                raise StartupError(
+                    f"cannot listen on {settings.http_host}:{settings.http_port} "
+                    f"({exc.strerror or exc}); set NEWSBOT_HTTP_PORT to a free port "
+                    "(0 picks one, -1 turns the HTTP server off) or stop what uses it"
+                ) from None
         for runner in self._platform_runners:
             await runner.start()
         if settings.console_mode:
-            await self._load_demo()
+            await self._load_demo(fresh_database)
 
     def _scheduler_alive(self) -> bool:
         return bool(self.scheduler and self.scheduler.alive)
@@ -247,12 +259,35 @@ class NewsBot:
         assert self.router is not None
         return self.router
 
-    async def _load_demo(self) -> None:
+    async def _load_demo(self, fresh_database: bool) -> None:
+        """The bundled demo sources, their stories and the console chat's demo subscriptions,
+        only in a database the demo created (new at this start, or holding the demo sources
+        from an earlier one): a database with the user's own data never gets demo rows, so no
+        alert is ever "matched" on a demo term the user did not type."""
         from bot.demo import DEMO_FILES, DEMO_SOURCE_PREFIX, demo_paths, register_demo
         from bot.transports.console import CONSOLE_CHAT_ID
         from storage import sources as source_store
 
         assert self.core is not None
+        first = DEMO_SOURCE_PREFIX + next(iter(DEMO_FILES))
+        demo_database = fresh_database or (
+            await self.core.db.call(source_store.find_source_by_url, first) is not None
+        )
+        db_path = self.settings.db_path
+        if not demo_database:
+            print(
+                f"newsbot: {db_path} (NEWSBOT_DB) holds your own data, so the demo is not "
+                "loaded: the console shows your sources and subscriptions",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+        print(
+            f"newsbot: demo sources and subscriptions loaded into {db_path}, a database the "
+            "demo created; a database with your own data never gets them",
+            file=sys.stderr,
+            flush=True,
+        )
         await self.core.db.call(register_demo, "console", CONSOLE_CHAT_ID)
         for path in demo_paths():
             source = await self.core.db.call(
@@ -286,7 +321,7 @@ class NewsBot:
     async def run_forever(self) -> None:
         assert self.scheduler is not None
         self.scheduler.build().start()
-        if self.read_stdin and "console" in self.transports:
+        if self.read_stdin and sys.stdin is not None and "console" in self.transports:
             self._background.append(asyncio.create_task(self._console_input()))
         await self._stop.wait()
 
@@ -302,8 +337,18 @@ class NewsBot:
         async def chat_for() -> Chat:
             return await db.call(chat_store.ensure_chat, "console", CONSOLE_CHAT_ID)
 
-        # Standard input closing (a pipe, /dev/null) ends the reading, not the bot.
-        await read_commands(sys.stdin, self.router.handle, transport, chat_for)
+        # Commands typed in a terminal or piped in are both read; standard input closing (the
+        # end of a pipe, /dev/null) ends the reading, not the bot, and a pipe's end says so.
+        stdin = sys.stdin
+        terminal = stdin.isatty()
+        count = await read_commands(stdin, self.router.handle, transport, chat_for, echo=not terminal)
+        if count and not terminal:
+            print(
+                "newsbot: end of the commands piped in; the bot keeps running (Ctrl-C stops it). "
+                "`newsbot chat` answers commands and exits.",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -333,7 +378,17 @@ async def run_bot(settings: Settings, *, once: bool, read_stdin: bool = True) ->
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, bot.request_stop)
     try:
-        await bot.start()
+        # Start-up may wait a while for an unreachable platform API: a stop signal ends it.
+        starting = asyncio.create_task(bot.start())
+        stopping = asyncio.create_task(bot._stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return 0
+        stopping.cancel()
+        starting.result()  # raises what start-up raised
         if once:
             await bot.run_once()
         else:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from sqlite_utils import Database
 
     from bot.models import Reply
@@ -56,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_example("newsbot run            # console mode with no tokens configured"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--env-file", default=".env", help="settings file to read (default .env)")
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="settings file to read (default: .env in the current folder, if there is one); "
+        "a PATH that does not exist is an error",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = _add(
@@ -119,8 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         "newsbot chat\n> /subscribe earthquake\n> /latest",
     )
 
-    admin = _add(sub, "admin", "run an admin command from the shell", "newsbot admin stats")
-    admin.add_argument("words", nargs=argparse.REMAINDER)
+    admin = _add(
+        sub,
+        "admin",
+        "run an admin command from the shell (--out PATH saves its file: a chart, an OPML)",
+        "newsbot admin stats --out stats.png\nnewsbot admin sources page 2",
+    )
+    admin.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND [ARGS] [--out PATH]")
 
     db = _add(sub, "db", "database maintenance", "newsbot db stats\nnewsbot db backup backup.db")
     dsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -190,51 +201,127 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import configure_logging, run_bot
 
     configure_logging(settings)
-    return asyncio.run(run_bot(settings, once=args.once, read_stdin=sys.stdin.isatty()))
+    return asyncio.run(run_bot(settings, once=args.once, read_stdin=sys.stdin is not None))
+
+
+class IngestProgress:
+    """How far ``newsbot ingest`` is: a bar per input on a terminal (rich), plain lines
+    otherwise (a log, a pipe), so a long file is never minutes of silence."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = console
+        self.bar: Progress | None = None
+        if console.is_terminal:
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("stories"),
+                TimeElapsedColumn(),
+                console=console,
+            )
+
+    def __enter__(self) -> IngestProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def for_input(self, name: str) -> Callable[[int, int], None]:
+        bar = self.bar
+        if bar is not None:
+            task = bar.add_task(name, total=None)
+
+            def update(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            return update
+
+        def line(done: int, total: int) -> None:
+            # One step is the whole of a small input: its summary line is enough.
+            from bot.services import PROGRESS_STEP
+
+            if done and total > PROGRESS_STEP:
+                self.console.print(f"{name}: {done:,}/{total:,} stories", highlight=False)
+
+        return line
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from bot.app import build_core, configure_logging
     from storage.db import StorageFullError
 
     configure_logging(settings)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
     async def go() -> int:
         core = await build_core(settings)
         failures = 0
+        queued = 0
         try:
-            for item in args.inputs:
-                try:
-                    if item.startswith(("http://", "https://")):
-                        outcome = await core.services.ingest_url(
-                            item, source_name=args.source or ""
-                        )
-                    else:
-                        outcome = await core.services.ingest_file(
-                            Path(item), source_name=args.source or ""
-                        )
-                except StorageFullError as exc:
-                    print(f"error: {item}: {exc}", file=sys.stderr)
-                    failures += 1
-                    continue
-                for warning in outcome.warnings:
-                    print(f"warning: {item}: {warning}", file=sys.stderr)
-                if outcome.error:
-                    failures += 1
-                    print(f"error: {item}: {outcome.error}", file=sys.stderr)
-                    continue
-                for story in outcome.report.new:
-                    if args.json:
-                        print(json.dumps(story.as_json(), ensure_ascii=False))
-                    else:
-                        topics = ",".join(story.topics[:2])
-                        print(f"#{story.id} [{topics}] {story.title} ({story.source})")
-                print(f"{item}: {outcome.report.summary_line()}", file=sys.stderr)
+            with IngestProgress(errors) as progress:
+                for item in args.inputs:
+                    step = progress.for_input(item)
+                    try:
+                        if item.startswith(("http://", "https://")):
+                            outcome = await core.services.ingest_url(
+                                item, source_name=args.source or "", progress=step
+                            )
+                        else:
+                            outcome = await core.services.ingest_file(
+                                Path(item), source_name=args.source or "", progress=step
+                            )
+                    except StorageFullError as exc:
+                        print(f"error: {item}: {exc}", file=sys.stderr)
+                        failures += 1
+                        continue
+                    # Warnings (a skipped JSON Lines line) are logged once, by the service.
+                    if outcome.error:
+                        failures += 1
+                        print(f"error: {item}: {outcome.error}", file=sys.stderr)
+                        continue
+                    for story in outcome.report.new:
+                        if args.json:
+                            print(json.dumps(story.as_json(), ensure_ascii=False))
+                        else:
+                            topics = ",".join(story.topics[:2])
+                            print(f"#{story.id} [{topics}] {story.title} ({story.source})")
+                    queued += outcome.report.deliveries
+                    print(f"{item}: {outcome.report.summary_line()}", file=sys.stderr)
+            if queued:
+                print(_where_alerts_go(settings, queued), file=sys.stderr)
         finally:
             await core.close()
         return 1 if failures else 0
 
     return asyncio.run(go())
+
+
+def _where_alerts_go(settings: Settings, queued: int) -> str:
+    """The alerts an ingest queued are sent by the bot, not by this command (a running bot
+    on the same database would otherwise race it): say so, and how to see them now."""
+    if settings.console_mode:
+        return (
+            f"{queued} alert(s) queued: a running `newsbot run` delivers them within seconds "
+            "(the console chat's in its terminal); without one, `newsbot run --once` does now"
+        )
+    return (
+        f"{queued} alert(s) queued: the running bot (`newsbot run`) sends them to their chats "
+        "within seconds; `newsbot admin queue` shows the outbox"
+    )
 
 
 def _open_db(settings: Settings) -> Database:
@@ -308,9 +395,27 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import configure_logging
     from bot.chat import run_single_command
+    from handlers.admin import SUBCOMMANDS
 
+    words = list(args.words)
+    out: Path | None = None
+    for index, word in enumerate(words):
+        if word == "--out" or word.startswith("--out="):
+            value = word.partition("=")[2] if "=" in word else None
+            if value is None and index + 1 < len(words):
+                value = words[index + 1]
+                del words[index + 1]
+            del words[index]
+            if not value:
+                print("error: --out needs a PATH", file=sys.stderr)
+                return 2
+            out = Path(value)
+            break
     configure_logging(settings)
-    return asyncio.run(run_single_command(settings, "admin", " ".join(args.words)))
+    code = asyncio.run(run_single_command(settings, "admin", " ".join(words), out=out))
+    if words and words[0].lower() not in SUBCOMMANDS:
+        return 2  # the reply listed the admin commands; an unknown one is a usage error
+    return code
 
 
 def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
@@ -402,17 +507,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    if args.env_file is not None:
+        env_file: Path | None = Path(args.env_file)
+    else:
+        env_file = Path(".env") if Path(".env").is_file() else None
     try:
-        settings = load_settings(env_file=Path(args.env_file))
+        settings = load_settings(env_file=env_file)
     except SettingsError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
         return 2
+    from bot.startup import StartupError, install_secret_redaction, one_line
+
+    secrets = settings.secret_values()
+    install_secret_redaction(secrets)
     try:
         return COMMANDS[args.command](settings, args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except StartupError as exc:
+        print(f"newsbot: cannot start: {one_line(exc, secrets)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # The traceback goes to the log at DEBUG (masked like every record); the terminal gets
+        # one line, masked too.
+        log.debug("event=command_failed command=%s", args.command, exc_info=exc)
+        print(
+            f"newsbot {args.command}: failed: {one_line(exc, secrets)} "
+            "(NEWSBOT_LOG_LEVEL=DEBUG shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

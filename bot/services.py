@@ -183,6 +183,13 @@ def read_input(path: Path, *, max_bytes: int, expected: os.stat_result | None = 
     return content
 
 
+#: Stories per step when the caller follows progress (``newsbot ingest``): each step is its own
+#: transaction, so a kill mid-file keeps the steps done and a retry stores the rest once.
+PROGRESS_STEP = 250
+#: ``progress(done, total)``, called before the first step and after each one.
+Progress = Callable[[int, int], None]
+
+
 @dataclass
 class PollOutcome:
     source: Source
@@ -526,7 +533,12 @@ class Services:
 
     # -- explicit inputs -------------------------------------------------------------------
     async def ingest_file(
-        self, path: Path, *, source_name: str = "", source_id: int | None = None
+        self,
+        path: Path,
+        *,
+        source_name: str = "",
+        source_id: int | None = None,
+        progress: Progress | None = None,
     ) -> InputOutcome:
         """``newsbot ingest PATH``: the path is the operator's own choice, so links are followed;
         the size cap and the text check apply as in the inbox."""
@@ -536,9 +548,11 @@ class Services:
             )
         except Exception as exc:  # one line for the operator, never a traceback
             return InputOutcome(str(path), "unknown", IngestReport(), [], error=_describe(exc))
-        return await self._ingest_parsed(str(path), parsed, source_id=source_id)
+        return await self._ingest_parsed(str(path), parsed, source_id=source_id, progress=progress)
 
-    async def ingest_url(self, url: str, *, source_name: str = "") -> InputOutcome:
+    async def ingest_url(
+        self, url: str, *, source_name: str = "", progress: Progress | None = None
+    ) -> InputOutcome:
         """A URL may be a feed or an article page."""
         try:
             final_url, body, _content_type = await self.fetcher.fetch_page(url)
@@ -548,14 +562,28 @@ class Services:
             parsed = await asyncio.to_thread(_parse_fetched, body, final_url, source_name)
         except IngestInputError as exc:
             return InputOutcome(url, "unknown", IngestReport(), [], error=str(exc))
-        return await self._ingest_parsed(url, parsed)
+        return await self._ingest_parsed(url, parsed, progress=progress)
 
     async def _ingest_parsed(
-        self, name: str, parsed: ParsedInput, *, source_id: int | None = None
+        self,
+        name: str,
+        parsed: ParsedInput,
+        *,
+        source_id: int | None = None,
+        progress: Progress | None = None,
     ) -> InputOutcome:
         for warning in parsed.warnings:
             log.warning("event=input_warning input=%s detail=%s", name, warning)
-        report = await self.process(parsed.stories, source_id=source_id)
+        if progress is None:
+            report = await self.process(parsed.stories, source_id=source_id)
+            return InputOutcome(name, parsed.kind, report, parsed.warnings)
+        report = IngestReport()
+        total = len(parsed.stories)
+        progress(0, total)
+        for start in range(0, total, PROGRESS_STEP):
+            step = parsed.stories[start : start + PROGRESS_STEP]
+            report.merge(await self.process(step, source_id=source_id))
+            progress(start + len(step), total)
         return InputOutcome(name, parsed.kind, report, parsed.warnings)
 
     async def ingest_payload(self, payload: Any) -> tuple[IngestReport, list[str]]:

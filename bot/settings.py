@@ -1,56 +1,163 @@
 """One typed settings object, loaded from the environment and an optional ``.env`` file.
 
 Everything configurable lives here so that the rest of the code receives plain values and never
-reads ``os.environ`` itself; :func:`load_settings` is the only place that does.
+reads ``os.environ`` itself; :func:`load_settings` is the only place that does, and importing
+this module reads nothing.
+
+A setting is one line in :class:`Settings`: ``name: type = setting("ENV_NAME", default,
+"comment", ...constraints)``. The comment doubles as the `.env.example` text, the constraints
+(``min``, ``max``, ``choices``, ``check``) are enforced at load time with one clear line per bad
+value, and ``secret=True`` keeps the value out of every message and log line.
+
+The ``.env`` file is parsed by python-dotenv (quotes, ``export``, inline ``# comments``), with
+interpolation off: a secret that contains ``$`` is taken as written.
 """
 
 from __future__ import annotations
 
+import io
+import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from dotenv.parser import parse_stream
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
+T = TypeVar("T")
+Check = Callable[[Any], str | None]
+
 
 class SettingsError(ValueError):
-    """A configuration value that cannot be used; the message names the variable."""
+    """Configuration that cannot be used: one line per bad value, each naming its variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def setting(
+    env: str,
+    default: T,
+    doc: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple[str, ...] = (),
+    check: Check | None = None,
+    secret: bool = False,
+    example: str | None = None,
+) -> T:
+    """Declare one setting: its environment variable, default, `.env.example` comment and the
+    constraints its value must meet. ``example`` is the value `.env.example` shows (the default
+    by default)."""
+    meta = {
+        "env": env,
+        "doc": doc,
+        "min": min,
+        "max": max,
+        "choices": choices,
+        "check": check,
+        "secret": secret,
+        "example": example,
+    }
+    return field(default=default, metadata=meta)
+
+
+# -- checks shared by several settings ---------------------------------------------------------
+def _http_url(value: str) -> str | None:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL with a host name"
+    return None
+
+
+def _telegram_api_url(value: str) -> str | None:
+    problem = _http_url(value)
+    if problem:
+        return problem
+    if not urlsplit(value).path.rstrip("/").endswith("/bot"):
+        return f"must end with /bot (the token is appended to it), as in {DEFAULT_TELEGRAM_API_URL}"
+    return None
+
+
+def _optional_http_url(value: str) -> str | None:
+    return _http_url(value) if value else None
+
+
+def _token(value: str) -> str | None:
+    """A token is one word of printable ASCII: spaces or quotes mean it was pasted wrongly."""
+    if value and not re.fullmatch(r"""[!#-&(-~]+""", value):
+        return "contains spaces, quotes or non-ASCII characters; paste the token alone"
+    return None
+
+
+def _telegram_token(value: str) -> str | None:
+    """The token becomes part of every Bot API URL: characters that change a URL are refused."""
+    if value and (":" not in value or re.search(r"[/?#%\\]", value)):
+        return "is not a bot token (@BotFather gives one like 123456789:AAE...)"
+    return _token(value)
+
+
+def _webhook_secret(value: str) -> str | None:
+    # Telegram's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
+    if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+        return "may hold only 1-256 letters, digits, _ and - (Telegram's rule)"
+    return None
+
+
+def _telegram_ids(value: frozenset[str]) -> str | None:
+    bad = sorted(v for v in value if not v.lstrip("-").isdigit())
+    return f"user ids are numbers; not {', '.join(bad)}" if bad else None
+
+
+def _model_dir(value: Path | None) -> str | None:
+    if value is not None and not value.is_dir():
+        return f"{value} is not a folder (make one with `newsbot train`)"
+    return None
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The bot's whole configuration. Field docs double as the `.env.example` comments."""
+    """The bot's whole configuration; see the module docstring for how a setting is declared."""
 
-    db_path: Path = Path("./newsbot.db")
-    inbox: Path = Path("./inbox")
-    http_host: str = "127.0.0.1"
-    http_port: int = 8080
-    ingest_token: str = ""
-    telegram_bot_token: str = ""
-    telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
-    telegram_admin_ids: frozenset[str] = field(default_factory=frozenset)
-    telegram_webhook_url: str = ""
-    telegram_webhook_secret: str = ""
-    slack_bot_token: str = ""
-    slack_app_token: str = ""
-    slack_signing_secret: str = ""
-    slack_api_url: str = DEFAULT_SLACK_API_URL
-    slack_admin_ids: frozenset[str] = field(default_factory=frozenset)
-    log_level: str = "INFO"
-    model_dir: Path | None = None
-    retention_days: int = 30
-    allow_private_sources: bool = False
-    dedup_window_hours: float = 72.0
-    inbox_poll_seconds: float = 5.0
-    delivery_poll_seconds: float = 2.0
-    default_interval_minutes: int = 15
-    console_admin: bool = True
-    # Inputs (inbox files and `newsbot ingest` paths): a size cap per input, and how long an
-    # inbox file's size and mtime must stay unchanged before it is taken.
-    max_input_bytes: int = 5_000_000
-    inbox_settle_seconds: float = 10.0
+    db_path: Path = setting("NEWSBOT_DB", Path("./newsbot.db"), "SQLite database file (WAL mode; keep it on a local disk).", example="./newsbot.db")
+    inbox: Path = setting("NEWSBOT_INBOX", Path("./inbox"), "Folder watched for text dumps; processed files move to done/ or failed/.", example="./inbox")
+    http_host: str = setting("NEWSBOT_HTTP_HOST", "127.0.0.1", "Address of the bot's own HTTP server (/healthz, /metrics, /ingest, /slack/events).")
+    http_port: int = setting("NEWSBOT_HTTP_PORT", 8080, "Port of that server; 0 picks a free port (logged at start), -1 turns the server off.", min=-1, max=65535)
+    ingest_token: str = setting("NEWSBOT_INGEST_TOKEN", "", "Bearer token for POST /ingest; the endpoint is refused while empty.", check=_token, secret=True)
+    telegram_bot_token: str = setting("TELEGRAM_BOT_TOKEN", "", "Token from @BotFather; set it to run on Telegram.", check=_telegram_token, secret=True)
+    telegram_api_url: str = setting("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL, "Bot API base up to and including /bot; the token is appended (local Bot API servers).", check=_telegram_api_url)
+    telegram_admin_ids: frozenset[str] = setting("TELEGRAM_ADMIN_IDS", frozenset[str](), "Comma-separated Telegram user ids allowed to run /admin commands.", check=_telegram_ids)
+    telegram_webhook_url: str = setting("TELEGRAM_WEBHOOK_URL", "", "Public URL for webhook mode; empty means long polling.", check=_optional_http_url)
+    telegram_webhook_secret: str = setting("TELEGRAM_WEBHOOK_SECRET", "", "Secret token Telegram sends with every webhook request.", check=_webhook_secret, secret=True)
+    slack_bot_token: str = setting("SLACK_BOT_TOKEN", "", "Bot token (xoxb-...) of the Slack app.", check=_token, secret=True)
+    slack_app_token: str = setting("SLACK_APP_TOKEN", "", "App-level token (xapp-...): enables Socket Mode, no public URL needed.", check=_token, secret=True)
+    slack_signing_secret: str = setting("SLACK_SIGNING_SECRET", "", "Signing secret for HTTP mode (/slack/events).", check=_token, secret=True)
+    slack_api_url: str = setting("SLACK_API_URL", DEFAULT_SLACK_API_URL, "Slack Web API base URL (tests, proxies).", check=_http_url)
+    slack_admin_ids: frozenset[str] = setting("SLACK_ADMIN_IDS", frozenset[str](), "Comma-separated Slack user ids allowed to run admin commands.")
+    log_level: str = setting("NEWSBOT_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+    model_dir: Path | None = setting("NEWSBOT_MODEL", None, "Folder of a topic model made by `newsbot train`; empty uses the bundled one.", check=_model_dir)
+    retention_days: int = setting("NEWSBOT_RETENTION_DAYS", 30, "Stories older than this are pruned (FTS kept in sync).", min=1, max=36500)
+    allow_private_sources: bool = setting("NEWSBOT_ALLOW_PRIVATE_SOURCES", False, "Allow sources on loopback/private addresses (tests, intranets).")
+    dedup_window_hours: float = setting("NEWSBOT_DEDUP_WINDOW_HOURS", 72.0, "How far back reprints and story clusters are looked for.", min=1, max=24 * 365, example="72")
+    inbox_poll_seconds: float = setting("NEWSBOT_INBOX_POLL_SECONDS", 5.0, "How often the inbox folder is checked.", min=0.1, max=86400, example="5")
+    delivery_poll_seconds: float = setting("NEWSBOT_DELIVERY_POLL_SECONDS", 2.0, "How often the outbox is drained.", min=0.1, max=3600, example="2")
+    default_interval_minutes: int = setting("NEWSBOT_DEFAULT_INTERVAL_MINUTES", 15, "Polling interval for new sources.", min=1, max=7 * 24 * 60)
+    startup_retry_seconds: float = setting("NEWSBOT_STARTUP_RETRY_SECONDS", 300.0, "How long start-up retries an unreachable Telegram or Slack API (with backoff) before giving up; 0 tries once.", min=0, max=86400, example="300")
+    max_input_bytes: int = setting("NEWSBOT_MAX_INPUT_BYTES", 5_000_000, "Largest inbox file or `newsbot ingest` file read; a larger one moves to failed/.", min=1, max=2**40, example="5000000")
+    inbox_settle_seconds: float = setting("NEWSBOT_INBOX_SETTLE_SECONDS", 10.0, "An inbox file is taken once its size and mtime stay unchanged this long.", min=0, max=86400, example="10")
+    console_admin: bool = True  # not configurable: the console is run by whoever owns the machine
 
     @property
     def telegram_enabled(self) -> bool:
@@ -75,242 +182,192 @@ class Settings:
         # The console and the CLI are run by whoever operates the machine.
         return frozenset({"console"}) if self.console_admin else frozenset()
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret, and the password of any URL setting: what logs redact."""
+        values: list[str] = []
+        for item in _declared():
+            value = getattr(self, item.name)
+            if item.metadata["secret"] and isinstance(value, str) and value:
+                values.append(value)
+            elif isinstance(value, str) and "://" in value:
+                try:
+                    password = urlsplit(value).password
+                except ValueError:
+                    password = None
+                if password:
+                    values.append(password)
+        return values
 
-# (environment variable, Settings field, default shown in .env.example, comment)
-ENV_VARIABLES: tuple[tuple[str, str, str, str], ...] = (
-    (
-        "NEWSBOT_DB",
-        "db_path",
-        "./newsbot.db",
-        "SQLite database file (WAL mode; keep it on a local disk).",
-    ),
-    (
-        "NEWSBOT_INBOX",
-        "inbox",
-        "./inbox",
-        "Folder watched for text dumps; processed files move to done/ or failed/.",
-    ),
-    (
-        "NEWSBOT_HTTP_HOST",
-        "http_host",
-        "127.0.0.1",
-        "Address of the bot's own HTTP server (/healthz, /metrics, /ingest, /slack/events).",
-    ),
-    (
-        "NEWSBOT_HTTP_PORT",
-        "http_port",
-        "8080",
-        "Port of that server; 0 picks a free port (logged at start), -1 turns the server off.",
-    ),
-    (
-        "NEWSBOT_INGEST_TOKEN",
-        "ingest_token",
-        "",
-        "Bearer token for POST /ingest; the endpoint is refused while empty.",
-    ),
-    (
-        "TELEGRAM_BOT_TOKEN",
-        "telegram_bot_token",
-        "",
-        "Token from @BotFather; set it to run on Telegram.",
-    ),
-    (
-        "TELEGRAM_API_URL",
-        "telegram_api_url",
-        DEFAULT_TELEGRAM_API_URL,
-        "Bot API base up to and including /bot; the token is appended (local Bot API servers).",
-    ),
-    (
-        "TELEGRAM_ADMIN_IDS",
-        "telegram_admin_ids",
-        "",
-        "Comma-separated Telegram user ids allowed to run /admin commands.",
-    ),
-    (
-        "TELEGRAM_WEBHOOK_URL",
-        "telegram_webhook_url",
-        "",
-        "Public URL for webhook mode; empty means long polling.",
-    ),
-    (
-        "TELEGRAM_WEBHOOK_SECRET",
-        "telegram_webhook_secret",
-        "",
-        "Secret token Telegram sends with every webhook request.",
-    ),
-    ("SLACK_BOT_TOKEN", "slack_bot_token", "", "Bot token (xoxb-...) of the Slack app."),
-    (
-        "SLACK_APP_TOKEN",
-        "slack_app_token",
-        "",
-        "App-level token (xapp-...): enables Socket Mode, no public URL needed.",
-    ),
-    (
-        "SLACK_SIGNING_SECRET",
-        "slack_signing_secret",
-        "",
-        "Signing secret for HTTP mode (/slack/events).",
-    ),
-    (
-        "SLACK_API_URL",
-        "slack_api_url",
-        DEFAULT_SLACK_API_URL,
-        "Slack Web API base URL (tests, proxies).",
-    ),
-    (
-        "SLACK_ADMIN_IDS",
-        "slack_admin_ids",
-        "",
-        "Comma-separated Slack user ids allowed to run admin commands.",
-    ),
-    ("NEWSBOT_LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR."),
-    (
-        "NEWSBOT_MODEL",
-        "model_dir",
-        "",
-        "Folder of a topic model made by `newsbot train`; empty uses the bundled one.",
-    ),
-    (
-        "NEWSBOT_RETENTION_DAYS",
-        "retention_days",
-        "30",
-        "Stories older than this are pruned (FTS kept in sync).",
-    ),
-    (
-        "NEWSBOT_ALLOW_PRIVATE_SOURCES",
-        "allow_private_sources",
-        "false",
-        "Allow sources on loopback/private addresses (tests, intranets).",
-    ),
-    (
-        "NEWSBOT_DEDUP_WINDOW_HOURS",
-        "dedup_window_hours",
-        "72",
-        "How far back reprints and story clusters are looked for.",
-    ),
-    (
-        "NEWSBOT_INBOX_POLL_SECONDS",
-        "inbox_poll_seconds",
-        "5",
-        "How often the inbox folder is checked.",
-    ),
-    (
-        "NEWSBOT_DELIVERY_POLL_SECONDS",
-        "delivery_poll_seconds",
-        "2",
-        "How often the outbox is drained.",
-    ),
-    (
-        "NEWSBOT_DEFAULT_INTERVAL_MINUTES",
-        "default_interval_minutes",
-        "15",
-        "Polling interval for new sources.",
-    ),
-    (
-        "NEWSBOT_MAX_INPUT_BYTES",
-        "max_input_bytes",
-        "5000000",
-        "Largest inbox file or `newsbot ingest` file read; a larger one moves to failed/.",
-    ),
-    (
-        "NEWSBOT_INBOX_SETTLE_SECONDS",
-        "inbox_settle_seconds",
-        "10",
-        "An inbox file is taken once its size and mtime stay unchanged this long.",
-    ),
-)
+
+def _declared() -> list[Field[Any]]:
+    return [f for f in fields(Settings) if "env" in f.metadata]
+
+
+# (environment variable, Settings field, default shown in .env.example, comment), derived from
+# the declarations above for code that wants the table.
+def env_variables() -> list[tuple[str, str, str, str]]:
+    rows = []
+    for item in _declared():
+        meta = item.metadata
+        example = meta["example"]
+        if example is None:
+            example = _show(item.default)
+        rows.append((meta["env"], item.name, example, meta["doc"]))
+    return rows
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value))
+    return str(value)
+
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a ``.env`` file: ``KEY=value`` lines, ``#`` comments, optional quotes.
-
-    Written by hand because the format is tiny and a dependency (python-dotenv) would add
-    nothing but interpolation, which we do not want for secrets.
-    """
+    """Parse a ``.env`` file with python-dotenv: ``KEY=value`` lines, ``export``, quotes and
+    ``# comments`` (also after a value). A line that is not a setting is an error, not skipped:
+    a typo there would otherwise silently leave a default in force."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError([f"{path}: no such settings file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError([f"{path}: cannot be read ({exc})"]) from None
     values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.strip().removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key] = value
+    problems = []
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            problems.append(
+                f"{path} line {binding.original.line}: not a KEY=value line; fix or comment it out"
+            )
+        elif binding.key is not None:
+            values[binding.key] = binding.value or ""
+    if problems:
+        raise SettingsError(problems)
     return values
 
 
-def _convert(name: str, field_name: str, raw: str) -> object:
-    kind = {f.name: f.type for f in fields(Settings)}[field_name]
-    text = raw.strip()
-    try:
-        if kind in ("Path", "Path | None"):
-            return Path(text).expanduser() if text else None
-        if kind == "int":
+def _convert(kind: str, text: str) -> object:
+    """``text`` as a value of the declared type; ValueError says why it is not one."""
+    if kind in ("Path", "Path | None"):
+        return Path(text).expanduser()
+    if kind == "int":
+        try:
             return int(text)
-        if kind == "float":
-            return float(text)
-        if kind == "bool":
-            lowered = text.lower()
-            if lowered in _TRUE:
-                return True
-            if lowered in _FALSE:
-                return False
-            raise ValueError(f"expected true or false, got {raw!r}")
-        if kind == "frozenset[str]":
-            return frozenset(part.strip() for part in text.split(",") if part.strip())
-    except ValueError as exc:
-        raise SettingsError(f"{name}: {exc}") from None
-    return text
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+    if kind == "float":
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError("expected a number") from None
+        if not math.isfinite(number):
+            raise ValueError("must be a finite number")
+        return number
+    if kind == "bool":
+        lowered = text.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError("expected true or false")
+    if kind == "frozenset[str]":
+        return frozenset(part.strip() for part in text.split(",") if part.strip())
+    if kind == "str":
+        return text
+    raise TypeError(f"a setting of type {kind} cannot be read from the environment")
+
+
+def _problem(item: Field[Any], value: object) -> str | None:
+    meta = item.metadata
+    if meta["choices"] and value not in meta["choices"]:
+        return f"must be one of {', '.join(meta['choices'])}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if meta["min"] is not None and value < meta["min"]:
+            return f"must be at least {meta['min']:g}"
+        if meta["max"] is not None and value > meta["max"]:
+            return f"must be at most {meta['max']:g}"
+    check: Check | None = meta["check"]
+    return check(value) if check is not None else None
+
+
+_PREFIXES = ("NEWSBOT_", "TELEGRAM_", "SLACK_")
+
+
+def _unknown_names(path: Path, values: Mapping[str, str]) -> list[str]:
+    """A misspelt name in the settings file would leave its default silently in force: any
+    name there with one of our prefixes must be a setting (the environment is not checked,
+    it holds too much that is not ours)."""
+    import difflib
+
+    known = [item.metadata["env"] for item in _declared()]
+    problems = []
+    for name in values:
+        if name.startswith(_PREFIXES) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]}?" if close else "see .env.example for the names"
+            problems.append(f"{name} (in {path}): not a newsbot setting; {hint}")
+    return problems
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
 ) -> Settings:
-    """Build :class:`Settings` from ``environ`` (default ``os.environ``) over an optional ``.env``.
+    """Build :class:`Settings` from ``environ`` (default ``os.environ``) over a ``.env`` file.
 
-    Real environment variables win over the file, as in every twelve-factor tool.
+    Real environment variables win over the file, as in every twelve-factor tool. A missing
+    ``env_file`` is an error (the caller passes None when there is no file to read). An empty
+    value means the default. Every bad value is reported, each in one line that names the
+    variable and never shows a secret: :class:`SettingsError` carries them all.
     """
     merged: dict[str, str] = {}
+    problems: list[str] = []
     if env_file is not None:
-        merged.update(read_env_file(env_file))
+        from_file = read_env_file(env_file)
+        problems += _unknown_names(env_file, from_file)
+        merged.update(from_file)
     merged.update(os.environ if environ is None else environ)
     values: dict[str, object] = {}
-    for name, field_name, _default, _comment in ENV_VARIABLES:
-        if name in merged:
-            converted = _convert(name, field_name, merged[name])
-            if converted is not None:
-                values[field_name] = converted
-    settings = Settings(**values)  # type: ignore[arg-type]
-    if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise SettingsError(f"NEWSBOT_LOG_LEVEL: unknown level {settings.log_level!r}")
-    if not -1 <= settings.http_port <= 65535:
-        raise SettingsError(f"NEWSBOT_HTTP_PORT: {settings.http_port} is not a port")
-    if settings.max_input_bytes < 1:
-        raise SettingsError(
-            f"NEWSBOT_MAX_INPUT_BYTES: {settings.max_input_bytes} must be a positive byte count"
-        )
-    if not 0 <= settings.inbox_settle_seconds <= 86_400:  # also refuses NaN
-        raise SettingsError(
-            f"NEWSBOT_INBOX_SETTLE_SECONDS: {settings.inbox_settle_seconds} must be 0 to 86400"
-        )
-    return settings
+    for item in _declared():
+        name = item.metadata["env"]
+        raw = merged.get(name, "").strip()
+        if not raw:
+            continue
+        shown = "(hidden)" if item.metadata["secret"] else repr(raw)
+        kind = str(item.type)
+        if item.metadata["choices"]:
+            raw = raw.upper()
+        try:
+            value = _convert(kind, raw)
+        except ValueError as exc:
+            problems.append(f"{name}={shown}: {exc}")
+            continue
+        problem = _problem(item, value)
+        if problem:
+            problems.append(f"{name}={shown}: {problem}")
+            continue
+        values[item.name] = value
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**values)  # type: ignore[arg-type]
 
 
 def env_example() -> str:
-    """The text of `.env.example`, generated from :data:`ENV_VARIABLES` (a test keeps them equal)."""
+    """The text of `.env.example`, generated from the declarations (a test keeps them equal)."""
     lines = [
         "# newsbot configuration. Copy to .env and edit; real environment variables win.",
         "# With no chat platform token set, `newsbot run` starts in console mode over demo sources.",
+        "# Values may be quoted; text after ' #' is a comment; an empty value means the default.",
         "",
     ]
-    for name, _field, default, comment in ENV_VARIABLES:
+    for name, _field, default, comment in env_variables():
         lines.append(f"# {comment}")
         lines.append(f"{name}={default}")
         lines.append("")

@@ -9,6 +9,7 @@ attempt and result to the audit log.
 from __future__ import annotations
 
 import io
+import logging
 import secrets
 import statistics
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,6 @@ from storage import chats as chat_store
 from storage import deliveries as outbox
 from storage import sources as source_store
 from storage import stories as story_store
-from storage import subscriptions as sub_store
 from storage.maintenance import file_sizes
 
 PAGE = 10
@@ -43,12 +43,23 @@ def _page(args: str) -> int:
     return 1
 
 
+def _more(command: str, page: int, total: int) -> list[str]:
+    """The "More" line, only when there is a next page to show."""
+    return [f"More: /admin {command} page {page + 1}"] if page * PAGE < total else []
+
+
 async def admin_sources(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
     page = _page(args)
-    text = await ctx.services.db.call(
+    db = ctx.services.db
+    total = await db.call(lambda db: int(db.execute("SELECT count(*) FROM sources").fetchone()[0]))
+    if total and (page - 1) * PAGE >= total:
+        return Reply(f"No sources on page {page}: there are {total}.")
+    text = await db.call(
         sources_admin.format_sources, ctx.clock(), offset=(page - 1) * PAGE, limit=PAGE
     )
-    return Reply(f"Sources (page {page}):\n{text}\nMore: /admin sources page {page + 1}")
+    # format_sources ends a partial listing with "… N more"; the More line says where.
+    lines = [line for line in text.splitlines() if not line.startswith("… ")]
+    return Reply("\n".join([f"Sources (page {page}):", *lines, *_more("sources", page, total)]))
 
 
 async def admin_addsource(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
@@ -138,7 +149,13 @@ def gather_stats(db: Database, now: datetime) -> dict[str, object]:
         "per_day": per_day,
         "deliveries": by_status,
         "chats": chats_by_state,
-        "subscriptions": sub_store.count_subscriptions(db),
+        # A mute is stored as a subscription row but is not one: counted apart.
+        "subscriptions": int(
+            db.execute("SELECT count(*) FROM subscriptions WHERE kind != 'mute'").fetchone()[0]
+        ),
+        "mutes": int(
+            db.execute("SELECT count(*) FROM subscriptions WHERE kind = 'mute'").fetchone()[0]
+        ),
         "stories": story_store.count_stories(db),
         "latency_p50": statistics.median(latencies) if latencies else None,
         "latency_p95": latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
@@ -164,7 +181,10 @@ def stats_text(stats: dict[str, object]) -> str:
         f"Chats: active {chats.get('active', 0)}, dormant {chats.get('dormant', 0)}, "
         f"paused {chats.get('paused', 0)}, banned {chats.get('banned', 0)}"
     )
-    lines.append(f"Subscriptions: {stats['subscriptions']}; stories stored: {stats['stories']}")
+    lines.append(
+        f"Subscriptions: {stats['subscriptions']} (and {stats.get('mutes', 0)} mutes); "
+        f"stories stored: {stats['stories']}"
+    )
     p50, p95 = stats["latency_p50"], stats["latency_p95"]
     if p50 is None:
         lines.append("Ingest-to-alert latency: no alerts sent in the last 7 days")
@@ -175,6 +195,9 @@ def stats_text(stats: dict[str, object]) -> str:
 
 def stats_chart(per_day: dict[str, dict[str, int]], now: datetime) -> bytes:
     """A PNG of story volume by topic over the last 7 days (matplotlib, headless)."""
+    # matplotlib logs INFO lines of its own on every chart (the day labels look like dates to
+    # its category axis): they are not events of ours.
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -243,11 +266,12 @@ async def admin_retry(ctx: CommandContext, req: Request, chat: Chat, args: str) 
 async def admin_users(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
     page = _page(args)
 
-    def listing(db: Database) -> list[str]:
+    def listing(db: Database) -> tuple[list[str], int]:
+        total = int(db.execute("SELECT count(*) FROM chats").fetchone()[0])
         rows = db.execute(
             """
             SELECT c.id, c.platform, c.external_id, c.title, c.kind, c.state,
-                   (SELECT count(*) FROM subscriptions s WHERE s.chat_id = c.id),
+                   (SELECT count(*) FROM subscriptions s WHERE s.chat_id = c.id AND s.kind != 'mute'),
                    (SELECT count(*) FROM deliveries d WHERE d.chat_id = c.id AND d.status = 'sent')
             FROM chats c ORDER BY c.id LIMIT ? OFFSET ?
             """,
@@ -256,14 +280,12 @@ async def admin_users(ctx: CommandContext, req: Request, chat: Chat, args: str) 
         return [
             f"#{r[0]} {r[1]}:{r[2]} {r[3] or ''} [{r[4]}, {r[5]}] subs {r[6]}, alerts sent {r[7]}"
             for r in rows
-        ]
+        ], total
 
-    lines = await ctx.services.db.call(listing)
+    lines, total = await ctx.services.db.call(listing)
     if not lines:
         return Reply("No chats on this page.")
-    return Reply(
-        "\n".join([f"Chats (page {page}):", *lines, f"More: /admin users page {page + 1}"])
-    )
+    return Reply("\n".join([f"Chats (page {page}):", *lines, *_more("users", page, total)]))
 
 
 def _ban(new_state: str) -> AdminHandler:

@@ -276,7 +276,8 @@ async def cmd_latest(ctx: CommandContext, req: Request, chat: Chat) -> Reply:
         return Reply("No stories yet." if not arg else f"No recent stories for {arg!r}.")
     return Reply(
         "\n".join([heading, *(_story_line(s) for s in stories), "", "Send /story ID for details."]),
-        buttons=tuple((Button(f"#{s.id}", action=f"story:{s.id}"),) for s in stories[:3]),
+        # One button per story listed: a reader can open any of them, not just the first few.
+        buttons=tuple((Button(f"#{s.id}", action=f"story:{s.id}"),) for s in stories),
     )
 
 

@@ -49,11 +49,19 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def env_file(tmp_path: Path) -> str:
+    """An empty settings file for ``--env-file``: the test's settings come from the environment
+    alone, never from a ``.env`` in the working folder (a missing ``--env-file`` is an error)."""
+    path = tmp_path / ".env"
+    path.touch()
+    return str(path)
+
+
 def run_cli(
     tmp_path: Path, *args: str, input_text: str | None = None, timeout: float = 120, **env: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot", "--env-file", str(tmp_path / ".env"), *args],
+        [sys.executable, "-m", "bot", "--env-file", env_file(tmp_path), *args],
         cwd=tmp_path,
         env=cli_env(tmp_path, **env),
         input=input_text,

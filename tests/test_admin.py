@@ -132,3 +132,48 @@ async def test_queue_jobs_health_audit(setup) -> None:  # type: ignore[no-untype
     assert "Database:" in (await admin(router, "health")).text
     assert "queue" in (await admin(router, "audit")).text
     assert "Admin commands" in (await admin(router, "")).text
+
+
+async def test_more_is_offered_only_when_there_is_a_next_page(setup) -> None:  # type: ignore[no-untyped-def]
+    router, core, _ = setup
+    from storage import sources as source_store
+
+    for n in range(3):
+        await core.db.call(source_store.add_source, f"https://s{n}.example/feed.xml", name=f"S{n}")
+    await router.handle(Request("telegram", "c-user", USER, "start"))
+    sources = await admin(router, "sources")
+    assert "S2" in sources.text and "More:" not in sources.text
+    users = await admin(router, "users")
+    assert "telegram:c-user" in users.text and "More:" not in users.text
+    for n in range(3, 12):
+        await core.db.call(source_store.add_source, f"https://s{n}.example/feed.xml", name=f"S{n}")
+    first = await admin(router, "sources")
+    assert "More: /admin sources page 2" in first.text
+    second = await admin(router, "sources page 2")
+    assert "S11" in second.text and "More:" not in second.text
+    assert "No sources on page 3" in (await admin(router, "sources page 3")).text
+
+
+async def test_stats_does_not_count_mutes_as_subscriptions(setup) -> None:  # type: ignore[no-untyped-def]
+    router, _core, _ = setup
+    for text in ("subscribe earthquake", "subscribe flood", "mute sport", "mute celebrity"):
+        command, _, args = text.partition(" ")
+        await router.handle(Request("telegram", "c-user", USER, command, args))
+    stats = await admin(router, "stats")
+    assert "Subscriptions: 2 (and 2 mutes)" in stats.text
+    users = await admin(router, "users")
+    assert "subs 2," in users.text
+
+
+def test_charts_write_no_matplotlib_lines_into_our_log(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    from datetime import UTC, datetime
+
+    from handlers.admin import stats_chart
+
+    now = datetime(2026, 3, 9, tzinfo=UTC)
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("matplotlib").setLevel(logging.NOTSET)  # as a fresh process has it
+        for _ in range(2):
+            assert stats_chart({"2026-03-08": {"world": 3}}, now).startswith(b"\x89PNG")
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("matplotlib")] == []

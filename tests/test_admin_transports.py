@@ -250,7 +250,7 @@ async def test_slack_admin_stats_answers_and_uploads_the_chart(
 async def test_console_admin_stats_prints_the_figures(tg_bot: NewsBot) -> None:
     printed = await run_console(console_router(tg_bot, admin=True), "/admin stats")
     assert "Stories per day by topic" in printed and "Deliveries: sent" in printed
-    assert "(attachment: newsbot-stats.png," in printed
+    assert "(file newsbot-stats.png," in printed and "not saved" in printed
 
 
 # -- OPML import with its file ---------------------------------------------------------------

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.helpers import cli_env, run_cli
+from tests.helpers import cli_env, env_file, run_cli
 
 DUMP = (
     "LANDSLIDE: A landslide blocked the mountain road above Marrow on Thursday after two days "
@@ -67,7 +67,7 @@ def test_ingest_reports_a_bad_input_and_keeps_going(tmp_path: Path) -> None:
 def test_a_second_process_ingests_into_a_running_bot(tmp_path: Path) -> None:
     env = cli_env(tmp_path, NEWSBOT_DELIVERY_POLL_SECONDS="0.5")
     bot = subprocess.Popen(
-        [sys.executable, "-m", "bot", "--env-file", str(tmp_path / ".env"), "run"],
+        [sys.executable, "-m", "bot", "--env-file", env_file(tmp_path), "run"],
         cwd=tmp_path,
         env=env,
         stdin=subprocess.DEVNULL,

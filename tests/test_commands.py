@@ -138,3 +138,27 @@ async def test_per_chat_limits_say_so_clearly(
     await say(router, "/unsubscribe alpha")
     too_long = await say(router, "/subscribe " + " OR ".join(f"w{n}" for n in range(110)))
     assert "could not read that query" in too_long and "500" in too_long
+
+
+async def test_latest_has_a_button_for_every_story_it_lists(router: Router) -> None:
+    ctx = router.context
+    await ctx.services.process(
+        [
+            RawStory(title, text, f"https://h.example/{n}", source_name="Port Wire")
+            for n, (title, text) in enumerate(
+                [
+                    ("Ferry strike ends", "Ferry crews voted to end their strike on Tuesday."),
+                    ("New library opens", "The city opened a library with a rooftop garden."),
+                    ("Wheat harvest record", "Farmers brought in the largest wheat harvest yet."),
+                    ("Bridge closed for repairs", "Engineers closed the old bridge until May."),
+                    ("Orchestra tours Asia", "The national orchestra begins a tour of Japan."),
+                    ("Glacier retreat measured", "Surveyors found the glacier shrank 40 metres."),
+                ]
+            )
+        ]
+    )
+    reply = await router.handle(Request("console", "c1", "u1", "latest", ""))
+    assert reply is not None
+    listed = [line.split()[0] for line in reply.text.splitlines() if line.startswith("#")]
+    buttons = [button.label for row in reply.buttons for button in row]
+    assert len(listed) == 5 and buttons == listed

@@ -25,7 +25,7 @@ from bot.pipeline.query import parse_query
 from storage import chats, subscriptions
 from storage.db import open_database
 from tests.fakes.telegram_api import FakeTelegram
-from tests.helpers import cli_env, run_cli
+from tests.helpers import cli_env, env_file, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def _story(n: int, rng: random.Random) -> dict[str, str]:
 
 def _start_bot(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "--env-file", str(tmp_path / ".env"), "run"],
+        [sys.executable, "-m", "bot", "--env-file", env_file(tmp_path), "run"],
         cwd=tmp_path,
         env=env,
         stdin=subprocess.DEVNULL,

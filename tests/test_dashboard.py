@@ -20,7 +20,7 @@ from bot.dashboard import INSTALL_HINT, load_metadata, serve_dashboard
 from storage import audit, chats, deliveries, sources
 from storage.db import open_database
 from storage.stories import NewStory, insert_story
-from tests.helpers import cli_env
+from tests.helpers import cli_env, env_file
 
 DASHBOARD_CLI = [sys.executable, "-m", "bot"]
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -116,7 +116,7 @@ def test_dashboard_serves_canned_queries_read_only_and_stops_on_sigterm(tmp_path
             [
                 *DASHBOARD_CLI,
                 "--env-file",
-                str(tmp_path / ".env"),
+                env_file(tmp_path),
                 "dashboard",
                 "--port",
                 str(port),
@@ -185,7 +185,7 @@ def test_without_datasette_it_names_the_extra(
     open_database(tmp_path / "newsbot.db").close()
     monkeypatch.setenv("NEWSBOT_DB", str(tmp_path / "newsbot.db"))
     monkeypatch.setitem(sys.modules, "datasette", None)  # what an absent package looks like
-    code = cli_main(["--env-file", str(tmp_path / ".env"), "dashboard"])
+    code = cli_main(["--env-file", env_file(tmp_path), "dashboard"])
     assert code == 1
     assert INSTALL_HINT in capsys.readouterr().err
 

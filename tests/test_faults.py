@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage.db import open_database
-from tests.helpers import cli_env, run_cli
+from tests.helpers import cli_env, env_file, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def test_kill_9_during_ingest_then_retry_stores_everything_once(tmp_path: Path) 
     big.write_text(_stories(400, "alpha"), encoding="utf-8")
     run_cli(tmp_path, "db", "migrate")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "--env-file", str(tmp_path / ".env"), "ingest", str(big)],
+        [sys.executable, "-m", "bot", "--env-file", env_file(tmp_path), "ingest", str(big)],
         cwd=tmp_path,
         env=cli_env(tmp_path),
         stdout=subprocess.DEVNULL,

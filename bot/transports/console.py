@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
+import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
@@ -50,6 +52,8 @@ class ConsoleTransport:
             no_color=color is False,
         )
         self._counter = itertools.count(1)
+        #: Attachments written to a file (``newsbot admin stats --out PATH``): name -> where.
+        self.saved: dict[str, Path] = {}
 
     def render_alert(self, alert: Alert) -> Panel:
         body = Text()
@@ -100,10 +104,16 @@ class ConsoleTransport:
             text.append("\n")
             text.append_text(_buttons_text(reply.buttons))
         for attachment in reply.attachments:
-            text.append(
-                f"\n(attachment: {attachment.filename}, {len(attachment.content)} bytes)",
-                style="dim",
-            )
+            size = len(attachment.content)
+            where = self.saved.get(attachment.filename)
+            if where is not None:
+                note = f"\n({attachment.filename}, {size:,} bytes, written to {where})"
+            else:
+                note = (
+                    f"\n(file {attachment.filename}, {size:,} bytes, not saved: a terminal "
+                    "cannot show it; `newsbot admin ... --out PATH` writes it)"
+                )
+            text.append(note, style="dim")
         return text
 
     async def send_reply(
@@ -136,20 +146,49 @@ async def read_commands(
     chat_for: Callable[[], Awaitable[Chat]],
     *,
     prompt: bool = False,
-) -> None:
-    """Read command lines until the stream closes; each reply goes through the transport."""
+    echo: bool = False,
+) -> int:
+    """Read command lines until the stream closes or ``/quit``; each reply goes through the
+    transport. ``echo`` prints each command before its reply (input piped in, where the
+    terminal did not show it). Returns the number of commands read.
+
+    The lines are read on a daemon thread: a read blocked on a terminal or a pipe that never
+    closes must not keep the process alive once the bot has stopped."""
     loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    def deliver(line: str) -> bool:
+        try:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        except RuntimeError:  # the loop has closed: nobody is reading any more
+            return False
+        return True
+
+    def pump() -> None:
+        try:
+            for line in iter(stream.readline, ""):
+                if not deliver(line):
+                    return
+        except (OSError, ValueError):  # the stream was closed under us
+            pass
+        deliver("")
+
+    threading.Thread(target=pump, name="newsbot-stdin", daemon=True).start()
+    count = 0
     while True:
         if prompt:
             transport.console.print(Text("> ", style="bold cyan"), end="")
-        line = await loop.run_in_executor(None, stream.readline)
+        line = await lines.get()
         if line == "":
-            return
+            return count
         if line.strip().lower() in ("/quit", "/exit", "quit", "exit"):
-            return
+            return count
         request = console_request(line)
         if request is None:
             continue
+        count += 1
+        if echo:
+            transport.console.print(Text(f"> {line.strip()}", style="bold cyan"))
         reply = await handle(request)
         if reply is not None:
             await transport.send_reply(await chat_for(), reply)

@@ -47,6 +47,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.alerts import Alert
 from bot.models import Attachment, Chat, Reply
 from bot.settings import Settings
+from bot.startup import StartupError, Unreachable, keep_trying
 from bot.transports import render_slack
 from bot.transports.base import SendResult
 from bot.transports.pacing import Pacer, Rate
@@ -326,8 +327,11 @@ class SlackRunner:
                 "Slack HTTP mode needs SLACK_SIGNING_SECRET "
                 "(or set SLACK_APP_TOKEN for Socket Mode)"
             )
+        # One HTTP session for the bot's lifetime: without it slack_sdk opens a session, so a
+        # new TLS connection, for every call. Closed in stop().
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self.client = AsyncWebClient(
-            token=settings.slack_bot_token, base_url=settings.slack_api_url
+            token=settings.slack_bot_token, base_url=settings.slack_api_url, session=self.session
         )
         commands = frozenset(router.commands) | frozenset(router.aliases)
         self.transport = SlackTransport(self.client, pacer=pacer, commands=commands)
@@ -342,6 +346,7 @@ class SlackRunner:
         self._dm_channels: dict[str, str] = {}
         self._socket: Any = None
         self._register()
+        self.app.error(self._on_listener_error)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -355,41 +360,77 @@ class SlackRunner:
         bolt_response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
-    async def start(self) -> None:
+    async def _auth_test(self) -> None:
+        """``auth.test``: the token's check. Slack or the network being down is worth retrying;
+        a refused token is not."""
+        url = self.settings.slack_api_url
         try:
             identity = await self.client.auth_test()
-            log.info(
-                "event=slack_ready team=%s bot_user=%s mode=%s",
-                identity.get("team_id"),
-                identity.get("user_id"),
-                "socket" if self.socket_mode else "http",
-            )
         except SlackApiError as exc:
-            error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
-            if error in FATAL_AUTH_ERRORS:
-                raise RuntimeError(
-                    f"Slack refused SLACK_BOT_TOKEN ({error}); check the token"
+            status = getattr(exc.response, "status_code", 200)
+            data = exc.response.data if isinstance(exc.response.data, dict) else {}
+            error = str(data.get("error") or f"HTTP {status}")
+            if error in FATAL_AUTH_ERRORS or error == "token_expired":
+                raise StartupError(
+                    f"Slack refused SLACK_BOT_TOKEN ({error}); copy the Bot User OAuth Token "
+                    "(xoxb-...) again from the app's OAuth & Permissions page"
                 ) from None
-            log.warning("event=slack_auth_test_failed error=%s", error)
-        except (SlackClientError, aiohttp.ClientError, OSError) as exc:
-            log.warning("event=slack_unreachable error=%r", str(exc)[:200])
+            if status >= 500 or status == 429 or error in TRANSIENT_ERRORS:
+                raise Unreachable(error) from None
+            raise StartupError(
+                f"the Slack API at {url} refused auth.test ({error}); check SLACK_API_URL"
+            ) from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise Unreachable(" ".join(str(exc).split())[:200] or type(exc).__name__) from None
+        log.info(
+            "event=slack_ready team=%s bot_user=%s mode=%s",
+            identity.get("team_id"),
+            identity.get("user_id"),
+            "socket" if self.socket_mode else "http",
+        )
+
+    async def start(self) -> None:
+        await keep_trying(
+            f"the Slack API at {self.settings.slack_api_url}",
+            self._auth_test,
+            budget_seconds=self.settings.startup_retry_seconds,
+            hint="check the network, a proxy, or SLACK_API_URL",
+        )
         if self.socket_mode:
             self._socket = self.build_socket_handler()
             # Connects, then bolt keeps the WebSocket alive and reconnects on its own.
-            await self._socket.connect_async()
+            try:
+                await self._socket.connect_async()
+            except SlackApiError as exc:
+                data = exc.response.data if isinstance(exc.response.data, dict) else {}
+                raise StartupError(
+                    f"Slack refused SLACK_APP_TOKEN ({data.get('error') or 'error'}); use an "
+                    "app-level token (xapp-...) with the connections:write scope"
+                ) from None
 
     def build_socket_handler(self) -> Any:
         """Socket Mode over the app-level token; ``apps.connections.open`` goes through
         SLACK_API_URL too, so nothing assumes slack.com."""
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-        opener = AsyncWebClient(base_url=self.settings.slack_api_url)
+        opener = AsyncWebClient(base_url=self.settings.slack_api_url, session=self.session)
         return AsyncSocketModeHandler(self.app, self.settings.slack_app_token, web_client=opener)
 
     async def stop(self) -> None:
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
+        await self.session.close()
+
+    async def _on_listener_error(self, error: Exception, body: dict[str, Any]) -> None:
+        """bolt's error handler: a listener that failed is logged in our format (one event line
+        and its traceback, masked like every record), not in bolt's."""
+        log.error(
+            "event=slack_listener_failed type=%s error=%r",
+            body.get("type") or body.get("command") or "unknown",
+            " ".join(str(error).split())[:200],
+            exc_info=error,
+        )
 
     # -- listeners -----------------------------------------------------------------------
 
@@ -553,12 +594,9 @@ class SlackRunner:
         chunks: list[bytes] = []
         received = 0
         try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
-                # No redirects: the token must not follow the request to another host, and
-                # Slack answers an unauthorised download with a redirect to its sign-in page.
-                session.get(url, headers=headers, allow_redirects=False) as response,
-            ):
+            # No redirects: the token must not follow the request to another host, and
+            # Slack answers an unauthorised download with a redirect to its sign-in page.
+            async with self.session.get(url, headers=headers, allow_redirects=False) as response:
                 if response.status != 200 or response.content_type == "text/html":
                     log.warning(
                         "event=slack_file_download_failed status=%s type=%s",

@@ -59,6 +59,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.alerts import Alert
 from bot.models import Attachment, Chat, Reply
 from bot.settings import Settings
+from bot.startup import StartupError, Unreachable, keep_trying
 from bot.transports.base import SendResult
 from bot.transports.pacing import Pacer, Rate
 from bot.transports.render_telegram import (
@@ -461,8 +462,34 @@ class TelegramRunner:
                 )
             web_server.add_route("POST", self._webhook_path, self.webhook)
 
+    async def _initialize(self) -> None:
+        """getMe, the one call start-up needs. A network failure is worth retrying (a network
+        that comes up late); a refused token is not."""
+        url = self.settings.telegram_api_url
+        try:
+            await self.app.initialize()
+        except InvalidToken as exc:
+            raise StartupError(
+                f"Telegram refused TELEGRAM_BOT_TOKEN ({exc.message}); copy the token again "
+                f"from @BotFather, and check that TELEGRAM_API_URL ({url}) is a Bot API server"
+            ) from None
+        except RetryAfter as exc:
+            raise Unreachable(f"told to wait {_retry_seconds(exc):.0f} s") from None
+        except (NetworkError, TimedOut) as exc:
+            raise Unreachable(exc.message) from None
+        except TelegramError as exc:
+            raise StartupError(
+                f"the Bot API at {url} refused getMe ({exc.message}); check TELEGRAM_API_URL "
+                "and TELEGRAM_BOT_TOKEN"
+            ) from None
+
     async def start(self) -> None:
-        await self.app.initialize()  # getMe: the one call startup needs
+        await keep_trying(
+            f"the Telegram Bot API at {self.settings.telegram_api_url}",
+            self._initialize,
+            budget_seconds=self.settings.startup_retry_seconds,
+            hint="check the network, a proxy, or TELEGRAM_API_URL",
+        )
         self.bot_username = self.app.bot.username
         await self._optional(
             "setMyCommands",
@@ -472,11 +499,18 @@ class TelegramRunner:
         )
         await self.app.start()
         if self.settings.telegram_webhook_url:
-            await self.app.bot.set_webhook(
-                self.settings.telegram_webhook_url,
-                secret_token=self.settings.telegram_webhook_secret or None,
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            try:
+                await self.app.bot.set_webhook(
+                    self.settings.telegram_webhook_url,
+                    secret_token=self.settings.telegram_webhook_secret or None,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+            except TelegramError as exc:
+                raise StartupError(
+                    f"Telegram refused the webhook {self.settings.telegram_webhook_url} "
+                    f"({exc.message}); check TELEGRAM_WEBHOOK_URL (a public https:// URL) and "
+                    "TELEGRAM_WEBHOOK_SECRET, or leave TELEGRAM_WEBHOOK_URL empty for polling"
+                ) from None
             log.info("event=telegram_started mode=webhook bot=%s", self.bot_username)
             return
         assert self.app.updater is not None
@@ -484,8 +518,11 @@ class TelegramRunner:
             await self.app.updater.start_polling(
                 timeout=10, allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_error
             )
-        except InvalidToken:
-            raise
+        except InvalidToken as exc:
+            raise StartupError(
+                f"Telegram refused TELEGRAM_BOT_TOKEN ({exc.message}); copy it again from "
+                "@BotFather"
+            ) from None
         except TelegramError as exc:
             # python-telegram-bot calls deleteWebhook before polling; a server that refuses it
             # leaves us unable to poll, but sending (alerts, digests) keeps working.

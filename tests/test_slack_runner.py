@@ -1,0 +1,110 @@
+"""The Slack runner's own plumbing: one HTTP session for the bot's lifetime, and listener
+failures logged in our format through bolt's ``app.error``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+
+from bot.app import NewsBot
+from bot.transports.slack import SlackRunner, SlackTransport
+from tests.fakes.slack_api import FakeSlack
+from tests.helpers import make_settings
+from tests.test_slack_e2e import SECRET, post
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, slack: FakeSlack) -> AsyncIterator[NewsBot]:
+    settings = make_settings(
+        tmp_path,
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SECRET,
+        slack_api_url=slack.base_url,
+    )
+    newsbot = NewsBot(settings)
+    await newsbot.start()
+    try:
+        yield newsbot
+    finally:
+        await newsbot.stop()
+
+
+def runner_of(bot: NewsBot) -> SlackRunner:
+    runner = next(r for r in bot._platform_runners if isinstance(r, SlackRunner))
+    return runner
+
+
+async def test_every_call_goes_through_one_session(
+    bot: NewsBot, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created: list[aiohttp.ClientSession] = []
+    original = aiohttp.ClientSession.__init__
+
+    def counting(self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> None:
+        created.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "__init__", counting)
+    transport = bot.transports["slack"]
+    assert isinstance(transport, SlackTransport)
+    for number in range(5):
+        result = await transport.post(f"C{number}", {"text": f"hello {number}"})
+        assert result.ok, result
+    await transport.client.auth_test()
+    assert len(slack.sent_messages()) == 5
+    assert created == []  # no session per call: the runner's one session carried them all
+    runner = runner_of(bot)
+    assert transport.client.session is runner.session and not runner.session.closed
+    await bot.stop()
+    assert runner.session.closed
+
+
+async def test_a_failing_listener_is_logged_in_our_format(
+    bot: NewsBot, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A Home-tab button for a user whose DM cannot be opened: the listener raises.
+    slack.fail_method("conversations.open", "user_not_found")
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T0FAKE"},
+        "user": {"id": "U9"},
+        "api_app_id": "A1",
+        "trigger_id": "1.2.3",
+        "container": {"type": "view", "view_id": "V1"},
+        "view": {"id": "V1", "type": "home"},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": "newsbot.cmd.pause",
+                "value": "pause",
+                "block_id": "b2",
+                "action_ts": "5.1",
+            }
+        ],
+    }
+    with caplog.at_level(logging.ERROR):
+        await post(
+            bot, urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
+        for _ in range(100):
+            if any("event=slack_listener_failed" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.05)
+    ours = [r for r in caplog.records if "event=slack_listener_failed" in r.getMessage()]
+    assert ours and ours[0].name == "bot.transports.slack"
+    assert "type=block_actions" in ours[0].getMessage()
+    assert ours[0].exc_info is not None
