@@ -41,7 +41,12 @@ from bot.pipeline.classify import (  # noqa: E402
     prepare_text,
     tfidf,
 )
-from bot.pipeline.classify_lexicon import SEED_TERMS  # noqa: E402
+from bot.pipeline.classify_lexicon import (  # noqa: E402
+    EVENT_TOPICS,
+    SEED_TERMS,
+    SHARED_HARM_TERMS,
+    event_topic,
+)
 
 # HuffPost section -> our topic. Sections not listed (lifestyle, audience and format sections
 # such as STYLE, PARENTING, QUEER VOICES, WEIRD NEWS, IMPACT) map to nothing and are left out.
@@ -68,11 +73,21 @@ HUFFPOST_SECTIONS: dict[str, str] = {
     "CULTURE & ARTS": "entertainment",
 }
 
+# Headlines of these mapped topics are re-filed by the event they report (see ``event_topic``)
+# when it is one of the listed topics. Politics keeps its disasters ("won in a landslide") and
+# environment its court cases (pipeline protesters arrested), where the event words mislead.
+REFILED: dict[str, frozenset[str]] = {
+    "world": frozenset({"conflict", "crime", "disaster"}),
+    "politics": frozenset({"conflict", "crime"}),
+    "environment": frozenset({"disaster"}),
+}
+
 # Share of the seed-term model in the blend. HuffPost-only weights reach about 0.77 macro-F1 on
-# BBC through the mapping, seed terms alone about 0.93, the blend about 0.94 while also doing
-# better than either on AG News. Chosen among 0.5-0.8 on the dev split of those research sets,
-# so figures on that split are slightly optimistic.
-SEED_TERM_SHARE = 0.75
+# BBC through the mapping, seed terms alone about 0.93. With the event re-filing and the harm
+# terms, 0.85 beat 0.6, 0.75 and 0.8 on BBC News and on both hard-news sets (Current Events,
+# ECB+) and lost under a point on AG News; chosen on the dev split of those evaluation sets, so
+# figures on that split are slightly optimistic.
+SEED_TERM_SHARE = 0.85
 SPEC = FeatureSpec(word_ngrams=(1, 2), char_ngrams=None, n_features=2**20, max_chars=4000)
 SEED = 0
 CALIBRATION_FOLDS = 5
@@ -84,6 +99,10 @@ def load_huffpost(path: Path) -> tuple[list[str], np.ndarray]:
     targets: list[int] = []
     for row in read_jsonl(path):
         topic = HUFFPOST_SECTIONS.get(row["label"])
+        if topic in REFILED:
+            event = event_topic(row["title"])
+            if event in REFILED[topic]:
+                topic = event
         if topic is not None:
             texts.append(prepare_text(row["title"], row.get("text") or "", SPEC.max_chars))
             targets.append(TOPICS.index(topic))
@@ -95,6 +114,10 @@ def seed_rows() -> tuple[list[str], np.ndarray]:
     targets: list[int] = []
     for topic in TOPICS:
         for term in SEED_TERMS[topic]:
+            texts.append(term)
+            targets.append(TOPICS.index(topic))
+    for term in SHARED_HARM_TERMS:
+        for topic in EVENT_TOPICS:
             texts.append(term)
             targets.append(TOPICS.index(topic))
     return texts, np.asarray(targets)
