@@ -91,7 +91,7 @@ REFILED: dict[str, frozenset[str]] = {
 # Share of the seed-term model in the blend. HuffPost-only weights reach about 0.77 macro-F1 on
 # BBC through the mapping, seed terms alone about 0.93. With the event re-filing and the harm
 # terms, 0.85 beat 0.6, 0.75 and 0.8 on BBC News and on both hard-news sets (Current Events,
-# ECB+) and lost under a point on AG News; chosen on the dev split of those evaluation sets, so
+# ECB+) and lost about a point on AG News; chosen on the dev split of those evaluation sets, so
 # figures on that split are slightly optimistic.
 SEED_TERM_SHARE = 0.85
 SPEC = FeatureSpec(word_ngrams=(1, 2), char_ngrams=None, n_features=2**20, max_chars=4000)

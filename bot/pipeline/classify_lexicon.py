@@ -189,6 +189,7 @@ SEED_TERMS: dict[str, tuple[str, ...]] = {
         "cabinet post",
         "lawmaker",
         "secretary of state",
+        "under fire",
     ),
     "conflict": (
         "war",
@@ -345,6 +346,11 @@ SEED_TERMS: dict[str, tuple[str, ...]] = {
         "army chief",
         "military junta",
         "mercenaries",
+        "bomb exploded",
+        "bomb blast",
+        "bomb attack",
+        "explosives",
+        "bomb went",
     ),
     "crime": (
         "police",
@@ -500,6 +506,10 @@ SEED_TERMS: dict[str, tuple[str, ...]] = {
         "killed his",
         "killed her",
         "domestic violence",
+        "opened fire",
+        "open fire",
+        "shootings",
+        "shot at",
     ),
     "disaster": (
         "earthquake",
