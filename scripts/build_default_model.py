@@ -2,14 +2,20 @@
 
 Inputs: the HuffPost headlines (CC BY 4.0; the dev split file of the evaluation data by default,
 or ``--huffpost FILE``) and the project's own seed terms in ``bot.pipeline.classify_lexicon``.
-No research-only data (BBC News, AG News) is read.
+No other file is read: BBC News and AG News are licensed for research only, and the real hard
+news sets (``current_events``: Wikipedia Current Events items; ``news_events``: ECB+ and BASIL
+articles) for evaluation only, so they only measure the model (``benchmarks/classify.py``).
 
 The model blends two linear SVMs over the same hashed word 1-2 grams and IDF:
 
 * one trained on HuffPost headlines whose sections map onto our taxonomy (sections that map to
-  nothing, such as STYLE or PARENTING, are left out);
-* one trained on the seed terms, one short row per term. It supplies the two topics HuffPost has
-  no section for (conflict, disaster) and the non-US vocabulary HuffPost lacks.
+  nothing, such as STYLE or PARENTING, are left out). Hard news that HuffPost files by region
+  or beat (an earthquake under WORLD NEWS, an indictment under POLITICS) is re-filed by its
+  event words first (``event_topic``), so that the model learns disasters, conflict and crime
+  from real headlines instead of learning them as "world";
+* one trained on the seed terms, one short row per term (words of harm one row for each of the
+  three event topics). It supplies the vocabulary of conflict and disaster, which HuffPost has
+  no section for, and the non-US vocabulary HuffPost lacks.
 
 The blend weight and the shared score calibration are written into ``model.json``'s ``meta``.
 
@@ -41,7 +47,12 @@ from bot.pipeline.classify import (  # noqa: E402
     prepare_text,
     tfidf,
 )
-from bot.pipeline.classify_lexicon import SEED_TERMS  # noqa: E402
+from bot.pipeline.classify_lexicon import (  # noqa: E402
+    EVENT_TOPICS,
+    SEED_TERMS,
+    SHARED_HARM_TERMS,
+    event_topic,
+)
 
 # HuffPost section -> our topic. Sections not listed (lifestyle, audience and format sections
 # such as STYLE, PARENTING, QUEER VOICES, WEIRD NEWS, IMPACT) map to nothing and are left out.
@@ -68,26 +79,45 @@ HUFFPOST_SECTIONS: dict[str, str] = {
     "CULTURE & ARTS": "entertainment",
 }
 
+# Headlines of these mapped topics are re-filed by the event they report (see ``event_topic``)
+# when it is one of the listed topics. Politics keeps its disasters ("won in a landslide") and
+# environment its court cases (pipeline protesters arrested), where the event words mislead.
+REFILED: dict[str, frozenset[str]] = {
+    "world": frozenset({"conflict", "crime", "disaster"}),
+    "politics": frozenset({"conflict", "crime"}),
+    "environment": frozenset({"disaster"}),
+}
+
 # Share of the seed-term model in the blend. HuffPost-only weights reach about 0.77 macro-F1 on
-# BBC through the mapping, seed terms alone about 0.93, the blend about 0.94 while also doing
-# better than either on AG News. Chosen among 0.5-0.8 on the dev split of those research sets,
-# so figures on that split are slightly optimistic.
-SEED_TERM_SHARE = 0.75
+# BBC through the mapping, seed terms alone about 0.93. With the event re-filing and the harm
+# terms, 0.85 beat 0.6, 0.75 and 0.8 on BBC News and on both hard-news sets (Current Events,
+# ECB+) and lost about a point on AG News; chosen on the dev split of those evaluation sets, so
+# figures on that split are slightly optimistic.
+SEED_TERM_SHARE = 0.85
 SPEC = FeatureSpec(word_ngrams=(1, 2), char_ngrams=None, n_features=2**20, max_chars=4000)
 SEED = 0
 CALIBRATION_FOLDS = 5
 
 
-def load_huffpost(path: Path) -> tuple[list[str], np.ndarray]:
-    """Headlines and topic positions of the HuffPost rows whose section maps to a topic."""
+def load_huffpost(path: Path) -> tuple[list[str], np.ndarray, int]:
+    """Headlines and topic positions of the HuffPost rows whose section maps to a topic.
+
+    The third value is how many of them were re-filed by their event (see ``REFILED``).
+    """
     texts: list[str] = []
     targets: list[int] = []
+    refiled = 0
     for row in read_jsonl(path):
         topic = HUFFPOST_SECTIONS.get(row["label"])
+        if topic in REFILED:
+            event = event_topic(row["title"])
+            if event in REFILED[topic]:
+                topic = event
+                refiled += 1
         if topic is not None:
             texts.append(prepare_text(row["title"], row.get("text") or "", SPEC.max_chars))
             targets.append(TOPICS.index(topic))
-    return texts, np.asarray(targets)
+    return texts, np.asarray(targets), refiled
 
 
 def seed_rows() -> tuple[list[str], np.ndarray]:
@@ -95,6 +125,10 @@ def seed_rows() -> tuple[list[str], np.ndarray]:
     targets: list[int] = []
     for topic in TOPICS:
         for term in SEED_TERMS[topic]:
+            texts.append(term)
+            targets.append(TOPICS.index(topic))
+    for term in SHARED_HARM_TERMS:
+        for topic in EVENT_TOPICS:
             texts.append(term)
             targets.append(TOPICS.index(topic))
     return texts, np.asarray(targets)
@@ -135,7 +169,7 @@ def shared_calibration(
 
 
 def build(huffpost: Path, out_dir: Path) -> TopicModel:
-    news_texts, news_targets = load_huffpost(huffpost)
+    news_texts, news_targets, refiled = load_huffpost(huffpost)
     term_texts, term_targets = seed_rows()
     news_counts = SPEC.counts(news_texts)
     term_counts = SPEC.counts(term_texts)
@@ -161,14 +195,18 @@ def build(huffpost: Path, out_dir: Path) -> TopicModel:
         names=dict(TOPIC_NAMES),
         meta={
             "trained_on": "HuffPost headlines (CC BY 4.0, Rishabh Misra, News Category Dataset, "
-            "arXiv:2209.11429) mapped to topics, plus the project's own seed terms",
+            "arXiv:2209.11429) mapped to topics, hard news re-filed by its event words, plus "
+            "the project's own seed terms",
             "huffpost_rows": len(news_texts),
+            "huffpost_rows_refiled": refiled,
+            "refiled_sections": {topic: sorted(events) for topic, events in REFILED.items()},
             "seed_terms": len(term_texts),
             "seed_term_share": SEED_TERM_SHARE,
             "huffpost_sections": HUFFPOST_SECTIONS,
             "calibration": "one Platt sigmoid shared by all topics, fitted on "
             f"{CALIBRATION_FOLDS}-fold out-of-fold scores of the HuffPost rows",
             "research_only_data_used": False,
+            "evaluation_only_data_used": False,
         },
     )
     model.save(out_dir, coef_dtype=np.float16)

@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
-from benchmarks.classify import AG_MAPPING, BBC_MAPPING
+from benchmarks.classify import AG_MAPPING, BBC_MAPPING, hard_news, hard_news_sets
 from benchmarks.common import read_jsonl
 from bot.pipeline.classify import TopicModel, train
 
@@ -68,16 +68,38 @@ def test_default_model_through_the_mapping(shared_data: Path) -> None:
     bbc = _rows(shared_data, "bbc")
     gold = [r["label"] for r in bbc]
     classes = sorted(set(gold))
-    assert f1_score(gold, _restricted_predictions(model, bbc, BBC_MAPPING), average="macro") >= 0.92
+    assert (
+        f1_score(gold, _restricted_predictions(model, bbc, BBC_MAPPING), average="macro") >= 0.925
+    )
     assert (
         f1_score(
             gold, _strict_predictions(model, bbc, BBC_MAPPING), average="macro", labels=classes
         )
-        >= 0.88
+        >= 0.895
     )
     ag = _rows(shared_data, "ag")
     ag_gold = [r["label"] for r in ag]
     assert accuracy_score(ag_gold, _restricted_predictions(model, ag, AG_MAPPING)) >= 0.78
+    assert accuracy_score(gold, _strict_predictions(model, bbc, BBC_MAPPING)) >= 0.87
+
+
+# Figures printed by the benchmark for the shipped model (whole dev splits, never trained on):
+# current_events top-1 0.723, recall among the best two disaster 0.957, conflict 0.939,
+# crime 0.915; news_events (ECB+) top-1 0.827, recall 0.976, 1.0, 0.949.
+@pytest.mark.parametrize(
+    ("name", "floor_top1", "floor_recall"),
+    [
+        ("current_events", 0.69, {"disaster": 0.93, "conflict": 0.91, "crime": 0.88}),
+        ("news_events", 0.80, {"disaster": 0.95, "conflict": 0.96, "crime": 0.93}),
+    ],
+)
+def test_default_model_on_real_hard_news(
+    shared_data: Path, name: str, floor_top1: float, floor_recall: dict[str, float]
+) -> None:
+    figures = hard_news(TopicModel.load(), hard_news_sets(shared_data)[name])
+    assert figures["top1"] >= floor_top1
+    for topic, floor in floor_recall.items():
+        assert figures[f"{topic}@2"] >= floor, topic
 
 
 def test_default_model_throughput(shared_data: Path) -> None:
