@@ -1,0 +1,603 @@
+"""Headlines for stories: find one that runs into the lede, or write one from the lede.
+
+Pasted copy loses its layout: a headline or deck often runs straight into the lede with no
+full stop ("... as well as an assassination plot Far-right former Brazilian president Jair
+Bolsonaro was sentenced ..."). :func:`split_run_on_headline` finds that seam: the words
+before it read as a headline (no sentence end, not cut after a function word, title case or
+a deck whose words the lede repeats) and the words after it open a sentence (an opener such
+as "The", or a capitalised common word that the text elsewhere writes in lower case, never a
+name the text uses mid-sentence).
+
+When a story has no headline, :func:`write_headline` writes one by compressing the lede, as
+sub-editors do, without a generative model: the dateline, bracketed and dashed asides,
+appositives and relative clauses, attributions ("police said", "according to ..."), time
+phrases ("on Monday") and leading adverbials go; articles and passive auxiliaries go
+(headline style: "12 killed", not "12 people were killed"); trailing subordinate clauses go
+while the headline is longer than a headline should be. Whatever is cut is cut at a clause
+or phrase boundary, never inside a word, and the result ends on a content word. When the
+lede only refers to its subject ("The former president ..."), the story's main subject (its
+most frequent name, :func:`main_subject`) takes that place.
+
+``benchmarks/headlines.py`` measures both on articles whose real headline is known.
+Everything here is pure: no I/O, no state, no transport code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from bot.pipeline.text import split_sentences, word_set
+
+__all__ = [
+    "HEADLINE_MAX_CHARS",
+    "main_subject",
+    "repeats_title",
+    "split_run_on_headline",
+    "write_headline",
+]
+
+HEADLINE_MAX_CHARS = 90
+# Longer than this, optional trailing clauses are dropped: news headlines run to 40-70
+# characters, and each clause past that adds words a reader skims over.
+_TARGET_CHARS = 62
+_MIN_CHARS = 18
+
+_FUNCTION_WORDS = word_set(
+    """
+    a an the and or but nor of to in on at by for from with into onto over under about after
+    before than that which who whom whose as is are was were be been being has have had will
+    would can could should may might must shall do does did not no its his her their our my
+    your this these those it he she they we i you if while when where because since although
+    though so such very more most less also just per via amid despite during including its
+    """
+)
+# Words that open a sentence far more often than they continue a headline.
+_SENTENCE_OPENERS = word_set(
+    """
+    the a an this that these those it its he she they we i his her their our there here in on
+    at after before following despite amid as while when with for since during police
+    officials authorities rescuers firefighters residents witnesses investigators prosecutors
+    doctors scientists researchers analysts experts former a the more some many several
+    hundreds thousands dozens at least about nearly almost up to two three four five six seven
+    eight nine ten twelve
+    """
+)
+# Openers that part even a run of capitals ("... in China The owners ...").
+_STRONG_OPENERS = word_set(
+    """
+    the a an this these those it he she they we there police officials authorities rescuers
+    firefighters residents witnesses investigators prosecutors
+    """
+)
+_SPEECH_VERBS = word_set("said says say told tells asked asks warned warns added adds")
+_MONTHS_AND_DAYS = word_set(
+    """
+    january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday jan feb mar apr jun jul aug sep
+    sept oct nov dec
+    """
+)
+# Capitalised words that are not names of a subject: titles, openers, calendar words.
+_NOT_SUBJECTS = (
+    _MONTHS_AND_DAYS
+    | _SENTENCE_OPENERS
+    | word_set(
+        """
+        mr mrs ms dr sir lord lady but and or so yet however meanwhile also then still if
+        what who why how where when one new first last next i it's we're he's she's they're
+        said says according speaking asked
+        """
+    )
+)
+_TERMINAL = re.compile(r"[.!?…][\"'”’»)\]]*$")
+_WORD = re.compile(r"\S+")
+_LETTERS = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*")
+
+
+def _bare(token: str) -> str:
+    """The token without surrounding quotes, brackets and punctuation."""
+    return token.strip("\"'“”‘’«»()[]{},;:.!?")
+
+
+def _capitalised(token: str) -> bool:
+    bare = _bare(token)
+    return bool(bare) and bare[0].isupper()
+
+
+# --- run-on headlines -------------------------------------------------------------------------
+
+_RUN_ON_MIN_WORDS = 3
+_RUN_ON_MAX_WORDS = 22
+_RUN_ON_MAX_CHARS = 170
+_LEDE_MIN_WORDS = 8
+
+
+def _mid_sentence_forms(text: str) -> tuple[Counter[str], set[str]]:
+    """Words the text writes capitalised mid-sentence (names), and words it writes lower case.
+
+    Counted after the first word of each sentence, where capitals are not forced.
+    """
+    names: Counter[str] = Counter()
+    lower: set[str] = set()
+    for sentence in split_sentences(text):
+        for token in sentence.split()[1:]:
+            bare = _bare(token)
+            if not bare or not bare[0].isalpha():
+                continue
+            if bare[0].isupper():
+                names[bare.lower()] += 1
+            else:
+                lower.add(bare.lower())
+    return names, lower
+
+
+def _opens_sentence(token: str, names: Counter[str], lower: set[str]) -> bool:
+    """Whether capitalised ``token`` reads as the first word of a sentence, not a name.
+
+    ``names`` counts this very token too (a run-on seam looks mid-sentence), so a name is a
+    word the text capitalises mid-sentence at least once more.
+    """
+    bare = _bare(token)
+    key = bare.lower()
+    if key in _SENTENCE_OPENERS:
+        return True
+    if "-" in bare and bare.split("-", 1)[1][:1].islower():
+        return True  # "Far-right", "Long-awaited": a capitalised compound opens a sentence.
+    if names[key] > 1:
+        return False
+    return key in lower
+
+
+def _content(text: str) -> set[str]:
+    return {
+        word.lower()
+        for word in _LETTERS.findall(text)
+        if len(word) > 2 and word.lower() not in _FUNCTION_WORDS
+    }
+
+
+def split_run_on_headline(line: str, context: str = "") -> tuple[str, str] | None:
+    """Split ``line`` into (headline, lede) when a headline runs into the lede without a stop.
+
+    ``context`` is more of the story (it helps tell names from sentence openers). Returns
+    ``None`` when the line starts with an ordinary sentence. The seam is where a capitalised
+    word that opens a sentence follows a headline-shaped run of words: at most
+    ``_RUN_ON_MAX_WORDS`` words, no sentence end inside, not ending on a function word or
+    punctuation, in title case or with words the lede repeats, and followed by at least
+    ``_LEDE_MIN_WORDS`` words of lede.
+    """
+    tokens = _WORD.findall(line)
+    if len(tokens) < _RUN_ON_MIN_WORDS + _LEDE_MIN_WORDS:
+        return None
+    first_sentence = split_sentences(line)[0] if line.strip() else ""
+    first_count = len(first_sentence.split())
+    if first_count < _RUN_ON_MIN_WORDS + _LEDE_MIN_WORDS:
+        return None  # The headline and the lede's first sentence would not both fit.
+    if not (_capitalised(tokens[0]) or tokens[0][:1].isdigit() or tokens[0][:1] in "\"'“‘"):
+        return None
+    whole = f"{line}\n\n{context}"
+    names, lower = _mid_sentence_forms(whole)
+    best: tuple[float, int] | None = None
+    limit = min(_RUN_ON_MAX_WORDS, first_count - _LEDE_MIN_WORDS)
+    for seam in range(_RUN_ON_MIN_WORDS, limit + 1):
+        score = _seam_score(tokens, seam, names, lower)
+        if score is not None and seam + 1 < len(tokens) and _capitalised(tokens[seam + 1]):
+            # "group The Bravery have ...": a pair of capitals the text repeats is a name.
+            if whole.count(f" {tokens[seam]} {_bare(tokens[seam + 1])}") > 1:
+                score = None
+        if score is not None and (best is None or score > best[0]):
+            best = (score, seam)
+    if best is None:
+        return None
+    seam = best[1]
+    head = " ".join(tokens[:seam])
+    if len(head) > _RUN_ON_MAX_CHARS:
+        return None
+    return head, " ".join(tokens[seam:])
+
+
+def _seam_score(
+    tokens: Sequence[str], seam: int, names: Counter[str], lower: set[str]
+) -> float | None:
+    """How well a seam before ``tokens[seam]`` parts a headline from a lede (None: it cannot)."""
+    last, word = tokens[seam - 1], tokens[seam]
+    if not _capitalised(word) or word[:1] in "(":
+        return None
+    if last[-1:] in ".,;:!?-–—…&/" or _bare(last).lower() in _FUNCTION_WORDS:
+        return None
+    if not _bare(last):
+        return None
+    head = tokens[:seam]
+    content = [t for t in head if _bare(t) and _bare(t).lower() not in _FUNCTION_WORDS]
+    if not content:
+        return None
+    title_case = sum(_capitalised(t) for t in content) / len(content)
+    head_names = {_bare(t).lower() for t in tokens[1:seam] if _capitalised(t)}
+    head_names.add(_bare(tokens[0]).lower())
+    # The lede names the headline's subject again: "Parmalat boasts ... profits Parmalat, the".
+    echo_start = (
+        not _capitalised(last)
+        and _bare(word).lower() in head_names
+        and _bare(last).lower() not in _SPEECH_VERBS
+    )
+    if not echo_start and not _opens_sentence(word, names, lower):
+        return None
+    if _capitalised(last) and _bare(word).lower() not in _STRONG_OPENERS:
+        return None  # Inside a run of capitals ("Cairn Energy"), only a plain opener parts.
+    lede = " ".join(tokens[seam : seam + 40])
+    if not _has_verb(split_sentences(lede)[0]):
+        return None  # What follows the seam must be a sentence: "French Open champion X 6-4".
+    echoed = len(_content(" ".join(head)) & _content(lede))
+    score = 0.0
+    if title_case >= 0.75 and len(content) >= 2:
+        # Title Case headline: the seam is where the capitals stop being the headline's; a
+        # name that opens the lede stays with the lede, an opener is the clearest seam.
+        rest_upper = 0
+        for token in tokens[seam:]:
+            if not _capitalised(token):
+                break
+            rest_upper += 1
+        if rest_upper > 4:
+            return None
+        score += 2.0
+        # Do not cut a name the text writes elsewhere: "CPAC Fox" is a seam, "Fox News" not.
+        if f"{_bare(last)} {_bare(word)}".lower() in _bigrams(tokens, seam):
+            return None
+        score += 0.5 * min(echoed, 3)
+        return score - 0.05 * seam
+    # Sentence-case headline or deck: the next word must open a sentence, and the lede should
+    # repeat the headline's words.
+    if echoed == 0:
+        return None
+    strong = 1.0 if _bare(word).lower() in _STRONG_OPENERS else 0.0
+    return 1.0 + strong + 0.5 * min(echoed, 3) - 0.02 * seam
+
+
+def _bigrams(tokens: Sequence[str], seam: int) -> set[str]:
+    """Capitalised word pairs seen elsewhere in the line (a name the seam would cut)."""
+    pairs: set[str] = set()
+    for index in range(len(tokens) - 1):
+        if index == seam - 1:
+            continue
+        first, second = _bare(tokens[index]), _bare(tokens[index + 1])
+        if first[:1].isupper() and second[:1].isupper():
+            pairs.add(f"{first} {second}".lower())
+    return pairs
+
+
+# --- main subject -----------------------------------------------------------------------------
+
+_NAME_TOKEN = re.compile(r"[A-Z][\w'’.&-]*[\w&]|[A-Z]")
+_NAME_LINKS = word_set("of de da di del van von der bin al le la")
+
+
+def _name_phrases(sentence: str) -> list[tuple[str, bool]]:
+    """Runs of capitalised words in ``sentence``, and whether each opens the sentence."""
+    phrases: list[tuple[str, bool]] = []
+    run: list[str] = []
+    start_index = 0
+    words = sentence.split()
+    for index, raw in enumerate(words + [""]):
+        bare = _bare(raw).replace("’s", "").replace("'s", "")
+        is_name = bool(bare) and bool(_NAME_TOKEN.fullmatch(bare)) and bare.lower() not in (
+            _MONTHS_AND_DAYS
+        )
+        if is_name and not (index == 0 and bare.lower() in _NOT_SUBJECTS):
+            if not run:
+                start_index = index
+            run.append(bare)
+        elif run and bare.lower() in _NAME_LINKS and raw == bare and index + 1 < len(words):
+            run.append(bare)
+            continue
+        else:
+            while run and run[-1].lower() in _NAME_LINKS:
+                run.pop()
+            if run:
+                phrases.append((" ".join(run), start_index == 0))
+            run = []
+        if raw and raw[-1:] in ",;:)" and run:
+            phrases.append((" ".join(run), start_index == 0))
+            run = []
+    return phrases
+
+
+def main_subject(text: str) -> str | None:
+    """The story's most frequent name (a person, place or organisation), as the text writes it.
+
+    Mentions are counted by their last word, so "Jair Bolsonaro" and "Bolsonaro" are one
+    subject; the form returned is the one the text uses most. Calendar words, titles and
+    sentence openers are not names. ``None`` when the text names nothing twice.
+    """
+    heads: Counter[str] = Counter()
+    forms: dict[str, Counter[str]] = {}
+    for position, sentence in enumerate(split_sentences(text)[:30]):
+        for phrase, opens in _name_phrases(sentence):
+            words = phrase.split()
+            if opens and len(words) == 1 and words[0].lower() in _NOT_SUBJECTS:
+                continue
+            head = words[-1].lower()
+            if head in _NOT_SUBJECTS:
+                continue
+            # Early mentions weigh more: a news story names its subject in the lede.
+            heads[head] += 2 if position < 2 else 1
+            forms.setdefault(head, Counter())[phrase] += 1
+    if not heads:
+        return None
+    head, count = heads.most_common(1)[0]
+    if count < 2:
+        return None
+    form_counts = forms[head]
+    return max(form_counts, key=lambda form: (form_counts[form], -len(form)))
+
+
+# --- writing a headline -----------------------------------------------------------------------
+
+_DAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November"
+    r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
+)
+_DATELINE = re.compile(
+    r"^(?:[A-Z][\w.&'’]*(?:[ ,]+[A-Z][\w.&'’]*){0,4}\s*(?:\([^()]{1,30}\))?|\([^()]{1,30}\))"
+    r"\s+(?:-{1,2}|—|–)\s+"
+)
+_PARENTHESES = re.compile(r"\s*\([^()]{0,80}\)")
+_DASH_ASIDE = re.compile(r"\s+(?:--|—|–|-)\s+[^-—–]{1,80}?\s+(?:--|—|–|-)\s+")
+_TIME_PHRASES = re.compile(
+    r"(?:,\s*)?\b(?:(?:on|late on|early on|late|early|by|until|from|since)\s+)?"
+    r"(?:(?:" + _DAY + r"(?!\s+[A-Z])(?:\s+(?:morning|afternoon|evening|night))?(?:,?\s+" + _MONTH
+    + r"\s+\d{1,2}(?:,\s*\d{4})?)?)"
+    r"|(?:" + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?(?:,\s*\d{4})?)"
+    r"|(?:\d{1,2}(?:st|nd|rd|th)?\s+" + _MONTH + r"(?:\s+\d{4})?)"
+    r"|(?:(?:earlier|later)\s+(?:this|last|next)\s+(?:week|month|year|morning|weekend))"
+    r"|(?:(?:last|this|next)\s+(?:week|month|weekend|night|morning|year)(?!'))"
+    r"|yesterday|overnight|tonight)\b",
+    re.IGNORECASE,
+)
+_ATTRIBUTION_TAIL = re.compile(
+    r"(?:,|\s)\s*(?:(?:the|a|an|its|his|her|their)\s+)?"
+    r"(?:[\w'’.&-]+\s+){0,6}?"
+    r"(?:said|says|say|reported|reports|announced|confirmed|told\s+[\w\s'’.-]{1,40}?"
+    r"|has\s+(?:found|said|reported|announced|revealed|heard|confirmed|learned|learnt)"
+    r"|have\s+(?:found|said|reported|announced|revealed|confirmed)"
+    r"|has been reported as saying|it has been revealed|it emerged|it was (?:reported|revealed))"
+    r"(?:\s+(?:in\s+a\s+statement|on\s+\w+|at\s+[\w\s]{1,30}|late\s+\w+))?\s*$",
+    re.IGNORECASE,
+)
+_ACCORDING_TO = re.compile(r",?\s*according to [^,;]+(?=[,;]|$)", re.IGNORECASE)
+# "Police said (that) ...": the speaker goes when what they said is a clause of its own.
+_LEADING_ATTRIBUTION = re.compile(
+    r"^(?P<speaker>(?:[\w'’.&-]+\s+){1,6}?)(?:(?:has|have)\s+)?(?:said|says|say"
+    r"|(?:believes?|fears?|warned|warns|announced|confirmed|reported|claimed|claims|insisted"
+    r"|revealed)\s+that)(?:\s+on\s+\w+)?\s+(?:that\s+)?(?=[\w\"'“])",
+    re.IGNORECASE,
+)
+_PRONOUN_START = re.compile(r"^(?:it|he|she|they)\s+(?=[a-z])", re.IGNORECASE)
+_LEADING_ADVERBIAL = re.compile(
+    r"^(?:On|In|At|After|Before|Following|Despite|Amid|As|While|When|With|Since|Earlier"
+    r"|Later|Last|This|Speaking|Having|Under|During|For the first time|Once|Until|Within"
+    r"|Over|Across|Nearly|Almost|More than|Less than)\b[^,]{0,90},\s+(?=\S)"
+)
+# An aside after a name or noun: ", the firm's chief executive,", ", 45,", ", who ...,".
+_APPOSITIVE = re.compile(
+    r",\s+(?:(?:the|a|an|its|his|her|their|one|who|which|whose|where|now|once|then|also"
+    r"|currently|formerly|aged|himself|herself)\b|\d{1,3},)[^,;]{0,120}?(?:,|(?=\s+(?:--|—|–)))"
+)
+# "..., former chief executive of X, has started": an aside between the subject and its verb.
+_ASIDE_BEFORE_VERB = re.compile(
+    r",\s+[a-z][^,;]{0,100},\s+(?=(?:has|have|had|is|are|was|were|will|would|could|can|may"
+    r"|might|must|should|\w+ed)\b)"
+)
+_RELATIVE_TAIL = re.compile(r",\s+(?:who|which|whose|where)\b[^;]*$")
+# Where a trailing clause or phrase begins: the headline may end just before it.
+_CLAUSE_START = re.compile(
+    r"(?:,?\s+(?=(?:after|as|while|because|since|although|though|despite|amid|following"
+    r"|before|when|whereas|unless|until|so that|but|and then|forcing|leaving|sparking"
+    r"|prompting|raising|saying|adding|amid|in a bid|in an attempt|in what|with|which|who)\b))"
+)
+_PHRASE_START = re.compile(
+    r"\s+(?=(?:in|on|at|for|from|to|over|under|into|by|of|against|near|across|with|without"
+    r"|between|among|during|and|or|but|than)\b)"
+)
+_AUXILIARY = re.compile(
+    r"\b(?:has|have|had)\s+been\s+(?=\w+(?:ed|en|wn|ung|ught|old|ade|ept|eld|ost|ound|ut)\b)"
+    r"|\b(?<!will )(?<!would )(?:was|were|is|are)\s+(?=(?:\w+ly\s+)?\w+(?:ed|en|wn|ung|ught"
+    r"|old|ade|eld|ost|ound|ut)\b)"
+    r"|\b(?:has|have)\s+(?=\w+ed\b)",
+    re.IGNORECASE,
+)
+_ARTICLE = re.compile(r"(?<![\w'’-])(?:the|a|an)\s+(?=[^\s])")
+_LEADING_ARTICLE = re.compile(r"^(?:The|A|An)\s+(?=\S)")
+# "The former president was ...": a subject that only refers to someone the text names.
+_DESCRIPTOR_SUBJECT = re.compile(
+    r"^(?:(?:The|This|That)\s+)?(?:[a-z0-9][\w'’-]*\s+){0,4}?"
+    r"(?:president|prime minister|minister|leader|chancellor|king|queen|prince|pope|chief"
+    r"|executive|boss|star|singer|actor|actress|player|striker|coach|manager|champion|firm"
+    r"|company|group|giant|maker|bank|carrier|airline|team|club|side|country|nation|state"
+    r"|city|government|premier|senator|governor|mayor|man|woman|suspect|rapper|band|author"
+    r"|director|founder|officer|driver|pilot)\b|^(?:He|She|They|It)\b"
+)
+_SPACES = re.compile(r"\s+")
+_AUXILIARIES = word_set(
+    """
+    is are was were has have had will would can could may might must should does did do be
+    been being am shall
+    """
+)
+_IRREGULAR_PAST = word_set(
+    """
+    won lost hit set cut put took made gave got went came saw held led left paid sold bought
+    told said thought began ran rose fell grew fought struck shot beat built brought caught
+    chose drew drove fled flew froze hung kept knew laid lent meant met quit sent shut slid
+    sought spent split spread stood stole swore swept threw took tore understood upheld won
+    withdrew wrote bid sank sprang stung swung overtook overcame
+    """
+)
+_QUOTES = re.compile(r"[\"“”]")
+_DANGLING_END = re.compile(r"[\s,;:\-–—'\"“‘(]+$")
+
+
+def _tidy(text: str) -> str:
+    text = _SPACES.sub(" ", text).strip()
+    text = re.sub(r"\s+([,;:.!?%)])", r"\1", text)
+    text = re.sub(r",(?:\s*,)+", ",", text)
+    return _DANGLING_END.sub("", text).strip(" ,;")
+
+
+def _ends_well(text: str) -> bool:
+    words = text.split()
+    return bool(words) and _bare(words[-1]).lower() not in _FUNCTION_WORDS
+
+
+def _has_verb(text: str) -> bool:
+    """Whether ``text`` holds a finite verb, judged from its words' shape (no tagger)."""
+    for token in text.split()[1:]:
+        word = _bare(token)
+        if not word or not word[0].islower():
+            continue
+        if word in _AUXILIARIES or word in _IRREGULAR_PAST or word.endswith("ed"):
+            return True
+        if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+            return True  # Headline present tense ("kills", "wins"); plural nouns slip in.
+    return False
+
+
+def _clean_cut(text: str, position: int, needs_verb: bool) -> bool:
+    """Whether cutting ``text`` at ``position`` leaves a whole headline."""
+    head = _tidy(text[:position])
+    if len(head) < _MIN_CHARS or len(head.split()) < 3 or not _ends_well(head):
+        return False
+    if len(_QUOTES.findall(head)) % 2:
+        return False  # Inside a quotation.
+    return not needs_verb or _has_verb(head)
+
+
+def _drop_asides(sentence: str) -> str:
+    """The sentence without what a headline never carries: dateline, asides, attributions."""
+    text = _DATELINE.sub("", sentence)
+    text = _TERMINAL.sub("", text.rstrip())
+    text = _PARENTHESES.sub("", text)
+    text = _DASH_ASIDE.sub(" ", text)
+    text = _ACCORDING_TO.sub("", text)
+    text = _ATTRIBUTION_TAIL.sub("", text) if len(text.split()) > 6 else text
+    text = _LEADING_ADVERBIAL.sub("", text)
+    lead = _LEADING_ATTRIBUTION.match(text)
+    if lead and len(text[lead.end() :].split()) >= 4:
+        said = text[lead.end() :]
+        pronoun = _PRONOUN_START.match(said)
+        if pronoun:  # "Oracle said it is cutting jobs": the speaker is the subject.
+            said = f"{lead.group('speaker').strip()} {said[pronoun.end():]}"
+        text = said
+    text = _TIME_PHRASES.sub("", text)
+    text = _APPOSITIVE.sub("", text)
+    text = _ASIDE_BEFORE_VERB.sub(" ", text)
+    text = _RELATIVE_TAIL.sub("", text)
+    return _tidy(text)
+
+
+def _headline_style(text: str) -> str:
+    """Articles and passive auxiliaries dropped: "12 killed", "Firm reported profit rise"."""
+    text = _LEADING_ARTICLE.sub("", text)
+    text = _ARTICLE.sub("", text)
+    text = _AUXILIARY.sub("", text)
+    text = _tidy(text)
+    return text[:1].upper() + text[1:] if text else text
+
+
+def _shorten(text: str, max_chars: int, target: int) -> str:
+    """``text`` cut at the last clause (else phrase) boundary that leaves it within limits.
+
+    Cuts only while the text is over ``target``; a cut keeps at least ``_MIN_CHARS``, ends
+    on a content word, keeps a verb when the text has one, and is not inside a quotation.
+    Returns ``text`` itself when no cut is needed or none is clean.
+    """
+    if len(text) <= target:
+        return text
+    needs_verb = _has_verb(text)
+    for pattern, limit in ((_CLAUSE_START, target), (_CLAUSE_START, max_chars)):
+        cuts = [
+            match.start()
+            for match in pattern.finditer(text)
+            if match.start() <= limit and _clean_cut(text, match.start(), needs_verb)
+        ]
+        if cuts:
+            return _tidy(text[: cuts[-1]])
+    if len(text) <= max_chars:
+        return text
+    for verb in (needs_verb, False):
+        cuts = [
+            match.start()
+            for match in _PHRASE_START.finditer(text)
+            if match.start() <= max_chars and _clean_cut(text, match.start(), verb)
+        ]
+        if cuts:
+            return _tidy(text[: cuts[-1]])
+    words = text[: max_chars + 1].split()[:-1]
+    while len(words) > 2 and not _ends_well(" ".join(words)):
+        words.pop()
+    return _tidy(" ".join(words))
+
+
+def _name_subject(title: str, subject: str | None) -> str:
+    """Put the story's subject in place of a subject that only refers to it."""
+    if not subject:
+        return title
+    if any(word.lower() in title.lower() for word in subject.split() if len(word) > 2):
+        return title
+    match = _DESCRIPTOR_SUBJECT.match(title)
+    if match is None:
+        return title
+    return _tidy(f"{subject} {title[match.end():]}")
+
+
+def _lede_sentence(text: str) -> str:
+    """The lede: the first sentence of at least a few words (a kicker or stray label is not)."""
+    sentences = split_sentences(text)
+    for sentence in sentences[:3]:
+        if len(sentence.split()) >= 5:
+            return sentence
+    return sentences[0] if sentences else ""
+
+
+def write_headline(
+    text: str,
+    *,
+    lede: str | None = None,
+    max_chars: int = HEADLINE_MAX_CHARS,
+    target_chars: int = _TARGET_CHARS,
+) -> str:
+    """A headline of at most ``max_chars`` for a story that has none, from its lede.
+
+    ``text`` is the story (its lede first); ``lede`` overrides the sentence to compress.
+    See the module docstring for what is dropped. The result is never cut inside a word and
+    ends on a content word; it is empty only when the story has no words.
+    """
+    sentence = lede if lede is not None else _lede_sentence(text)
+    sentence = " ".join(sentence.split())
+    if not sentence:
+        return ""
+    subject = main_subject(text) if text else None
+    compressed = _drop_asides(sentence) or _tidy(_TERMINAL.sub("", sentence))
+    styled = _headline_style(compressed)
+    if len(styled) < _MIN_CHARS:
+        styled = _headline_style(_tidy(_TERMINAL.sub("", _DATELINE.sub("", sentence))))
+    styled = _name_subject(styled, subject)
+    title = _shorten(styled, max_chars, max(target_chars, _MIN_CHARS))
+    if not title:
+        title = _shorten(_tidy(_TERMINAL.sub("", sentence)), max_chars, max_chars)
+    return title[:1].upper() + title[1:]
+
+
+def repeats_title(title: str, sentence: str, threshold: float = 0.8) -> bool:
+    """Whether ``sentence`` says what the title says: the title's words cover most of it.
+
+    An alert that showed both would show the same sentence twice. Compared on lower-cased
+    content words, so a title that is the sentence cut short, or restyled without articles,
+    still counts as the same sentence.
+    """
+    sentence_words = _content(sentence)
+    if not sentence_words:
+        return False
+    return len(_content(title) & sentence_words) / len(sentence_words) >= threshold
