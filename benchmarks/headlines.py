@@ -44,9 +44,34 @@ from bot.pipeline.headline import HEADLINE_MAX_CHARS, split_run_on_headline, wri
 from bot.pipeline.text import split_sentences
 
 _NOT_NAMES = {
-    "i", "mr", "mrs", "ms", "dr", "sir", "monday", "tuesday", "wednesday", "thursday",
-    "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june",
-    "july", "august", "september", "october", "november", "december", "the", "but", "and",
+    "i",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "sir",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "the",
+    "but",
+    "and",
 }
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
@@ -201,8 +226,10 @@ def rouge_table(
             f"{main:>11.3f}{head:>10.3f}{formed:>13.3f}{len(articles) / cpu:>10.0f}"
         )
     real_main, _ = _share([names_main(a.headline, a.text) for a in articles])
-    print(f"{'(real)':<10}{'':>9}{'':>9}{mean(len(a.headline) for a in articles):>7.0f}"
-          f"{real_main:>11.3f}")
+    print(
+        f"{'(real)':<10}{'':>9}{'':>9}{mean(len(a.headline) for a in articles):>7.0f}"
+        f"{real_main:>11.3f}"
+    )
     return results
 
 
@@ -229,10 +256,14 @@ def run_on_table(name: str, articles: Sequence[Article]) -> tuple[float, float]:
 def naming_only(name: str, articles: Sequence[Article], *, entities: bool) -> dict[str, float]:
     titles = [write_headline(article.text) for article in articles]
     if entities:
-        share, known = _share([names_entity(t, a.entities) for t, a in zip(titles, articles, strict=True)])
+        share, known = _share(
+            [names_entity(t, a.entities) for t, a in zip(titles, articles, strict=True)]
+        )
         what = "a linked entity"
     else:
-        share, known = _share([names_main(t, a.text) for t, a in zip(titles, articles, strict=True)])
+        share, known = _share(
+            [names_main(t, a.text) for t, a in zip(titles, articles, strict=True)]
+        )
         what = "the main name"
     formed = mean(well_formed(title) for title in titles)
     print(
@@ -263,7 +294,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     naming_only("news_events ECB+", cut(load_news_events("ecbplus")), entities=False)
     naming_only("current_events", cut(load_current_events()), entities=True)
     for article in bbc[: args.show]:
-        print(f"\n  real: {article.headline}\n  ours: {ours(article.text)}\n  base: {baseline(article.text)}")
+        print(
+            f"\n  real: {article.headline}\n  ours: {ours(article.text)}\n  base: {baseline(article.text)}"
+        )
 
 
 if __name__ == "__main__":

@@ -281,8 +281,10 @@ def _name_phrases(sentence: str) -> list[tuple[str, bool]]:
     words = sentence.split()
     for index, raw in enumerate(words + [""]):
         bare = _bare(raw).replace("’s", "").replace("'s", "")
-        is_name = bool(bare) and bool(_NAME_TOKEN.fullmatch(bare)) and bare.lower() not in (
-            _MONTHS_AND_DAYS
+        is_name = (
+            bool(bare)
+            and bool(_NAME_TOKEN.fullmatch(bare))
+            and bare.lower() not in (_MONTHS_AND_DAYS)
         )
         if is_name and not (index == 0 and bare.lower() in _NOT_SUBJECTS):
             if not run:
@@ -347,7 +349,10 @@ _PARENTHESES = re.compile(r"\s*\([^()]{0,80}\)")
 _DASH_ASIDE = re.compile(r"\s+(?:--|—|–|-)\s+[^-—–]{1,80}?\s+(?:--|—|–|-)\s+")
 _TIME_PHRASES = re.compile(
     r"(?:,\s*)?\b(?:(?:on|late on|early on|late|early|by|until|from|since)\s+)?"
-    r"(?:(?:" + _DAY + r"(?!\s+[A-Z])(?:\s+(?:morning|afternoon|evening|night))?(?:,?\s+" + _MONTH
+    r"(?:(?:"
+    + _DAY
+    + r"(?!\s+(?-i:[A-Z]))(?:\s+(?:morning|afternoon|evening|night))?(?:,?\s+"
+    + _MONTH
     + r"\s+\d{1,2}(?:,\s*\d{4})?)?)"
     r"|(?:" + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?(?:,\s*\d{4})?)"
     r"|(?:\d{1,2}(?:st|nd|rd|th)?\s+" + _MONTH + r"(?:\s+\d{4})?)"
@@ -396,6 +401,7 @@ _CLAUSE_START = re.compile(
     r"(?:,?\s+(?=(?:after|as|while|because|since|although|though|despite|amid|following"
     r"|before|when|whereas|unless|until|so that|but|and then|forcing|leaving|sparking"
     r"|prompting|raising|saying|adding|amid|in a bid|in an attempt|in what|with|which|who)\b))"
+    r"|,\s+(?=[a-z]\w*ing\b)"
 )
 _PHRASE_START = re.compile(
     r"\s+(?=(?:in|on|at|for|from|to|over|under|into|by|of|against|near|across|with|without"
@@ -412,7 +418,7 @@ _ARTICLE = re.compile(r"(?<![\w'’-])(?:the|a|an)\s+(?=[^\s])")
 _LEADING_ARTICLE = re.compile(r"^(?:The|A|An)\s+(?=\S)")
 # "The former president was ...": a subject that only refers to someone the text names.
 _DESCRIPTOR_SUBJECT = re.compile(
-    r"^(?:(?:The|This|That)\s+)?(?:[a-z0-9][\w'’-]*\s+){0,4}?"
+    r"^(?:(?:The|This|That)\s+)?(?:[A-Za-z0-9][a-z0-9'’-]*\s+)?(?:[a-z0-9][\w'’-]*\s+){0,3}?"
     r"(?:president|prime minister|minister|leader|chancellor|king|queen|prince|pope|chief"
     r"|executive|boss|star|singer|actor|actress|player|striker|coach|manager|champion|firm"
     r"|company|group|giant|maker|bank|carrier|airline|team|club|side|country|nation|state"
@@ -488,7 +494,7 @@ def _drop_asides(sentence: str) -> str:
         said = text[lead.end() :]
         pronoun = _PRONOUN_START.match(said)
         if pronoun:  # "Oracle said it is cutting jobs": the speaker is the subject.
-            said = f"{lead.group('speaker').strip()} {said[pronoun.end():]}"
+            said = f"{lead.group('speaker').strip()} {said[pronoun.end() :]}"
         text = said
     text = _TIME_PHRASES.sub("", text)
     text = _APPOSITIVE.sub("", text)
@@ -549,7 +555,7 @@ def _name_subject(title: str, subject: str | None) -> str:
     match = _DESCRIPTOR_SUBJECT.match(title)
     if match is None:
         return title
-    return _tidy(f"{subject} {title[match.end():]}")
+    return _tidy(f"{subject} {title[match.end() :]}")
 
 
 def _lede_sentence(text: str) -> str:
