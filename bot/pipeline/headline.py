@@ -35,6 +35,7 @@ __all__ = [
     "main_subject",
     "repeats_title",
     "split_run_on_headline",
+    "without_repeated_title",
     "write_headline",
 ]
 
@@ -183,10 +184,14 @@ def split_run_on_headline(line: str, context: str = "") -> tuple[str, str] | Non
     limit = min(_RUN_ON_MAX_WORDS, first_count - _LEDE_MIN_WORDS)
     for seam in range(_RUN_ON_MIN_WORDS, limit + 1):
         score = _seam_score(tokens, seam, names, lower)
-        if score is not None and seam + 1 < len(tokens) and _capitalised(tokens[seam + 1]):
-            # "group The Bravery have ...": a pair of capitals the text repeats is a name.
-            if whole.count(f" {tokens[seam]} {_bare(tokens[seam + 1])}") > 1:
-                score = None
+        # "group The Bravery have ...": a pair of capitals the text repeats is a name.
+        if (
+            score is not None
+            and seam + 1 < len(tokens)
+            and _capitalised(tokens[seam + 1])
+            and whole.count(f" {tokens[seam]} {_bare(tokens[seam + 1])}") > 1
+        ):
+            score = None
         if score is not None and (best is None or score > best[0]):
             best = (score, seam)
     if best is None:
@@ -279,7 +284,7 @@ def _name_phrases(sentence: str) -> list[tuple[str, bool]]:
     run: list[str] = []
     start_index = 0
     words = sentence.split()
-    for index, raw in enumerate(words + [""]):
+    for index, raw in enumerate([*words, ""]):
         bare = _bare(raw).replace("’s", "").replace("'s", "")
         is_name = (
             bool(bare)
@@ -607,3 +612,16 @@ def repeats_title(title: str, sentence: str, threshold: float = 0.8) -> bool:
     if not sentence_words:
         return False
     return len(_content(title) & sentence_words) / len(sentence_words) >= threshold
+
+
+def without_repeated_title(title: str, summary: str) -> str:
+    """``summary`` without a first sentence that repeats ``title`` (see :func:`repeats_title`).
+
+    Stored summaries can predate the summarizer's own check, and a title may have been set
+    after the summary was made; an alert shows the title above the summary, so the same
+    sentence would be read twice.
+    """
+    sentences = split_sentences(summary)
+    if sentences and title and repeats_title(title, sentences[0]):
+        return " ".join(sentences[1:])
+    return summary
