@@ -204,7 +204,9 @@ def test_wire_style_dump_keeps_short_continuations_with_their_story() -> None:
     spans = split_dump_spans(WIRE_DUMP)
     assert [start for start, _ in spans] == [0, 4, 7, 11]
     segments = [segment for _, segment in spans]
-    assert segments[0].title == "Powerful storm brought winds of up to 140 km/h to southern coast"
+    assert segments[0].title == (
+        "Powerful storm brought winds of up to 140 km/h to southern coast, toppling trees"
+    )
     assert segments[0].text.count("\n\n") == 2  # Three paragraphs, the credit line dropped.
     assert "Photo" not in " ".join(segment.text for segment in segments)
     assert segments[3].text.startswith("A new public library")

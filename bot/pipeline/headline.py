@@ -44,6 +44,10 @@ HEADLINE_MAX_CHARS = 90
 # characters, and each clause past that adds words a reader skims over.
 _TARGET_CHARS = 62
 _MIN_CHARS = 18
+_CONTEXT_CHARS = 2500
+# Weighted mentions (see _weighted_subject) from which the subject is named even when the
+# lede does not name it.
+_STRONG_SUBJECT = 4
 
 _FUNCTION_WORDS = word_set(
     """
@@ -275,6 +279,8 @@ def _bigrams(tokens: Sequence[str], seam: int) -> set[str]:
 # --- main subject -----------------------------------------------------------------------------
 
 _NAME_TOKEN = re.compile(r"[A-Z][\w'’.&-]*[\w&]|[A-Z]")
+_DEMONYM = re.compile(r"(?:ish|ese|ian|ean|ic)$")
+_HONORIFICS = word_set("mr mrs ms dr prof")
 _NAME_LINKS = word_set("of de da di del van von der bin al le la")
 
 
@@ -313,30 +319,49 @@ def _name_phrases(sentence: str) -> list[tuple[str, bool]]:
 def main_subject(text: str) -> str | None:
     """The story's most frequent name (a person, place or organisation), as the text writes it.
 
+    See :func:`_weighted_subject`; ``None`` when the text names nothing twice.
+    """
+    found = _weighted_subject(text)
+    return found[0] if found is not None else None
+
+
+def _weighted_subject(text: str) -> tuple[str, int] | None:
+    """The story's most frequent name (a person, place or organisation), as the text writes it.
+
     Mentions are counted by their last word, so "Jair Bolsonaro" and "Bolsonaro" are one
     subject; the form returned is the one the text uses most. Calendar words, titles and
     sentence openers are not names. ``None`` when the text names nothing twice.
     """
     heads: Counter[str] = Counter()
     forms: dict[str, Counter[str]] = {}
+    inside: set[str] = set()  # Heads seen past a sentence's first word: surely names.
     for position, sentence in enumerate(split_sentences(text)[:30]):
         for phrase, opens in _name_phrases(sentence):
             words = phrase.split()
             if opens and len(words) == 1 and words[0].lower() in _NOT_SUBJECTS:
                 continue
             head = words[-1].lower()
-            if head in _NOT_SUBJECTS:
-                continue
+            if head in _NOT_SUBJECTS or (len(words) == 1 and _DEMONYM.search(head)):
+                continue  # "Irish", "Japanese": they qualify a subject, they are not one.
             # Early mentions weigh more: a news story names its subject in the lede.
             heads[head] += 2 if position < 2 else 1
             forms.setdefault(head, Counter())[phrase] += 1
-    if not heads:
+            if not opens or len(words) > 1:
+                inside.add(head)
+    # A capitalised word only ever seen opening a sentence ("Rail services ...") may be an
+    # ordinary word.
+    named = [(head, count) for head, count in heads.most_common() if head in inside]
+    if not named:
         return None
-    head, count = heads.most_common(1)[0]
+    head, count = named[0]
     if count < 2:
         return None
     form_counts = forms[head]
-    return max(form_counts, key=lambda form: (form_counts[form], -len(form)))
+    form = max(form_counts, key=lambda form: (form_counts[form], -len(form)))
+    honorific = form.split(" ", 1)
+    if len(honorific) == 2 and honorific[0].lower() in _HONORIFICS:
+        form = honorific[1]  # "Mr Brown" is "Brown" in a headline.
+    return form, count
 
 
 # --- writing a headline -----------------------------------------------------------------------
@@ -351,10 +376,15 @@ _DATELINE = re.compile(
     r"\s+(?:-{1,2}|—|–)\s+"
 )
 _PARENTHESES = re.compile(r"\s*\([^()]{0,80}\)")
+# "The World Trade Organisation (WTO)": headlines use the short form.
+_NAME_WITH_ACRONYM = re.compile(
+    r"\b(?P<name>[A-Z][\w'’&-]*(?:\s+(?:(?:of|and|for|the|de|on)\s+)?[A-Z][\w'’&-]*){1,6})"
+    r"\s+\((?P<short>[A-Z][A-Za-z0-9&]{1,6})\)"
+)
 _DASH_ASIDE = re.compile(r"\s+(?:--|—|–|-)\s+[^-—–]{1,80}?\s+(?:--|—|–|-)\s+")
 _TIME_PHRASES = re.compile(
     r"(?:,\s*)?\b(?:(?:on|late on|early on|late|early|by|until|from|since)\s+)?"
-    r"(?:(?:"
+    r"(?:(?<!the )(?<!last )(?<!next )(?:"
     + _DAY
     + r"(?!\s+(?-i:[A-Z]))(?:\s+(?:morning|afternoon|evening|night))?(?:,?\s+"
     + _MONTH
@@ -375,6 +405,37 @@ _ATTRIBUTION_TAIL = re.compile(
     r"|has been reported as saying|it has been revealed|it emerged|it was (?:reported|revealed))"
     r"(?:\s+(?:in\s+a\s+statement|on\s+\w+|at\s+[\w\s]{1,30}|late\s+\w+))?\s*$",
     re.IGNORECASE,
+)
+# ", MPs have said" / ", said Charles Kennedy": a named speaker a headline keeps up front.
+_NAMED_TAIL = re.compile(
+    r",\s+(?:(?:the|a|an)\s+)?(?P<speaker>(?:[\w'’.&-]+\s+){0,5}?[\w'’.&-]+)\s+"
+    r"(?:(?:has|have)\s+)?(?P<verb>said|says|say|warned|warns|suggested|claimed|claims"
+    r"|insisted|argued|believes|told\s+(?:the\s+)?[\w'’-]+(?:\s+[A-Z][\w'’-]+)?)"
+    r"(?:\s+(?:on\s+\w+|in\s+a\s+\w+|last\s+\w+))?\s*$"
+    r"|,\s+(?P<verb2>said|says)\s+(?P<speaker2>(?:[\w'’.&-]+\s+){0,5}?[\w'’.&-]+)\s*$"
+)
+_PRESENT_TENSE = {
+    "said": "says",
+    "warned": "warns",
+    "suggested": "suggests",
+    "claimed": "claims",
+    "insisted": "insists",
+    "argued": "argues",
+    "told": "says",
+}
+_LINKS = word_set("and of for")
+_ROLES = word_set(
+    """
+    secretary minister president chancellor governor leader chairman chief spokesman mayor
+    premier senator general director commissioner
+    """
+)
+_GENERIC_SPEAKERS = word_set(
+    """
+    police officials authorities spokesman spokeswoman spokesperson sources source reports
+    report analysts experts it he she they company firm group government ministry statement
+    study survey figures data researchers investigators witnesses residents officers agency
+    """
 )
 _ACCORDING_TO = re.compile(r",?\s*according to [^,;]+(?=[,;]|$)", re.IGNORECASE)
 # "Police said (that) ...": the speaker goes when what they said is a clause of its own.
@@ -447,19 +508,28 @@ _IRREGULAR_PAST = word_set(
     """
 )
 _QUOTES = re.compile(r"[\"“”]")
-_DANGLING_END = re.compile(r"[\s,;:\-–—'\"“‘(]+$")
+_DANGLING_END = re.compile(r"[\s,;:\-–—“‘(]+$")
 
 
 def _tidy(text: str) -> str:
     text = _SPACES.sub(" ", text).strip()
     text = re.sub(r"\s+([,;:.!?%)])", r"\1", text)
     text = re.sub(r",(?:\s*,)+", ",", text)
-    return _DANGLING_END.sub("", text).strip(" ,;")
+    text = _DANGLING_END.sub("", text).strip(" ,;")
+    if text.endswith(('"', "'")) and text.count(text[-1]) % 2:
+        text = _DANGLING_END.sub("", text[:-1]).strip(" ,;")  # A quotation opened, not closed.
+    words = text.split()
+    while len(words) > 3 and _bare(words[-1]).lower() in _FUNCTION_WORDS:
+        words.pop()  # "... on the last": a headline does not end on a function word.
+    return " ".join(words)
 
 
 def _ends_well(text: str) -> bool:
     words = text.split()
-    return bool(words) and _bare(words[-1]).lower() not in _FUNCTION_WORDS
+    if not words:
+        return False
+    last = _bare(words[-1]).lower()
+    return last not in _FUNCTION_WORDS and last not in _SPEECH_VERBS
 
 
 def _has_verb(text: str) -> bool:
@@ -477,24 +547,75 @@ def _has_verb(text: str) -> bool:
 
 def _clean_cut(text: str, position: int, needs_verb: bool) -> bool:
     """Whether cutting ``text`` at ``position`` leaves a whole headline."""
+    if len(_QUOTES.findall(text[:position])) % 2:
+        return False  # Inside a quotation.
     head = _tidy(text[:position])
     if len(head) < _MIN_CHARS or len(head.split()) < 3 or not _ends_well(head):
         return False
-    if len(_QUOTES.findall(head)) % 2:
-        return False  # Inside a quotation.
     return not needs_verb or _has_verb(head)
 
 
-def _drop_asides(sentence: str) -> str:
+def _acronym(match: re.Match[str]) -> str:
+    """The acronym in place of the name it stands for, when its letters fit the name's."""
+    name, short = match.group("name"), match.group("short")
+    lead = re.match(r"(?:The|A|An)\s+", name)
+    words = name[lead.end() if lead else 0 :].split()
+    initials = "".join(word[0] for word in words if word[0].isupper())
+    if initials and short[0] == initials[0] and short.isupper():
+        return (lead.group(0) if lead else "") + short
+    return match.group(0)
+
+
+def _named_speaker(text: str) -> tuple[int, str] | None:
+    """Where a named speaker's attribution starts, and "MPs say" to put before the rest.
+
+    "X will happen, MPs have said" reads as "MPs say X will happen": a named source is news
+    ("Kennedy", "Lib Dems"), a generic one ("police said") is not and goes with the other
+    attributions. ``None`` when the sentence ends with no named speaker.
+    """
+    match = _NAMED_TAIL.search(text)
+    if match is None:
+        return None
+    speaker = match.group("speaker") or match.group("speaker2") or ""
+    verb = (match.group("verb") or match.group("verb2") or "").split()[0].lower()
+    capitals: list[str] = []
+    for word in reversed(speaker.split()):
+        if len(capitals) == 6 or not (_capitalised(word) or (capitals and word in _LINKS)):
+            break
+        capitals.insert(0, word)
+    while capitals and not _capitalised(capitals[0]):
+        capitals.pop(0)
+    if not capitals or any(word.lower() in _GENERIC_SPEAKERS for word in capitals):
+        return None
+    roles = [index for index, word in enumerate(capitals) if word.lower() in _ROLES]
+    if roles and roles[-1] < len(capitals) - 1:
+        capitals = capitals[roles[-1] + 1 :]  # "Secretary Alan Johnson": the person's name.
+    said = _PRESENT_TENSE.get(verb, verb)
+    last = capitals[-1]
+    if said == "says" and last.endswith("s") and not last.endswith("ss") and len(capitals) == 1:
+        said = "say"  # "MPs say", "Tories say".
+    return match.start(), f"{' '.join(capitals)} {said}"
+
+
+def _drop_asides(sentence: str, names: Counter[str] | None = None) -> str:
     """The sentence without what a headline never carries: dateline, asides, attributions."""
     text = _DATELINE.sub("", sentence)
     text = _TERMINAL.sub("", text.rstrip())
+    speaker = _named_speaker(text) if len(text.split()) > 6 else None
+    if speaker is not None:
+        text = text[: speaker[0]]
+    text = _NAME_WITH_ACRONYM.sub(_acronym, text)
     text = _PARENTHESES.sub("", text)
     text = _DASH_ASIDE.sub(" ", text)
     text = _ACCORDING_TO.sub("", text)
     text = _ATTRIBUTION_TAIL.sub("", text) if len(text.split()) > 6 else text
     text = _LEADING_ADVERBIAL.sub("", text)
     lead = _LEADING_ATTRIBUTION.match(text)
+    if lead and any(
+        word.lower() in _AUXILIARIES or word.endswith("ed")
+        for word in lead.group("speaker").split()
+    ):
+        lead = None  # "X has played down claims that ...": not a speaker, a clause.
     if lead and len(text[lead.end() :].split()) >= 4:
         said = text[lead.end() :]
         pronoun = _PRONOUN_START.match(said)
@@ -505,6 +626,13 @@ def _drop_asides(sentence: str) -> str:
     text = _APPOSITIVE.sub("", text)
     text = _ASIDE_BEFORE_VERB.sub(" ", text)
     text = _RELATIVE_TAIL.sub("", text)
+    if speaker is not None and text and len(text) + len(speaker[1]) < HEADLINE_MAX_CHARS:
+        first = text.split(" ", 1)[0]
+        if not (len(first) > 1 and first.isupper()) and (
+            names is None or names[_bare(first).lower()] == 0
+        ):
+            text = text[:1].lower() + text[1:]
+        text = f"{speaker[1]} {text}"
     return _tidy(text)
 
 
@@ -517,21 +645,28 @@ def _headline_style(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def _shorten(text: str, max_chars: int, target: int) -> str:
+def _shorten(text: str, max_chars: int, target: int, keep: str = "") -> str:
     """``text`` cut at the last clause (else phrase) boundary that leaves it within limits.
 
     Cuts only while the text is over ``target``; a cut keeps at least ``_MIN_CHARS``, ends
-    on a content word, keeps a verb when the text has one, and is not inside a quotation.
-    Returns ``text`` itself when no cut is needed or none is clean.
+    on a content word, keeps a verb when the text has one, keeps the words of ``keep`` (the
+    story's subject) when the text has them, and is not inside a quotation. Returns ``text``
+    itself when no cut is needed or none is clean.
     """
     if len(text) <= target:
         return text
     needs_verb = _has_verb(text)
+    kept = [word for word in keep.split() if len(word) > 2 and word in text]
+
+    def clean(position: int, verb: bool) -> bool:
+        head = text[:position]
+        return _clean_cut(text, position, verb) and all(word in head for word in kept)
+
     for pattern, limit in ((_CLAUSE_START, target), (_CLAUSE_START, max_chars)):
         cuts = [
             match.start()
             for match in pattern.finditer(text)
-            if match.start() <= limit and _clean_cut(text, match.start(), needs_verb)
+            if match.start() <= limit and clean(match.start(), needs_verb)
         ]
         if cuts:
             return _tidy(text[: cuts[-1]])
@@ -541,10 +676,12 @@ def _shorten(text: str, max_chars: int, target: int) -> str:
         cuts = [
             match.start()
             for match in _PHRASE_START.finditer(text)
-            if match.start() <= max_chars and _clean_cut(text, match.start(), verb)
+            if match.start() <= max_chars and clean(match.start(), verb)
         ]
         if cuts:
             return _tidy(text[: cuts[-1]])
+    if kept:
+        return _shorten(text, max_chars, target)
     words = text[: max_chars + 1].split()[:-1]
     while len(words) > 2 and not _ends_well(" ".join(words)):
         words.pop()
@@ -567,7 +704,7 @@ def _lede_sentence(text: str) -> str:
     """The lede: the first sentence of at least a few words (a kicker or stray label is not)."""
     sentences = split_sentences(text)
     for sentence in sentences[:3]:
-        if len(sentence.split()) >= 5:
+        if len(sentence.split()) >= 5 and not sentence.startswith(("(", "[")):
             return sentence
     return sentences[0] if sentences else ""
 
@@ -589,16 +726,48 @@ def write_headline(
     sentence = " ".join(sentence.split())
     if not sentence:
         return ""
-    subject = main_subject(text) if text else None
-    compressed = _drop_asides(sentence) or _tidy(_TERMINAL.sub("", sentence))
+    # The opening of a long story names its subject; reading all of it only costs time.
+    opening = text[:_CONTEXT_CHARS]
+    weighted = _weighted_subject(opening) if opening else None
+    subject = weighted[0] if weighted is not None else None
+    names, _ = _mid_sentence_forms(opening)
+    compressed = _drop_asides(sentence, names) or _tidy(_TERMINAL.sub("", sentence))
     styled = _headline_style(compressed)
     if len(styled) < _MIN_CHARS:
         styled = _headline_style(_tidy(_TERMINAL.sub("", _DATELINE.sub("", sentence))))
     styled = _name_subject(styled, subject)
-    title = _shorten(styled, max_chars, max(target_chars, _MIN_CHARS))
+    strong = subject if weighted is not None and weighted[1] >= _STRONG_SUBJECT else ""
+    title = _shorten(styled, max_chars, max(target_chars, _MIN_CHARS), strong or "")
     if not title:
         title = _shorten(_tidy(_TERMINAL.sub("", sentence)), max_chars, max_chars)
+    if (
+        subject
+        and weighted is not None
+        and weighted[1] >= _STRONG_SUBJECT
+        and not _names(title, subject)
+        and not _has_name(title, names)
+    ):
+        # The story is about someone the lede does not name: "Oracle: ..." says whose news.
+        room = max_chars - len(subject) - 2
+        short = _shorten(title, room, min(room, max(target_chars, _MIN_CHARS)))
+        if len(short) <= room and len(short) >= _MIN_CHARS:
+            title = f"{subject}: {short[:1].upper()}{short[1:]}"
     return title[:1].upper() + title[1:]
+
+
+def _has_name(title: str, names: Counter[str]) -> bool:
+    """Whether ``title`` names anyone or anything: a capitalised word past its first, or a
+    first word the story writes capitalised mid-sentence."""
+    words = [_bare(word) for word in title.split()]
+    if words and words[0] and names[words[0].lower()] > 0:
+        return True
+    return any(word[:1].isupper() for word in words[1:])
+
+
+def _names(title: str, subject: str) -> bool:
+    """Whether ``title`` holds a word of ``subject`` (a name, possessive or not)."""
+    lowered = title.lower()
+    return any(word.lower() in lowered for word in subject.split() if len(word) > 2)
 
 
 def repeats_title(title: str, sentence: str, threshold: float = 0.8) -> bool:
