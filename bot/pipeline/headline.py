@@ -371,8 +371,11 @@ _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November"
     r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
 )
+# "LONDON (Reuters) - ", "HARTFORD, Conn. — ", "Lille (AFP) - ": a place in capitals or with
+# an agency; "David Blunkett - who ..." is no dateline.
 _DATELINE = re.compile(
-    r"^(?:[A-Z][\w.&'’]*(?:[ ,]+[A-Z][\w.&'’]*){0,4}\s*(?:\([^()]{1,30}\))?|\([^()]{1,30}\))"
+    r"^(?:[A-Z][A-Z.&'’]+(?:[ ,]+[A-Z][\w.&'’]*){0,4}\s*(?:\([^()]{1,30}\))?"
+    r"|[A-Z][\w.&'’]*(?:[ ,]+[A-Z][\w.&'’]*){0,4}\s*\([^()]{1,30}\)|\([^()]{1,30}\))"
     r"\s+(?:-{1,2}|—|–)\s+"
 )
 _PARENTHESES = re.compile(r"\s*\([^()]{0,80}\)")
@@ -440,9 +443,9 @@ _GENERIC_SPEAKERS = word_set(
 _ACCORDING_TO = re.compile(r",?\s*according to [^,;]+(?=[,;]|$)", re.IGNORECASE)
 # "Police said (that) ...": the speaker goes when what they said is a clause of its own.
 _LEADING_ATTRIBUTION = re.compile(
-    r"^(?P<speaker>(?:[\w'’.&-]+\s+){1,6}?)(?:(?:has|have)\s+)?(?:said|says|say"
+    r"^(?P<speaker>(?:[\w'’.&-]+\s+){1,6}?)(?:(?:has|have)\s+)?(?P<verb>said|says|say"
     r"|(?:believes?|fears?|warned|warns|announced|confirmed|reported|claimed|claims|insisted"
-    r"|revealed)\s+that)(?:\s+on\s+\w+)?\s+(?:that\s+)?(?=[\w\"'“])",
+    r"|revealed)(?=\s+that))(?:\s+on\s+\w+)?\s+(?:that\s+)?(?=[\w\"'“])",
     re.IGNORECASE,
 )
 _PRONOUN_START = re.compile(r"^(?:it|he|she|they)\s+(?=[a-z])", re.IGNORECASE)
@@ -578,6 +581,15 @@ def _named_speaker(text: str) -> tuple[int, str] | None:
         return None
     speaker = match.group("speaker") or match.group("speaker2") or ""
     verb = (match.group("verb") or match.group("verb2") or "").split()[0].lower()
+    said = _speaker_says(speaker, verb)
+    return (match.start(), said) if said else None
+
+
+def _speaker_says(speaker: str, verb: str) -> str | None:
+    """ "Mike Ruddock says" for the speaker "Wales coach Mike Ruddock" and the verb "said".
+
+    ``None`` when the speaker names no one (generic speakers such as "police" included).
+    """
     capitals: list[str] = []
     for word in reversed(speaker.split()):
         if len(capitals) == 6 or not (_capitalised(word) or (capitals and word in _LINKS)):
@@ -590,11 +602,11 @@ def _named_speaker(text: str) -> tuple[int, str] | None:
     roles = [index for index, word in enumerate(capitals) if word.lower() in _ROLES]
     if roles and roles[-1] < len(capitals) - 1:
         capitals = capitals[roles[-1] + 1 :]  # "Secretary Alan Johnson": the person's name.
-    said = _PRESENT_TENSE.get(verb, verb)
+    said = _PRESENT_TENSE.get(verb.lower(), verb.lower())
     last = capitals[-1]
     if said == "says" and last.endswith("s") and not last.endswith("ss") and len(capitals) == 1:
         said = "say"  # "MPs say", "Tories say".
-    return match.start(), f"{' '.join(capitals)} {said}"
+    return f"{' '.join(capitals)} {said}"
 
 
 def _drop_asides(sentence: str, names: Counter[str] | None = None) -> str:
@@ -619,8 +631,11 @@ def _drop_asides(sentence: str, names: Counter[str] | None = None) -> str:
     if lead and len(text[lead.end() :].split()) >= 4:
         said = text[lead.end() :]
         pronoun = _PRONOUN_START.match(said)
+        named = _speaker_says(lead.group("speaker"), lead.group("verb"))
         if pronoun:  # "Oracle said it is cutting jobs": the speaker is the subject.
             said = f"{lead.group('speaker').strip()} {said[pronoun.end() :]}"
+        elif named and lead.group("verb").lower() in {"said", "says", "say"}:
+            said = f"{named} {said}"  # "Tony Blair says ...": a named source is news.
         text = said
     text = _TIME_PHRASES.sub("", text)
     text = _APPOSITIVE.sub("", text)
@@ -645,17 +660,27 @@ def _headline_style(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def _shorten(text: str, max_chars: int, target: int, keep: str = "") -> str:
+def _shorten(
+    text: str, max_chars: int, target: int, keep: str = "", names: Counter[str] | None = None
+) -> str:
     """``text`` cut at the last clause (else phrase) boundary that leaves it within limits.
 
     Cuts only while the text is over ``target``; a cut keeps at least ``_MIN_CHARS``, ends
     on a content word, keeps a verb when the text has one, keeps the words of ``keep`` (the
     story's subject) when the text has them, and is not inside a quotation. Returns ``text``
-    itself when no cut is needed or none is clean.
+    itself when no cut is needed or none is clean. While the whole text fits ``max_chars``,
+    a clause that names someone the story names again (``names``) is not cut for length.
     """
     if len(text) <= target:
         return text
     needs_verb = _has_verb(text)
+    fits = len(text) <= max_chars
+
+    def names_lost(position: int) -> bool:
+        if names is None or not fits:
+            return False
+        return any(names[_bare(word).lower()] > 1 for word in text[position:].split()[1:])
+
     kept = [word for word in keep.split() if len(word) > 2 and word in text]
 
     def clean(position: int, verb: bool) -> bool:
@@ -666,7 +691,9 @@ def _shorten(text: str, max_chars: int, target: int, keep: str = "") -> str:
         cuts = [
             match.start()
             for match in pattern.finditer(text)
-            if match.start() <= limit and clean(match.start(), needs_verb)
+            if match.start() <= limit
+            and clean(match.start(), needs_verb)
+            and not names_lost(match.start())
         ]
         if cuts:
             return _tidy(text[: cuts[-1]])
@@ -688,15 +715,15 @@ def _shorten(text: str, max_chars: int, target: int, keep: str = "") -> str:
     return _tidy(" ".join(words))
 
 
-def _name_subject(title: str, subject: str | None) -> str:
+def _name_subject(title: str, subject: str | None, names: Counter[str]) -> str:
     """Put the story's subject in place of a subject that only refers to it."""
     if not subject:
         return title
     if any(word.lower() in title.lower() for word in subject.split() if len(word) > 2):
         return title
     match = _DESCRIPTOR_SUBJECT.match(title)
-    if match is None:
-        return title
+    if match is None or any(names[_bare(word).lower()] for word in match.group(0).split()):
+        return title  # "Wales coach ..." names its subject already.
     return _tidy(f"{subject} {title[match.end() :]}")
 
 
@@ -735,9 +762,9 @@ def write_headline(
     styled = _headline_style(compressed)
     if len(styled) < _MIN_CHARS:
         styled = _headline_style(_tidy(_TERMINAL.sub("", _DATELINE.sub("", sentence))))
-    styled = _name_subject(styled, subject)
+    styled = _name_subject(styled, subject, names)
     strong = subject if weighted is not None and weighted[1] >= _STRONG_SUBJECT else ""
-    title = _shorten(styled, max_chars, max(target_chars, _MIN_CHARS), strong or "")
+    title = _shorten(styled, max_chars, max(target_chars, _MIN_CHARS), strong or "", names)
     if not title:
         title = _shorten(_tidy(_TERMINAL.sub("", sentence)), max_chars, max_chars)
     if (
