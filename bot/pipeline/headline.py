@@ -122,27 +122,31 @@ _LEDE_MIN_WORDS = 8
 def _mid_sentence_forms(text: str) -> tuple[Counter[str], set[str]]:
     """Words the text writes capitalised mid-sentence (names), and words it writes lower case.
 
-    Counted after the first word of each sentence, where capitals are not forced.
+    Counted after the first word of each sentence, where capitals are not forced; a word
+    opens a sentence when the token before it ends one (a cheap reading of sentence ends,
+    good enough to count names, and far faster than splitting sentences).
     """
     names: Counter[str] = Counter()
     lower: set[str] = set()
-    for sentence in split_sentences(text):
-        for token in sentence.split()[1:]:
-            bare = _bare(token)
-            if not bare or not bare[0].isalpha():
-                continue
+    opening = True
+    for token in text.split():
+        bare = _bare(token)
+        if bare and bare[0].isalpha() and not opening:
             if bare[0].isupper():
                 names[bare.lower()] += 1
             else:
                 lower.add(bare.lower())
+        opening = token.rstrip("\"'”’»)]")[-1:] in (".", "!", "?", ":")
     return names, lower
 
 
-def _opens_sentence(token: str, names: Counter[str], lower: set[str]) -> bool:
+def _opens_sentence(token: str, whole: str) -> bool:
     """Whether capitalised ``token`` reads as the first word of a sentence, not a name.
 
-    ``names`` counts this very token too (a run-on seam looks mid-sentence), so a name is a
-    word the text capitalises mid-sentence at least once more.
+    It does when it is a usual opener, a capitalised compound ("Far-right"), or a word that
+    ``whole`` (the line and more of the story) writes in lower case and capitalises
+    mid-sentence nowhere else: the seam itself looks mid-sentence, so a name is a word
+    capitalised after an open word at least twice. Searched only for candidate seams.
     """
     bare = _bare(token)
     key = bare.lower()
@@ -150,9 +154,12 @@ def _opens_sentence(token: str, names: Counter[str], lower: set[str]) -> bool:
         return True
     if "-" in bare and bare.split("-", 1)[1][:1].islower():
         return True  # "Far-right", "Long-awaited": a capitalised compound opens a sentence.
-    if names[key] > 1:
+    if not bare.isalpha() or key == bare:
         return False
-    return key in lower
+    escaped = re.escape(bare)
+    if len(re.findall(rf"[\w,;%)] {escaped}\b", whole)) > 1:
+        return False
+    return re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", whole) is not None
 
 
 def _content(text: str) -> set[str]:
@@ -182,12 +189,16 @@ def split_run_on_headline(line: str, context: str = "") -> tuple[str, str] | Non
         return None  # The headline and the lede's first sentence would not both fit.
     if not (_capitalised(tokens[0]) or tokens[0][:1].isdigit() or tokens[0][:1] in "\"'“‘"):
         return None
-    whole = f"{line}\n\n{context}"
-    names, lower = _mid_sentence_forms(whole)
-    best: tuple[float, int] | None = None
     limit = min(_RUN_ON_MAX_WORDS, first_count - _LEDE_MIN_WORDS)
+    if not any(
+        _capitalised(tokens[seam]) and tokens[seam - 1][-1:] not in ".,;:!?"
+        for seam in range(_RUN_ON_MIN_WORDS, limit + 1)
+    ):
+        return None  # No capital after an open word: no seam to weigh.
+    whole = f"{line}\n\n{context}"
+    best: tuple[float, int] | None = None
     for seam in range(_RUN_ON_MIN_WORDS, limit + 1):
-        score = _seam_score(tokens, seam, names, lower)
+        score = _seam_score(tokens, seam, whole)
         # "group The Bravery have ...": a pair of capitals the text repeats is a name.
         if (
             score is not None
@@ -207,9 +218,7 @@ def split_run_on_headline(line: str, context: str = "") -> tuple[str, str] | Non
     return head, " ".join(tokens[seam:])
 
 
-def _seam_score(
-    tokens: Sequence[str], seam: int, names: Counter[str], lower: set[str]
-) -> float | None:
+def _seam_score(tokens: Sequence[str], seam: int, whole: str) -> float | None:
     """How well a seam before ``tokens[seam]`` parts a headline from a lede (None: it cannot)."""
     last, word = tokens[seam - 1], tokens[seam]
     if not _capitalised(word) or word[:1] in "(":
@@ -231,7 +240,7 @@ def _seam_score(
         and _bare(word).lower() in head_names
         and _bare(last).lower() not in _SPEECH_VERBS
     )
-    if not echo_start and not _opens_sentence(word, names, lower):
+    if not echo_start and not _opens_sentence(word, whole):
         return None
     if _capitalised(last) and _bare(word).lower() not in _STRONG_OPENERS:
         return None  # Inside a run of capitals ("Cairn Energy"), only a plain opener parts.

@@ -181,14 +181,14 @@ def _foreign_tail(paragraphs: list[str]) -> int:
     """How many paragraphs at the end share no content word with the rest of the story.
 
     Such a tail is another story run on by the dump's layout; a real story's later
-    paragraphs repeat its names and nouns. Only a minority of the paragraphs can be cut.
+    paragraphs repeat its names and nouns. Only a minority of the paragraphs can be cut,
+    and the test is a substring search, so a story pays one pass over its text.
     """
-    bags = [set(_content(_words(paragraph))) for paragraph in paragraphs]
     cut = 0
-    while len(bags) - cut > 1 and cut + 1 <= len(bags) // 3:
-        candidate = bags[len(bags) - cut - 1]
-        before = set().union(*bags[: len(bags) - cut - 1])
-        if len(candidate) < 4 or candidate & before:
+    while len(paragraphs) - cut > 1 and cut + 1 <= len(paragraphs) // 3:
+        candidate = set(_content(_words(paragraphs[len(paragraphs) - cut - 1])))
+        before = " ".join(paragraphs[: len(paragraphs) - cut - 1]).lower()
+        if len(candidate) < 4 or any(word in before for word in candidate):
             break
         cut += 1
     return cut
