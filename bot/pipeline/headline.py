@@ -44,8 +44,8 @@ HEADLINE_MAX_CHARS = 90
 # characters, and each clause past that adds words a reader skims over.
 _TARGET_CHARS = 62
 _MIN_CHARS = 18
-_CONTEXT_CHARS = 2500
-# Weighted mentions (see _weighted_subject) from which the subject is named even when the
+_CONTEXT_CHARS = 1600
+# Weighted mentions (see _story_names) from which the subject is named even when the
 # lede does not name it.
 _STRONG_SUBJECT = 4
 
@@ -119,27 +119,6 @@ _RUN_ON_MAX_CHARS = 170
 _LEDE_MIN_WORDS = 8
 
 
-def _mid_sentence_forms(text: str) -> tuple[Counter[str], set[str]]:
-    """Words the text writes capitalised mid-sentence (names), and words it writes lower case.
-
-    Counted after the first word of each sentence, where capitals are not forced; a word
-    opens a sentence when the token before it ends one (a cheap reading of sentence ends,
-    good enough to count names, and far faster than splitting sentences).
-    """
-    names: Counter[str] = Counter()
-    lower: set[str] = set()
-    opening = True
-    for token in text.split():
-        bare = _bare(token)
-        if bare and bare[0].isalpha() and not opening:
-            if bare[0].isupper():
-                names[bare.lower()] += 1
-            else:
-                lower.add(bare.lower())
-        opening = token.rstrip("\"'”’»)]")[-1:] in (".", "!", "?", ":")
-    return names, lower
-
-
 def _opens_sentence(token: str, whole: str) -> bool:
     """Whether capitalised ``token`` reads as the first word of a sentence, not a name.
 
@@ -156,10 +135,13 @@ def _opens_sentence(token: str, whole: str) -> bool:
         return True  # "Far-right", "Long-awaited": a capitalised compound opens a sentence.
     if not bare.isalpha() or key == bare:
         return False
-    escaped = re.escape(bare)
-    if len(re.findall(rf"[\w,;%)] {escaped}\b", whole)) > 1:
+    # Plain substring counts: a regular expression per candidate word costs a compile each.
+    mid_sentence = whole.count(f" {bare}") - sum(
+        whole.count(f"{end} {bare}") for end in (".", "!", "?", '."', ".”")
+    )
+    if mid_sentence > 1:
         return False
-    return re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", whole) is not None
+    return any(f" {key}{after}" in whole for after in (" ", ",", ".", ";", ":"))
 
 
 def _content(text: str) -> set[str]:
@@ -287,90 +269,82 @@ def _bigrams(tokens: Sequence[str], seam: int) -> set[str]:
 
 # --- main subject -----------------------------------------------------------------------------
 
-_NAME_TOKEN = re.compile(r"[A-Z][\w'’.&-]*[\w&]|[A-Z]")
+_NAME_WORD = r"[A-Z](?:[\w'’&-]|\.(?=\w))*"
+_CAPITAL_RUN = re.compile(
+    _NAME_WORD + r"(?:[ ](?:(?:of|de|da|di|del|van|von|der|bin|al|le|la)[ ])?" + _NAME_WORD + r")*"
+)
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s+")
 _DEMONYM = re.compile(r"(?:ish|ese|ian|ean|ic)$")
 _HONORIFICS = word_set("mr mrs ms dr prof")
 _NAME_LINKS = word_set("of de da di del van von der bin al le la")
 
 
-def _name_phrases(sentence: str) -> list[tuple[str, bool]]:
-    """Runs of capitalised words in ``sentence``, and whether each opens the sentence."""
-    phrases: list[tuple[str, bool]] = []
-    run: list[str] = []
-    start_index = 0
-    words = sentence.split()
-    for index, raw in enumerate([*words, ""]):
-        bare = _bare(raw).replace("’s", "").replace("'s", "")
-        is_name = (
-            bool(bare)
-            and bool(_NAME_TOKEN.fullmatch(bare))
-            and bare.lower() not in (_MONTHS_AND_DAYS)
-        )
-        if is_name and not (index == 0 and bare.lower() in _NOT_SUBJECTS):
-            if not run:
-                start_index = index
-            run.append(bare)
-        elif run and bare.lower() in _NAME_LINKS and raw == bare and index + 1 < len(words):
-            run.append(bare)
-            continue
-        else:
-            while run and run[-1].lower() in _NAME_LINKS:
-                run.pop()
-            if run:
-                phrases.append((" ".join(run), start_index == 0))
-            run = []
-        if raw and raw[-1:] in ",;:)" and run:
-            phrases.append((" ".join(run), start_index == 0))
-            run = []
-    return phrases
-
-
 def main_subject(text: str) -> str | None:
     """The story's most frequent name (a person, place or organisation), as the text writes it.
 
-    See :func:`_weighted_subject`; ``None`` when the text names nothing twice.
+    See :func:`_story_names`; ``None`` when the text names nothing twice.
     """
-    found = _weighted_subject(text)
+    found, _ = _story_names(text)
     return found[0] if found is not None else None
 
 
-def _weighted_subject(text: str) -> tuple[str, int] | None:
-    """The story's most frequent name (a person, place or organisation), as the text writes it.
+def _story_names(text: str) -> tuple[tuple[str, int] | None, Counter[str]]:
+    """The story's main subject with its weighted mentions, and its names counted.
 
-    Mentions are counted by their last word, so "Jair Bolsonaro" and "Bolsonaro" are one
-    subject; the form returned is the one the text uses most. Calendar words, titles and
-    sentence openers are not names. ``None`` when the text names nothing twice.
+    Names are runs of capitalised words, read with one regular expression rather than word
+    by word (this runs for every story of a dump). Mentions are counted by their last word,
+    so "Jair Bolsonaro" and "Bolsonaro" are one subject; the form returned is the one the
+    text uses most, without "Mr". Mentions in the first two sentences weigh double: news
+    names its subject in the lede. Calendar words, titles, sentence openers and demonyms
+    ("Irish") are not subjects, and a word only ever seen opening a sentence ("Rail
+    services ...") may be an ordinary word. The counter holds every capitalised word seen
+    past a sentence's first word, lower-cased.
     """
+    ends = [match.end() for match in _SENTENCE_END.finditer(text)]
+    early = ends[1] if len(ends) > 1 else len(text)
+    starts = {0, *ends}
+    names: Counter[str] = Counter()
     heads: Counter[str] = Counter()
     forms: dict[str, Counter[str]] = {}
-    inside: set[str] = set()  # Heads seen past a sentence's first word: surely names.
-    for position, sentence in enumerate(split_sentences(text)[:30]):
-        for phrase, opens in _name_phrases(sentence):
-            words = phrase.split()
-            if opens and len(words) == 1 and words[0].lower() in _NOT_SUBJECTS:
-                continue
-            head = words[-1].lower()
-            if head in _NOT_SUBJECTS or (len(words) == 1 and _DEMONYM.search(head)):
-                continue  # "Irish", "Japanese": they qualify a subject, they are not one.
-            # Early mentions weigh more: a news story names its subject in the lede.
-            heads[head] += 2 if position < 2 else 1
-            forms.setdefault(head, Counter())[phrase] += 1
-            if not opens or len(words) > 1:
-                inside.add(head)
-    # A capitalised word only ever seen opening a sentence ("Rail services ...") may be an
-    # ordinary word.
+    inside: set[str] = set()
+    for match in _CAPITAL_RUN.finditer(text):
+        begin = match.start()
+        if begin and (text[begin - 1].isalnum() or text[begin - 1] in "'’-"):
+            continue  # Inside a word ("McDonald", "iPhone").
+        opens = begin in starts or (begin - 1 in starts and text[begin - 1] in "\"“‘'(")
+        words = [
+            word.removesuffix("'s").removesuffix("’s")
+            for word in match.group(0).split()
+            if word.lower() not in _MONTHS_AND_DAYS
+        ]
+        if opens and words and words[0].lower() in _NOT_SUBJECTS:
+            words = words[1:]
+            opens = False if words else opens
+            begin = -1
+        while words and words[-1].lower() in _NAME_LINKS:
+            words.pop()
+        if not words:
+            continue
+        for word in words[1:] if opens else words:
+            names[word.lower()] += 1
+        head = words[-1].lower()
+        if head in _NOT_SUBJECTS or (len(words) == 1 and _DEMONYM.search(head)):
+            continue
+        heads[head] += 2 if match.start() < early else 1
+        phrase = " ".join(words)
+        forms.setdefault(head, Counter())[phrase] += 1
+        if not opens or len(words) > 1:
+            inside.add(head)
     named = [(head, count) for head, count in heads.most_common() if head in inside]
-    if not named:
-        return None
+    if not named or named[0][1] < 2:
+        return None, names
     head, count = named[0]
-    if count < 2:
-        return None
     form_counts = forms[head]
     form = max(form_counts, key=lambda form: (form_counts[form], -len(form)))
     honorific = form.split(" ", 1)
     if len(honorific) == 2 and honorific[0].lower() in _HONORIFICS:
         form = honorific[1]  # "Mr Brown" is "Brown" in a headline.
-    return form, count
+    return (form, count), names
 
 
 # --- writing a headline -----------------------------------------------------------------------
@@ -758,15 +732,14 @@ def write_headline(
     See the module docstring for what is dropped. The result is never cut inside a word and
     ends on a content word; it is empty only when the story has no words.
     """
-    sentence = lede if lede is not None else _lede_sentence(text)
+    sentence = lede if lede is not None else _lede_sentence(text[:_CONTEXT_CHARS])
     sentence = " ".join(sentence.split())
     if not sentence:
         return ""
     # The opening of a long story names its subject; reading all of it only costs time.
     opening = text[:_CONTEXT_CHARS]
-    weighted = _weighted_subject(opening) if opening else None
+    weighted, names = _story_names(opening)
     subject = weighted[0] if weighted is not None else None
-    names, _ = _mid_sentence_forms(opening)
     compressed = _drop_asides(sentence, names) or _tidy(_TERMINAL.sub("", sentence))
     styled = _headline_style(compressed)
     if len(styled) < _MIN_CHARS:
