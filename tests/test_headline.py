@@ -208,3 +208,22 @@ def test_dump_of_whole_stories_per_line_gets_headlines_and_clean_summaries() -> 
     for segment in segments:
         summary = summarize(segment.title, segment.text)
         assert segment.title not in summary.text
+
+
+def test_earthquake_title_says_earthquake() -> None:
+    text = (
+        "At least 800 people were killed and more than 2,500 injured after a magnitude 6.0 "
+        "earthquake struck eastern Valdoria late on Sunday, the government said. The quake "
+        "hit Kunar province. Aid agencies said the toll from the Valdoria earthquake would rise."
+    )
+    title = write_headline(text)
+    assert "earthquake" in title and "800" in title and len(title) <= 90
+
+
+def test_a_title_that_starts_the_lede_is_not_cut_from_the_summary() -> None:
+    title = "Flooding killed 12 people in northern Valdoria"
+    text = (
+        f"{title} on Tuesday as heavy rain caused two rivers to burst their banks, the civil "
+        "protection agency said. Hundreds of residents were evacuated."
+    )
+    assert summarize(title, text).sentences[0].startswith(f"{title} on Tuesday")

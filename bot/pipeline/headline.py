@@ -455,6 +455,12 @@ _CLAUSE_START = re.compile(
     r"|prompting|raising|saying|adding|amid|in a bid|in an attempt|in what|with|which|who)\b))"
     r"|,\s+(?=[a-z]\w*ing\b)"
 )
+# "800 killed and more than 2,500 injured after ...": the second conjunct goes first when a
+# headline is too long, so the clause that names the event can stay.
+_COORDINATION = re.compile(
+    r"\s+and\s+(?:more than\s+|at least\s+|about\s+|nearly\s+)?[\d,.]+\s+[a-z]+"
+    r"(?=\s+(?:after|as|when|while|in|following)\b)"
+)
 _PHRASE_START = re.compile(
     r"\s+(?=(?:in|on|at|for|from|to|over|under|into|by|of|against|near|across|with|without"
     r"|between|among|during|and|or|but|than)\b)"
@@ -656,6 +662,8 @@ def _shorten(
     """
     if len(text) <= target:
         return text
+    if len(text) > max_chars and (lighter := _COORDINATION.sub("", text, count=1)) != text:
+        return _shorten(lighter, max_chars, target, keep, names)
     needs_verb = _has_verb(text)
     fits = len(text) <= max_chars
 

@@ -154,6 +154,7 @@ def _run_on_rest(title: str, paragraph: str, rest: str) -> str:
     if (
         title_words
         and len(words) > len(title_words)
+        and words[len(title_words)].lstrip("\"'“‘(")[:1].isupper()  # A sentence starts there.
         and [_bare_word(word) for word in words[: len(title_words)]]
         == [_bare_word(word) for word in title_words]
     ):
