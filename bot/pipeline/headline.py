@@ -271,7 +271,11 @@ def _bigrams(tokens: Sequence[str], seam: int) -> set[str]:
 
 _NAME_WORD = r"[A-Z](?:[\w'’&-]|\.(?=\w))*"
 _CAPITAL_RUN = re.compile(
-    _NAME_WORD + r"(?:[ ](?:(?:of|de|da|di|del|van|von|der|bin|al|le|la)[ ])?" + _NAME_WORD + r")*"
+    r"(?<![\w'’-])"
+    + _NAME_WORD
+    + r"(?:[ ](?:(?:of|de|da|di|del|van|von|der|bin|al|le|la)[ ])?"
+    + _NAME_WORD
+    + r")*"
 )
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s+")
 _DEMONYM = re.compile(r"(?:ish|ese|ian|ean|ic)$")
@@ -305,22 +309,25 @@ def _story_names(text: str) -> tuple[tuple[str, int] | None, Counter[str]]:
     starts = {0, *ends}
     names: Counter[str] = Counter()
     heads: Counter[str] = Counter()
-    forms: dict[str, Counter[str]] = {}
     inside: set[str] = set()
+    forms: dict[str, list[str]] = {}
     for match in _CAPITAL_RUN.finditer(text):
         begin = match.start()
-        if begin and (text[begin - 1].isalnum() or text[begin - 1] in "'’-"):
-            continue  # Inside a word ("McDonald", "iPhone").
         opens = begin in starts or (begin - 1 in starts and text[begin - 1] in "\"“‘'(")
-        words = [
-            word.removesuffix("'s").removesuffix("’s")
-            for word in match.group(0).split()
-            if word.lower() not in _MONTHS_AND_DAYS
-        ]
+        run = match.group(0)
+        if " " in run:
+            words = [
+                word.removesuffix("'s").removesuffix("’s")
+                for word in run.split()
+                if word.lower() not in _MONTHS_AND_DAYS
+            ]
+        elif run.lower() in _MONTHS_AND_DAYS:
+            continue
+        else:
+            words = [run.removesuffix("'s").removesuffix("’s")]
         if opens and words and words[0].lower() in _NOT_SUBJECTS:
             words = words[1:]
-            opens = False if words else opens
-            begin = -1
+            opens = False
         while words and words[-1].lower() in _NAME_LINKS:
             words.pop()
         if not words:
@@ -331,15 +338,14 @@ def _story_names(text: str) -> tuple[tuple[str, int] | None, Counter[str]]:
         if head in _NOT_SUBJECTS or (len(words) == 1 and _DEMONYM.search(head)):
             continue
         heads[head] += 2 if match.start() < early else 1
-        phrase = " ".join(words)
-        forms.setdefault(head, Counter())[phrase] += 1
+        forms.setdefault(head, []).append(" ".join(words))
         if not opens or len(words) > 1:
             inside.add(head)
     named = [(head, count) for head, count in heads.most_common() if head in inside]
     if not named or named[0][1] < 2:
         return None, names
     head, count = named[0]
-    form_counts = forms[head]
+    form_counts = Counter(forms[head])
     form = max(form_counts, key=lambda form: (form_counts[form], -len(form)))
     honorific = form.split(" ", 1)
     if len(honorific) == 2 and honorific[0].lower() in _HONORIFICS:
