@@ -663,20 +663,21 @@ def _shorten(
     Cuts only while the text is over ``target``; a cut keeps at least ``_MIN_CHARS``, ends
     on a content word, keeps a verb when the text has one, keeps the words of ``keep`` (the
     story's subject) when the text has them, and is not inside a quotation. Returns ``text``
-    itself when no cut is needed or none is clean. While the whole text fits ``max_chars``,
-    a clause that names someone the story names again (``names``) is not cut for length.
+    itself when no cut is needed or none is clean. A clause is not cut for length when it
+    names, within ``max_chars``, someone the story names again (``names``) and a longer cut
+    keeps them.
     """
     if len(text) <= target:
         return text
     if len(text) > max_chars and (lighter := _COORDINATION.sub("", text, count=1)) != text:
         return _shorten(lighter, max_chars, target, keep, names)
     needs_verb = _has_verb(text)
-    fits = len(text) <= max_chars
 
     def names_lost(position: int) -> bool:
-        if names is None or not fits:
+        if names is None:
             return False
-        return any(names[_bare(word).lower()] > 1 for word in text[position:].split()[1:])
+        dropped = text[position:max_chars].split()[1:]
+        return any(names[_bare(word).lower()] > 1 for word in dropped)
 
     kept = [word for word in keep.split() if len(word) > 2 and word in text]
 
@@ -684,13 +685,16 @@ def _shorten(
         head = text[:position]
         return _clean_cut(text, position, verb) and all(word in head for word in kept)
 
-    for pattern, limit in ((_CLAUSE_START, target), (_CLAUSE_START, max_chars)):
+    tiers = [(target, True), (max_chars, True)]
+    if len(text) > max_chars:
+        tiers.append((max_chars, False))  # Too long either way: cut, names or not.
+    for limit, spare_names in tiers:
         cuts = [
             match.start()
-            for match in pattern.finditer(text)
+            for match in _CLAUSE_START.finditer(text)
             if match.start() <= limit
             and clean(match.start(), needs_verb)
-            and not names_lost(match.start())
+            and not (spare_names and names_lost(match.start()))
         ]
         if cuts:
             return _tidy(text[: cuts[-1]])
