@@ -227,3 +227,9 @@ def test_a_title_that_starts_the_lede_is_not_cut_from_the_summary() -> None:
         "protection agency said. Hundreds of residents were evacuated."
     )
     assert summarize(title, text).sentences[0].startswith(f"{title} on Tuesday")
+
+
+def test_a_teaser_cut_in_its_only_sentence_is_marked_as_cut() -> None:
+    text = "Rescue teams in Lowbridge said the river was still rising and that the barriers"
+    summary = summarize("River still rising in Lowbridge", text)
+    assert summary.text == f"{text}…"

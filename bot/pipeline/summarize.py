@@ -245,7 +245,13 @@ def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int =
     substantial = [
         index for index, s in enumerate(sentences) if len(s.split()) >= _MIN_WORDS and _finished(s)
     ]
-    pool = substantial or list(range(len(sentences)))
+    # Only when the story has no finished sentence (a teaser cut in its first sentence) is an
+    # unfinished one used, and then it is marked as cut with an ellipsis.
+    pool = (
+        substantial
+        or [index for index, s in enumerate(sentences) if len(s.split()) >= _MIN_WORDS]
+        or list(range(len(sentences)))
+    )
     probability = score_sentences(title, sentences)
     fitting = [index for index in pool if len(sentences[index]) <= max_chars]
     if not fitting:
@@ -264,6 +270,10 @@ def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int =
             if value > best_value:
                 best, best_value = combo, value
     chosen = [sentences[index] for index in sorted(best)]
+    if not substantial:
+        marked = [s if _finished(s) or s.endswith(_ELLIPSIS) else s + _ELLIPSIS for s in chosen]
+        if len(" ".join(marked)) <= max_chars:
+            chosen = marked
     return Summary(" ".join(chosen), chosen)
 
 
