@@ -117,6 +117,7 @@ _RUN_ON_MIN_WORDS = 3
 _RUN_ON_MAX_WORDS = 22
 _RUN_ON_MAX_CHARS = 170
 _LEDE_MIN_WORDS = 8
+_RUN_ON_SCAN_CHARS = 600
 
 
 def _opens_sentence(token: str, whole: str) -> bool:
@@ -165,7 +166,8 @@ def split_run_on_headline(line: str, context: str = "") -> tuple[str, str] | Non
     tokens = _WORD.findall(line)
     if len(tokens) < _RUN_ON_MIN_WORDS + _LEDE_MIN_WORDS:
         return None
-    first_sentence = split_sentences(line)[0] if line.strip() else ""
+    # The first sentence is all that is weighed; a headline and a lede open well within this.
+    first_sentence = split_sentences(line[:_RUN_ON_SCAN_CHARS])[0] if line.strip() else ""
     first_count = len(first_sentence.split())
     if first_count < _RUN_ON_MIN_WORDS + _LEDE_MIN_WORDS:
         return None  # The headline and the lede's first sentence would not both fit.
@@ -180,6 +182,8 @@ def split_run_on_headline(line: str, context: str = "") -> tuple[str, str] | Non
     whole = f"{line}\n\n{context}"
     best: tuple[float, int] | None = None
     for seam in range(_RUN_ON_MIN_WORDS, limit + 1):
+        if not tokens[seam][:1].isupper() and tokens[seam][:1] not in "\"'“‘":
+            continue
         score = _seam_score(tokens, seam, whole)
         # "group The Bravery have ...": a pair of capitals the text repeats is a name.
         if (
