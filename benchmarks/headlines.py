@@ -152,7 +152,8 @@ def _share(values: Sequence[bool | None]) -> tuple[float, int]:
 
 def well_formed(title: str) -> bool:
     """At most 90 characters, and ending on a whole word (no ellipsis, no dangling comma)."""
-    return 0 < len(title) <= HEADLINE_MAX_CHARS and title[-1:].isalnum() | (title[-1:] in "%'’\"”)")
+    last = title[-1:]
+    return 0 < len(title) <= HEADLINE_MAX_CHARS and (last.isalnum() or last in "%'’\"”)")
 
 
 def load_bbc(half: str) -> list[Article]:
@@ -294,9 +295,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     naming_only("news_events ECB+", cut(load_news_events("ecbplus")), entities=False)
     naming_only("current_events", cut(load_current_events()), entities=True)
     for article in bbc[: args.show]:
-        print(
-            f"\n  real: {article.headline}\n  ours: {ours(article.text)}\n  base: {baseline(article.text)}"
-        )
+        print(f"\n  real: {article.headline}")
+        print(f"  ours: {ours(article.text)}\n  base: {baseline(article.text)}")
 
 
 if __name__ == "__main__":

@@ -27,9 +27,10 @@ dump's blank-line gaps differ in size, a gap larger than the smallest one. Boile
 (photo credits, bylines, calls to action) are dropped from the story text and never decide a
 boundary. A story's first line is its title when it is headline-shaped and scores as one
 (``_headline_score``); a headline run into the lede with no full stop is split off as the
-title; otherwise a headline is written from the lede (``bot.pipeline.headline``). The model is fitted with scikit-learn on the "tune"
-half of the dumps of ``benchmarks/segmentation.py`` (``--fit``), which reports the other
-half: boundary F1 about 0.97 on its standard mix and 0.95 on its wire-style mix.
+title; otherwise a headline is written from the lede (``bot.pipeline.headline``). The model
+is fitted with scikit-learn on the "tune" half of the dumps of ``benchmarks/segmentation.py``
+(``--fit``), which reports the other half: boundary F1 about 0.97 on its standard mix and
+0.95 on its wire-style mix.
 """
 
 from __future__ import annotations
