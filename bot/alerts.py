@@ -12,6 +12,7 @@ from sqlite_utils import Database
 
 from bot.models import Button, Delivery, Story
 from bot.pipeline.classify import TOPIC_NAMES
+from bot.pipeline.headline import without_repeated_title
 from bot.pipeline.summarize import summarize
 from storage import stories as story_store
 from storage import subscriptions as sub_store
@@ -84,10 +85,11 @@ def build_alert(db: Database, delivery: Delivery, summary_chars: int | None = No
         story_id=story.id,
         cluster_id=delivery.cluster_id,
         headline=story.title,
-        summary=(
+        summary=without_repeated_title(
+            story.title,
             summarize(story.title, story.text, max_chars=summary_chars).text
             if summary_chars and summary_chars != DEFAULT_SUMMARY_CHARS and story.text
-            else story.summary
+            else story.summary,
         ),
         url=story.url,
         sources=cluster_sources([story, *[m for m in members if m.id != story.id]]),

@@ -26,10 +26,11 @@ Explicit separators force a story start: a rule line (``---``, ``* * *``) or, wh
 dump's blank-line gaps differ in size, a gap larger than the smallest one. Boilerplate lines
 (photo credits, bylines, calls to action) are dropped from the story text and never decide a
 boundary. A story's first line is its title when it is headline-shaped and scores as one
-(``_headline_score``); otherwise the title comes from the first sentence, cut at a clause or
-word boundary when it is too long. The model is fitted with scikit-learn on the "tune"
-half of the dumps of ``benchmarks/segmentation.py`` (``--fit``), which reports the other
-half: boundary F1 about 0.97 on its standard mix and 0.95 on its wire-style mix.
+(``_headline_score``); a headline run into the lede with no full stop is split off as the
+title; otherwise a headline is written from the lede (``bot.pipeline.headline``). The model
+is fitted with scikit-learn on the "tune" half of the dumps of ``benchmarks/segmentation.py``
+(``--fit``), which reports the other half: boundary F1 about 0.97 on its standard mix and
+0.95 on its wire-style mix.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from bot.pipeline.headline import HEADLINE_MAX_CHARS, split_run_on_headline, write_headline
 from bot.pipeline.text import (
     is_boilerplate_line,
     normalize_whitespace,
@@ -108,8 +110,6 @@ _TOKEN = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
 
 _HEADLINE_MAX_WORDS = 20
 _HEADLINE_MAX_CHARS = 160
-_TITLE_MAX_CHARS = 100
-_TITLE_MIN_CHARS = 40
 # The boundary model of _new_story_logits: a logistic regression over the standardised
 # features of _features (``(x - _FEATURE_MEAN) / _FEATURE_SCALE``) and their pairwise
 # products, fitted with an L1 penalty so that only the interactions that help remain
@@ -736,56 +736,14 @@ def boundary_examples(text: str, starts: Collection[int]) -> list[tuple[tuple[fl
     return rows
 
 
-_CLAUSE_BREAK = re.compile(r"(?:,|;|:| -| —| –|\)) ")
-_LEADING_DATELINE = re.compile(
-    r"^(?:[A-Z][\w.&'’]*(?:[ ,]+[A-Z][\w.&'’]*){0,4}\s*(?:\([^()]{1,30}\))?|\([^()]{1,30}\))"
-    r"\s+(?:-{1,2}|—|–)\s+"
-)
-_PARENTHETICAL = re.compile(r"\s*\([^()]{1,60}\)")
-# "Shares in Acme, the maker of widgets based in X, fell ...": subject, appositive, predicate.
-_APPOSITIVE = re.compile(
-    r"^(?P<subject>[^,]{10,80}?), (?:the|a|an|which|who|whose|its|his|her|their) [^,]{3,160}?,"
-    r" (?P<rest>[a-z].*)$"
-)
+def derive_title(sentence: str, max_chars: int = HEADLINE_MAX_CHARS, context: str = "") -> str:
+    """A headline written from a story's first sentence, short enough for an alert line.
 
-
-def derive_title(sentence: str, max_chars: int = _TITLE_MAX_CHARS) -> str:
-    """A title from a story's first sentence, short enough for an alert line.
-
-    A leading agency dateline ("LONDON (Reuters) - ") names no subject and is dropped. When
-    the sentence is too long, asides go first: bracketed asides ("$1.1bn (£600m)") and an
-    appositive after the subject ("Acme, the widget maker based in X, fell ..."), because
-    English news leads open with their subject and the predicate carries the news. What is
-    still too long is cut at the last clause boundary (comma, dash, semicolon) that leaves at
-    least ``_TITLE_MIN_CHARS`` characters, or else at a word boundary that does not leave a
-    dangling function word, and ends with an ellipsis.
+    The sentence is compressed, not cut at a character count (see
+    :func:`bot.pipeline.headline.write_headline`); ``context`` is the story, which names its
+    subject when the sentence only refers to it ("The former president ...").
     """
-    plain = " ".join(sentence.split())
-    title = _LEADING_DATELINE.sub("", plain) or plain
-    if title.endswith(".") and not title.endswith(".."):
-        title = title[:-1]
-    if len(title) <= max_chars:
-        return title
-    title = _PARENTHETICAL.sub("", title)
-    appositive = _APPOSITIVE.match(title)
-    if appositive:
-        title = f"{appositive.group('subject')} {appositive.group('rest')}"
-    if len(title) <= max_chars:
-        return title
-    window = title[: max_chars - 1]
-    clause_cuts = [
-        match.start()
-        for match in _CLAUSE_BREAK.finditer(window)
-        if match.start() >= _TITLE_MIN_CHARS
-    ]
-    if clause_cuts:
-        head = window[: clause_cuts[-1]]
-    else:
-        head = window[: window.rfind(" ")] if " " in window else window
-    words = head.split()
-    while len(words) > 3 and words[-1].lower().strip(",;:") in _FUNCTION_WORDS:
-        words.pop()
-    return " ".join(words).rstrip(",;:-—– ") + "…"
+    return write_headline(context or sentence, lede=sentence, max_chars=max_chars)
 
 
 def _make_segment(story: Sequence[_Line], headline: bool) -> Segment:
@@ -793,11 +751,17 @@ def _make_segment(story: Sequence[_Line], headline: bool) -> Segment:
     text = "\n\n".join(line.text for line in body_lines)
     if headline and len(story) > 1:
         return Segment(title=story[0].text, text=text, title_derived=False)
+    # A headline or deck run into the lede with no full stop is the title, not lede text.
+    run_on = split_run_on_headline(story[0].text, "\n\n".join(line.text for line in story[1:]))
+    if run_on is not None:
+        text = "\n\n".join([run_on[1], *(line.text for line in story[1:])])
+        return Segment(title=run_on[0], text=text, title_derived=False)
     sentences = split_sentences(story[0].text)
+    lede = next(
+        (s for s in sentences[:3] if len(s.split()) >= 5), sentences[0] if sentences else ""
+    )
     return Segment(
-        title=derive_title(sentences[0] if sentences else story[0].text),
-        text=text,
-        title_derived=True,
+        title=derive_title(lede or story[0].text, context=text), text=text, title_derived=True
     )
 
 

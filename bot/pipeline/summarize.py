@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+from bot.pipeline.headline import repeats_title, split_run_on_headline
 from bot.pipeline.jsonl import text_records
 from bot.pipeline.text import (
     is_boilerplate_line,
@@ -142,18 +143,80 @@ def score_sentences(title: str, sentences: Sequence[str]) -> list[float]:
     return scores
 
 
+def _run_on_rest(title: str, paragraph: str, rest: str) -> str:
+    """``paragraph`` without a headline run into it with no full stop (the lede that follows).
+
+    The story's title run into its first paragraph ("Title words The lede ...") is cut off
+    first; failing that, a headline found by :func:`split_run_on_headline`.
+    """
+    title_words = title.split()
+    words = paragraph.split()
+    if (
+        title_words
+        and len(words) > len(title_words)
+        and words[len(title_words)].lstrip("\"'“‘(")[:1].isupper()  # A sentence starts there.
+        and [_bare_word(word) for word in words[: len(title_words)]]
+        == [_bare_word(word) for word in title_words]
+    ):
+        return " ".join(words[len(title_words) :])
+    run_on = split_run_on_headline(paragraph, rest)
+    return run_on[1] if run_on is not None else paragraph
+
+
+def _bare_word(word: str) -> str:
+    return word.strip("\"'“”‘’.,;:!?").lower()
+
+
+def _finished(sentence: str) -> bool:
+    """Whether a sentence ends as a sentence does, not as a fragment or a cut teaser.
+
+    "At least five people," or "... said the river was still rising and that" are not.
+    """
+    stripped = sentence.rstrip("\"'”’»)] ")
+    if stripped.endswith(("...", "…")):
+        return False
+    return stripped.endswith((".", "!", "?"))
+
+
+def _foreign_tail(paragraphs: list[str]) -> int:
+    """How many paragraphs at the end share no content word with the rest of the story.
+
+    Such a tail is another story run on by the dump's layout; a real story's later
+    paragraphs repeat its names and nouns. Only a minority of the paragraphs can be cut,
+    and the test is a substring search, so a story pays one pass over its text.
+    """
+    cut = 0
+    while len(paragraphs) - cut > 1 and cut + 1 <= len(paragraphs) // 3:
+        candidate = set(_content(_words(paragraphs[len(paragraphs) - cut - 1])))
+        before = " ".join(paragraphs[: len(paragraphs) - cut - 1]).lower()
+        if len(candidate) < 4 or any(word in before for word in candidate):
+            break
+        cut += 1
+    return cut
+
+
 def _article_sentences(title: str, text: str) -> list[str]:
-    """Sentences of the article body without boilerplate, kicker labels or a repeated title."""
+    """Sentences of the article body without boilerplate, kicker labels or a repeated title.
+
+    A headline run into the lede is cut off, and a sentence that repeats the title (the
+    alert shows the title already) is left out.
+    """
     cleaned = strip_boilerplate(normalize_whitespace(text))
     sentences: list[str] = []
     title_key = " ".join(_words(title))
-    for paragraph in cleaned.split("\n\n"):
+    paragraphs = [paragraph for paragraph in cleaned.split("\n\n") if paragraph.strip()]
+    paragraphs = paragraphs[: len(paragraphs) - _foreign_tail(paragraphs)]
+    for number, paragraph in enumerate(paragraphs):
         _, paragraph = split_kicker(paragraph)
+        if number == 0:
+            paragraph = _run_on_rest(title, paragraph, "\n\n".join(paragraphs[1:3]))
         for sentence in split_sentences(paragraph):
             if is_boilerplate_line(sentence):
                 continue
             if len(sentence) <= 2 * len(title) and " ".join(_words(sentence)) == title_key:
                 continue  # The headline repeated as the first line of the body.
+            if not sentences and title and repeats_title(title, sentence):
+                continue  # The lede that the title already says: it would show twice.
             sentences.append(sentence)
     return sentences
 
@@ -173,13 +236,22 @@ def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int =
 
     Sentences are never cut: when even the best sentence is too long, the best sentence that
     fits is used; only when no sentence fits is the lead cut at a word boundary with an
-    ellipsis. Boilerplate lines and kicker labels never appear.
+    ellipsis. Boilerplate lines and kicker labels never appear, nor (while a finished
+    sentence exists) a fragment or a sentence cut off by a teaser's end.
     """
     sentences = _article_sentences(title, text)
     if not sentences or max_sentences < 1:
         return Summary("", [])
-    substantial = [index for index, s in enumerate(sentences) if len(s.split()) >= _MIN_WORDS]
-    pool = substantial or list(range(len(sentences)))
+    substantial = [
+        index for index, s in enumerate(sentences) if len(s.split()) >= _MIN_WORDS and _finished(s)
+    ]
+    # Only when the story has no finished sentence (a teaser cut in its first sentence) is an
+    # unfinished one used, and then it is marked as cut with an ellipsis.
+    pool = (
+        substantial
+        or [index for index, s in enumerate(sentences) if len(s.split()) >= _MIN_WORDS]
+        or list(range(len(sentences)))
+    )
     probability = score_sentences(title, sentences)
     fitting = [index for index in pool if len(sentences[index]) <= max_chars]
     if not fitting:
@@ -198,6 +270,10 @@ def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int =
             if value > best_value:
                 best, best_value = combo, value
     chosen = [sentences[index] for index in sorted(best)]
+    if not substantial:
+        marked = [s if _finished(s) or s.endswith(_ELLIPSIS) else s + _ELLIPSIS for s in chosen]
+        if len(" ".join(marked)) <= max_chars:
+            chosen = marked
     return Summary(" ".join(chosen), chosen)
 
 
