@@ -104,8 +104,8 @@ def install_secret_redaction(secrets: Iterable[str]) -> None:
     if not values:
         return
     make_record = logging.getLogRecordFactory()
-    if getattr(make_record, "_newsbot_redacting", False):
-        make_record = make_record._newsbot_inner  # type: ignore[attr-defined]
+    if getattr(make_record, "newsbot_redacting", False):
+        make_record = make_record.newsbot_inner  # type: ignore[attr-defined]
 
     def redacting_record(*args: object, **kwargs: object) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
@@ -130,8 +130,8 @@ def install_secret_redaction(secrets: Iterable[str]) -> None:
             record.stack_info = redact(record.stack_info, values)
         return record
 
-    redacting_record._newsbot_redacting = True  # type: ignore[attr-defined]
-    redacting_record._newsbot_inner = make_record  # type: ignore[attr-defined]
+    redacting_record.newsbot_redacting = True  # type: ignore[attr-defined]
+    redacting_record.newsbot_inner = make_record  # type: ignore[attr-defined]
     logging.setLogRecordFactory(redacting_record)
     logging.captureWarnings(True)
 
