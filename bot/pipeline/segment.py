@@ -471,6 +471,8 @@ _TIME_EXPRESSION = re.compile(
 )
 # Longest story the decoder considers, in lines (the longest article of the data has 55).
 _MAX_STORY_LINES = 80
+# Log-odds below the best open story at which the decoder stops following a story.
+_PRUNE_MARGIN = 8.0
 
 
 @dataclass(frozen=True)
@@ -650,46 +652,63 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
 
     Segment-level dynamic programming: a story ``s..e-1`` scores the log-probability that
     each of its lines continues the story so far, plus that line ``e`` opens a new one, both
-    from the model of :func:`_new_story_logits`. Because each decision looks at the
-    whole running story, the best split is exact over all segmentations (stories of at most
-    ``_MAX_STORY_LINES`` lines), in O(lines x story length).
+    from the model of :func:`_new_story_logits`. Because each decision looks at the whole
+    running story, the best split is found over all segmentations (stories of at most
+    ``_MAX_STORY_LINES`` lines).
+
+    The programme runs forward, one line at a time, over the stories still "open" at that
+    line; an open story whose running score has fallen ``_PRUNE_MARGIN`` log-units below the
+    best one cannot come back (every open story faces the same lines ahead), so it is
+    dropped. Time is then linear in the dump's lines times the few stories kept open, and
+    memory is what the lines themselves need: a 5 MB dump no longer holds a feature row for
+    every (start, line) pair at once.
     """
     count = len(lines)
     if not count:
         return [], set()
     cues = _line_cues(lines)
-    # The features of "line e opens a story after the story s..e-1" depend on s and e only,
-    # not on the decoding, so every candidate pair is described first and scored in one go.
-    rows: list[tuple[float, ...]] = []
-    stops: list[int] = []  # Per start: where its story must end (separator, cap, dump end).
-    for start in range(count):
-        story_words = set(cues[start].words)
-        story_names = set(cues[start].names)
-        end = start + 1
-        while end < min(count, start + _MAX_STORY_LINES) and not cues[end].separated:
-            rows.append(_features(end, start, cues, story_words, story_names))
-            story_words |= cues[end].words
-            story_names |= cues[end].names
-            end += 1
-        stops.append(end)
-    logits = _new_story_logits(rows) if rows else np.zeros(0)
-    opens = -np.logaddexp(0.0, -logits)  # log P(the line opens a new story)
-    continues = -np.logaddexp(0.0, logits)  # log P(it continues the running one)
     best = np.full(count + 1, -np.inf)
     back = np.zeros(count + 1, dtype=np.int64)
     best[0] = 0.0
-    row = 0
-    for start in range(count):
-        stop = stops[start]
-        length = stop - start - 1  # Rows of this start: lines start+1 .. stop-1.
-        running = best[start] + np.concatenate(([0.0], np.cumsum(continues[row : row + length])))
-        # Ending at line e (start < e < stop) means line e opens a story; ending at ``stop``
-        # means the story runs to the separator, the cap or the dump's end.
-        scores = np.append(running[:-1] + opens[row : row + length], running[-1])
-        better = scores > best[start + 1 : stop + 1]
-        best[start + 1 : stop + 1][better] = scores[better]
-        back[start + 1 : stop + 1][better] = start
-        row += length
+    # Open stories: start -> [running score, story words, story names].
+    live: dict[int, tuple[float, set[str], set[str]]] = {
+        0: (0.0, set(cues[0].words), set(cues[0].names))
+    }
+    for end in range(1, count + 1):
+        ends_all = end == count or cues[end].separated
+        if ends_all:
+            # The dump's end or a separator: every open story runs up to here.
+            for start, (running, _, _) in live.items():
+                if running > best[end]:
+                    best[end], back[end] = running, start
+            live = {}
+        else:
+            starts = [start for start in live if end - start < _MAX_STORY_LINES]
+            for start in [start for start in live if end - start >= _MAX_STORY_LINES]:
+                running = live.pop(start)[0]
+                if running > best[end]:
+                    best[end], back[end] = running, start
+            if starts:
+                rows = [
+                    _features(end, start, cues, live[start][1], live[start][2]) for start in starts
+                ]
+                logits = _new_story_logits(rows)
+                opens = -np.logaddexp(0.0, -logits)  # log P(the line opens a new story)
+                continues = -np.logaddexp(0.0, logits)  # log P(it continues the running one)
+                for number, start in enumerate(starts):
+                    running, words, names = live[start]
+                    score = running + float(opens[number])
+                    if score > best[end]:
+                        best[end], back[end] = score, start
+                    words |= cues[end].words
+                    names |= cues[end].names
+                    live[start] = (running + float(continues[number]), words, names)
+        if end < count:
+            live[end] = (float(best[end]), set(cues[end].words), set(cues[end].names))
+            top = max(running for running, _, _ in live.values())
+            live = {
+                start: state for start, state in live.items() if state[0] >= top - _PRUNE_MARGIN
+            }
     starts: list[int] = []
     position = count
     while position > 0:
