@@ -35,6 +35,7 @@ half: boundary F1 about 0.97 on its standard mix and 0.95 on its wire-style mix.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from collections import Counter
@@ -97,6 +98,15 @@ _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "ies", "er", "ed", "es", "
 # Third-person pronouns: a continuation refers back with them, a lead introduces its subject.
 _PRONOUNS = word_set("he she it they him her them his its their")
 _RULE_LINE = re.compile(r"^\s*(?:[-*=_~#•·]\s*){3,}$")
+# A link that closes a newsletter or web-page item.
+_READ_MORE = re.compile(
+    r"^(?:read (?:more|the full (?:story|article))|continue reading|full story)\b[^.!?]{0,80}$",
+    re.IGNORECASE,
+)
+_EMAIL_HEADER = re.compile(r"^(?:from|to|cc|bcc|sent|date|subject|reply-to):\s", re.IGNORECASE)
+_EMAIL_HEADER_LINES = 12  # An e-mail's header is at the top of the paste.
+_BULLET = re.compile(r"^[•·▪●◦‣■►▸*–-]\s+(?=\S)")
+_NUMBERED = re.compile(r"^(\d{1,3})[.)]\s+(?=[\"'“‘(\w])")
 _TERMINAL = re.compile(r"[.!?…][\"'”’»)\]]*$")
 _OPEN_QUOTE = re.compile(r"^[\"'“‘«]")
 # "LONDON (Reuters) - ", "SPACE.com - TORONTO, Canada -- ", "AP - ".
@@ -440,25 +450,78 @@ _IMPOSSIBLE = -math.inf
 
 
 def _read_lines(text: str) -> list[_Line]:
-    """Non-empty, non-boilerplate lines with their original index and separator context."""
+    """Non-empty, non-boilerplate lines with their original index and separator context.
+
+    Besides rules, a "Read more" link separates the item before it from the next one (in
+    newsletters and pasted pages it closes an item). The header of a pasted e-mail ("From:",
+    "Subject:" ...) and runs of menu words from a pasted web page are furniture, not news.
+    Numbered items ("1. ", "2) ") counted up through the dump and bullets ("• ") open items:
+    their marker is kept aside like a kicker, so it is in neither title nor text.
+    """
+    raw_lines = text.splitlines()
+    clean_lines = [normalize_whitespace(raw) for raw in raw_lines]
+    menu = _menu_lines(clean_lines)
+    numbered = _numbered_items(clean_lines)
     lines: list[_Line] = []
     gap = 0
     rule = False
-    for index, raw in enumerate(text.splitlines()):
-        clean = normalize_whitespace(raw)
+    for index, clean in enumerate(clean_lines):
         if not clean:
             gap += 1
             continue
-        if _RULE_LINE.match(clean):
+        if _RULE_LINE.match(clean) or _READ_MORE.match(clean):
             rule = True
+            continue
+        if index in menu or (index < _EMAIL_HEADER_LINES and _EMAIL_HEADER.match(clean)):
             continue
         if is_boilerplate_line(clean):
             continue
-        kicker, rest = split_kicker(clean)
-        lines.append(_Line(index, rest.strip() if kicker else clean, kicker, gap, rule))
+        marker = _BULLET.match(clean) or (_NUMBERED.match(clean) if index in numbered else None)
+        if marker:
+            lines.append(_Line(index, clean[marker.end() :], marker.group().strip(), gap, rule))
+        else:
+            kicker, rest = split_kicker(clean)
+            lines.append(_Line(index, rest.strip() if kicker else clean, kicker, gap, rule))
         gap = 0
         rule = False
     return lines
+
+
+def _menu_lines(lines: Sequence[str]) -> set[int]:
+    """Indices of lines in runs of three or more one- or two-word lines: a site's menu."""
+    menu: set[int] = set()
+    run: list[int] = []
+    for index, line in enumerate([*lines, "end of the lines here"]):
+        if (
+            line
+            and len(line.split()) <= 2
+            and line[0].isupper()
+            and not any(ch.isdigit() for ch in line)
+            and not _TERMINAL.search(line)
+        ):
+            run.append(index)
+            continue
+        if line or not run:
+            if len(run) >= 3:
+                menu.update(run)
+            run = []
+    return menu
+
+
+def _numbered_items(lines: Sequence[str]) -> set[int]:
+    """Indices of lines numbered 1, 2, 3 ... in order through the dump (two items at least).
+
+    A number at the start of one line ("2. Bundesliga", "1) He said") is not a list; the
+    count going up line after line is.
+    """
+    expected = 1
+    found: list[int] = []
+    for index, line in enumerate(lines):
+        match = _NUMBERED.match(line)
+        if match and int(match.group(1)) == expected:
+            found.append(index)
+            expected += 1
+    return set(found) if len(found) >= 2 else set()
 
 
 # Opening words of a line that starts a story with an indefinite introduction ("A new ...").
@@ -471,6 +534,39 @@ _TIME_EXPRESSION = re.compile(
 )
 # Longest story the decoder considers, in lines (the longest article of the data has 55).
 _MAX_STORY_LINES = 80
+# Blocks between separators at most this long (median) are read as one story each.
+_MAX_BLOCK_LINES = 60
+# A line of this many characters and three sentences or more can hold a whole story.
+_WHOLE_STORY_CHARS = 450
+# A whole line of this many characters and four sentences reads as a story on one line.
+_STORY_LINE_CHARS = 550
+# Lines of that kind in a row, ending the dump, read as one story per line.
+_WHOLE_STORY_RUN = 3
+# Share of such lines at which a dump is read as one story per line.
+_WHOLE_STORY_SHARE = 0.75
+# Cohesion (see _cohesion) of two long lines in a row, and the log-odds it adds to "the
+# second opens a story" (_topic_shifts); chosen on tune-half dumps of the benchmark.
+_TOPIC_SHIFT_NUDGES = ((0.03, 4.0), (0.06, 2.0))
+# A line cut off mid-sentence at least this long is a teaser's end, not a headline.
+_CUT_LINE_WORDS = 15
+_CUT_LINE_CHARS = 100
+_CUT_LINE_NUDGE = 4.0  # Log-odds added to "the next line opens a story".
+# A digest of briefs (_is_brief_list): lines at least, longest brief, share of lines that
+# open by referring back.
+_BRIEF_LIST_MIN_LINES = 3
+_BRIEF_MAX_CHARS = 600
+_BRIEF_LIST_ANAPHORA = 0.25
+# Share of a dump's lines that are bulleted for its bullets to open stories.
+_BULLETED_SHARE = 0.5
+# Cohesion under which a line in a final run of long lines opens a story (_forced_starts).
+_TAIL_COHESION = 0.1
+# First characters of the markers _read_lines keeps aside for numbered and bulleted items.
+_ITEM_MARKERS = frozenset("•·▪●◦‣■►▸*–-0123456789")
+_SLUG = re.compile(r"^[A-Z]{2,}[ -]?\d+$")
+# A dateline naming an agency or in capitals: "LONDON (Reuters) - ", "PARIS, June 3 (AFP) - ".
+_AGENCY_DATELINE = re.compile(
+    r"^(?:[A-Z][A-Z .,'’-]{2,40}|[^()]{2,40}\([^()]{2,30}\))\s+(?:-{1,2}|—|–)\s+"
+)
 # Log-odds below the best open story at which the decoder stops following a story.
 _PRUNE_MARGIN = 8.0
 
@@ -667,6 +763,14 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
     if not count:
         return [], set()
     cues = _line_cues(lines)
+    blocks = _block_layout(cues)
+    forced = _forced_starts(lines, cues, blocks)
+    nudges = _topic_shifts(lines, cues)
+    for position in _cut_lines(lines, cues, blocks):
+        nudges[position] = nudges.get(position, 0.0) + _CUT_LINE_NUDGE
+    if blocks:
+        starts = sorted({0, *forced, *(p for p, cue in enumerate(cues) if cue.separated)})
+        return starts, _headline_starts(lines, cues, starts)
     best = np.full(count + 1, -np.inf)
     back = np.zeros(count + 1, dtype=np.int64)
     best[0] = 0.0
@@ -675,7 +779,7 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
         0: (0.0, set(cues[0].words), set(cues[0].names))
     }
     for end in range(1, count + 1):
-        ends_all = end == count or cues[end].separated
+        ends_all = end == count or cues[end].separated or end in forced
         if ends_all:
             # The dump's end or a separator: every open story runs up to here.
             for start, (running, _, _) in live.items():
@@ -692,7 +796,7 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
                 rows = [
                     _features(end, start, cues, live[start][1], live[start][2]) for start in starts
                 ]
-                logits = _new_story_logits(rows)
+                logits = _new_story_logits(rows) + nudges.get(end, 0.0)
                 opens = -np.logaddexp(0.0, -logits)  # log P(the line opens a new story)
                 continues = -np.logaddexp(0.0, logits)  # log P(it continues the running one)
                 for number, start in enumerate(starts):
@@ -715,7 +819,13 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
         position = int(back[position])
         starts.append(position)
     starts.reverse()
-    headlines = {
+    return starts, _headline_starts(lines, cues, starts)
+
+
+def _headline_starts(lines: Sequence[_Line], cues: Sequence[_Cues], starts: list[int]) -> set[int]:
+    """The story starts (positions in ``lines``) whose first line is the story's headline."""
+    count = len(lines)
+    return {
         start
         for number, start in enumerate(starts)
         if cues[start].headline
@@ -727,7 +837,155 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
         )
         > 0
     }
-    return starts, headlines
+
+
+def _block_layout(cues: Sequence[_Cues]) -> bool:
+    """Whether separators (rules, larger blank-line gaps) cut the dump into whole stories.
+
+    Wire files and tidy newsletters put a blank line (or a rule, or a "Read more") after
+    each story and none inside: when there are several separators and the blocks between
+    them are story-sized, each block is one story and only a strong cue splits it.
+    """
+    separators = [position for position, cue in enumerate(cues) if cue.separated]
+    if len(separators) < 2:
+        return False
+    bounds = [0, *separators, len(cues)]
+    sizes = sorted(after - before for before, after in itertools.pairwise(bounds))
+    return sizes[len(sizes) // 2] <= _MAX_BLOCK_LINES
+
+
+def _is_whole_story(line: _Line, sentences: int) -> bool:
+    """A line long enough, and of enough sentences, to hold a story on its own."""
+    return len(line.text) >= _WHOLE_STORY_CHARS and sentences >= 3
+
+
+def _is_story_line(line: _Line, sentences: int) -> bool:
+    """A line that reads as a story pasted on one line: long, or a long teaser cut short."""
+    if line.open_ended:
+        return len(line.text) >= _WHOLE_STORY_CHARS and sentences >= 3
+    return len(line.text) >= _STORY_LINE_CHARS and sentences >= 4
+
+
+def _is_brief_list(lines: Sequence[_Line], cues: Sequence[_Cues]) -> bool:
+    """A digest of briefs: short items of one to three sentences, one per line, no headline.
+
+    A story laid out one paragraph per line refers back: many of its paragraphs open with a
+    pronoun, "But", a quote or "the company"; items of a digest each name their subject,
+    so few lines open that way and none is a headline over the lines below it.
+    """
+    count = len(lines)
+    if count < _BRIEF_LIST_MIN_LINES or any(cue.headline for cue in cues):
+        return False
+    if any(
+        cue.fixed[9] > 3 or len(line.text) > _BRIEF_MAX_CHARS
+        for line, cue in zip(lines, cues, strict=True)
+    ):
+        return False
+    return sum(cue.fixed[5] for cue in cues[1:]) <= _BRIEF_LIST_ANAPHORA * count
+
+
+def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) -> set[int]:
+    """Positions where a story starts whatever the model says, from the dump's layout.
+
+    - A dump whose every line is a long multi-sentence paragraph is one story per line
+      (pasted story after story, each on one line, or a headline run into its lede); so is
+      a run of such lines that ends the dump (stories pasted one per line after a first one
+      laid out in paragraphs) wherever a line shares little vocabulary with the one before.
+    - A list of briefs, one per line, is one story per line (see :func:`_is_brief_list`).
+    - Wire slugs ("WIRE12: ..."), numbered or bulleted items and agency datelines ("LONDON
+      (Reuters) - ") open a story; a headline line right before a dateline opens it instead.
+    """
+    count = len(lines)
+    sentence_counts = [cue.fixed[9] for cue in cues]
+    whole = [_is_whole_story(line, int(n)) for line, n in zip(lines, sentence_counts, strict=True)]
+    forced: set[int] = set()
+    # Numbered items always, bullets when they make up the dump: a story can hold a list.
+    bulleted = sum(line.kicker[:1] in _ITEM_MARKERS for line in lines) >= _BULLETED_SHARE * count
+    if count >= 2 and sum(whole) >= _WHOLE_STORY_SHARE * count:
+        return set(range(1, count))
+    if _is_brief_list(lines, cues):
+        return set(range(1, count))
+    # Story after story pasted one per line after a first story laid out in paragraphs.
+    tail = count
+    while tail > 0 and _is_story_line(lines[tail - 1], int(sentence_counts[tail - 1])):
+        tail -= 1
+    if count - tail >= _WHOLE_STORY_RUN:
+        forced.update(
+            position
+            for position in range(max(tail, 1), count)
+            if _cohesion(cues[position], cues[position - 1]) < _TAIL_COHESION
+        )
+    for position in range(1, count):
+        line = lines[position]
+        if (
+            _SLUG.match(line.kicker)
+            or line.kicker[:1].isdigit()
+            or (bulleted and line.kicker[:1] in _ITEM_MARKERS)
+        ):
+            forced.add(position)
+        if cues[position].fixed[1] and _AGENCY_DATELINE.match(line.text):
+            before = position - 1
+            headline = lines[before].open_ended and len(lines[before].words) <= _HEADLINE_MAX_WORDS
+            if not headline:
+                forced.add(position)
+            elif before > 0:
+                forced.add(before)
+    return forced
+
+
+def _cut_lines(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) -> list[int]:
+    """Lines that follow a long line cut off mid-sentence: a teaser's end closes its story.
+
+    Not after a list's introduction ("he said:"), a headline, or when separators already cut
+    the dump into stories (a paragraph that stops short there is a quirk of the copy). It is
+    strong evidence, not proof: copy has paragraphs that end without a full stop.
+    """
+    found = []
+    for position in range(1, len(lines)):
+        line, previous = lines[position], lines[position - 1]
+        if (
+            not blocks
+            and previous.open_ended
+            and len(previous.words) >= _CUT_LINE_WORDS
+            and len(previous.text) >= _CUT_LINE_CHARS
+            and not previous.text.endswith((":", "-", "—", "–"))
+            and not _is_list_context(previous, line)
+            and not (cues[position - 1].headline and cues[position - 1].fixed[3] > 0)
+        ):
+            found.append(position)
+    return found
+
+
+def _topic_shifts(lines: Sequence[_Line], cues: Sequence[_Cues]) -> dict[int, float]:
+    """Log-odds added to "opens a story" where a long line follows another on a new subject.
+
+    Two long multi-sentence lines in a row are two paragraphs of one story or two stories
+    pasted one per line; paragraphs of one story keep their names and terms, a new story
+    brings its own. Little shared vocabulary is evidence, not proof (one story's paragraphs
+    can drift), so it moves the model's decision rather than forcing it.
+    """
+    nudges: dict[int, float] = {}
+    for position in range(1, len(lines)):
+        if not (
+            _is_whole_story(lines[position], int(cues[position].fixed[9]))
+            and _is_whole_story(lines[position - 1], int(cues[position - 1].fixed[9]))
+        ):
+            continue
+        cohesion = _cohesion(cues[position], cues[position - 1])
+        for ceiling, nudge in _TOPIC_SHIFT_NUDGES:
+            if cohesion < ceiling:
+                nudges[position] = nudge
+                break
+    return nudges
+
+
+def _cohesion(line: _Cues, other: _Cues) -> float:
+    """Weighted share of the rarer line's vocabulary that the other line uses too."""
+    shared = line.words & other.words
+    mass = min(line.mass, sum(other.weights.get(word, 0.0) for word in other.words))
+    if mass <= 0:
+        return 0.0
+    return sum(line.weights[word] for word in shared) / mass
 
 
 def boundary_examples(text: str, starts: Collection[int]) -> list[tuple[tuple[float, ...], bool]]:
