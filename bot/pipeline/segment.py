@@ -455,13 +455,22 @@ def _read_lines(text: str) -> list[_Line]:
     Besides rules, a "Read more" link separates the item before it from the next one (in
     newsletters and pasted pages it closes an item). The header of a pasted e-mail ("From:",
     "Subject:" ...) and runs of menu words from a pasted web page are furniture, not news.
-    Numbered items ("1. ", "2) ") counted up through the dump and bullets ("• ") open items:
-    their marker is kept aside like a kicker, so it is in neither title nor text.
+    Numbered items ("1. ", "2) ") counted up through the dump, and bullets ("• ") when most
+    lines carry one, open items: their marker is kept aside like a kicker, so it is in
+    neither title nor text.
     """
     raw_lines = text.splitlines()
     clean_lines = [normalize_whitespace(raw) for raw in raw_lines]
     menu = _menu_lines(clean_lines)
     numbered = _numbered_items(clean_lines)
+    # Bullets are items of a digest when most lines carry one and they are news items, not
+    # the short points of a list inside a story (a list of award winners).
+    bullets = sorted(len(line) for line in clean_lines if _BULLET.match(line))
+    bulleted = (
+        bool(bullets)
+        and len(bullets) >= _BULLETED_SHARE * sum(bool(line) for line in clean_lines)
+        and bullets[len(bullets) // 2] >= _BULLET_ITEM_CHARS
+    )
     lines: list[_Line] = []
     gap = 0
     rule = False
@@ -476,7 +485,9 @@ def _read_lines(text: str) -> list[_Line]:
             continue
         if is_boilerplate_line(clean):
             continue
-        marker = _BULLET.match(clean) or (_NUMBERED.match(clean) if index in numbered else None)
+        marker = (_BULLET.match(clean) if bulleted else None) or (
+            _NUMBERED.match(clean) if index in numbered else None
+        )
         if marker:
             lines.append(_Line(index, clean[marker.end() :], marker.group().strip(), gap, rule))
         else:
@@ -536,6 +547,10 @@ _TIME_EXPRESSION = re.compile(
 _MAX_STORY_LINES = 80
 # Blocks between separators at most this long (median) are read as one story each.
 _MAX_BLOCK_LINES = 60
+# An agency sign-off closing a story in wire copy, and the share of blocks that must end
+# with one for a block without it to be read as continued (_block_starts).
+_SIGN_OFF = re.compile(r"(?:^|\s)(?:reuters?|ap|afp|upi|dpa)\s*$", re.IGNORECASE)
+_SIGNED_SHARE = 0.5
 # A line of this many characters and three sentences or more can hold a whole story.
 _WHOLE_STORY_CHARS = 450
 # A whole line of this many characters and four sentences reads as a story on one line.
@@ -551,13 +566,26 @@ _TOPIC_SHIFT_NUDGES = ((0.03, 4.0), (0.06, 2.0))
 _CUT_LINE_WORDS = 15
 _CUT_LINE_CHARS = 100
 _CUT_LINE_NUDGE = 4.0  # Log-odds added to "the next line opens a story".
+# Openers of a paragraph that refers back to what came before (_is_brief_list): unlike
+# _CONTINUATION_OPENERS, not "The" alone, which opens many a brief ("The army ...").
+_REFERRING_OPENERS = _PRONOUNS | word_set(
+    """
+    i we you this that these those there but and or so yet however meanwhile also then still
+    instead moreover furthermore nevertheless thus mr mrs ms dr
+    """
+)
+_REFERRING_PHRASES = frozenset(
+    {"the firm", "the company", "the group", "the move", "the deal", "the government"}
+)
 # A digest of briefs (_is_brief_list): lines at least, longest brief, share of lines that
 # open by referring back.
 _BRIEF_LIST_MIN_LINES = 3
-_BRIEF_MAX_CHARS = 600
+_BRIEF_MAX_CHARS = 900
+_BRIEF_MEDIAN_CHARS = 350
 _BRIEF_LIST_ANAPHORA = 0.25
 # Share of a dump's lines that are bulleted for its bullets to open stories.
 _BULLETED_SHARE = 0.5
+_BULLET_ITEM_CHARS = 100  # Median length of the bullets of a digest.
 # Cohesion under which a line in a final run of long lines opens a story (_forced_starts).
 _TAIL_COHESION = 0.1
 # First characters of the markers _read_lines keeps aside for numbered and bulleted items.
@@ -769,7 +797,7 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
     for position in _cut_lines(lines, cues, blocks):
         nudges[position] = nudges.get(position, 0.0) + _CUT_LINE_NUDGE
     if blocks:
-        starts = sorted({0, *forced, *(p for p, cue in enumerate(cues) if cue.separated)})
+        starts = sorted({0, *forced, *_block_starts(lines, cues)})
         return starts, _headline_starts(lines, cues, starts)
     best = np.full(count + 1, -np.inf)
     back = np.zeros(count + 1, dtype=np.int64)
@@ -854,6 +882,27 @@ def _block_layout(cues: Sequence[_Cues]) -> bool:
     return sizes[len(sizes) // 2] <= _MAX_BLOCK_LINES
 
 
+def _block_starts(lines: Sequence[_Line], cues: Sequence[_Cues]) -> list[int]:
+    """Where the blocks between separators start, less those that continue a signed story.
+
+    When most blocks end with an agency sign-off ("Reuter", "AP"), a block after one that
+    has none and holds more than a headline is the rest of that story (a table with blank
+    lines in it), not a new one.
+    """
+    separators = [position for position, cue in enumerate(cues) if cue.separated]
+    ends = [position - 1 for position in separators] + [len(lines) - 1]
+    signed = [bool(_SIGN_OFF.search(lines[end].text)) for end in ends]
+    if sum(signed) < _SIGNED_SHARE * len(ends):
+        return separators
+    starts = []
+    block_start = 0
+    for number, position in enumerate(separators):
+        if signed[number] or position - block_start == 1:
+            starts.append(position)
+        block_start = position
+    return starts
+
+
 def _is_whole_story(line: _Line, sentences: int) -> bool:
     """A line long enough, and of enough sentences, to hold a story on its own."""
     return len(line.text) >= _WHOLE_STORY_CHARS and sentences >= 3
@@ -867,21 +916,25 @@ def _is_story_line(line: _Line, sentences: int) -> bool:
 
 
 def _is_brief_list(lines: Sequence[_Line], cues: Sequence[_Cues]) -> bool:
-    """A digest of briefs: short items of one to three sentences, one per line, no headline.
+    """A digest of briefs: short items, one per line, no headline.
 
     A story laid out one paragraph per line refers back: many of its paragraphs open with a
-    pronoun, "But", a quote or "the company"; items of a digest each name their subject,
+    pronoun, "But", a quote or "The company"; items of a digest each name their subject,
     so few lines open that way and none is a headline over the lines below it.
     """
     count = len(lines)
-    if count < _BRIEF_LIST_MIN_LINES or any(cue.headline for cue in cues):
+    if count < _BRIEF_LIST_MIN_LINES or any(cue.headline and cue.fixed[3] > 0 for cue in cues):
         return False
-    if any(
-        cue.fixed[9] > 3 or len(line.text) > _BRIEF_MAX_CHARS
-        for line, cue in zip(lines, cues, strict=True)
-    ):
+    lengths = sorted(len(line.text) for line in lines)
+    if lengths[-1] > _BRIEF_MAX_CHARS or lengths[count // 2] > _BRIEF_MEDIAN_CHARS:
         return False
-    return sum(cue.fixed[5] for cue in cues[1:]) <= _BRIEF_LIST_ANAPHORA * count
+    referring = sum(
+        bool(_OPEN_QUOTE.match(line.text))
+        or line.text.split(maxsplit=1)[0].lower().strip(",") in _REFERRING_OPENERS
+        or " ".join(line.text.lower().split()[:2]) in _REFERRING_PHRASES
+        for line in lines[1:]
+    )
+    return referring <= _BRIEF_LIST_ANAPHORA * count
 
 
 def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) -> set[int]:
@@ -899,17 +952,17 @@ def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) 
     sentence_counts = [cue.fixed[9] for cue in cues]
     whole = [_is_whole_story(line, int(n)) for line, n in zip(lines, sentence_counts, strict=True)]
     forced: set[int] = set()
-    # Numbered items always, bullets when they make up the dump: a story can hold a list.
-    bulleted = sum(line.kicker[:1] in _ITEM_MARKERS for line in lines) >= _BULLETED_SHARE * count
-    if count >= 2 and sum(whole) >= _WHOLE_STORY_SHARE * count:
+    # The rules on lines that hold a story apply where no separator already says where
+    # stories end: inside a block, lines are that block's paragraphs.
+    if not blocks and count >= 2 and sum(whole) >= _WHOLE_STORY_SHARE * count:
         return set(range(1, count))
-    if _is_brief_list(lines, cues):
+    if not blocks and _is_brief_list(lines, cues):
         return set(range(1, count))
     # Story after story pasted one per line after a first story laid out in paragraphs.
     tail = count
     while tail > 0 and _is_story_line(lines[tail - 1], int(sentence_counts[tail - 1])):
         tail -= 1
-    if count - tail >= _WHOLE_STORY_RUN:
+    if not blocks and count - tail >= _WHOLE_STORY_RUN:
         forced.update(
             position
             for position in range(max(tail, 1), count)
@@ -917,15 +970,15 @@ def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) 
         )
     for position in range(1, count):
         line = lines[position]
-        if (
-            _SLUG.match(line.kicker)
-            or line.kicker[:1].isdigit()
-            or (bulleted and line.kicker[:1] in _ITEM_MARKERS)
-        ):
+        if _SLUG.match(line.kicker) or line.kicker[:1] in _ITEM_MARKERS:
             forced.add(position)
         if cues[position].fixed[1] and _AGENCY_DATELINE.match(line.text):
             before = position - 1
-            headline = lines[before].open_ended and len(lines[before].words) <= _HEADLINE_MAX_WORDS
+            headline = (
+                lines[before].open_ended
+                and len(lines[before].words) <= _HEADLINE_MAX_WORDS
+                and not cues[position].separated
+            )
             if not headline:
                 forced.add(position)
             elif before > 0:
