@@ -583,6 +583,8 @@ _BRIEF_LIST_MIN_LINES = 3
 _BRIEF_MAX_CHARS = 900
 _BRIEF_MEDIAN_CHARS = 350
 _BRIEF_LIST_ANAPHORA = 0.25
+_BRIEF_LINKED_COHESION = 0.2
+_BRIEF_LINKED_SHARE = 0.15
 # Share of a dump's lines that are bulleted for its bullets to open stories.
 _BULLETED_SHARE = 0.5
 _BULLET_ITEM_CHARS = 100  # Median length of the bullets of a digest.
@@ -797,8 +799,8 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
     for position in _cut_lines(lines, cues, blocks):
         nudges[position] = nudges.get(position, 0.0) + _CUT_LINE_NUDGE
     if blocks:
-        starts = sorted({0, *forced, *_block_starts(lines, cues)})
-        return starts, _headline_starts(lines, cues, starts)
+        block_starts = sorted({0, *forced, *_block_starts(lines, cues)})
+        return block_starts, _headline_starts(lines, cues, block_starts)
     best = np.full(count + 1, -np.inf)
     back = np.zeros(count + 1, dtype=np.int64)
     best[0] = 0.0
@@ -815,19 +817,20 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
                     best[end], back[end] = running, start
             live = {}
         else:
-            starts = [start for start in live if end - start < _MAX_STORY_LINES]
+            open_starts = [start for start in live if end - start < _MAX_STORY_LINES]
             for start in [start for start in live if end - start >= _MAX_STORY_LINES]:
                 running = live.pop(start)[0]
                 if running > best[end]:
                     best[end], back[end] = running, start
-            if starts:
+            if open_starts:
                 rows = [
-                    _features(end, start, cues, live[start][1], live[start][2]) for start in starts
+                    _features(end, start, cues, live[start][1], live[start][2])
+                    for start in open_starts
                 ]
                 logits = _new_story_logits(rows) + nudges.get(end, 0.0)
                 opens = -np.logaddexp(0.0, -logits)  # log P(the line opens a new story)
                 continues = -np.logaddexp(0.0, logits)  # log P(it continues the running one)
-                for number, start in enumerate(starts):
+                for number, start in enumerate(open_starts):
                     running, words, names = live[start]
                     score = running + float(opens[number])
                     if score > best[end]:
@@ -919,12 +922,16 @@ def _is_brief_list(lines: Sequence[_Line], cues: Sequence[_Cues]) -> bool:
     """A digest of briefs: short items, one per line, no headline.
 
     A story laid out one paragraph per line refers back: many of its paragraphs open with a
-    pronoun, "But", a quote or "The company"; items of a digest each name their subject,
-    so few lines open that way and none is a headline over the lines below it.
+    pronoun, "But", a quote or "The company", and many share their terms with the next one;
+    items of a digest each name their subject, so few lines open that way or share much
+    with their neighbour, and none is a headline over the lines below it.
     """
     count = len(lines)
-    if count < _BRIEF_LIST_MIN_LINES or any(cue.headline and cue.fixed[3] > 0 for cue in cues):
-        return False
+    if count < _BRIEF_LIST_MIN_LINES or any(
+        (cue.headline and cue.fixed[3] > 0) or line.kicker or cue.fixed[1]
+        for line, cue in zip(lines, cues, strict=True)
+    ):
+        return False  # Headlines, kickers or datelines mark where stories start.
     lengths = sorted(len(line.text) for line in lines)
     if lengths[-1] > _BRIEF_MAX_CHARS or lengths[count // 2] > _BRIEF_MEDIAN_CHARS:
         return False
@@ -934,7 +941,14 @@ def _is_brief_list(lines: Sequence[_Line], cues: Sequence[_Cues]) -> bool:
         or " ".join(line.text.lower().split()[:2]) in _REFERRING_PHRASES
         for line in lines[1:]
     )
-    return referring <= _BRIEF_LIST_ANAPHORA * count
+    if referring > _BRIEF_LIST_ANAPHORA * count:
+        return False
+    # Items of a digest rarely share their vocabulary with the next; paragraphs of a story do.
+    linked = sum(
+        _cohesion(cues[position], cues[position - 1]) >= _BRIEF_LINKED_COHESION
+        for position in range(1, count)
+    )
+    return linked <= _BRIEF_LINKED_SHARE * (count - 1)
 
 
 def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) -> set[int]:
