@@ -798,6 +798,11 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
     nudges = _topic_shifts(lines, cues)
     for position in _cut_lines(lines, cues, blocks):
         nudges[position] = nudges.get(position, 0.0) + _CUT_LINE_NUDGE
+    marked = [position for position, line in enumerate(lines) if _marks_item(line)]
+    if len(marked) >= 2 and marked[0] == 0:
+        # Slugs or numbers on every story ("WIRE12: ...", "1. ..."): they say where all
+        # stories start, and nothing between them does.
+        return marked, _headline_starts(lines, cues, marked)
     if blocks:
         block_starts = sorted({0, *forced, *_block_starts(lines, cues)})
         return block_starts, _headline_starts(lines, cues, block_starts)
@@ -951,6 +956,11 @@ def _is_brief_list(lines: Sequence[_Line], cues: Sequence[_Cues]) -> bool:
     return linked <= _BRIEF_LINKED_SHARE * (count - 1)
 
 
+def _marks_item(line: _Line) -> bool:
+    """A wire slug ("WIRE12:"), a number counted up through the dump, or a digest's bullet."""
+    return bool(_SLUG.match(line.kicker)) or line.kicker[:1] in _ITEM_MARKERS
+
+
 def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) -> set[int]:
     """Positions where a story starts whatever the model says, from the dump's layout.
 
@@ -984,7 +994,7 @@ def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) 
         )
     for position in range(1, count):
         line = lines[position]
-        if _SLUG.match(line.kicker) or line.kicker[:1] in _ITEM_MARKERS:
+        if _marks_item(line):
             forced.add(position)
         if cues[position].fixed[1] and _AGENCY_DATELINE.match(line.text):
             before = position - 1
