@@ -588,6 +588,8 @@ _BRIEF_LINKED_SHARE = 0.15
 # Share of a dump's lines that are bulleted for its bullets to open stories.
 _BULLETED_SHARE = 0.5
 _BULLET_ITEM_CHARS = 100  # Median length of the bullets of a digest.
+# Cohesion under which a line of a dump of long lines opens a story (_forced_starts).
+_STORY_LINES_COHESION = 0.2
 # Cohesion under which a line in a final run of long lines opens a story (_forced_starts).
 _TAIL_COHESION = 0.1
 # First characters of the markers _read_lines keeps aside for numbered and bulleted items.
@@ -964,10 +966,12 @@ def _marks_item(line: _Line) -> bool:
 def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) -> set[int]:
     """Positions where a story starts whatever the model says, from the dump's layout.
 
-    - A dump whose every line is a long multi-sentence paragraph is one story per line
-      (pasted story after story, each on one line, or a headline run into its lede); so is
-      a run of such lines that ends the dump (stories pasted one per line after a first one
-      laid out in paragraphs) wherever a line shares little vocabulary with the one before.
+    - A dump whose lines are nearly all long multi-sentence paragraphs is one story per line
+      (pasted story after story, each on one line, or a headline run into its lede), and so
+      is a run of such lines that ends the dump (stories pasted one per line after a first
+      one laid out in paragraphs): a line opens a story unless it shares much of its
+      vocabulary with the one before (then they are paragraphs of one story, and the model
+      decides).
     - A list of briefs, one per line, is one story per line (see :func:`_is_brief_list`).
     - Wire slugs ("WIRE12: ..."), numbered or bulleted items and agency datelines ("LONDON
       (Reuters) - ") open a story; a headline line right before a dateline opens it instead.
@@ -979,7 +983,11 @@ def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) 
     # The rules on lines that hold a story apply where no separator already says where
     # stories end: inside a block, lines are that block's paragraphs.
     if not blocks and count >= 2 and sum(whole) >= _WHOLE_STORY_SHARE * count:
-        return set(range(1, count))
+        return {
+            position
+            for position in range(1, count)
+            if _cohesion(cues[position], cues[position - 1]) < _STORY_LINES_COHESION
+        }
     if not blocks and _is_brief_list(lines, cues):
         return set(range(1, count))
     # Story after story pasted one per line after a first story laid out in paragraphs.
