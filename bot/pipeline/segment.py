@@ -485,7 +485,7 @@ def _read_lines(text: str) -> list[_Line]:
         and bullets[len(bullets) // 2] >= _BULLET_ITEM_CHARS
     )
     lines: list[_Line] = []
-    gap = 0
+    gap = dropped_gap = 0
     rule = False
     for index, clean in enumerate(clean_lines):
         if not clean:
@@ -494,19 +494,25 @@ def _read_lines(text: str) -> list[_Line]:
         if _RULE_LINE.match(clean) or _READ_MORE.match(clean):
             rule = True
             continue
-        if index in menu or (index < _EMAIL_HEADER_LINES and _EMAIL_HEADER.match(clean)):
-            continue
-        if is_boilerplate_line(clean):
+        if (
+            index in menu
+            or (index < _EMAIL_HEADER_LINES and _EMAIL_HEADER.match(clean))
+            or is_boilerplate_line(clean)
+        ):
+            # A dropped line is transparent: the blank lines on either side of a credit are
+            # one gap, not two, so that a credit between paragraphs is no separator.
+            dropped_gap, gap = max(dropped_gap, gap), 0
             continue
         marker = (_BULLET.match(clean) if bulleted else None) or (
             _NUMBERED.match(clean) if index in numbered else None
         )
+        gap = max(gap, dropped_gap)
         if marker:
             lines.append(_Line(index, clean[marker.end() :], marker.group().strip(), gap, rule))
         else:
             kicker, rest = split_kicker(clean)
             lines.append(_Line(index, rest.strip() if kicker else clean, kicker, gap, rule))
-        gap = 0
+        gap = dropped_gap = 0
         rule = False
     return lines
 
