@@ -988,7 +988,8 @@ def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) 
     - A dump whose lines are nearly all long multi-sentence paragraphs is one story per line
       (pasted story after story, each on one line, or a headline run into its lede), and so
       is a run of such lines that ends the dump (stories pasted one per line after a first
-      one laid out in paragraphs): a line opens a story unless it shares much of its
+      one laid out in paragraphs, when no headline line shows where stories start): a
+      line opens a story unless it shares much of its
       vocabulary with the one before (then they are paragraphs of one story, and the model
       decides).
     - A list of briefs, one per line, is one story per line (see :func:`_is_brief_list`).
@@ -1013,7 +1014,8 @@ def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) 
     tail = count
     while tail > 0 and _is_story_line(lines[tail - 1], int(sentence_counts[tail - 1])):
         tail -= 1
-    if not blocks and count - tail >= _WHOLE_STORY_RUN:
+    headlined = any(cue.headline and cue.fixed[3] > 0 for cue in cues)
+    if not blocks and not headlined and count - tail >= _WHOLE_STORY_RUN:
         forced.update(
             position
             for position in range(max(tail, 1), count)
