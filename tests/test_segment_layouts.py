@@ -187,12 +187,15 @@ def test_wire_slug_lines_with_the_body_after_a_blank_line() -> None:
 
 
 def test_many_wire_slug_stories_are_each_a_story() -> None:
-    # A long dump of that shape must not run stories together.
+    # A long dump of that shape, two paragraphs a story and no blank line before the next
+    # slug, must come out as one story per slug, neither merged nor split.
     lines: list[str] = []
     for number in range(1500):
         title, body = STORIES[number % 4]
-        lines += [f"WIRE{number}: {title} ({number})", "", body[number % 3], ""]
-    assert len(split_dump("\n".join(lines))) == 1500
+        lines += [f"WIRE{number}: {title} ({number})", "", body[number % 3], body[3]]
+    segments = split_dump("\n".join(lines))
+    assert len(segments) == 1500
+    assert all(segment.text.count("\n\n") == 1 for segment in segments)
 
 
 def test_read_more_links_between_items() -> None:
