@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from bot.pipeline import segment as segmenter
 from bot.pipeline.segment import split_dump, split_dump_spans
 
 # Four invented stories on unrelated subjects, each as a headline and paragraphs.
@@ -280,3 +283,18 @@ def test_hard_wrapped_wire_copy_with_sign_offs_and_a_table() -> None:
     )
     starts = [start for start, _ in split_dump_spans(dump)]
     assert starts == [0, 6, 14]
+
+
+def test_large_dump_read_in_windows_splits_as_a_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Windows cut the dump into parts a fraction of its length; the stories must be the same.
+    dump = "\n\n".join(
+        "\n".join([f"{title} ({number})", *body[: 1 + number % 4]])
+        for number in range(60)
+        for title, body in [STORIES[number % 4]]
+    )
+    whole = split_dump_spans(dump)
+    monkeypatch.setattr(segmenter, "_WINDOW_LINES", 40)
+    monkeypatch.setattr(segmenter, "_WINDOW_MARGIN", 10)
+    windowed = split_dump_spans(dump)
+    assert len(whole) == 60
+    assert windowed == whole

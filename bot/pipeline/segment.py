@@ -618,6 +618,10 @@ _SLUG = re.compile(r"^[A-Z]{2,}[ -]?\d+$")
 _AGENCY_DATELINE = re.compile(
     r"^(?:[A-Z][A-Z .,'’-]{2,40}|[^()]{2,40}\([^()]{2,30}\))\s+(?:-{1,2}|—|–)\s+"
 )
+# Large dumps are split a window of lines at a time (_windowed_story_starts); the last
+# lines of a window are decided again with the next one.
+_WINDOW_LINES = 4000
+_WINDOW_MARGIN = 200
 # Log-odds below the best open story at which the decoder stops following a story.
 _PRUNE_MARGIN = 8.0
 
@@ -1184,6 +1188,43 @@ def _make_segment(story: Sequence[_Line], headline: bool) -> Segment:
     )
 
 
+def _windowed_story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
+    """:func:`_story_starts` over windows of ``_WINDOW_LINES`` lines, for large dumps.
+
+    The cues of a line (its words, their weights) are what a split holds in memory, so a
+    long dump is read a window at a time: each window starts at a story start decided by
+    the one before, and its last ``_WINDOW_MARGIN`` lines, decided without the lines that
+    follow, are decided again at the head of the next window. Memory is then bounded by
+    the window, and dumps shorter than a window are split exactly as before.
+    """
+    count = len(lines)
+    if count <= _WINDOW_LINES:
+        return _story_starts(lines)
+    starts: list[int] = []
+    headlines: set[int] = set()
+    begin = 0
+    while begin < count:
+        end = min(count, begin + _WINDOW_LINES)
+        window_starts, window_headlines = _story_starts(lines[begin:end])
+        if end == count:
+            kept, following = window_starts, count
+        else:
+            limit = end - begin - _WINDOW_MARGIN
+            kept = [start for start in window_starts if start < limit]
+            later = [start for start in window_starts if start >= limit]
+            if later:
+                following = begin + later[0]
+            elif kept[-1] > 0:
+                # No story starts in the margin: decide the last one again.
+                following = begin + kept.pop()
+            else:
+                following = end  # One story fills the window (a cap keeps this rare).
+        starts.extend(begin + start for start in kept)
+        headlines.update(begin + start for start in kept if start in window_headlines)
+        begin = following
+    return starts, headlines
+
+
 def split_dump_spans(text: str) -> list[tuple[int, Segment]]:
     """Like :func:`split_dump`, with the index (in ``text.splitlines()``) of each story's start.
 
@@ -1191,7 +1232,7 @@ def split_dump_spans(text: str) -> list[tuple[int, Segment]]:
     segmentation benchmark scores.
     """
     lines = _read_lines(text)
-    starts, headlines = _story_starts(lines)
+    starts, headlines = _windowed_story_starts(lines)
     spans: list[tuple[int, Segment]] = []
     for number, start in enumerate(starts):
         end = starts[number + 1] if number + 1 < len(starts) else len(lines)
