@@ -10,8 +10,21 @@ story of a dump is not counted, wherever a method puts its start (a dump may ope
 credit line). A second, "wire-style" mix lays out 30% of the multi-paragraph articles one
 sentence per line, as wire copy does: continuation lines are short and share few words.
 
-The articles are split in two halves by a hash of their id: ``--half tune`` is what the
-segmenter's thresholds were chosen on, ``--half eval`` (the default) is reported.
+Besides boundary F1, every set is scored by the share of its stories split exactly right:
+all of a story's lines in one stored story, and no line of another story in it. Fifteen
+layouts real copy arrives in (``LAYOUTS``: a whole story per line, a headline run into the
+lede, the mixed shape of a news page copied by hand, teasers cut mid-sentence, numbered and
+bulleted items, wire slugs, "Read more" links, datelines, e-mails and web pages pasted as
+text...) are built from BBC News and BASIL articles (``news_events``; US politics from three
+outlets, so neighbouring stories share vocabulary), with furniture the benchmark writes
+itself. Two sets are real dumps: ``wire_dumps`` (Reuters-21578, Distribution 1.0, cut into
+windows of ``--wire-window`` stories) and ``current_events_dumps`` (Wikipedia Current Events
+days, CC BY-SA). The shared data is read at run time; none of it is copied.
+
+The articles are split in two halves by a hash of their id (BASIL by event): ``--half tune``
+is what the segmenter's thresholds were chosen on, ``--half eval`` (the default) is reported.
+``--large 1,5`` times 1 MB and 5 MB of wire copy, with and without blank lines between
+stories, each in a fresh process (time, CPU time, peak RSS).
 
 Run: ``.venv/bin/python -m benchmarks.segmentation [--dumps 400] [--seed 7] [--half eval]``;
 ``--fit --dumps 1500 --seed 11`` refits the segmenter's boundary model on the tune half
@@ -23,8 +36,11 @@ affected by other load than the wall-clock rates.
 from __future__ import annotations
 
 import argparse
+import bisect
 import hashlib
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -220,6 +236,318 @@ def leak_report(dumps: Sequence[Dump]) -> tuple[int, float]:
     return leaked, kept / total if total else 1.0
 
 
+# --- layouts real copy arrives in ----------------------------------------------------------
+#
+# Each layout dump is a list of lines with, per line, the number of the story it belongs to
+# (-1 for lines of no story: blank lines, credits, newsletter furniture). A story is "exactly
+# right" when one stored story holds all of its lines and no line of another story.
+
+# Invented furniture for the e-mail and web-page layouts (no text from the data).
+_EMAIL_HEADER = [
+    "From: The Morning Brief <brief@example.org>",
+    "Sent: Tuesday, 3 June 2025 06:00",
+    "To: reader@example.org",
+    "Subject: Your morning briefing",
+    "",
+    "View this email in your browser",
+]
+_EMAIL_FOOTER = [
+    "You are receiving this email because you subscribed to The Morning Brief.",
+    "Unsubscribe | Manage preferences",
+    "© 2025 The Morning Brief, 1 Example Street",
+]
+_PAGE_HEADER = ["Skip to content", "Home", "News", "World", "Business", "Sport", "Menu", ""]
+_PAGE_FOOTER = ["", "Share this", "Advertisement", "Privacy policy", "Terms of use"]
+_READ_MORE = ["Read more", "Read more »", "Continue reading", "Read the full story"]
+_CITIES = ["LONDON", "WASHINGTON", "PARIS", "BRUSSELS", "NEW YORK", "TOKYO", "NAIROBI"]
+_AGENCY = ["(Reuters)", "(AP)", "(AFP)", ""]
+_REAL_KICKERS = ["CHARGES", "WHAT HAPPENED", "WHY IT MATTERS", "THE DEAL", "REACTION"]
+LAYOUTS = (
+    "paragraph per line",
+    "story per line",
+    "headline into lede",
+    "real dump mix",
+    "blank after paragraph",
+    "headline, blank between stories",
+    "headline, no blank lines",
+    "teasers cut mid-sentence",
+    "numbered items",
+    "bulleted items",
+    "wire slugs",
+    "read-more links",
+    "datelines",
+    "e-mail newsletter",
+    "web page as text",
+)
+
+
+@dataclass(frozen=True)
+class LayoutDump:
+    """A dump in one layout: its lines and the story each line belongs to (-1: none)."""
+
+    layout: str
+    lines: tuple[str, ...]
+    owners: tuple[int, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def stories(self) -> int:
+        return len({owner for owner in self.owners if owner >= 0})
+
+
+def load_articles(data: Path, half: str | None = "eval") -> list[Story]:
+    """Multi-paragraph articles for the layout dumps: BBC News and BASIL (news_events).
+
+    BASIL adds US politics from three outlets, where neighbouring stories share much of their
+    vocabulary; the halves split BASIL by event, so both halves never hold one event.
+    """
+    bbc = [
+        replace(story, paragraphs=tuple(" ".join(p.split()) for p in story.paragraphs))
+        for story in load_stories(data, half)[0]
+    ]  # A few BBC paragraphs hold a line break; a layout decides where lines break.
+    basil = []
+    for row in read_jsonl(data / "news_events" / "news_events.dev.jsonl"):
+        if row["corpus"] != "basil" or (half is not None and _half(row["event"]) != half):
+            continue
+        paragraphs = [" ".join(p.split()) for p in row["text"].split("\n\n") if p.strip()]
+        if paragraphs and paragraphs[0] == row["title"].strip():
+            paragraphs = paragraphs[1:]
+        if len(paragraphs) >= 3:
+            basil.append(Story(row["title"].strip(), tuple(paragraphs), "POLITICS"))
+    return [story for story in bbc if len(story.paragraphs) >= 3] + basil
+
+
+def _cut_mid_sentence(text: str, rng: random.Random, low: int, high: int) -> str:
+    """``text`` cut between ``low`` and ``high`` characters, at a word and not after a stop."""
+    words = text.split()
+    out: list[str] = []
+    for word in words:
+        if len(" ".join([*out, word])) > high:
+            break
+        out.append(word)
+    while len(out) > 3 and (
+        out[-1].endswith((".", "!", "?", '"', "”", ")", ":"))
+        or len(" ".join(out)) > rng.randint(max(low, 1), high)
+    ):
+        out.pop()
+    return " ".join(out)
+
+
+def _story_line(story: Story, rng: random.Random, low: int = 600, high: int = 850) -> str:
+    """4-8 paragraphs joined on one line, ending at a sentence between ``low`` and ``high``."""
+    joined = " ".join(story.paragraphs[: rng.randint(4, 8)])
+    sentences = split_sentences(joined)
+    out = ""
+    for sentence in sentences:
+        if len(out) + len(sentence) + 1 > high:
+            break
+        out = f"{out} {sentence}".strip()
+    if len(out) < low // 2:
+        return _cut_mid_sentence(joined, rng, low, high)
+    return out
+
+
+def _credit(rng: random.Random) -> str:
+    return rng.choice(_CREDIT_TEMPLATES).format(name=rng.choice(_CREDIT_NAMES))
+
+
+def build_layout_dump(layout: str, articles: Sequence[Story], rng: random.Random) -> LayoutDump:
+    """One dump of 4-8 articles laid out as ``layout`` (see ``LAYOUTS``)."""
+    lines: list[str] = []
+    owners: list[int] = []
+
+    def add(line: str, owner: int) -> None:
+        lines.append(line)
+        owners.append(owner if line.strip() else -1)
+
+    count = rng.randint(4, 8)
+    chosen = rng.sample(list(articles), count)
+    if layout == "e-mail newsletter":
+        for line in _EMAIL_HEADER:
+            add(line, -1)
+        add("Good morning. Here is what you need to know today.", -1)
+        add("", -1)
+    if layout == "web page as text":
+        for line in _PAGE_HEADER:
+            add(line, -1)
+    for number, story in enumerate(chosen):
+        paragraphs = list(story.paragraphs)
+        short = paragraphs[: rng.randint(2, 5)]
+        if layout == "paragraph per line":
+            for line in ([story.title] if rng.random() < 0.5 else []) + paragraphs:
+                add(line, number)
+        elif layout == "story per line":
+            add(_story_line(story, rng), number)
+        elif layout == "headline into lede":
+            add(f"{story.title} {_story_line(story, rng)}", number)
+        elif layout == "real dump mix":
+            if number == 0:
+                add(f"{story.title} {paragraphs[0]}", number)
+                for line in paragraphs[1 : rng.randint(3, 7)]:
+                    add(line, number)
+                add(_credit(rng), -1)
+                continue
+            line = _story_line(story, rng)
+            if rng.random() < 0.4:
+                line = f"{story.title} {line}"
+            if rng.random() < 0.4:
+                line = _cut_mid_sentence(line, rng, 400, len(line) - 20)
+            if rng.random() < 0.25:
+                line = f"{rng.choice(_REAL_KICKERS)}: {line}"
+            add(line, number)
+        elif layout == "blank after paragraph":
+            for line in ([story.title] if rng.random() < 0.5 else []) + paragraphs:
+                add(line, number)
+                add("", -1)
+        elif layout in ("headline, blank between stories", "headline, no blank lines"):
+            if number and layout == "headline, blank between stories":
+                add("", -1)
+            for line in [story.title, *paragraphs]:
+                add(line, number)
+        elif layout == "teasers cut mid-sentence":
+            add(_cut_mid_sentence(" ".join(short), rng, 120, 320), number)
+        elif layout == "numbered items":
+            add(f"{number + 1}. {story.title}", number)
+            for line in short:
+                add(line, number)
+            add("", -1)
+        elif layout == "bulleted items":
+            bullet = "•" if number == 0 or rng.random() < 0.9 else "-"
+            add(f"{bullet} {_cut_mid_sentence(' '.join(short), rng, 150, 400)}", number)
+        elif layout == "wire slugs":
+            add(f"WIRE{number + 10}: {story.title}", number)
+            add("", -1)
+            for line in short:
+                add(line, number)
+                add("", -1)
+        elif layout == "read-more links":
+            add(story.title, number)
+            for line in short[: rng.randint(1, 2)]:
+                add(line, number)
+            add(rng.choice(_READ_MORE), -1)
+        elif layout == "datelines":
+            agency = rng.choice(_AGENCY)
+            lede = f"{rng.choice(_CITIES)} {agency} - {paragraphs[0]}".replace("  ", " ")
+            for line in ([story.title] if rng.random() < 0.5 else []) + [lede, *paragraphs[1:6]]:
+                add(line, number)
+        elif layout == "e-mail newsletter":
+            add(story.title.upper() if rng.random() < 0.3 else story.title, number)
+            for line in short:
+                add(line, number)
+            add("", -1)
+            add(rng.choice(["———", "* * *", ""]), -1)
+        elif layout == "web page as text":
+            add(story.title, number)
+            add(rng.choice(["2 hours ago", "Updated 14:05", "Published 3 June"]), -1)
+            add(_cut_mid_sentence(" ".join(short), rng, 120, 300), number)
+            add(rng.choice(["World", "Business", "Politics", "Share", "Comments"]), -1)
+            add("", -1)
+        else:
+            raise ValueError(f"unknown layout {layout!r}")
+    if layout == "e-mail newsletter":
+        for line in _EMAIL_FOOTER:
+            add(line, -1)
+    if layout == "web page as text":
+        for line in _PAGE_FOOTER:
+            add(line, -1)
+    return LayoutDump(layout, tuple(lines), tuple(owners))
+
+
+def build_layout_dumps(
+    data: Path, layout: str, count: int, seed: int, half: str | None = "eval"
+) -> list[LayoutDump]:
+    """``count`` seeded dumps in ``layout`` from the articles of ``half``."""
+    articles = load_articles(data, half)
+    rng = random.Random(f"{seed}:{layout}")
+    return [build_layout_dump(layout, articles, rng) for _ in range(count)]
+
+
+def exactly_right(lines: int, owners: Sequence[int], starts: Sequence[int]) -> tuple[int, int]:
+    """Stories that one stored story holds entirely and alone, and the number of stories.
+
+    ``owners`` gives each line's story (-1: none); ``starts`` are the line indices where the
+    segmenter starts stories. Lines of no story (credits, furniture) are not counted.
+    """
+    ordered = sorted(starts)
+    stored = [bisect.bisect_right(ordered, index) for index in range(lines)]
+    where: dict[int, set[int]] = {}
+    held: dict[int, set[int]] = {}
+    for index, owner in enumerate(owners):
+        if owner < 0:
+            continue
+        where.setdefault(owner, set()).add(stored[index])
+        held.setdefault(stored[index], set()).add(owner)
+    right = sum(
+        1
+        for owner, found in where.items()
+        if len(found) == 1 and held[next(iter(found))] == {owner}
+    )
+    return right, len(where)
+
+
+def layout_score(dumps: Sequence[LayoutDump]) -> tuple[int, int]:
+    right = total = 0
+    for dump in dumps:
+        starts = [start for start, _ in split_dump_spans(dump.text)]
+        got, count = exactly_right(len(dump.lines), dump.owners, starts)
+        right, total = right + got, total + count
+    return right, total
+
+
+def _span_owners(text: str, spans: Sequence[tuple[int, int]]) -> tuple[list[str], list[int]]:
+    """The lines of ``text`` and, per line, the span (story) it falls in (-1: none)."""
+    lines = text.split("\n")
+    owners: list[int] = []
+    offset = 0
+    span_starts = [start for start, _ in spans]
+    for line in lines:
+        number = bisect.bisect_right(span_starts, offset) - 1
+        inside = number >= 0 and offset < spans[number][1] and line.strip()
+        owners.append(number if inside else -1)
+        offset += len(line) + 1
+    return lines, owners
+
+
+def real_dump_windows(data: Path, window: int, limit: int | None) -> dict[str, list[LayoutDump]]:
+    """``wire_dumps`` cut into windows of ``window`` stories, and ``current_events_dumps``."""
+    wire: list[LayoutDump] = []
+    for row in read_jsonl(data / "wire_dumps" / "wire_dumps.dev.jsonl"):
+        stories = row["stories"]
+        for first in range(0, len(stories), window):
+            part = stories[first : first + window]
+            base = part[0]["start"]
+            text = row["text"][base : part[-1]["end"]]
+            spans = [(story["start"] - base, story["end"] - base) for story in part]
+            lines, owners = _span_owners(text, spans)
+            wire.append(LayoutDump("wire_dumps", tuple(lines), tuple(owners)))
+    events = []
+    for row in read_jsonl(data / "current_events_dumps" / "current_events_dumps.dev.jsonl"):
+        spans = [(story["start"], story["end"]) for story in row["stories"]]
+        lines, owners = _span_owners(row["text"], spans)
+        events.append(LayoutDump("current_events_dumps", tuple(lines), tuple(owners)))
+    return {"wire_dumps": wire[:limit], "current_events_dumps": events}
+
+
+def dumps_exactly_right(dumps: Sequence[Dump]) -> tuple[int, int]:
+    """Exactly-right stories of the old mixes (boundaries known, credit lines owned by none)."""
+    right = total = 0
+    for dump in dumps:
+        lines = dump.text.split("\n")
+        owners: list[int] = []
+        story = -1
+        for index, line in enumerate(lines):
+            if index == dump.first_line or index in dump.boundaries:
+                story += 1
+            owners.append(-1 if line in dump.credit_lines or story < 0 else story)
+        starts = [start for start, _ in split_dump_spans(dump.text)]
+        got, count = exactly_right(len(lines), owners, starts)
+        right, total = right + got, total + count
+    return right, total
+
+
 @dataclass(frozen=True)
 class BoundaryModel:
     """The constants of the segmenter's boundary model, as ``bot.pipeline.segment`` names them."""
@@ -314,6 +642,39 @@ def choose_offset(
     return replace(model, decode_offset=best_offset)
 
 
+def large_dump(data: Path, megabytes: float, blank_lines: bool) -> str:
+    """About ``megabytes`` of real wire copy (the ``wire_dumps`` files, repeated as needed).
+
+    Without ``blank_lines`` the stories run into each other, so no separator cuts the
+    decoding short: the slow case for the segmenter.
+    """
+    texts = [row["text"] for row in read_jsonl(data / "wire_dumps" / "wire_dumps.dev.jsonl")]
+    size = int(megabytes * 1_000_000)
+    parts: list[str] = []
+    total = 0
+    while total < size:
+        part = texts[len(parts) % len(texts)]
+        parts.append(part)
+        total += len(part)
+    text = "".join(parts)[:size]
+    if not blank_lines:
+        text = "\n".join(line for line in text.split("\n") if line.strip())
+    return text
+
+
+def time_large(data: Path, megabytes: float, blank_lines: bool) -> str:
+    """Segment one large dump in this process and report time, stories and peak RSS."""
+    text = large_dump(data, megabytes, blank_lines)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    stories = len(split_dump(text))
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    shape = "blank lines between stories" if blank_lines else "no blank lines"
+    return (
+        f"{megabytes:g} MB wire copy, {shape}: {stories} stories, {elapsed:.1f} s "
+        f"({cpu:.1f} CPU-s), peak RSS {peak_rss_mb():.0f} MiB"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dumps", type=int, default=400)
@@ -324,8 +685,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="fit the segmenter's boundary model on --dumps dumps of the tune half and print it",
     )
+    parser.add_argument(
+        "--layouts", type=int, default=30, help="dumps per layout (0: skip the layouts)"
+    )
+    parser.add_argument("--wire-window", type=int, default=40, help="stories per wire_dumps window")
+    parser.add_argument(
+        "--wire-windows", type=int, default=50, help="wire_dumps windows scored (0: all)"
+    )
+    parser.add_argument(
+        "--large",
+        default="",
+        help="comma-separated sizes in MB: time each large dump in a fresh process (1,5)",
+    )
+    parser.add_argument("--large-one", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--no-blank-lines", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     data = require_shared_data()
+    if args.large_one:
+        print(time_large(data, args.large_one, not args.no_blank_lines))
+        return
+    if args.large:
+        for size in args.large.split(","):
+            for flag in ([], ["--no-blank-lines"]):
+                command = [sys.executable, "-m", "benchmarks.segmentation", "--large-one", size]
+                subprocess.run([*command, *flag], check=True)
+        return
     if args.fit:
         model = fit_model(build_dumps(data, args.dumps, args.seed, "tune", _WIRE_STYLE_SHARE))
         # The offset is chosen on other dumps of the tune half than the fit saw.
@@ -364,6 +748,25 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{name:<24}{precision:>10.3f}{recall:>10.3f}{f1:>8.3f}"
                 f"{len(sample) / elapsed:>10.0f}{lines / elapsed:>10.0f}{lines / cpu:>12.0f}"
             )
+    for title, sample in (("standard mix", dumps), ("wire-style mix", wire)):
+        right, total = dumps_exactly_right(sample)
+        print(f"{title}: stories exactly right {right}/{total} = {right / total:.3f}")
+    if args.layouts:
+        print(
+            f"layouts: {args.layouts} dumps each (seed {args.seed}, {args.half} half), "
+            "stories exactly right"
+        )
+        for layout in LAYOUTS:
+            right, total = layout_score(
+                build_layout_dumps(data, layout, args.layouts, args.seed, half)
+            )
+            print(f"  {layout:<34}{right:>5}/{total:<5}{right / total:>7.3f}")
+    real = real_dump_windows(data, args.wire_window, args.wire_windows or None)
+    for name, sample in real.items():
+        right, total = layout_score(sample)
+        print(
+            f"{name} ({len(sample)} dumps): stories exactly right {right}/{total} = {right / total:.3f}"
+        )
     leaked, kept = leak_report(dumps)
     print(f"credit lines leaked into story text: {leaked}; body words kept: {kept:.4f}")
     print(f"peak RSS {peak_rss_mb():.0f} MiB (timings are noisy on a shared machine)")

@@ -1,7 +1,13 @@
 """Split a text dump (wire copy, a pasted newsletter) into stories with titles.
 
-Dumps arrive in two shapes: stories separated by blank lines or rules, or one paragraph per
-line with one story running straight into the next. No library segments news dumps, so the
+Dumps arrive in many layouts: stories separated by blank lines, rules or "Read more" links;
+one paragraph per line with one story running straight into the next; one whole story per
+line, with or without a headline run into the lede; teasers cut off mid-sentence; numbered or
+bulleted items; wire slugs ("WIRE12: ..."); agency datelines; e-mails and web pages pasted
+as text. The layout decides first where it can (``_forced_starts``, ``_block_layout``,
+``_is_brief_list``): separators that cut the dump into story-sized blocks, slugs and item
+numbers, lines that each hold a whole story, a digest of one-line briefs. Where it cannot,
+no library segments news dumps, so the
 split is a segment-level dynamic programme over the non-empty, non-boilerplate lines: each
 line either continues the story running up to it or opens a new one, with a probability from
 a logistic model with interaction terms (``_new_story_logits``, scored for every candidate
@@ -22,20 +28,28 @@ pair of a dump in one numpy pass) that sees
 - cues of a continuation: an anaphoric opener or a third-person pronoun, several sentences,
   the line right after the story's headline.
 
-Explicit separators force a story start: a rule line (``---``, ``* * *``) or, when the
-dump's blank-line gaps differ in size, a gap larger than the smallest one. Boilerplate lines
-(photo credits, bylines, calls to action) are dropped from the story text and never decide a
-boundary. A story's first line is its title when it is headline-shaped and scores as one
-(``_headline_score``); a headline run into the lede with no full stop is split off as the
-title; otherwise a headline is written from the lede (``bot.pipeline.headline``). The model
-is fitted with scikit-learn on the "tune" half of the dumps of ``benchmarks/segmentation.py``
-(``--fit``), which reports the other half: boundary F1 about 0.97 on its standard mix and
-0.95 on its wire-style mix.
+Explicit separators force a story start: a rule line (``---``, ``* * *``), a "Read more"
+link or, when the dump's blank-line gaps differ in size, a gap larger than the smallest one.
+Two cues move the model's decision without forcing it: a long line cut off mid-sentence
+before the line, and two long lines in a row that share little vocabulary (a topic shift).
+Boilerplate lines (photo credits, bylines, calls to action) are dropped from the story text
+and never decide a boundary. A story's first line is its title when it is headline-shaped and
+scores as one (``_headline_score``); a headline run into the lede with no full stop is split
+off as the title; otherwise a headline is written from the lede (``bot.pipeline.headline``).
+The model is fitted with scikit-learn on the "tune" half of the dumps of
+``benchmarks/segmentation.py`` (``--fit``), which reports the other half: boundary F1 about
+0.97 on its standard mix and 0.95 on its wire-style mix; the benchmark also reports the share
+of stories split exactly right in each layout.
+
+The decoder runs forward over the lines and follows only the stories that can still win,
+so time and memory grow with the dump's length (a 5 MB dump is not held as every pair of
+lines at once).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from collections import Counter
@@ -99,6 +113,15 @@ _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "ies", "er", "ed", "es", "
 # Third-person pronouns: a continuation refers back with them, a lead introduces its subject.
 _PRONOUNS = word_set("he she it they him her them his its their")
 _RULE_LINE = re.compile(r"^\s*(?:[-*=_~#•·]\s*){3,}$")
+# A link that closes a newsletter or web-page item.
+_READ_MORE = re.compile(
+    r"^(?:read (?:more|the full (?:story|article))|continue reading|full story)\b[^.!?]{0,80}$",
+    re.IGNORECASE,
+)
+_EMAIL_HEADER = re.compile(r"^(?:from|to|cc|bcc|sent|date|subject|reply-to):\s", re.IGNORECASE)
+_EMAIL_HEADER_LINES = 12  # An e-mail's header is at the top of the paste.
+_BULLET = re.compile(r"^[•·▪●◦‣■►▸*–-]\s+(?=\S)")
+_NUMBERED = re.compile(r"^(\d{1,3})[.)]\s+(?=[\"'“‘(\w])")
 _TERMINAL = re.compile(r"[.!?…][\"'”’»)\]]*$")
 _OPEN_QUOTE = re.compile(r"^[\"'“‘«]")
 # "LONDON (Reuters) - ", "SPACE.com - TORONTO, Canada -- ", "AP - ".
@@ -440,25 +463,95 @@ _IMPOSSIBLE = -math.inf
 
 
 def _read_lines(text: str) -> list[_Line]:
-    """Non-empty, non-boilerplate lines with their original index and separator context."""
+    """Non-empty, non-boilerplate lines with their original index and separator context.
+
+    Besides rules, a "Read more" link separates the item before it from the next one (in
+    newsletters and pasted pages it closes an item). The header of a pasted e-mail ("From:",
+    "Subject:" ...) and runs of menu words from a pasted web page are furniture, not news.
+    Numbered items ("1. ", "2) ") counted up through the dump, and bullets ("• ") when most
+    lines carry one, open items: their marker is kept aside like a kicker, so it is in
+    neither title nor text.
+    """
+    raw_lines = text.splitlines()
+    clean_lines = [normalize_whitespace(raw) for raw in raw_lines]
+    menu = _menu_lines(clean_lines)
+    numbered = _numbered_items(clean_lines)
+    # Bullets are items of a digest when most lines carry one and they are news items, not
+    # the short points of a list inside a story (a list of award winners).
+    bullets = sorted(len(line) for line in clean_lines if _BULLET.match(line))
+    bulleted = (
+        bool(bullets)
+        and len(bullets) >= _BULLETED_SHARE * sum(bool(line) for line in clean_lines)
+        and bullets[len(bullets) // 2] >= _BULLET_ITEM_CHARS
+    )
     lines: list[_Line] = []
-    gap = 0
+    gap = dropped_gap = 0
     rule = False
-    for index, raw in enumerate(text.splitlines()):
-        clean = normalize_whitespace(raw)
+    for index, clean in enumerate(clean_lines):
         if not clean:
             gap += 1
             continue
-        if _RULE_LINE.match(clean):
+        if _RULE_LINE.match(clean) or _READ_MORE.match(clean):
             rule = True
             continue
-        if is_boilerplate_line(clean):
+        if (
+            index in menu
+            or (index < _EMAIL_HEADER_LINES and _EMAIL_HEADER.match(clean))
+            or is_boilerplate_line(clean)
+        ):
+            # A dropped line is transparent: the blank lines on either side of a credit are
+            # one gap, not two, so that a credit between paragraphs is no separator.
+            dropped_gap, gap = max(dropped_gap, gap), 0
             continue
-        kicker, rest = split_kicker(clean)
-        lines.append(_Line(index, rest.strip() if kicker else clean, kicker, gap, rule))
-        gap = 0
+        marker = (_BULLET.match(clean) if bulleted else None) or (
+            _NUMBERED.match(clean) if index in numbered else None
+        )
+        gap = max(gap, dropped_gap)
+        if marker:
+            lines.append(_Line(index, clean[marker.end() :], marker.group().strip(), gap, rule))
+        else:
+            kicker, rest = split_kicker(clean)
+            lines.append(_Line(index, rest.strip() if kicker else clean, kicker, gap, rule))
+        gap = dropped_gap = 0
         rule = False
     return lines
+
+
+def _menu_lines(lines: Sequence[str]) -> set[int]:
+    """Indices of lines in runs of three or more one- or two-word lines: a site's menu."""
+    menu: set[int] = set()
+    run: list[int] = []
+    for index, line in enumerate([*lines, "end of the lines here"]):
+        if (
+            line
+            and len(line.split()) <= 2
+            and line[0].isupper()
+            and not any(ch.isdigit() for ch in line)
+            and not _TERMINAL.search(line)
+        ):
+            run.append(index)
+            continue
+        if line or not run:
+            if len(run) >= 3:
+                menu.update(run)
+            run = []
+    return menu
+
+
+def _numbered_items(lines: Sequence[str]) -> set[int]:
+    """Indices of lines numbered 1, 2, 3 ... in order through the dump (two items at least).
+
+    A number at the start of one line ("2. Bundesliga", "1) He said") is not a list; the
+    count going up line after line is.
+    """
+    expected = 1
+    found: list[int] = []
+    for index, line in enumerate(lines):
+        match = _NUMBERED.match(line)
+        if match and int(match.group(1)) == expected:
+            found.append(index)
+            expected += 1
+    return set(found) if len(found) >= 2 else set()
 
 
 # Opening words of a line that starts a story with an indefinite introduction ("A new ...").
@@ -471,6 +564,66 @@ _TIME_EXPRESSION = re.compile(
 )
 # Longest story the decoder considers, in lines (the longest article of the data has 55).
 _MAX_STORY_LINES = 80
+# Blocks between separators at most this long (median) are read as one story each.
+_MAX_BLOCK_LINES = 60
+# An agency sign-off closing a story in wire copy, and the share of blocks that must end
+# with one for a block without it to be read as continued (_block_starts).
+_SIGN_OFF = re.compile(r"(?:^|\s)(?:reuters?|ap|afp|upi|dpa)\s*$", re.IGNORECASE)
+_SIGNED_SHARE = 0.5
+# A line of this many characters and three sentences or more can hold a whole story.
+_WHOLE_STORY_CHARS = 450
+# A whole line of this many characters and four sentences reads as a story on one line.
+_STORY_LINE_CHARS = 550
+# Lines of that kind in a row, ending the dump, read as one story per line.
+_WHOLE_STORY_RUN = 3
+# Share of such lines at which a dump is read as one story per line.
+_WHOLE_STORY_SHARE = 0.75
+# Cohesion (see _cohesion) of two long lines in a row, and the log-odds it adds to "the
+# second opens a story" (_topic_shifts); chosen on tune-half dumps of the benchmark.
+_TOPIC_SHIFT_NUDGES = ((0.03, 4.0), (0.06, 2.0))
+# A line cut off mid-sentence at least this long is a teaser's end, not a headline.
+_CUT_LINE_WORDS = 15
+_CUT_LINE_CHARS = 100
+_CUT_LINE_NUDGE = 4.0  # Log-odds added to "the next line opens a story".
+# Openers of a paragraph that refers back to what came before (_is_brief_list): unlike
+# _CONTINUATION_OPENERS, not "The" alone, which opens many a brief ("The army ...").
+_REFERRING_OPENERS = _PRONOUNS | word_set(
+    """
+    i we you this that these those there but and or so yet however meanwhile also then still
+    instead moreover furthermore nevertheless thus mr mrs ms dr
+    """
+)
+_REFERRING_PHRASES = frozenset(
+    {"the firm", "the company", "the group", "the move", "the deal", "the government"}
+)
+# A digest of briefs (_is_brief_list): lines at least, longest brief, share of lines that
+# open by referring back.
+_BRIEF_LIST_MIN_LINES = 3
+_BRIEF_MAX_CHARS = 900
+_BRIEF_MEDIAN_CHARS = 350
+_BRIEF_LIST_ANAPHORA = 0.25
+_BRIEF_LINKED_COHESION = 0.2
+_BRIEF_LINKED_SHARE = 0.15
+# Share of a dump's lines that are bulleted for its bullets to open stories.
+_BULLETED_SHARE = 0.5
+_BULLET_ITEM_CHARS = 100  # Median length of the bullets of a digest.
+# Cohesion under which a line of a dump of long lines opens a story (_forced_starts).
+_STORY_LINES_COHESION = 0.2
+# Cohesion under which a line in a final run of long lines opens a story (_forced_starts).
+_TAIL_COHESION = 0.1
+# First characters of the markers _read_lines keeps aside for numbered and bulleted items.
+_ITEM_MARKERS = frozenset("•·▪●◦‣■►▸*–-0123456789")
+_SLUG = re.compile(r"^[A-Z]{2,}[ -]?\d+$")
+# A dateline naming an agency or in capitals: "LONDON (Reuters) - ", "PARIS, June 3 (AFP) - ".
+_AGENCY_DATELINE = re.compile(
+    r"^(?:[A-Z][A-Z .,'’-]{2,40}|[^()]{2,40}\([^()]{2,30}\))\s+(?:-{1,2}|—|–)\s+"
+)
+# Large dumps are split a window of lines at a time (_windowed_story_starts); the last
+# lines of a window are decided again with the next one.
+_WINDOW_LINES = 4000
+_WINDOW_MARGIN = 200
+# Log-odds below the best open story at which the decoder stops following a story.
+_PRUNE_MARGIN = 8.0
 
 
 @dataclass(frozen=True)
@@ -650,53 +803,90 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
 
     Segment-level dynamic programming: a story ``s..e-1`` scores the log-probability that
     each of its lines continues the story so far, plus that line ``e`` opens a new one, both
-    from the model of :func:`_new_story_logits`. Because each decision looks at the
-    whole running story, the best split is exact over all segmentations (stories of at most
-    ``_MAX_STORY_LINES`` lines), in O(lines x story length).
+    from the model of :func:`_new_story_logits`. Because each decision looks at the whole
+    running story, the best split is found over all segmentations (stories of at most
+    ``_MAX_STORY_LINES`` lines).
+
+    The programme runs forward, one line at a time, over the stories still "open" at that
+    line; an open story whose running score has fallen ``_PRUNE_MARGIN`` log-units below the
+    best one cannot come back (every open story faces the same lines ahead), so it is
+    dropped. Time is then linear in the dump's lines times the few stories kept open, and
+    memory is what the lines themselves need: a 5 MB dump no longer holds a feature row for
+    every (start, line) pair at once.
     """
     count = len(lines)
     if not count:
         return [], set()
     cues = _line_cues(lines)
-    # The features of "line e opens a story after the story s..e-1" depend on s and e only,
-    # not on the decoding, so every candidate pair is described first and scored in one go.
-    rows: list[tuple[float, ...]] = []
-    stops: list[int] = []  # Per start: where its story must end (separator, cap, dump end).
-    for start in range(count):
-        story_words = set(cues[start].words)
-        story_names = set(cues[start].names)
-        end = start + 1
-        while end < min(count, start + _MAX_STORY_LINES) and not cues[end].separated:
-            rows.append(_features(end, start, cues, story_words, story_names))
-            story_words |= cues[end].words
-            story_names |= cues[end].names
-            end += 1
-        stops.append(end)
-    logits = _new_story_logits(rows) if rows else np.zeros(0)
-    opens = -np.logaddexp(0.0, -logits)  # log P(the line opens a new story)
-    continues = -np.logaddexp(0.0, logits)  # log P(it continues the running one)
+    blocks = _block_layout(cues)
+    forced = _forced_starts(lines, cues, blocks)
+    nudges = _topic_shifts(lines, cues)
+    for position in _cut_lines(lines, cues, blocks):
+        nudges[position] = nudges.get(position, 0.0) + _CUT_LINE_NUDGE
+    marked = [position for position, line in enumerate(lines) if _marks_item(line)]
+    if len(marked) >= 2 and marked[0] == 0:
+        # Slugs or numbers on every story ("WIRE12: ...", "1. ..."): they say where all
+        # stories start, and nothing between them does.
+        return marked, _headline_starts(lines, cues, marked)
+    if blocks:
+        block_starts = sorted({0, *forced, *_block_starts(lines, cues)})
+        return block_starts, _headline_starts(lines, cues, block_starts)
     best = np.full(count + 1, -np.inf)
     back = np.zeros(count + 1, dtype=np.int64)
     best[0] = 0.0
-    row = 0
-    for start in range(count):
-        stop = stops[start]
-        length = stop - start - 1  # Rows of this start: lines start+1 .. stop-1.
-        running = best[start] + np.concatenate(([0.0], np.cumsum(continues[row : row + length])))
-        # Ending at line e (start < e < stop) means line e opens a story; ending at ``stop``
-        # means the story runs to the separator, the cap or the dump's end.
-        scores = np.append(running[:-1] + opens[row : row + length], running[-1])
-        better = scores > best[start + 1 : stop + 1]
-        best[start + 1 : stop + 1][better] = scores[better]
-        back[start + 1 : stop + 1][better] = start
-        row += length
+    # Open stories: start -> [running score, story words, story names].
+    live: dict[int, tuple[float, set[str], set[str]]] = {
+        0: (0.0, set(cues[0].words), set(cues[0].names))
+    }
+    for end in range(1, count + 1):
+        ends_all = end == count or cues[end].separated or end in forced
+        if ends_all:
+            # The dump's end or a separator: every open story runs up to here.
+            for start, (running, _, _) in live.items():
+                if running > best[end]:
+                    best[end], back[end] = running, start
+            live = {}
+        else:
+            open_starts = [start for start in live if end - start < _MAX_STORY_LINES]
+            for start in [start for start in live if end - start >= _MAX_STORY_LINES]:
+                running = live.pop(start)[0]
+                if running > best[end]:
+                    best[end], back[end] = running, start
+            if open_starts:
+                rows = [
+                    _features(end, start, cues, live[start][1], live[start][2])
+                    for start in open_starts
+                ]
+                logits = _new_story_logits(rows) + nudges.get(end, 0.0)
+                opens = -np.logaddexp(0.0, -logits)  # log P(the line opens a new story)
+                continues = -np.logaddexp(0.0, logits)  # log P(it continues the running one)
+                for number, start in enumerate(open_starts):
+                    running, words, names = live[start]
+                    score = running + float(opens[number])
+                    if score > best[end]:
+                        best[end], back[end] = score, start
+                    words |= cues[end].words
+                    names |= cues[end].names
+                    live[start] = (running + float(continues[number]), words, names)
+        if end < count:
+            live[end] = (float(best[end]), set(cues[end].words), set(cues[end].names))
+            top = max(running for running, _, _ in live.values())
+            live = {
+                start: state for start, state in live.items() if state[0] >= top - _PRUNE_MARGIN
+            }
     starts: list[int] = []
     position = count
     while position > 0:
         position = int(back[position])
         starts.append(position)
     starts.reverse()
-    headlines = {
+    return starts, _headline_starts(lines, cues, starts)
+
+
+def _headline_starts(lines: Sequence[_Line], cues: Sequence[_Cues], starts: list[int]) -> set[int]:
+    """The story starts (positions in ``lines``) whose first line is the story's headline."""
+    count = len(lines)
+    return {
         start
         for number, start in enumerate(starts)
         if cues[start].headline
@@ -708,7 +898,204 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
         )
         > 0
     }
-    return starts, headlines
+
+
+def _block_layout(cues: Sequence[_Cues]) -> bool:
+    """Whether separators (rules, larger blank-line gaps) cut the dump into whole stories.
+
+    Wire files and tidy newsletters put a blank line (or a rule, or a "Read more") after
+    each story and none inside: when there are several separators and the blocks between
+    them are story-sized, each block is one story and only a strong cue splits it.
+    """
+    separators = [position for position, cue in enumerate(cues) if cue.separated]
+    if len(separators) < 2:
+        return False
+    bounds = [0, *separators, len(cues)]
+    sizes = sorted(after - before for before, after in itertools.pairwise(bounds))
+    return sizes[len(sizes) // 2] <= _MAX_BLOCK_LINES
+
+
+def _block_starts(lines: Sequence[_Line], cues: Sequence[_Cues]) -> list[int]:
+    """Where the blocks between separators start, less those that continue a signed story.
+
+    When most blocks end with an agency sign-off ("Reuter", "AP"), a block after one that
+    has none and holds more than a headline is the rest of that story (a table with blank
+    lines in it), not a new one.
+    """
+    separators = [position for position, cue in enumerate(cues) if cue.separated]
+    ends = [position - 1 for position in separators] + [len(lines) - 1]
+    signed = [bool(_SIGN_OFF.search(lines[end].text)) for end in ends]
+    if sum(signed) < _SIGNED_SHARE * len(ends):
+        return separators
+    starts = []
+    block_start = 0
+    for number, position in enumerate(separators):
+        if signed[number] or position - block_start == 1:
+            starts.append(position)
+        block_start = position
+    return starts
+
+
+def _is_whole_story(line: _Line, sentences: int) -> bool:
+    """A line long enough, and of enough sentences, to hold a story on its own."""
+    return len(line.text) >= _WHOLE_STORY_CHARS and sentences >= 3
+
+
+def _is_story_line(line: _Line, sentences: int) -> bool:
+    """A line that reads as a story pasted on one line: long, or a long teaser cut short."""
+    if line.open_ended:
+        return len(line.text) >= _WHOLE_STORY_CHARS and sentences >= 3
+    return len(line.text) >= _STORY_LINE_CHARS and sentences >= 4
+
+
+def _is_brief_list(lines: Sequence[_Line], cues: Sequence[_Cues]) -> bool:
+    """A digest of briefs: short items, one per line, no headline.
+
+    A story laid out one paragraph per line refers back: many of its paragraphs open with a
+    pronoun, "But", a quote or "The company", and many share their terms with the next one;
+    items of a digest each name their subject, so few lines open that way or share much
+    with their neighbour, and none is a headline over the lines below it.
+    """
+    count = len(lines)
+    if count < _BRIEF_LIST_MIN_LINES or any(
+        (cue.headline and cue.fixed[3] > 0) or line.kicker or cue.fixed[1]
+        for line, cue in zip(lines, cues, strict=True)
+    ):
+        return False  # Headlines, kickers or datelines mark where stories start.
+    lengths = sorted(len(line.text) for line in lines)
+    if lengths[-1] > _BRIEF_MAX_CHARS or lengths[count // 2] > _BRIEF_MEDIAN_CHARS:
+        return False
+    referring = sum(
+        bool(_OPEN_QUOTE.match(line.text))
+        or line.text.split(maxsplit=1)[0].lower().strip(",") in _REFERRING_OPENERS
+        or " ".join(line.text.lower().split()[:2]) in _REFERRING_PHRASES
+        for line in lines[1:]
+    )
+    if referring > _BRIEF_LIST_ANAPHORA * count:
+        return False
+    # Items of a digest rarely share their vocabulary with the next; paragraphs of a story do.
+    linked = sum(
+        _cohesion(cues[position], cues[position - 1]) >= _BRIEF_LINKED_COHESION
+        for position in range(1, count)
+    )
+    return linked <= _BRIEF_LINKED_SHARE * (count - 1)
+
+
+def _marks_item(line: _Line) -> bool:
+    """A wire slug ("WIRE12:"), a number counted up through the dump, or a digest's bullet."""
+    return bool(_SLUG.match(line.kicker)) or line.kicker[:1] in _ITEM_MARKERS
+
+
+def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) -> set[int]:
+    """Positions where a story starts whatever the model says, from the dump's layout.
+
+    - A dump whose lines are nearly all long multi-sentence paragraphs is one story per line
+      (pasted story after story, each on one line, or a headline run into its lede), and so
+      is a run of such lines that ends the dump (stories pasted one per line after a first
+      one laid out in paragraphs, when no headline line shows where stories start): a
+      line opens a story unless it shares much of its
+      vocabulary with the one before (then they are paragraphs of one story, and the model
+      decides).
+    - A list of briefs, one per line, is one story per line (see :func:`_is_brief_list`).
+    - Wire slugs ("WIRE12: ..."), numbered or bulleted items and agency datelines ("LONDON
+      (Reuters) - ") open a story; a headline line right before a dateline opens it instead.
+    """
+    count = len(lines)
+    sentence_counts = [cue.fixed[9] for cue in cues]
+    whole = [_is_whole_story(line, int(n)) for line, n in zip(lines, sentence_counts, strict=True)]
+    forced: set[int] = set()
+    # The rules on lines that hold a story apply where no separator already says where
+    # stories end: inside a block, lines are that block's paragraphs.
+    if not blocks and count >= 2 and sum(whole) >= _WHOLE_STORY_SHARE * count:
+        return {
+            position
+            for position in range(1, count)
+            if _cohesion(cues[position], cues[position - 1]) < _STORY_LINES_COHESION
+        }
+    if not blocks and _is_brief_list(lines, cues):
+        return set(range(1, count))
+    # Story after story pasted one per line after a first story laid out in paragraphs.
+    tail = count
+    while tail > 0 and _is_story_line(lines[tail - 1], int(sentence_counts[tail - 1])):
+        tail -= 1
+    headlined = any(cue.headline and cue.fixed[3] > 0 for cue in cues)
+    if not blocks and not headlined and count - tail >= _WHOLE_STORY_RUN:
+        forced.update(
+            position
+            for position in range(max(tail, 1), count)
+            if _cohesion(cues[position], cues[position - 1]) < _TAIL_COHESION
+        )
+    for position in range(1, count):
+        line = lines[position]
+        if _marks_item(line):
+            forced.add(position)
+        if cues[position].fixed[1] and _AGENCY_DATELINE.match(line.text):
+            before = position - 1
+            headline = (
+                lines[before].open_ended
+                and len(lines[before].words) <= _HEADLINE_MAX_WORDS
+                and not cues[position].separated
+            )
+            if not headline:
+                forced.add(position)
+            elif before > 0:
+                forced.add(before)
+    return forced
+
+
+def _cut_lines(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) -> list[int]:
+    """Lines that follow a long line cut off mid-sentence: a teaser's end closes its story.
+
+    Not after a list's introduction ("he said:"), a headline, or when separators already cut
+    the dump into stories (a paragraph that stops short there is a quirk of the copy). It is
+    strong evidence, not proof: copy has paragraphs that end without a full stop.
+    """
+    found = []
+    for position in range(1, len(lines)):
+        line, previous = lines[position], lines[position - 1]
+        if (
+            not blocks
+            and previous.open_ended
+            and len(previous.words) >= _CUT_LINE_WORDS
+            and len(previous.text) >= _CUT_LINE_CHARS
+            and not previous.text.endswith((":", "-", "—", "–"))
+            and not _is_list_context(previous, line)
+            and not (cues[position - 1].headline and cues[position - 1].fixed[3] > 0)
+        ):
+            found.append(position)
+    return found
+
+
+def _topic_shifts(lines: Sequence[_Line], cues: Sequence[_Cues]) -> dict[int, float]:
+    """Log-odds added to "opens a story" where a long line follows another on a new subject.
+
+    Two long multi-sentence lines in a row are two paragraphs of one story or two stories
+    pasted one per line; paragraphs of one story keep their names and terms, a new story
+    brings its own. Little shared vocabulary is evidence, not proof (one story's paragraphs
+    can drift), so it moves the model's decision rather than forcing it.
+    """
+    nudges: dict[int, float] = {}
+    for position in range(1, len(lines)):
+        if not (
+            _is_whole_story(lines[position], int(cues[position].fixed[9]))
+            and _is_whole_story(lines[position - 1], int(cues[position - 1].fixed[9]))
+        ):
+            continue
+        cohesion = _cohesion(cues[position], cues[position - 1])
+        for ceiling, nudge in _TOPIC_SHIFT_NUDGES:
+            if cohesion < ceiling:
+                nudges[position] = nudge
+                break
+    return nudges
+
+
+def _cohesion(line: _Cues, other: _Cues) -> float:
+    """Weighted share of the rarer line's vocabulary that the other line uses too."""
+    shared = line.words & other.words
+    mass = min(line.mass, sum(other.weights.get(word, 0.0) for word in other.words))
+    if mass <= 0:
+        return 0.0
+    return sum(line.weights[word] for word in shared) / mass
 
 
 def boundary_examples(text: str, starts: Collection[int]) -> list[tuple[tuple[float, ...], bool]]:
@@ -765,6 +1152,43 @@ def _make_segment(story: Sequence[_Line], headline: bool) -> Segment:
     )
 
 
+def _windowed_story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
+    """:func:`_story_starts` over windows of ``_WINDOW_LINES`` lines, for large dumps.
+
+    The cues of a line (its words, their weights) are what a split holds in memory, so a
+    long dump is read a window at a time: each window starts at a story start decided by
+    the one before, and its last ``_WINDOW_MARGIN`` lines, decided without the lines that
+    follow, are decided again at the head of the next window. Memory is then bounded by
+    the window, and dumps shorter than a window are split exactly as before.
+    """
+    count = len(lines)
+    if count <= _WINDOW_LINES:
+        return _story_starts(lines)
+    starts: list[int] = []
+    headlines: set[int] = set()
+    begin = 0
+    while begin < count:
+        end = min(count, begin + _WINDOW_LINES)
+        window_starts, window_headlines = _story_starts(lines[begin:end])
+        if end == count:
+            kept, following = window_starts, count
+        else:
+            limit = end - begin - _WINDOW_MARGIN
+            kept = [start for start in window_starts if start < limit]
+            later = [start for start in window_starts if start >= limit]
+            if later:
+                following = begin + later[0]
+            elif kept[-1] > 0:
+                # No story starts in the margin: decide the last one again.
+                following = begin + kept.pop()
+            else:
+                following = end  # One story fills the window (a cap keeps this rare).
+        starts.extend(begin + start for start in kept)
+        headlines.update(begin + start for start in kept if start in window_headlines)
+        begin = following
+    return starts, headlines
+
+
 def split_dump_spans(text: str) -> list[tuple[int, Segment]]:
     """Like :func:`split_dump`, with the index (in ``text.splitlines()``) of each story's start.
 
@@ -772,7 +1196,7 @@ def split_dump_spans(text: str) -> list[tuple[int, Segment]]:
     segmentation benchmark scores.
     """
     lines = _read_lines(text)
-    starts, headlines = _story_starts(lines)
+    starts, headlines = _windowed_story_starts(lines)
     spans: list[tuple[int, Segment]] = []
     for number, start in enumerate(starts):
         end = starts[number + 1] if number + 1 < len(starts) else len(lines)

@@ -1,0 +1,300 @@
+"""Dump segmentation in each layout real copy arrives in, on small dumps written for the tests.
+
+Every story here is invented. Each test lays the same kind of copy out one way and checks
+that every story comes out whole and alone (the benchmark's "exactly right").
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.pipeline import segment as segmenter
+from bot.pipeline.segment import split_dump, split_dump_spans
+
+# Four invented stories on unrelated subjects, each as a headline and paragraphs.
+QUAKE = (
+    "Earthquake kills dozens in mountain province",
+    [
+        "A magnitude 6.8 earthquake struck the mountain province of Veldra early on Tuesday, "
+        "killing at least 41 people and bringing down hundreds of homes in villages near the "
+        "epicentre.",
+        "Rescue teams were still digging through rubble in the town of Ostrava Nova by "
+        "nightfall, and the regional governor said the death toll was likely to rise.",
+        "Aftershocks of up to magnitude 5.1 shook the valley through the day, and roads into "
+        "the worst-hit villages were blocked by landslides.",
+        "The national seismic institute said it was the strongest quake to hit the region in "
+        "more than thirty years.",
+    ],
+)
+TRIAL = (
+    "Former mayor jailed for bribery scheme",
+    [
+        "A court in Harlow Bay sentenced former mayor Ellis Varga to nine years in prison on "
+        "Wednesday for taking bribes from construction firms in exchange for city contracts.",
+        "Judges found that Varga had accepted more than two million crowns over six years, "
+        "hidden in the accounts of relatives and a sailing club he controlled.",
+        "His lawyers said they would appeal the verdict, calling the sentence "
+        "disproportionate for a first offence.",
+        "Three business owners who paid the bribes received suspended sentences after they "
+        "testified for the prosecution.",
+    ],
+)
+TRANSFER = (
+    "Rovers sign striker Adeyemi in record deal",
+    [
+        "Northfield Rovers have signed striker Tobi Adeyemi from Castello for a club record "
+        "fee of 38 million euros, the football club announced on Friday.",
+        "The 24-year-old scored 27 league goals last season and had been chased by several of "
+        "the continent's biggest teams.",
+        "Rovers manager Ines Holt said the forward would make his debut in the cup tie "
+        "against Wexley next weekend.",
+        "Castello will also receive a share of any future sale, according to people familiar "
+        "with the terms.",
+    ],
+)
+CHIPS = (
+    "Chipmaker Lumen denies report of factory closure",
+    [
+        "Semiconductor maker Lumen Systems denied on Thursday a newspaper report that it "
+        "planned to close its wafer plant in Grenmark and move production overseas.",
+        "Shares in the company fell 6 percent in early trading after the report, before "
+        "recovering most of the loss once the denial was published.",
+        "Lumen said the Grenmark plant was running at full capacity and that it had just "
+        "signed a new ten-year lease for the site.",
+        "The company's chief executive, Mara Quist, called the report baseless and said Lumen "
+        "would ask the newspaper to correct it.",
+    ],
+)
+STORIES = [QUAKE, TRIAL, TRANSFER, CHIPS]
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text))
+
+
+def _assert_whole(segments_text: list[str], stories: list[list[str]]) -> None:
+    """Each story's lines are all in one segment, and that segment holds no other story."""
+    assert len(segments_text) == len(stories), segments_text
+    for text, story in zip(segments_text, stories, strict=True):
+        for line in story:
+            assert _words(line) <= _words(text), (line, text)
+
+
+def _one_line(story: tuple[str, list[str]], headline: bool = False) -> str:
+    body = " ".join(story[1])
+    return f"{story[0]} {body}" if headline else body
+
+
+def test_paragraph_per_line_without_separators() -> None:
+    lines = [line for title, body in STORIES for line in [title, *body]]
+    segments = split_dump("\n".join(lines))
+    _assert_whole([s.title + " " + s.text for s in segments], [[t, *b] for t, b in STORIES])
+
+
+def test_whole_story_per_line() -> None:
+    dump = "\n".join(_one_line(story) for story in STORIES)
+    segments = split_dump(dump)
+    _assert_whole([s.text for s in segments], [[_one_line(story)] for story in STORIES])
+
+
+def test_headline_run_into_the_lede_one_story_per_line() -> None:
+    dump = "\n".join(_one_line(story, headline=True) for story in STORIES)
+    starts = [start for start, _ in split_dump_spans(dump)]
+    assert starts == [0, 1, 2, 3]
+
+
+def test_real_dump_mix_first_story_in_paragraphs_then_one_story_per_line() -> None:
+    # The first story a paragraph per line, a photo credit; then stories one per line, one
+    # with a kicker, one a teaser cut off mid-sentence.
+    teaser = _one_line(TRANSFER, headline=True)[:480].rsplit(" ", 1)[0]
+    lines = [
+        f"{QUAKE[0]} {QUAKE[1][0]}",
+        *QUAKE[1][1:],
+        "Photo: Ana Ruiz/Reuters",
+        f"CHARGES: {_one_line(TRIAL, headline=True)}",
+        teaser,
+        _one_line(CHIPS, headline=True),
+    ]
+    spans = split_dump_spans("\n".join(lines))
+    assert [start for start, _ in spans] == [0, 5, 6, 7]
+    assert "Photo" not in spans[0][1].text
+    assert "CHARGES" not in spans[1][1].title + spans[1][1].text
+
+
+def test_blank_line_after_every_paragraph() -> None:
+    dump = "\n\n".join(line for title, body in STORIES for line in [title, *body])
+    segments = split_dump(dump)
+    assert [s.title for s in segments] == [title for title, _ in STORIES]
+
+
+def test_headline_and_paragraphs_with_blank_lines_between_stories() -> None:
+    dump = "\n\n".join("\n".join([title, *body]) for title, body in STORIES)
+    segments = split_dump(dump)
+    assert [s.title for s in segments] == [title for title, _ in STORIES]
+    assert segments[1].text == "\n\n".join(TRIAL[1])
+
+
+def test_newsletter_teasers_one_per_line_cut_mid_sentence() -> None:
+    teasers = [
+        "A magnitude 6.8 earthquake struck the mountain province of Veldra early on Tuesday, "
+        "killing at least 41 people and bringing down hundreds of",
+        "A court in Harlow Bay sentenced former mayor Ellis Varga to nine years in prison on "
+        "Wednesday for taking bribes from construction firms in exchange",
+        "Northfield Rovers have signed striker Tobi Adeyemi from Castello for a club record "
+        "fee of 38 million euros. The 24-year-old scored 27 league goals and had been",
+        "Semiconductor maker Lumen Systems denied on Thursday a newspaper report that it "
+        "planned to close its wafer plant in Grenmark and move",
+    ]
+    assert [start for start, _ in split_dump_spans("\n".join(teasers))] == [0, 1, 2, 3]
+
+
+def test_numbered_items() -> None:
+    lines: list[str] = []
+    for number, (title, body) in enumerate(STORIES, start=1):
+        lines += [f"{number}. {title}", *body[:2], ""]
+    segments = split_dump("\n".join(lines))
+    assert [s.title for s in segments] == [title for title, _ in STORIES]
+
+
+def test_bulleted_items() -> None:
+    dump = "\n".join(f"• {' '.join(body[:2])}" for _, body in STORIES)
+    segments = split_dump(dump)
+    assert len(segments) == 4
+    assert all(not s.text.startswith("•") for s in segments)
+    assert segments[2].text.startswith("Northfield Rovers")
+
+
+def test_bullet_list_inside_a_story_stays_in_it() -> None:
+    lines = [
+        TRIAL[0],
+        TRIAL[1][0],
+        "The court also ordered:",
+        "- a fine of 400,000 crowns",
+        "- a ban from public office for ten years",
+        "- the sale of the sailing club's boats",
+        TRANSFER[0],
+        *TRANSFER[1][:2],
+    ]
+    starts = [start for start, _ in split_dump_spans("\n".join(lines))]
+    assert [start for start in starts if start <= 6] == [0, 6]
+
+
+def test_wire_slug_lines_with_the_body_after_a_blank_line() -> None:
+    lines: list[str] = []
+    for number, (title, body) in enumerate(STORIES, start=12):
+        lines += [f"WIRE{number}: {title}", "", *[f"{p}\n" for p in body[:2]]]
+    segments = split_dump("\n".join(lines))
+    assert [s.title for s in segments] == [title for title, _ in STORIES]
+
+
+def test_many_wire_slug_stories_are_each_a_story() -> None:
+    # A long dump of that shape, two paragraphs a story and no blank line before the next
+    # slug, must come out as one story per slug, neither merged nor split.
+    lines: list[str] = []
+    for number in range(1500):
+        title, body = STORIES[number % 4]
+        lines += [f"WIRE{number}: {title} ({number})", "", body[number % 3], body[3]]
+    segments = split_dump("\n".join(lines))
+    assert len(segments) == 1500
+    assert all(segment.text.count("\n\n") == 1 for segment in segments)
+
+
+def test_read_more_links_between_items() -> None:
+    lines: list[str] = []
+    for title, body in STORIES:
+        lines += [title, body[0], "Read more »"]
+    segments = split_dump("\n".join(lines))
+    assert [s.text for s in segments] == [body[0] for _, body in STORIES]
+
+
+def test_agency_datelines_open_stories() -> None:
+    lines = [
+        f"VELDRA (Reuters) - {QUAKE[1][0]}",
+        *QUAKE[1][1:3],
+        TRIAL[0],
+        f"HARLOW BAY (AP) - {TRIAL[1][0]}",
+        *TRIAL[1][1:3],
+        f"LONDON (Reuters) - {CHIPS[1][0]}",
+        CHIPS[1][1],
+    ]
+    starts = [start for start, _ in split_dump_spans("\n".join(lines))]
+    assert starts == [0, 3, 7]
+
+
+def test_email_newsletter_pasted_as_text() -> None:
+    lines = [
+        "From: The Morning Brief <brief@example.org>",
+        "Sent: Tuesday, 3 June 2025 06:00",
+        "To: reader@example.org",
+        "Subject: Your morning briefing",
+        "",
+        "View this email in your browser",
+        "",
+    ]
+    for title, body in STORIES:
+        lines += [title, *body[:2], "", "———", ""]
+    lines += ["Unsubscribe | Manage preferences", "© 2025 The Morning Brief"]
+    segments = split_dump("\n".join(lines))
+    assert [s.title for s in segments] == [title for title, _ in STORIES]
+    assert "From" not in " ".join(s.text for s in segments)
+
+
+def test_web_page_pasted_as_text() -> None:
+    lines = ["Skip to content", "Home", "News", "World", "Business", "Sport", ""]
+    for title, body in STORIES:
+        lines += [title, "2 hours ago", body[0], "Share", ""]
+    lines += ["Privacy policy", "Terms of use"]
+    segments = split_dump("\n".join(lines))
+    assert [s.title for s in segments] == [title for title, _ in STORIES]
+
+
+def test_digest_of_briefs_one_per_line() -> None:
+    briefs = [
+        "A magnitude 6.8 earthquake in Veldra province kills at least 41 people.",
+        "Former Harlow Bay mayor Ellis Varga is sentenced to nine years in prison for bribery.",
+        "Northfield Rovers sign striker Tobi Adeyemi from Castello for a club record fee.",
+        "Lumen Systems denies a report that it will close its wafer plant in Grenmark.",
+        "Voters in Estmark approve a new constitution in a referendum, official results show.",
+    ]
+    assert [start for start, _ in split_dump_spans("\n".join(briefs))] == [0, 1, 2, 3, 4]
+
+
+def test_hard_wrapped_wire_copy_with_sign_offs_and_a_table() -> None:
+    # A blank line ends each story, but the second story's table holds one too; the
+    # sign-off line shows where stories end.
+    dump = (
+        "LUMEN SYSTEMS DENIES PLANT CLOSURE REPORT\n"
+        "GRENMARK, March 3 - Lumen Systems said it had no plans to\n"
+        "close its wafer plant in Grenmark.\n"
+        "    The company said the plant was running at full capacity.\n"
+        " Reuter\n\n"
+        "GRAIN REGISTRATIONS TO MARCH 1\n"
+        "ESTMARK, March 3 - The grain board gave registrations in\n"
+        "thousands of tonnes:\n"
+        "    Wheat 1,655.8\n\n"
+        "    Maize 48.0\n"
+        " Reuter\n\n"
+        "ROVERS SIGN ADEYEMI\n"
+        "NORTHFIELD, March 3 - Northfield Rovers signed striker Tobi\n"
+        "Adeyemi for a record fee.\n"
+        " Reuter\n"
+    )
+    starts = [start for start, _ in split_dump_spans(dump)]
+    assert starts == [0, 6, 14]
+
+
+def test_large_dump_read_in_windows_splits_as_a_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Windows cut the dump into parts a fraction of its length; the stories must be the same.
+    dump = "\n\n".join(
+        "\n".join([f"{title} ({number})", *body[: 1 + number % 4]])
+        for number in range(60)
+        for title, body in [STORIES[number % 4]]
+    )
+    whole = split_dump_spans(dump)
+    monkeypatch.setattr(segmenter, "_WINDOW_LINES", 40)
+    monkeypatch.setattr(segmenter, "_WINDOW_MARGIN", 10)
+    windowed = split_dump_spans(dump)
+    assert len(whole) == 60
+    assert windowed == whole
