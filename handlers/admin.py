@@ -295,12 +295,12 @@ async def admin_broadcast(ctx: CommandContext, req: Request, chat: Chat, args: s
     db = ctx.services.db
     if text.startswith("confirm "):
         token = text.removeprefix("confirm ").strip()
-        message = await db.call(state.get_value, BROADCAST_KEY + token)
-        if not message:
-            return Reply("That broadcast has expired or was already sent.")
-        await db.call(state.set_value, BROADCAST_KEY + token, "")
         if ctx.send_to_chat is None:
             return Reply("Broadcasts are sent by the running bot; start it with `newsbot run`.")
+        # One atomic claim: of two presses of the same button only one gets the message.
+        message = await db.call(state.take_value, BROADCAST_KEY + token)
+        if not message:
+            return Reply("That broadcast has expired or was already sent.")
         targets = await db.call(chat_store.list_chats, chat_state="active")
         sent = failed = 0
         for target in targets:

@@ -143,7 +143,8 @@ async def _remove(
             sub = None
     if sub is None:
         return Reply(f"No {noun} {ref.strip()!r} in this chat. Send /list to see them.")
-    await db.call(sub_store.remove_subscription, sub.id)
+    if not await db.call(sub_store.remove_subscription, sub.id):
+        return Reply(f"{noun.capitalize()} #{sub.id} was already removed.")
     return Reply(f"Removed {noun} #{sub.id}: {sub.canonical}")
 
 
@@ -432,7 +433,8 @@ async def cmd_stop(ctx: CommandContext, req: Request, chat: Chat) -> Reply:
             "Send /stop confirm (or press the button) to go ahead.",
             buttons=((Button("Yes, forget this chat", action="stop:confirm"),),),
         )
-    await ctx.services.db.call(chat_store.delete_chat, chat.id)
+    if not await ctx.services.db.call(chat_store.delete_chat, chat.id):
+        return Reply("This chat was already forgotten. Send /start any time to begin again.")
     return Reply("Done: I have forgotten this chat. Send /start any time to begin again.")
 
 
