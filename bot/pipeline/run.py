@@ -36,7 +36,7 @@ from bot.pipeline.language import detect_language, key_terms
 from bot.pipeline.match import Matcher, MatchResult, StoryFeatures
 from bot.pipeline.query import Query, QueryError, parse_query
 from bot.pipeline.summarize import summarize
-from bot.pipeline.text import normalize_whitespace, strip_boilerplate
+from bot.pipeline.text import normalize_whitespace, strip_boilerplate, strip_control_characters
 from bot.pipeline.urls import canonical_url
 from storage import chats as chat_store
 from storage import deliveries as outbox
@@ -112,6 +112,24 @@ def content_hash(title: str, text: str) -> str:
     folded = unicodedata.normalize("NFKC", basis).casefold()
     normalized = " ".join(_NOT_ALNUM.sub(" ", folded).split())
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def clean_raw(raw: RawStory) -> RawStory:
+    """The one normalization at the ingest boundary: every ingested story, from any source,
+    loses its terminal escapes, C0/C1 controls and bidi overrides here, before any stage
+    sees it (title and text keep their line breaks; URL, guid and source name are one line)."""
+
+    def one_line(value: str | None) -> str | None:
+        return strip_control_characters(value, one_line=True) if value is not None else None
+
+    return RawStory(
+        title=strip_control_characters(raw.title),
+        text=strip_control_characters(raw.text),
+        url=one_line(raw.url) or None,
+        published=raw.published,
+        guid=one_line(raw.guid),
+        source_name=one_line(raw.source_name) or "",
+    )
 
 
 @dataclass
@@ -197,6 +215,8 @@ class Pipeline:
     ) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
+        raws = [clean_raw(raw) for raw in raws]
+        source_name = strip_control_characters(source_name, one_line=True)
         cleaned = [(normalize_whitespace(r.title), strip_boilerplate(r.text)) for r in raws]
         # The topic model is vectorised: one call for the batch, before the write lock is taken.
         scores = self.classifier.classify_many(cleaned) if cleaned else []
