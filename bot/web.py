@@ -8,10 +8,12 @@ routes (Slack's ``/slack/events``, Telegram's webhook) are added by their transp
 from __future__ import annotations
 
 import asyncio
+import codecs
 import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -30,10 +32,52 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def bearer_token_ok(header: str | None, expected: str) -> bool:
     """Constant-time check of ``Authorization: Bearer TOKEN``; an empty expected token never
-    matches (the endpoint is closed until a token is configured)."""
-    if not expected or not header or not header.startswith("Bearer "):
+    matches (the endpoint is closed until a token is configured).
+
+    aiohttp hands over header bytes that are not UTF-8 as lone surrogates, which cannot be
+    encoded again: a header that is not plain ASCII is simply a wrong token.
+    """
+    if not expected or not header or not header.isascii() or not header.startswith("Bearer "):
         return False
     return hmac.compare_digest(header.removeprefix("Bearer ").encode(), expected.encode())
+
+
+def secret_header_ok(given: str | None, expected: str) -> bool:
+    """Constant-time check of a shared-secret header (Telegram's webhook secret token)."""
+    if not expected or not given or not given.isascii():
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class BadBody(ValueError):
+    """A request body that cannot be read as JSON; the message says why, for the 400 answer."""
+
+
+async def read_json_body(request: web.Request) -> Any:
+    """The request's body as JSON, or :class:`BadBody` with a message fit for the client.
+
+    Every way a body can be unreadable is an answer, not a traceback: an unknown charset, bytes
+    that are not in it, nesting deeper than the parser's recursion allows, a number longer than
+    Python converts (4,300 digits), or plain bad syntax.
+    """
+    charset = request.charset or "utf-8"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise BadBody(f"unsupported charset {charset[:40]!r}; send UTF-8") from None
+    raw = await request.read()
+    try:
+        text = raw.decode(charset)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadBody(
+            f"body is not JSON: it is not valid {charset[:40]} ({exc.reason if isinstance(exc, UnicodeDecodeError) else exc})"
+        ) from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BadBody("body is not JSON we accept: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, and "Exceeds the limit ... digits"
+        raise BadBody(f"body is not JSON: {str(exc)[:200]}") from None
 
 
 class WebServer:
@@ -101,9 +145,9 @@ class WebServer:
                 {"error": "missing or wrong bearer token (NEWSBOT_INGEST_TOKEN)"}, status=401
             )
         try:
-            payload = json.loads(await request.text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return web.json_response({"error": f"body is not JSON: {exc}"}, status=400)
+            payload = await read_json_body(request)
+        except BadBody as exc:
+            return web.json_response({"error": str(exc)}, status=400)
         if not isinstance(payload, dict | list):
             return web.json_response({"error": "send a story object or a list of them"}, status=400)
         try:
