@@ -47,6 +47,13 @@ class Settings:
     delivery_poll_seconds: float = 2.0
     default_interval_minutes: int = 15
     console_admin: bool = True
+    # -- limits that keep the database and the HTTP port available under load --------------
+    ingest_max_stories: int = 2000
+    ingest_chunk_stories: int = 250
+    feed_max_items: int = 500
+    http_idle_timeout_seconds: float = 15.0
+    http_body_timeout_seconds: float = 30.0
+    http_max_connections: int = 256
 
     @property
     def telegram_enabled(self) -> bool:
@@ -202,6 +209,53 @@ ENV_VARIABLES: tuple[tuple[str, str, str, str], ...] = (
         "15",
         "Polling interval for new sources.",
     ),
+    # -- limits that keep the database and the HTTP port available under load --------------
+    (
+        "NEWSBOT_INGEST_MAX_STORIES",
+        "ingest_max_stories",
+        "2000",
+        "Most stories one POST /ingest may carry (more: 413); send bigger sets in parts.",
+    ),
+    (
+        "NEWSBOT_INGEST_CHUNK_STORIES",
+        "ingest_chunk_stories",
+        "250",
+        "Stories stored per database transaction; other writers get their turn in between.",
+    ),
+    (
+        "NEWSBOT_FEED_MAX_ITEMS",
+        "feed_max_items",
+        "500",
+        "Most items taken from one feed fetch (the first ones; the rest is logged and left).",
+    ),
+    (
+        "NEWSBOT_HTTP_IDLE_TIMEOUT_SECONDS",
+        "http_idle_timeout_seconds",
+        "15",
+        "HTTP connections that send no complete request headers for this long are closed.",
+    ),
+    (
+        "NEWSBOT_HTTP_BODY_TIMEOUT_SECONDS",
+        "http_body_timeout_seconds",
+        "30",
+        "A request body not received in full within this time gets 408.",
+    ),
+    (
+        "NEWSBOT_HTTP_MAX_CONNECTIONS",
+        "http_max_connections",
+        "256",
+        "Open HTTP connections at most; beyond it the longest-open idle one is closed.",
+    ),
+)
+
+# name, lowest and highest accepted value of the limits above
+_LIMITS: tuple[tuple[str, str, float, float], ...] = (
+    ("NEWSBOT_INGEST_MAX_STORIES", "ingest_max_stories", 1, 1_000_000),
+    ("NEWSBOT_INGEST_CHUNK_STORIES", "ingest_chunk_stories", 1, 100_000),
+    ("NEWSBOT_FEED_MAX_ITEMS", "feed_max_items", 1, 1_000_000),
+    ("NEWSBOT_HTTP_IDLE_TIMEOUT_SECONDS", "http_idle_timeout_seconds", 0.1, 3600),
+    ("NEWSBOT_HTTP_BODY_TIMEOUT_SECONDS", "http_body_timeout_seconds", 0.1, 3600),
+    ("NEWSBOT_HTTP_MAX_CONNECTIONS", "http_max_connections", 8, 100_000),
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -276,6 +330,10 @@ def load_settings(
         raise SettingsError(f"NEWSBOT_LOG_LEVEL: unknown level {settings.log_level!r}")
     if not -1 <= settings.http_port <= 65535:
         raise SettingsError(f"NEWSBOT_HTTP_PORT: {settings.http_port} is not a port")
+    for name, field_name, low, high in _LIMITS:
+        value = getattr(settings, field_name)
+        if not low <= value <= high:
+            raise SettingsError(f"{name}: {value} is outside {low:g}..{high:g}")
     return settings
 
 

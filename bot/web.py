@@ -3,6 +3,12 @@
 It binds to ``NEWSBOT_HTTP_HOST``:``NEWSBOT_HTTP_PORT`` only (127.0.0.1 by default). Other
 routes (Slack's ``/slack/events``, Telegram's webhook) are added by their transports through
 :meth:`WebServer.add_route`.
+
+The port must stay available to ``/healthz`` whatever clients do, so slow and idle clients are
+cut off: a connection that has not sent complete request headers within
+``NEWSBOT_HTTP_IDLE_TIMEOUT_SECONDS`` of opening (or of its last response) is closed, a body
+not received within ``NEWSBOT_HTTP_BODY_TIMEOUT_SECONDS`` gets 408, and at most
+``NEWSBOT_HTTP_MAX_CONNECTIONS`` are open at once (the longest-open idle one makes room).
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ import codecs
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.metrics import Metrics
@@ -80,6 +88,48 @@ async def read_json_body(request: web.Request) -> Any:
         raise BadBody(f"body is not JSON: {str(exc)[:200]}") from None
 
 
+class ConnectionGuard:
+    """Keeps at most ``limit`` connections open: a new connection beyond it closes the
+    longest-open connection that is not handling a request (or itself, when all are busy).
+
+    aiohttp has no connection cap of its own; its server object reports each new connection
+    to ``connection_made`` and lists the open ones in ``connections``, which is all this needs.
+    """
+
+    def __init__(self, server: web.Server, limit: int) -> None:
+        self.server = server
+        self.limit = limit
+        self.busy: set[object] = set()  # protocols with a request in a handler
+        self.evicted = 0
+        self._last_warning = -60.0
+        self._connection_made = server.connection_made
+        server.connection_made = self._on_connection  # type: ignore[method-assign]
+
+    def _on_connection(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        self._connection_made(handler, transport)
+        live = [h for h in self.server.connections if h.transport is not None]
+        excess = len(live) - self.limit
+        if excess <= 0:
+            return
+        for victim in live:
+            if excess <= 0:
+                break
+            if victim is handler or victim in self.busy:
+                continue
+            victim.force_close()
+            excess -= 1
+            self.evicted += 1
+        if excess > 0:
+            handler.force_close()
+            self.evicted += 1
+        now = time.monotonic()
+        if now - self._last_warning >= 60:  # once a minute, not once per connection
+            self._last_warning = now
+            log.warning(
+                "event=http_connection_cap limit=%d evicted_total=%d", self.limit, self.evicted
+            )
+
+
 class WebServer:
     def __init__(
         self,
@@ -91,19 +141,51 @@ class WebServer:
         self.services = services
         self.metrics = metrics
         self.scheduler_alive = scheduler_alive
-        self.app = web.Application(client_max_size=MAX_INGEST_BYTES)
+        self.app = web.Application(
+            client_max_size=MAX_INGEST_BYTES, middlewares=[self._read_body_in_time]
+        )
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/metrics", self.metrics_view)
         self.app.router.add_post("/ingest", self.ingest)
         self._runner: web.AppRunner | None = None
+        self.guard: ConnectionGuard | None = None
         self.port: int | None = None
 
     def add_route(self, method: str, path: str, handler: Handler) -> None:
         self.app.router.add_route(method, path, handler)
 
+    @web.middleware
+    async def _read_body_in_time(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        """Marks the connection busy while its request is handled, and reads the body within
+        the body timeout first (aiohttp keeps it, so the route reads it again for free): a
+        client trickling its body is answered 408 instead of holding a handler."""
+        busy = self.guard.busy if self.guard is not None else set()
+        busy.add(request.protocol)
+        try:
+            if request.body_exists:
+                try:
+                    async with asyncio.timeout(self.services.settings.http_body_timeout_seconds):
+                        await request.read()
+                except TimeoutError:
+                    return web.json_response(
+                        {"error": "the request body did not arrive in time"}, status=408
+                    )
+            return await handler(request)
+        finally:
+            busy.discard(request.protocol)
+
     async def start(self, host: str, port: int) -> int:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        settings = self.services.settings
+        # keepalive_timeout is also aiohttp's deadline for a request's headers: its timer runs
+        # from the connection's start (and from each response) until the headers are complete.
+        self._runner = web.AppRunner(
+            self.app, access_log=None, keepalive_timeout=settings.http_idle_timeout_seconds
+        )
         await self._runner.setup()
+        assert self._runner.server is not None
+        self.guard = ConnectionGuard(self._runner.server, settings.http_max_connections)
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         server = site._server  # aiohttp exposes the bound sockets only here
