@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 import textwrap
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings, SettingsError, load_settings
+from storage import db as storage_db
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -413,6 +415,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except sqlite3.OperationalError as exc:
+        if not is_lock_error(exc):
+            raise
+        # Every connection already waits out the busy timeout; past it, one line, not a trace.
+        print(
+            f"error: the database is busy: another newsbot process held its write lock for "
+            f"more than {storage_db.BUSY_TIMEOUT_MS / 1000:g} s ({exc}); what was stored so far is kept, "
+            "run the command again to finish",
+            file=sys.stderr,
+        )
+        return EXIT_BUSY
+
+
+EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text
 
 
 if __name__ == "__main__":

@@ -232,6 +232,15 @@ class WebServer:
             return web.json_response({"error": str(exc)}, status=400)
         if not isinstance(payload, dict | list):
             return web.json_response({"error": "send a story object or a list of them"}, status=400)
+        limit = self.services.settings.ingest_max_stories
+        if isinstance(payload, list) and len(payload) > limit:
+            return web.json_response(
+                {
+                    "error": f"too many stories in one request: {len(payload)}; at most {limit} "
+                    "(NEWSBOT_INGEST_MAX_STORIES), send the rest in further requests"
+                },
+                status=413,
+            )
         try:
             report, errors = await self.services.ingest_payload(payload)
         except StorageFullError as exc:
