@@ -77,15 +77,23 @@ async def read_json_body(request: web.Request) -> Any:
     try:
         text = raw.decode(charset)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise BadBody(
-            f"body is not JSON: it is not valid {charset[:40]} ({exc.reason if isinstance(exc, UnicodeDecodeError) else exc})"
-        ) from None
+        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+        raise BadBody(f"body is not JSON: it is not valid {charset[:40]} ({reason})") from None
     try:
         return json.loads(text)
     except RecursionError:
         raise BadBody("body is not JSON we accept: nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, and "Exceeds the limit ... digits"
         raise BadBody(f"body is not JSON: {str(exc)[:200]}") from None
+
+
+class BodyTimeout(Exception):
+    """Raised into a route's pending body read when the body is overdue."""
+
+
+def _expire_body(request: web.Request) -> None:
+    if not request.content.is_eof():
+        request.content.set_exception(BodyTimeout())
 
 
 class ConnectionGuard:
@@ -158,22 +166,31 @@ class WebServer:
     async def _read_body_in_time(
         self, request: web.Request, handler: Handler
     ) -> web.StreamResponse:
-        """Marks the connection busy while its request is handled, and reads the body within
-        the body timeout first (aiohttp keeps it, so the route reads it again for free): a
-        client trickling its body is answered 408 instead of holding a handler."""
+        """Marks the connection busy while its request is handled, and gives its body
+        ``NEWSBOT_HTTP_BODY_TIMEOUT_SECONDS`` to arrive: a route still waiting for it then gets
+        :class:`BodyTimeout` from its read, answered here with 408 and a closed connection.
+
+        Nothing is read on the route's behalf, so a route that refuses a request before reading
+        its body (a wrong token) never buffers it.
+        """
         busy = self.guard.busy if self.guard is not None else set()
         busy.add(request.protocol)
+        timer = None
+        if request.body_exists:
+            timer = asyncio.get_running_loop().call_later(
+                self.services.settings.http_body_timeout_seconds, _expire_body, request
+            )
         try:
-            if request.body_exists:
-                try:
-                    async with asyncio.timeout(self.services.settings.http_body_timeout_seconds):
-                        await request.read()
-                except TimeoutError:
-                    return web.json_response(
-                        {"error": "the request body did not arrive in time"}, status=408
-                    )
             return await handler(request)
+        except BodyTimeout:
+            response = web.json_response(
+                {"error": "the request body did not arrive in time"}, status=408
+            )
+            response.force_close()
+            return response
         finally:
+            if timer is not None:
+                timer.cancel()
             busy.discard(request.protocol)
 
     async def start(self, host: str, port: int) -> int:
