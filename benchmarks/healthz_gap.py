@@ -4,8 +4,10 @@ Starts the bot's real HTTP server over a real SQLite file, posts ``--stories`` s
 request and polls ``/healthz`` every 50 ms meanwhile. Prints the longest stretch without a
 healthy answer and the request's duration, for the configured chunk size and, as the baseline
 in the same run, for one chunk as large as the whole request (the former single transaction).
+One story is ingested first, as a running bot has done: the first batch after start pays
+one-time imports that are not what is measured.
 
-    python -m benchmarks.healthz_gap [--stories 10000] [--chunk 250] [--no-baseline]
+    python -m benchmarks.healthz_gap [--stories 10000] [--chunk 100] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -74,8 +76,8 @@ def stories(count: int) -> list[dict[str, str]]:
     return rows
 
 
-async def measure(count: int, chunk: int) -> tuple[float, float, int]:
-    """(longest gap without a healthy /healthz in s, request seconds, stories stored)."""
+async def measure(count: int, chunk: int) -> tuple[float, float, float, int]:
+    """(longest gap without a healthy /healthz in s, when it began, request seconds, stored)."""
     with tempfile.TemporaryDirectory() as folder:
         settings = make_settings(
             Path(folder),
@@ -89,6 +91,13 @@ async def measure(count: int, chunk: int) -> tuple[float, float, int]:
         base = f"http://127.0.0.1:{port}"
         try:
             async with httpx.AsyncClient(timeout=600) as client:
+                # A running bot has ingested before: its first batch's one-time imports (the
+                # topic model pulls in scikit-learn, about 3 s) are not what is measured here.
+                await client.post(
+                    f"{base}/ingest",
+                    json={"title": "Warm-up", "text": "The bot starts."},
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
                 started = time.perf_counter()
                 push = asyncio.create_task(
                     client.post(
@@ -97,7 +106,7 @@ async def measure(count: int, chunk: int) -> tuple[float, float, int]:
                         headers={"Authorization": f"Bearer {TOKEN}"},
                     )
                 )
-                last_ok, longest = time.perf_counter(), 0.0
+                last_ok, longest, longest_at = time.perf_counter(), 0.0, 0.0
                 while not push.done():
                     try:
                         health = await client.get(f"{base}/healthz", timeout=30)
@@ -105,7 +114,8 @@ async def measure(count: int, chunk: int) -> tuple[float, float, int]:
                     except httpx.HTTPError:
                         healthy = False
                     now = time.perf_counter()
-                    longest = max(longest, now - last_ok)
+                    if now - last_ok > longest:
+                        longest, longest_at = now - last_ok, last_ok - started
                     if healthy:
                         last_ok = now
                     await asyncio.sleep(0.05)
@@ -117,7 +127,7 @@ async def measure(count: int, chunk: int) -> tuple[float, float, int]:
         finally:
             await server.stop()
             await core.close()
-    return longest, seconds, stored
+    return longest, longest_at, seconds, stored
 
 
 def main() -> None:
@@ -125,7 +135,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--stories", type=int, default=10_000)
-    parser.add_argument("--chunk", type=int, default=250)
+    parser.add_argument("--chunk", type=int, default=100)
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
     runs = [("chunked", args.chunk)]
@@ -133,10 +143,10 @@ def main() -> None:
         runs.append(("one transaction (baseline)", args.stories))
     print(f"{args.stories:,} stories in one POST /ingest")
     for label, chunk in runs:
-        longest, seconds, stored = asyncio.run(measure(args.stories, chunk))
+        longest, at, seconds, stored = asyncio.run(measure(args.stories, chunk))
         print(
-            f"  {label:28s} chunk {chunk:>6}: /healthz longest unanswered {longest:6.2f} s, "
-            f"request {seconds:6.1f} s, stored {stored:,}"
+            f"  {label:28s} chunk {chunk:>6}: /healthz longest unanswered {longest:6.2f} s "
+            f"(from {at:.1f} s), request {seconds:6.1f} s, stored {stored:,}"
         )
 
 

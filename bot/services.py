@@ -107,9 +107,10 @@ class Services:
                 if is_storage_full(exc):
                     log.error("event=storage_full stories=%d error=%r", len(raws), str(exc))
                     raise StorageFullError(
-                        f"the database is full ({exc}): {start} of {len(raws)} stories were "
-                        "stored before it, none after; free disk space and it will be retried "
-                        "(stories already stored are recognised as duplicates)"
+                        f"the database is full ({exc}): the first {start} of {len(raws)} "
+                        "stories were stored (or known already), none after; free disk space "
+                        "and it will be retried (stories already stored are recognised as "
+                        "duplicates)"
                     ) from exc
                 raise
         self.metrics.stories_ingested.inc(len(report.new))

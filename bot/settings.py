@@ -49,7 +49,7 @@ class Settings:
     console_admin: bool = True
     # -- limits that keep the database and the HTTP port available under load --------------
     ingest_max_stories: int = 2000
-    ingest_chunk_stories: int = 250
+    ingest_chunk_stories: int = 100
     feed_max_items: int = 500
     http_idle_timeout_seconds: float = 15.0
     http_body_timeout_seconds: float = 30.0
@@ -219,7 +219,7 @@ ENV_VARIABLES: tuple[tuple[str, str, str, str], ...] = (
     (
         "NEWSBOT_INGEST_CHUNK_STORIES",
         "ingest_chunk_stories",
-        "250",
+        "100",
         "Stories stored per database transaction; other writers get their turn in between.",
     ),
     (

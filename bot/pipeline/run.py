@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SUMMARY_CHARS = DEFAULT_SUMMARY_CHARS
-# Stories per transaction: at about 10 ms a story, a chunk holds the write lock for ~2.5 s.
-DEFAULT_CHUNK_STORIES = 250
+# Stories per transaction: at 10-15 ms a story, a chunk holds the write lock for 1-2 s
+# (measured: 3,000 stories take the same total time in chunks of 50, 100 or all at once).
+DEFAULT_CHUNK_STORIES = 100
 
 
 def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
