@@ -420,9 +420,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         # Every connection already waits out the busy timeout; past it, one line, not a trace.
         print(
-            f"error: the database is busy: another newsbot process held its write lock for "
-            f"more than {storage_db.BUSY_TIMEOUT_MS / 1000:g} s ({exc}); what was stored so far is kept, "
-            "run the command again to finish",
+            "error: the database is busy: another newsbot process held its write lock for "
+            f"more than {storage_db.BUSY_TIMEOUT_MS / 1000:g} s ({exc}); what was stored so "
+            "far is kept, run the command again to finish",
             file=sys.stderr,
         )
         return EXIT_BUSY

@@ -3,6 +3,7 @@ writers (a second ``newsbot ingest``, ``newsbot admin stats``) never die of a lo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -72,8 +73,6 @@ async def test_healthz_answers_between_the_chunks_of_a_big_request(tmp_path: Pat
     server = WebServer(core.services, core.metrics, scheduler_alive=lambda: True)
     port = await server.start("127.0.0.1", 0)
     try:
-        import asyncio
-
         body = [{"title": r.title, "text": r.text} for r in _raws(300, "beta")]
         async with httpx.AsyncClient(timeout=60) as client:
             push = asyncio.create_task(
