@@ -22,6 +22,7 @@ from typing import TextIO
 
 import httpx
 
+from bot.logformat import EscapingFormatter
 from bot.metrics import Metrics
 from bot.models import Chat, Reply
 from bot.pipeline.classify import TopicModel
@@ -67,7 +68,8 @@ class SecretsFilter(logging.Filter):
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     """One line per event: time, level, logger, then the event's key=value fields."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    # Control characters in logged values are escaped: a value cannot forge a line.
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(
         SecretsFilter(
             [

@@ -10,14 +10,16 @@ import argparse
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 import textwrap
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings, SettingsError, load_settings
+from storage import db as storage_db
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -530,16 +532,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as exc:
         print(f"newsbot: cannot start: {one_line(exc, secrets)}", file=sys.stderr)
         return 1
+    except sqlite3.OperationalError as exc:
+        if is_lock_error(exc):
+            # Every connection already waits out the busy timeout; past it, one line, not a trace.
+            print(
+                "error: the database is busy: another newsbot process held its write lock for "
+                f"more than {storage_db.BUSY_TIMEOUT_MS / 1000:g} s ({exc}); what was stored so "
+                "far is kept, run the command again to finish",
+                file=sys.stderr,
+            )
+            return EXIT_BUSY
+        return _command_failed(args.command, exc, secrets)
     except Exception as exc:
-        # The traceback goes to the log at DEBUG (masked like every record); the terminal gets
-        # one line, masked too.
-        log.debug("event=command_failed command=%s", args.command, exc_info=exc)
-        print(
-            f"newsbot {args.command}: failed: {one_line(exc, secrets)} "
-            "(NEWSBOT_LOG_LEVEL=DEBUG shows the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+        return _command_failed(args.command, exc, secrets)
+
+
+def _command_failed(command: str, exc: BaseException, secrets: Iterable[str]) -> int:
+    """One masked line on the terminal; the traceback goes to the log at DEBUG (masked too)."""
+    from bot.startup import one_line
+
+    log.debug("event=command_failed command=%s", command, exc_info=exc)
+    print(
+        f"newsbot {command}: failed: {one_line(exc, secrets)} "
+        "(NEWSBOT_LOG_LEVEL=DEBUG shows the traceback)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text
 
 
 if __name__ == "__main__":

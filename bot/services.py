@@ -237,18 +237,33 @@ class Services:
     async def process(
         self, raws: list[RawStory], *, source_id: int | None = None, source_name: str = ""
     ) -> IngestReport:
-        try:
-            report = await self.db.call(
-                self.pipeline.process, raws, source_id=source_id, source_name=source_name
-            )
-        except sqlite3.OperationalError as exc:
-            if is_storage_full(exc):
-                log.error("event=storage_full stories=%d error=%r", len(raws), str(exc))
-                raise StorageFullError(
-                    f"the database is full ({exc}): nothing of this batch was stored; "
-                    "free disk space and it will be retried"
-                ) from exc
-            raise
+        """Store a batch one chunk (``NEWSBOT_INGEST_CHUNK_STORIES``) per database call, so
+        the bot's other database work (``/healthz``, deliveries, commands) runs in between and
+        other processes get the write lock between chunks."""
+        size = self.settings.ingest_chunk_stories
+        report = IngestReport()
+        for start in range(0, len(raws), size):
+            chunk = raws[start : start + size]
+            try:
+                report.merge(
+                    await self.db.call(
+                        self.pipeline.process,
+                        chunk,
+                        source_id=source_id,
+                        source_name=source_name,
+                        chunk_size=size,
+                    )
+                )
+            except sqlite3.OperationalError as exc:
+                if is_storage_full(exc):
+                    log.error("event=storage_full stories=%d error=%r", len(raws), str(exc))
+                    raise StorageFullError(
+                        f"the database is full ({exc}): the first {start} of {len(raws)} "
+                        "stories were stored (or known already), none after; free disk space "
+                        "and it will be retried (stories already stored are recognised as "
+                        "duplicates)"
+                    ) from exc
+                raise
         self.metrics.stories_ingested.inc(len(report.new))
         self.metrics.duplicates.labels("exact").inc(report.duplicates)
         self.metrics.duplicates.labels("reprint").inc(report.reprints)
@@ -294,6 +309,14 @@ class Services:
         report = IngestReport()
         if result.status == "ok" and result.feed is not None:
             raws = stories_from_feed_items(result.feed.items, source_name=source.name)
+            if len(raws) > self.settings.feed_max_items:
+                log.warning(
+                    "event=feed_items_capped source=%s items=%d kept=%d (NEWSBOT_FEED_MAX_ITEMS)",
+                    source.id,
+                    len(raws),
+                    self.settings.feed_max_items,
+                )
+                raws = raws[: self.settings.feed_max_items]
             if source.fetch_full_text:
                 raws = await self._expand_teasers(raws, result.feed.items)
             report = await self.process(raws, source_id=source.id, source_name=source.name)

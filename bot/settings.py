@@ -157,6 +157,12 @@ class Settings:
     startup_retry_seconds: float = setting("NEWSBOT_STARTUP_RETRY_SECONDS", 300.0, "How long start-up retries an unreachable Telegram or Slack API (with backoff) before giving up; 0 tries once.", min=0, max=86400, example="300")
     max_input_bytes: int = setting("NEWSBOT_MAX_INPUT_BYTES", 5_000_000, "Largest inbox file or `newsbot ingest` file read; a larger one moves to failed/.", min=1, max=2**40, example="5000000")
     inbox_settle_seconds: float = setting("NEWSBOT_INBOX_SETTLE_SECONDS", 10.0, "An inbox file is taken once its size and mtime stay unchanged this long.", min=0, max=86400, example="10")
+    ingest_max_stories: int = setting("NEWSBOT_INGEST_MAX_STORIES", 2000, "Most stories one POST /ingest may carry (more: 413); send bigger sets in parts.", min=1, max=1_000_000)
+    ingest_chunk_stories: int = setting("NEWSBOT_INGEST_CHUNK_STORIES", 100, "Stories stored per database transaction; other writers get their turn in between.", min=1, max=100_000)
+    feed_max_items: int = setting("NEWSBOT_FEED_MAX_ITEMS", 500, "Most items taken from one feed fetch (the first ones; the rest is logged and left).", min=1, max=1_000_000)
+    http_idle_timeout_seconds: float = setting("NEWSBOT_HTTP_IDLE_TIMEOUT_SECONDS", 15.0, "HTTP connections that send no complete request headers for this long are closed.", min=0.1, max=3600, example="15")
+    http_body_timeout_seconds: float = setting("NEWSBOT_HTTP_BODY_TIMEOUT_SECONDS", 30.0, "A request body not received in full within this time gets 408.", min=0.1, max=3600, example="30")
+    http_max_connections: int = setting("NEWSBOT_HTTP_MAX_CONNECTIONS", 256, "Open HTTP connections at most; beyond it the longest-open idle one is closed.", min=8, max=100_000)
     console_admin: bool = True  # not configurable: the console is run by whoever owns the machine
 
     @property

@@ -21,6 +21,7 @@ from bot.alerts import TOPIC_LABELS
 from bot.models import Attachment, Button, Chat, Reply
 from handlers import sources_admin
 from handlers.context import CommandContext
+from handlers.numbers import parse_id, parse_number
 from handlers.router import CommandSpec, Request
 from storage import audit, state
 from storage import chats as chat_store
@@ -38,8 +39,8 @@ AdminHandler = Callable[[CommandContext, Request, Chat, str], Awaitable[Reply]]
 
 def _page(args: str) -> int:
     words = args.split()
-    if len(words) >= 2 and words[-2] == "page" and words[-1].isdigit():
-        return max(1, int(words[-1]))
+    if len(words) >= 2 and words[-2] == "page":
+        return max(1, min(10_000, parse_number(words[-1]) or 1))
     return 1
 
 
@@ -70,8 +71,8 @@ async def admin_addsource(ctx: CommandContext, req: Request, chat: Chat, args: s
             "Example: /admin addsource https://example.com/rss Example 15"
         )
     interval = None
-    if len(words) > 1 and words[-1].isdigit():
-        interval = int(words.pop())
+    if len(words) > 1 and parse_number(words[-1]) is not None:
+        interval = parse_number(words.pop())
     name = " ".join(words[1:]) or None
     return await sources_admin.add_source_checked(ctx, words[0], name=name, interval=interval)
 
@@ -257,9 +258,10 @@ async def admin_queue(ctx: CommandContext, req: Request, chat: Chat, args: str) 
 
 async def admin_retry(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
     ref = args.strip()
-    if ref != "all" and not ref.isdigit():
+    delivery_id = parse_id(ref)
+    if ref != "all" and delivery_id is None:
         return Reply("Usage: /admin retry ID|all")
-    count = await ctx.services.db.call(outbox.retry_dead, None if ref == "all" else int(ref))
+    count = await ctx.services.db.call(outbox.retry_dead, delivery_id)
     return Reply(f"Re-queued {count} dead letter(s).")
 
 
@@ -290,15 +292,15 @@ async def admin_users(ctx: CommandContext, req: Request, chat: Chat, args: str) 
 
 def _ban(new_state: str) -> AdminHandler:
     async def run(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
-        ref = args.strip().lstrip("#")
-        if not ref.isdigit():
+        chat_id = parse_id(args)
+        if chat_id is None:
             return Reply(
                 f"Usage: /admin {'ban' if new_state == 'banned' else 'unban'} ID (see /admin users)"
             )
         try:
             target = await ctx.services.db.call(
                 chat_store.set_chat_state,
-                int(ref),
+                chat_id,
                 new_state,
                 f"banned by admin {req.user_id}" if new_state == "banned" else None,
             )
@@ -317,12 +319,12 @@ async def admin_broadcast(ctx: CommandContext, req: Request, chat: Chat, args: s
     db = ctx.services.db
     if text.startswith("confirm "):
         token = text.removeprefix("confirm ").strip()
-        message = await db.call(state.get_value, BROADCAST_KEY + token)
-        if not message:
-            return Reply("That broadcast has expired or was already sent.")
-        await db.call(state.set_value, BROADCAST_KEY + token, "")
         if ctx.send_to_chat is None:
             return Reply("Broadcasts are sent by the running bot; start it with `newsbot run`.")
+        # One atomic claim: of two presses of the same button only one gets the message.
+        message = await db.call(state.take_value, BROADCAST_KEY + token)
+        if not message:
+            return Reply("That broadcast has expired or was already sent.")
         targets = await db.call(chat_store.list_chats, chat_state="active")
         sent = failed = 0
         for target in targets:

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from bot.models import Button, Reply
 from bot.pipeline.query import QueryError, parse_query
+from handlers.numbers import parse_id, parse_number
 from handlers.router import Request, Router
 from storage import stories as story_store
 
@@ -35,9 +36,9 @@ async def handle_callback(router: Router, request: Request) -> Reply | None:
     def as_command(command: str, args: str = "") -> Request:
         return replace(request, command=command, args=args)
 
-    if verb == "story" and arg.isdigit():
+    if verb == "story" and parse_id(arg) is not None:
         return await router.handle(as_command("story", arg))
-    if verb == "unsub" and arg.isdigit():
+    if verb == "unsub" and parse_id(arg) is not None:
         return await router.handle(as_command("unsubscribe", arg))
     if verb == "mute" and re.fullmatch(r"[a-z]{2,20}", arg):
         return await router.handle(as_command("mute", f"topic:{arg}"))
@@ -45,11 +46,12 @@ async def handle_callback(router: Router, request: Request) -> Reply | None:
         return await router.handle(as_command("stop", "confirm"))
     if verb == "search":
         page, _, text = arg.partition(":")
-        if page.isdigit() and text:
+        if parse_number(page) is not None and text:
             return await router.handle(as_command("search", f"{text} page {page}"))
-    if verb in ("more", "less") and arg.isdigit():
+    story_id = parse_id(arg)
+    if verb in ("more", "less") and story_id is not None:
         try:
-            story = await router.context.services.db.call(story_store.get_story, int(arg))
+            story = await router.context.services.db.call(story_store.get_story, story_id)
         except LookupError:
             return Reply("That story has expired.")
         if verb == "more":

@@ -21,6 +21,7 @@ from bot.pipeline.policy import (
 )
 from bot.pipeline.query import QueryError, parse_query
 from handlers.context import CommandContext
+from handlers.numbers import parse_id, parse_number
 from handlers.router import CommandSpec, Handler, Request
 from storage import chats as chat_store
 from storage import stories as story_store
@@ -118,7 +119,7 @@ async def cmd_subscribe(ctx: CommandContext, req: Request, chat: Chat) -> Reply:
 def _find_subscription(subs: list[Subscription], ref: str) -> Subscription | None:
     ref = ref.strip().lstrip("#")
     for sub in subs:
-        if ref.isdigit() and sub.id == int(ref):
+        if sub.id == parse_id(ref):
             return sub
     for sub in subs:
         if ref.casefold() in (sub.query.casefold(), sub.canonical.casefold()):
@@ -134,7 +135,7 @@ async def _remove(
     db = ctx.services.db
     subs = await db.call(sub_store.chat_subscriptions, chat.id, kind)
     sub = _find_subscription(subs, ref)
-    if sub is None and kind == "query" and not ref.strip().lstrip("#").isdigit():
+    if sub is None and kind == "query" and parse_id(ref) is None:
         # /unsubscribe "earthquakes" should find "earthquake": compare as the parser reads it.
         try:
             canonical = parse_query(ref).canonical()
@@ -143,7 +144,8 @@ async def _remove(
             sub = None
     if sub is None:
         return Reply(f"No {noun} {ref.strip()!r} in this chat. Send /list to see them.")
-    await db.call(sub_store.remove_subscription, sub.id)
+    if not await db.call(sub_store.remove_subscription, sub.id):
+        return Reply(f"{noun.capitalize()} #{sub.id} was already removed.")
     return Reply(f"Removed {noun} #{sub.id}: {sub.canonical}")
 
 
@@ -285,8 +287,11 @@ async def cmd_search(ctx: CommandContext, req: Request, chat: Chat) -> Reply:
     text = req.args.strip()
     page = 1
     words = text.rsplit(None, 2)
-    if len(words) == 3 and words[1].lower() == "page" and words[2].isdigit():
-        text, page = words[0], max(1, min(100, int(words[2])))
+    if len(words) == 3 and words[1].lower() == "page":
+        number = parse_number(words[2])
+        if number is None:
+            return Reply("Which page? Usage: /search QUERY [page N], e.g. /search NATO page 2")
+        text, page = words[0], max(1, min(100, number))
     if not story_store.fts_query(text):
         return Reply("Search for what? Example: /search NATO summit")
     hits = await ctx.services.db.call(
@@ -307,11 +312,14 @@ async def cmd_search(ctx: CommandContext, req: Request, chat: Chat) -> Reply:
 
 async def cmd_story(ctx: CommandContext, req: Request, chat: Chat) -> Reply:
     ref = req.args.strip().lstrip("#")
-    if not ref.isdigit():
-        return Reply("Which story? Example: /story 42 (ids are shown in alerts and /latest)")
+    story_id = parse_id(ref)
+    if story_id is None:
+        return Reply(
+            "Which story? Usage: /story ID, e.g. /story 42 (ids are in alerts and /latest)"
+        )
     db = ctx.services.db
     try:
-        story = await db.call(story_store.get_story, int(ref))
+        story = await db.call(story_store.get_story, story_id)
     except LookupError:
         return Reply(f"There is no story #{ref}; it may have expired.")
     members = await db.call(story_store.cluster_members, story.cluster_id or story.id)
@@ -366,15 +374,17 @@ def _parse_setting(name: str, value: str) -> dict[str, object]:
         start, end = parse_quiet_hours(value)
         return {"quiet_hours": f"{start:%H:%M}-{end:%H:%M}"}
     if name == "cap":
-        if not value.isdigit() or not 1 <= int(value) <= 500:
+        cap = parse_number(value, low=1, high=500)
+        if cap is None:
             raise PolicyError(
                 "cap is a number of alerts an hour from 1 to 500, e.g. /settings cap 20"
             )
-        return {"hourly_cap": int(value)}
+        return {"hourly_cap": cap}
     if name == "length":
-        if not value.isdigit() or not 100 <= int(value) <= 1000:
+        length = parse_number(value, low=100, high=1000)
+        if length is None:
             raise PolicyError("length is 100 to 1000 characters, e.g. /settings length 300")
-        return {"summary_chars": int(value)}
+        return {"summary_chars": length}
     if name in ("language", "lang"):
         if value.lower() in ("any", "all", "off"):
             return {"language": None}
@@ -433,7 +443,8 @@ async def cmd_stop(ctx: CommandContext, req: Request, chat: Chat) -> Reply:
             "Send /stop confirm (or press the button) to go ahead.",
             buttons=((Button("Yes, forget this chat", action="stop:confirm"),),),
         )
-    await ctx.services.db.call(chat_store.delete_chat, chat.id)
+    if not await ctx.services.db.call(chat_store.delete_chat, chat.id):
+        return Reply("This chat was already forgotten. Send /start any time to begin again.")
     return Reply("Done: I have forgotten this chat. Send /start any time to begin again.")
 
 

@@ -116,8 +116,14 @@ def list_chats(
     return [_row_to_chat(r) for r in rows]
 
 
-def delete_chat(db: Database, chat_id: int) -> None:
-    """Forget a chat: its subscriptions and outbox rows go with it (ON DELETE CASCADE)."""
+def delete_chat(db: Database, chat_id: int) -> bool:
+    """Forget a chat: its subscriptions and outbox rows go with it (ON DELETE CASCADE).
+
+    False when it was already gone: of two concurrent confirmations only one deletes.
+    """
     with db.atomic():
-        db.execute("DELETE FROM chats WHERE id = ?", [chat_id])
+        cursor = db.execute("DELETE FROM chats WHERE id = ?", [chat_id])
+        if cursor.rowcount != 1:
+            return False
         state.bump(db, state.SUBSCRIPTIONS_VERSION)
+    return True

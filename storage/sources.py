@@ -80,7 +80,8 @@ def get_source(db: Database, source_id: int) -> Source:
 def resolve_source(db: Database, ref: str) -> Source:
     """A source by id, exact name or URL: what users type after `sources pause`."""
     ref = ref.strip()
-    if ref.isdigit():
+    # ASCII digits only, within SQLite's integer range ("²".isdigit() is true; int("²") fails).
+    if ref.isascii() and ref.isdigit() and len(ref) <= 18:
         return get_source(db, int(ref))
     rows = list(
         db.table("sources").rows_where("url = ? OR lower(name) = lower(?)", [ref, ref], limit=2)

@@ -26,3 +26,20 @@ def bump(db: Database, key: str) -> int:
     value = int(get_value(db, key, "0") or 0) + 1
     set_value(db, key, str(value))
     return value
+
+
+def take_value(db: Database, key: str) -> str | None:
+    """Claim a one-time value (a broadcast's confirmation token): return it and clear it.
+
+    Two presses of the same confirm button run concurrently; reading the value and clearing it
+    in two steps lets both see it. The clearing UPDATE is conditional on the value still being
+    there, so exactly one caller gets ``rowcount == 1`` and the value; every other gets None.
+    """
+    value = get_value(db, key)
+    if not value:
+        return None
+    cursor = db.execute(
+        "UPDATE service_state SET value = '', updated_at = ? WHERE key = ? AND value = ?",
+        [to_iso(utcnow()), key, value],
+    )
+    return value if cursor.rowcount == 1 else None

@@ -65,10 +65,14 @@ def get_subscription(db: Database, sub_id: int) -> Subscription:
     return _row_to_subscription(rows[0])
 
 
-def remove_subscription(db: Database, sub_id: int) -> None:
+def remove_subscription(db: Database, sub_id: int) -> bool:
+    """Delete a subscription; False when it was already gone (a second press of Undo)."""
     with db.atomic():
-        db.execute("DELETE FROM subscriptions WHERE id = ?", [sub_id])
+        cursor = db.execute("DELETE FROM subscriptions WHERE id = ?", [sub_id])
+        if cursor.rowcount != 1:
+            return False
         state.bump(db, VERSION_KEY)
+    return True
 
 
 def chat_subscriptions(db: Database, chat_id: int, kind: str | None = None) -> list[Subscription]:

@@ -3,10 +3,12 @@ match -> queue deliveries.
 
 Each stage is a small pure module; this runner owns the order, the transaction and the state the
 stages keep between stories (the reprint index, the compiled subscriptions). It is synchronous
-and runs on the database thread (or in the CLI process), so a batch is one ``BEGIN IMMEDIATE``
-transaction: a story, its cluster and its outbox rows are stored together or not at all, and a
-second process (``newsbot ingest``) sharing the database waits its turn and then sees everything
-stored before it.
+and runs on the database thread (or in the CLI process). A batch is stored in chunks of at most
+``chunk_size`` stories, each one ``BEGIN IMMEDIATE`` transaction: a story, its cluster and its
+outbox rows are stored together or not at all, and a second process (``newsbot ingest``,
+``newsbot admin``) sharing the database waits only for the current chunk, never for a whole
+10,000-story batch. Chunks are idempotent: after a crash mid-batch the same input is simply
+given again, and the stories already stored are recognised as exact duplicates.
 
 Alert rule for clusters: the first story of a cluster is alerted. A reprint never is. A later
 member of the cluster is alerted only when the dedup stage says it adds substantial new
@@ -22,9 +24,10 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlite_utils import Database
 
@@ -36,7 +39,7 @@ from bot.pipeline.language import detect_language, key_terms
 from bot.pipeline.match import Matcher, MatchResult, StoryFeatures
 from bot.pipeline.query import Query, QueryError, parse_query
 from bot.pipeline.summarize import summarize
-from bot.pipeline.text import normalize_whitespace, strip_boilerplate
+from bot.pipeline.text import normalize_whitespace, strip_boilerplate, strip_control_characters
 from bot.pipeline.urls import canonical_url
 from storage import chats as chat_store
 from storage import deliveries as outbox
@@ -46,7 +49,19 @@ from storage.db import write_transaction
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 SUMMARY_CHARS = DEFAULT_SUMMARY_CHARS
+# Stories per transaction: at 10-15 ms a story, a chunk holds the write lock for 1-2 s
+# (measured: 3,000 stories take the same total time in chunks of 50, 100 or all at once).
+DEFAULT_CHUNK_STORIES = 100
+
+
+def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size`` (at least one item each)."""
+    size = max(1, size)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,24 @@ def content_hash(title: str, text: str) -> str:
     folded = unicodedata.normalize("NFKC", basis).casefold()
     normalized = " ".join(_NOT_ALNUM.sub(" ", folded).split())
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def clean_raw(raw: RawStory) -> RawStory:
+    """The one normalization at the ingest boundary: every ingested story, from any source,
+    loses its terminal escapes, C0/C1 controls and bidi overrides here, before any stage
+    sees it (title and text keep their line breaks; URL, guid and source name are one line)."""
+
+    def one_line(value: str | None) -> str | None:
+        return strip_control_characters(value, one_line=True) if value is not None else None
+
+    return RawStory(
+        title=strip_control_characters(raw.title),
+        text=strip_control_characters(raw.text),
+        url=one_line(raw.url) or None,
+        published=raw.published,
+        guid=one_line(raw.guid),
+        source_name=one_line(raw.source_name) or "",
+    )
 
 
 @dataclass
@@ -194,22 +227,43 @@ class Pipeline:
         *,
         source_id: int | None = None,
         source_name: str = "",
+        chunk_size: int = DEFAULT_CHUNK_STORIES,
     ) -> IngestReport:
+        """Store ``raws``, committing every ``chunk_size`` stories (see the module docstring).
+
+        When a chunk fails, the chunks before it stay stored and the error is raised.
+        """
         started = time.perf_counter()
         report = IngestReport()
+        source_name = strip_control_characters(source_name, one_line=True)
+        for chunk in chunked(raws, chunk_size):
+            self._process_chunk(db, chunk, report, source_id, source_name)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _process_chunk(
+        self,
+        db: Database,
+        chunk: Sequence[RawStory],
+        report: IngestReport,
+        source_id: int | None,
+        source_name: str,
+    ) -> None:
+        raws = [clean_raw(raw) for raw in chunk]
         cleaned = [(normalize_whitespace(r.title), strip_boilerplate(r.text)) for r in raws]
-        # The topic model is vectorised: one call for the batch, before the write lock is taken.
+        # The topic model is vectorised: one call for the chunk, before the write lock is taken.
         scores = self.classifier.classify_many(cleaned) if cleaned else []
+        # Counted into the caller's report only once the chunk is committed.
+        done = IngestReport()
         try:
-            self._process_batch(db, raws, cleaned, scores, report, source_id, source_name)
+            self._process_batch(db, raws, cleaned, scores, done, source_id, source_name)
         except BaseException:
             # The transaction rolled back, and SQLite will hand out the same ids again: forget
             # the in-memory index and rebuild it from what is really stored at the next batch.
             self.index = StoryIndex(window_hours=self.window.total_seconds() / 3600)
             self._last_seen_id = 0
             raise
-        report.seconds = time.perf_counter() - started
-        return report
+        report.merge(done)
 
     def _process_batch(
         self,

@@ -50,6 +50,31 @@ def normalize_whitespace(text: str) -> str:
     return _MANY_BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
+# --- control characters ---------------------------------------------------------------------
+
+# Terminal escape sequences (CSI ``ESC[31m``, OSC ``ESC]...BEL``, two-character ``ESC x``) go
+# whole, so no "[31m" residue is left; then every remaining control character.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]"
+)
+# C0 controls except tab, newline and carriage return (a line break, made "\n" later), DEL,
+# C1 controls, and the bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069)
+# that can reverse a headline's direction in a chat.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = re.compile(r"[\t\n\r]+")
+
+
+def strip_control_characters(text: str, *, one_line: bool = False) -> str:
+    """``text`` without terminal escapes, C0/C1 controls (tabs and line breaks kept) and bidi
+    controls. ``one_line`` also turns tabs and line breaks into spaces (URLs, names, ids).
+
+    Applied once to everything ingested, before any other stage: such characters can colour or
+    clear an operator's console and reverse the direction of a headline in a chat.
+    """
+    text = _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", text))
+    return _LINE_BREAKS.sub(" ", text).strip() if one_line else text
+
+
 # --- sentences --------------------------------------------------------------------------------
 
 # Abbreviations that are (almost) never the last word of a sentence: titles before names,

@@ -165,6 +165,25 @@ class SeenEvents:
         return True
 
 
+_SIGNATURE_RE = re.compile(r"v0=[0-9a-f]{64}")
+
+
+def signature_headers_problem(headers: Mapping[str, str]) -> str | None:
+    """Why Slack's signature headers are unusable, or None when their shape is right.
+
+    Bolt's verifier turns the timestamp into an int and compares the signature as text: a
+    timestamp that is not a number, or a signature with non-ASCII characters, would raise there
+    (a 500 with a traceback). Shape is checked here, before it; bolt still checks the values.
+    """
+    timestamp = headers.get("X-Slack-Request-Timestamp") or ""
+    signature = headers.get("X-Slack-Signature") or ""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return "X-Slack-Request-Timestamp must be Unix seconds"
+    if not _SIGNATURE_RE.fullmatch(signature):
+        return "X-Slack-Signature must be v0= and 64 hex digits"
+    return None
+
+
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
     if not headers:
         return None
@@ -356,6 +375,9 @@ class SlackRunner:
             web_server.add_route("POST", EVENTS_PATH, self.handle_http)
 
     async def handle_http(self, request: web.Request) -> web.Response:
+        problem = signature_headers_problem(request.headers)
+        if problem is not None:
+            return web.Response(status=401, text=problem)
         bolt_request = await to_bolt_request(request)
         bolt_response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)

@@ -13,8 +13,6 @@ Nothing here assumes api.telegram.org: ``TELEGRAM_API_URL`` may point at any Bot
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 import warnings
 from collections import deque
@@ -71,6 +69,7 @@ from bot.transports.render_telegram import (
     render_reply,
     render_update_notice,
 )
+from bot.web import BadBody, read_json_body, secret_header_ok
 from handlers.callbacks import handle_callback
 from handlers.router import Request, Router, parse_command_text
 from storage import chats as chat_store
@@ -561,16 +560,20 @@ class TelegramRunner:
     async def webhook(self, request: web.Request) -> web.Response:
         """Telegram's POST of one update, authenticated by the secret token header."""
         expected = self.settings.telegram_webhook_secret
-        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+        if not secret_header_ok(given, expected):
             return web.Response(status=401, text="wrong secret token")
         try:
-            data = json.loads(await request.read())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return web.Response(status=400, text="body is not JSON")
+            data = await read_json_body(request)
+        except BadBody as exc:
+            return web.Response(status=400, text=str(exc))
         if not isinstance(data, dict):
             return web.Response(status=400, text="body is not an update")
-        update = Update.de_json(data, self.app.bot)
+        try:
+            update = Update.de_json(data, self.app.bot)
+        except Exception as exc:  # untrusted JSON: any shape PTB cannot read is a bad request
+            log.warning("event=telegram_webhook_bad_update error=%r", str(exc)[:200])
+            return web.Response(status=400, text="body is not a Telegram update")
         await self.app.update_queue.put(update)
         return web.Response(text="ok")
 
