@@ -50,20 +50,28 @@ def test_a_failure_mid_batch_keeps_the_committed_chunks_and_a_retry_stores_the_r
     """SQLITE_FULL part-way (a real full database, by its page limit): the chunks before it are
     committed, the failing one rolls back whole, and giving the same batch again stores exactly
     what is missing."""
-    db = open_database(tmp_path / "n.db")
     pipeline = Pipeline(TopicModel.load(None))
-    raws = _raws(120, "alpha")
+    # How many pages one chunk takes (first chunk, so an overestimate): the limit below then
+    # lets a few chunks in and fails well before the last, whatever the stories' stored size.
+    probe = open_database(tmp_path / "probe.db")
+    before = probe.execute("PRAGMA page_count").fetchone()[0]
+    Pipeline(TopicModel.load(None)).process(probe, _raws(10, "probe"), chunk_size=10)
+    chunk_pages = probe.execute("PRAGMA page_count").fetchone()[0] - before
+    probe.close()
+    db = open_database(tmp_path / "n.db")
+    total = 300
+    raws = _raws(total, "alpha")
     pages = db.execute("PRAGMA page_count").fetchone()[0]
-    db.execute(f"PRAGMA max_page_count = {pages + 40}")
+    db.execute(f"PRAGMA max_page_count = {pages + 3 * chunk_pages}")
     with pytest.raises(Exception, match="full"):
         pipeline.process(db, raws, chunk_size=10)
     stored = db.table("stories").count
-    assert 0 < stored < 120 and stored % 10 == 0, stored
+    assert 0 < stored < total and stored % 10 == 0, stored
     db.execute("PRAGMA max_page_count = 1073741823")
     report = pipeline.process(db, raws, chunk_size=10)
-    assert (len(report.new), report.duplicates) == (120 - stored, stored)
+    assert (len(report.new), report.duplicates) == (total - stored, stored)
     titles = [row[0] for row in db.execute("SELECT title FROM stories")]
-    assert len(titles) == 120 == len(set(titles))
+    assert len(titles) == total == len(set(titles))
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 

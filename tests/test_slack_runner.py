@@ -18,7 +18,7 @@ from bot.app import NewsBot
 from bot.transports.slack import SlackRunner, SlackTransport
 from tests.fakes.slack_api import FakeSlack
 from tests.helpers import make_settings
-from tests.test_slack_e2e import SECRET, post
+from tests.test_slack_e2e import SECRET, post, slash, wait_response
 
 
 @pytest.fixture
@@ -108,3 +108,31 @@ async def test_a_failing_listener_is_logged_in_our_format(
     assert ours and ours[0].name == "bot.transports.slack"
     assert "type=block_actions" in ours[0].getMessage()
     assert ours[0].exc_info is not None
+
+
+async def test_building_the_slack_app_leaves_our_logger_level_alone(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    """Bolt sets the level of the logger named after its app to the root's level: the app must
+    not be named after our own logger, or our INFO lines vanish once root is at WARNING."""
+    ours, root = logging.getLogger("newsbot"), logging.getLogger()
+    saved = (ours.level, root.level)
+    ours.setLevel(logging.NOTSET)
+    root.setLevel(logging.WARNING)
+    settings = make_settings(
+        tmp_path,
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SECRET,
+        slack_api_url=slack.base_url,
+    )
+    newsbot = NewsBot(settings)
+    try:
+        await newsbot.start()
+        response = await slash(newsbot, slack, "help", key="level")
+        assert response.status_code == 200
+        await wait_response(slack, "level")
+        assert ours.level == logging.NOTSET
+    finally:
+        await newsbot.stop()
+        ours.setLevel(saved[0])
+        root.setLevel(saved[1])

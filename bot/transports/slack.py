@@ -359,7 +359,9 @@ class SlackRunner:
             signing_secret=settings.slack_signing_secret,
             request_verification_enabled=True,
             process_before_response=False,  # ack first, work after: bolt answers Slack at ack()
-            name="newsbot",
+            # Bolt sets the level of the logger named after the app to the root's level when it
+            # runs a listener; a name outside our "newsbot" logger keeps that logger's level ours.
+            name="newsbot-slack",
         )
         self.seen_events = SeenEvents()
         self._dm_channels: dict[str, str] = {}
