@@ -94,6 +94,31 @@ async def post(
         return await client.post(url, content=body.encode(), headers=all_headers)
 
 
+async def press_home_pause(newsbot: NewsBot, *, user: str) -> httpx.Response:
+    """The Home tab's pause button pressed by ``user``, as Slack posts it (block_actions)."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T0FAKE"},
+        "user": {"id": user},
+        "api_app_id": "A1",
+        "trigger_id": "1.2.3",
+        "container": {"type": "view", "view_id": "V1"},
+        "view": {"id": "V1", "type": "home"},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": "newsbot.cmd.pause",
+                "value": "pause",
+                "block_id": "b2",
+                "action_ts": "5.1",
+            }
+        ],
+    }
+    return await post(
+        newsbot, urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+    )
+
+
 async def slash(
     newsbot: NewsBot,
     slack: FakeSlack,
@@ -338,27 +363,7 @@ async def test_buttons_and_app_home(slack: FakeSlack, bot: NewsBot) -> None:
 
     # Pause from the Home tab: the view is published again, showing the new state.
     slack.clear_calls()
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T0FAKE"},
-        "user": {"id": "U1"},
-        "api_app_id": "A1",
-        "trigger_id": "1.2.3",
-        "container": {"type": "view", "view_id": "V1"},
-        "view": {"id": "V1", "type": "home"},
-        "actions": [
-            {
-                "type": "button",
-                "action_id": "newsbot.cmd.pause",
-                "value": "pause",
-                "block_id": "b2",
-                "action_ts": "5.1",
-            }
-        ],
-    }
-    await post(
-        bot, urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
-    )
+    await press_home_pause(bot, user="U1")
     republished = await slack.wait_for(lambda c: c.method == "views.publish")
     assert "Paused" in texts({"blocks": republished.params["view"]["blocks"]})
     chat = await bot.core.db.call(chat_store.find_chat, "slack", "D1")

@@ -4,21 +4,20 @@ failures logged in our format through bolt's ``app.error``."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 
 from bot.app import NewsBot
+from bot.settings import Settings
 from bot.transports.slack import SlackRunner, SlackTransport
 from tests.fakes.slack_api import FakeSlack
 from tests.helpers import make_settings
-from tests.test_slack_e2e import SECRET, post, slash, wait_response
+from tests.test_slack_e2e import SECRET, press_home_pause, slash, wait_response
 
 
 @pytest.fixture
@@ -27,15 +26,18 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-@pytest.fixture
-async def bot(tmp_path: Path, slack: FakeSlack) -> AsyncIterator[NewsBot]:
-    settings = make_settings(
+def slack_settings(tmp_path: Path, slack: FakeSlack) -> Settings:
+    return make_settings(
         tmp_path,
         slack_bot_token="xoxb-test",
         slack_signing_secret=SECRET,
         slack_api_url=slack.base_url,
     )
-    newsbot = NewsBot(settings)
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, slack: FakeSlack) -> AsyncIterator[NewsBot]:
+    newsbot = NewsBot(slack_settings(tmp_path, slack))
     await newsbot.start()
     try:
         yield newsbot
@@ -78,28 +80,8 @@ async def test_a_failing_listener_is_logged_in_our_format(
 ) -> None:
     # A Home-tab button for a user whose DM cannot be opened: the listener raises.
     slack.fail_method("conversations.open", "user_not_found")
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T0FAKE"},
-        "user": {"id": "U9"},
-        "api_app_id": "A1",
-        "trigger_id": "1.2.3",
-        "container": {"type": "view", "view_id": "V1"},
-        "view": {"id": "V1", "type": "home"},
-        "actions": [
-            {
-                "type": "button",
-                "action_id": "newsbot.cmd.pause",
-                "value": "pause",
-                "block_id": "b2",
-                "action_ts": "5.1",
-            }
-        ],
-    }
     with caplog.at_level(logging.ERROR):
-        await post(
-            bot, urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
-        )
+        await press_home_pause(bot, user="U9")
         for _ in range(100):
             if any("event=slack_listener_failed" in r.getMessage() for r in caplog.records):
                 break
@@ -119,13 +101,7 @@ async def test_building_the_slack_app_leaves_our_logger_level_alone(
     saved = (ours.level, root.level)
     ours.setLevel(logging.NOTSET)
     root.setLevel(logging.WARNING)
-    settings = make_settings(
-        tmp_path,
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SECRET,
-        slack_api_url=slack.base_url,
-    )
-    newsbot = NewsBot(settings)
+    newsbot = NewsBot(slack_settings(tmp_path, slack))
     try:
         await newsbot.start()
         response = await slash(newsbot, slack, "help", key="level")
