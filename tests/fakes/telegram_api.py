@@ -465,9 +465,7 @@ class FakeTelegram(FakeServer):
         with self._cond:
             self._method_faults[method.lower()] = _Fault(code, description, parameters, times)
 
-    def refuse_image(
-        self, url: str, description: str = "Bad Request: WEBPAGE_MEDIA_EMPTY"
-    ) -> None:
+    def refuse_image(self, url: str, description: str = "Bad Request: WEBPAGE_MEDIA_EMPTY") -> None:
         """Refuse every sendMessage/editMessageText whose link preview is ``url`` with a 400, as
         Telegram does when it cannot fetch or use the page or image behind a preview."""
         with self._cond:
