@@ -34,6 +34,7 @@ class Alert:
     reasons: tuple[str, ...]
     buttons: tuple[tuple[Button, ...], ...]
     thread_id: str | None = None
+    image_url: str | None = None  # shown large with the alert; None when the chat turned it off
 
     @property
     def more_sources(self) -> int:
@@ -66,9 +67,12 @@ def alert_buttons(story: Story, subscription_id: int | None) -> tuple[tuple[Butt
     return tuple(row for row in (tuple(first_row), tuple(second_row), tuple(third_row)) if row)
 
 
-def build_alert(db: Database, delivery: Delivery, summary_chars: int | None = None) -> Alert:
+def build_alert(
+    db: Database, delivery: Delivery, summary_chars: int | None = None, images: bool = True
+) -> Alert:
     """The alert for an outbox row; ``summary_chars`` is the chat's summary length setting
-    (the stored summary is made at the default length; another length is summarized anew)."""
+    (the stored summary is made at the default length; another length is summarized anew);
+    ``images`` is the chat's choice to see the story's lead image."""
     story = story_store.get_story(db, delivery.story_id)
     members = story_store.cluster_members(db, story.cluster_id or story.id)
     sub_id = None
@@ -97,4 +101,5 @@ def build_alert(db: Database, delivery: Delivery, summary_chars: int | None = No
         reasons=delivery.reasons,
         buttons=alert_buttons(story, sub_id),
         thread_id=delivery.thread_id,
+        image_url=story.image_url if images else None,
     )

@@ -29,6 +29,12 @@ class Metrics:
         self.alerts_failed = Counter(
             "newsbot_alerts_failed", "Alert sends that failed", ["transport", "kind"], registry=r
         )
+        self.images_refused = Counter(
+            "newsbot_images_refused",
+            "Alerts sent again without their image because the platform refused it",
+            ["transport"],
+            registry=r,
+        )
         self.fetch_errors = Counter(
             "newsbot_fetch_errors", "Failed source polls", ["source"], registry=r
         )

@@ -19,6 +19,7 @@ class RawStory:
     published: datetime | None = None
     guid: str | None = None
     source_name: str = ""
+    image_url: str | None = None  # the story's lead image (https, public host), never fetched
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Story:
     source_id: int | None = None
     topic_scores: dict[str, float] = field(default_factory=dict)
     key_terms: tuple[str, ...] = ()
+    image_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Chat:
     summary_chars: int = 400
     language: str | None = None
     state_reason: str | None = None
+    images: bool = True  # show a story's lead image in its alert
 
 
 @dataclass(frozen=True)

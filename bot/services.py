@@ -9,6 +9,7 @@ environment or builds framework objects.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import logging
 import os
@@ -23,7 +24,7 @@ from typing import Any
 
 from bot.metrics import Metrics
 from bot.models import RawStory, Source
-from bot.pipeline.feeds import extract_article, looks_like_feed
+from bot.pipeline.feeds import extract_article, looks_like_feed, page_image
 from bot.pipeline.fetch import Fetcher, FetchResult, SourceState
 from bot.pipeline.ingest import (
     IngestInputError,
@@ -140,7 +141,13 @@ def _parse_fetched(body: bytes, final_url: str, source_name: str) -> ParsedInput
     if article is None:
         raise IngestInputError("no feed and no article text found at this URL")
     title, text = article
-    story = RawStory(title=title, text=text, url=final_url, source_name=source_name or final_url)
+    story = RawStory(
+        title=title,
+        text=text,
+        url=final_url,
+        source_name=source_name or final_url,
+        image_url=page_image(body, final_url),
+    )
     return ParsedInput("page", [story])
 
 
@@ -367,13 +374,15 @@ class Services:
                     final_url, body, _ctype = await self.fetcher.fetch_page(raw.url or "")
                     # trafilatura takes CPU seconds on a big page: off the loop.
                     extracted = await asyncio.to_thread(extract_article, body, final_url)
+                    image = raw.image_url or await asyncio.to_thread(page_image, body, final_url)
                 except Exception as exc:  # a page failing must not lose the teaser
                     log.info("event=page_fetch_failed url=%s error=%s", raw.url, exc)
-                    extracted = None
+                    extracted, image = None, raw.image_url
+                text = raw.text
                 if extracted and len(extracted[1]) > len(raw.text):
-                    raw = RawStory(
-                        raw.title, extracted[1], raw.url, raw.published, raw.guid, raw.source_name
-                    )
+                    text = extracted[1]
+                if text != raw.text or image != raw.image_url:
+                    raw = dataclasses.replace(raw, text=text, image_url=image)
             expanded.append(raw)
         return expanded
 

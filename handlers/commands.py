@@ -352,7 +352,8 @@ SETTINGS_HELP = (
     "quiet 22:00-07:00 | off - hold alerts at night\n"
     "cap 20 - most instant alerts an hour (the rest go to the digest)\n"
     "length 400 - summary length in characters (100-1000)\n"
-    "language en | any - only stories in this language"
+    "language en | any - only stories in this language\n"
+    "images on|off - show a story's picture with its alert"
 )
 
 
@@ -391,6 +392,11 @@ def _parse_setting(name: str, value: str) -> dict[str, object]:
         if len(value) != 2 or not value.isalpha():
             raise PolicyError("language is a two-letter code such as en, or any")
         return {"language": value.lower()}
+    if name == "images":
+        choice = value.lower()
+        if choice not in ("on", "off"):
+            raise PolicyError("images is on or off, e.g. /settings images off")
+        return {"images": choice == "on"}
     if name == "time":  # shorthand: /settings time 07:30 keeps the digest kind
         return {"digest_schedule": f"daily {parse_clock(value):%H:%M}"}
     raise PolicyError(f"there is no setting {name!r}.\n{SETTINGS_HELP}")
@@ -407,6 +413,7 @@ def describe_settings(chat: Chat) -> str:
             f"cap: {chat.hourly_cap} alerts an hour",
             f"length: {chat.summary_chars} characters",
             f"language: {chat.language or 'any'}",
+            f"images: {'on' if chat.images else 'off'}",
             f"state: {chat.state}",
         ]
     )

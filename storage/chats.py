@@ -18,6 +18,7 @@ SETTING_COLUMNS = (
     "hourly_cap",
     "summary_chars",
     "language",
+    "images",
 )
 
 
@@ -41,6 +42,7 @@ def _row_to_chat(row: dict[str, Any]) -> Chat:
         summary_chars=row["summary_chars"],
         language=row["language"],
         state_reason=row["state_reason"],
+        images=bool(row.get("images", 1)),
     )
 
 

@@ -159,3 +159,10 @@ def m002_understanding_and_threads(db: Database) -> None:
         )
         """
     )
+
+
+@MIGRATIONS()
+def m003_story_images(db: Database) -> None:
+    """A story's lead image URL (never fetched by us), and each chat's choice to show images."""
+    db.table("stories").add_column("image_url", str)
+    db.table("chats").add_column("images", int, not_null_default=1)

@@ -38,6 +38,7 @@ class NewStory:
     key_terms: list[str]
     duplicate_of: int | None = None
     cluster_id: int | None = None
+    image_url: str | None = None
 
 
 def _row_to_story(row: dict[str, Any]) -> Story:
@@ -57,6 +58,7 @@ def _row_to_story(row: dict[str, Any]) -> Story:
         source_id=row["source_id"],
         topic_scores=json.loads(row.get("topic_scores") or "{}"),
         key_terms=tuple(json.loads(row.get("key_terms") or "[]")),
+        image_url=row.get("image_url"),
     )
 
 
@@ -82,6 +84,7 @@ def insert_story(db: Database, story: NewStory) -> int:
             "key_terms": json.dumps(story.key_terms),
             "cluster_id": story.cluster_id,
             "duplicate_of": story.duplicate_of,
+            "image_url": story.image_url,
         }
     )
     story_id = int(table.last_pk)  # type: ignore[arg-type]

@@ -143,12 +143,16 @@ class DeliveryWorker:
         if not claimed:
             return "skip"
         try:
-            alert = await self.db.call(build_alert, delivery, chat.summary_chars)
+            alert = await self.db.call(build_alert, delivery, chat.summary_chars, chat.images)
             result = await transport.send_alert(chat, alert)
         except Exception as exc:  # a bug in rendering must not lose the row
             log.exception("event=send_crashed delivery=%s", delivery.id)
             result = SendResult(ok=False, transient_error=f"internal error: {exc}")
         return await self._record(chat, delivery, result, report)
+
+    def _count_refused_image(self, platform: str, result: SendResult) -> None:
+        if result.image_refused and self.metrics is not None:
+            self.metrics.images_refused.labels(platform).inc()
 
     def _count_failure(self, platform: str, kind: str) -> None:
         if self.metrics is not None:
@@ -158,6 +162,7 @@ class DeliveryWorker:
         self, chat: Chat, delivery: Delivery, result: SendResult, report: DrainReport
     ) -> str:
         now = self.clock()
+        self._count_refused_image(chat.platform, result)
         if not result.ok:
             kind = (
                 "rate_limited"
@@ -224,9 +229,10 @@ class DeliveryWorker:
     async def _send_updates(self, platform: str, transport: Transport, report: DrainReport) -> None:
         for delivery in await self.db.call(outbox.due_updates, platform):
             chat = await self.db.call(chat_store.get_chat, delivery.chat_id)
-            alert = await self.db.call(build_alert, delivery, chat.summary_chars)
+            alert = await self.db.call(build_alert, delivery, chat.summary_chars, chat.images)
             assert delivery.message_ref is not None
             result = await transport.send_update(chat, alert, delivery.message_ref)
+            self._count_refused_image(chat.platform, result)
             if result.ok or result.permanent_error:
                 # A refused edit is not retried forever: the next growth tries again.
                 await self.db.call(

@@ -26,6 +26,8 @@ import feedparser
 import lxml.etree
 import lxml.html
 
+from bot.pipeline.urls import public_image_url
+
 __all__ = [
     "DEFAULT_MAX_DECOMPRESSED_BYTES",
     "TEASER_MAX_CHARS",
@@ -36,6 +38,7 @@ __all__ = [
     "html_to_text",
     "is_teaser",
     "looks_like_feed",
+    "page_image",
     "parse_feed",
 ]
 
@@ -143,6 +146,7 @@ class FeedItem:
     guid: str | None
     author: str | None
     is_teaser: bool
+    image_url: str | None = None  # the lead image the feed gives, https on a public host
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,7 @@ def _make_item(
     published: datetime | None,
     guid: object,
     author: str | None,
+    image_url: str | None = None,
 ) -> FeedItem | None:
     text = _strip_footer(text)
     if not title and not text and not url:
@@ -279,7 +284,98 @@ def _make_item(
         guid=guid_text or None,
         author=author or None,
         is_teaser=is_teaser(text),
+        image_url=image_url,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Lead images
+
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
+
+
+def _looks_like_image(url: str, mime_type: object, medium: object = None) -> bool:
+    """An image by its declared type or medium; by its file name when neither is given."""
+    if isinstance(mime_type, str) and mime_type.strip():
+        return mime_type.strip().lower().startswith("image/")
+    if isinstance(medium, str) and medium.strip():
+        return medium.strip().lower() == "image"
+    path = urlsplit(url).path.lower() if url else ""
+    return path.endswith(_IMAGE_EXTENSIONS)
+
+
+def _image_url(link: object, base: str) -> str | None:
+    """``link`` resolved against ``base`` and kept only if a platform may be given it."""
+    return public_image_url(_absolute_http_url(link, base))
+
+
+def _entry_image(entry: Mapping[str, Any], base: str) -> str | None:
+    """The lead image of a feedparser entry: ``media:content`` (images), ``media:thumbnail``,
+    image enclosures (RSS ``enclosure`` and Atom ``rel="enclosure"`` links), then an
+    ``itunes:image``; the first one that passes :func:`public_image_url`."""
+    candidates: list[str | None] = []
+    for media in entry.get("media_content") or ():
+        if isinstance(media, Mapping):
+            url = media.get("url")
+            if isinstance(url, str) and _looks_like_image(
+                url, media.get("type"), media.get("medium")
+            ):
+                candidates.append(url)
+    for thumb in entry.get("media_thumbnail") or ():
+        if isinstance(thumb, Mapping):
+            candidates.append(thumb.get("url"))
+    enclosures = list(entry.get("enclosures") or ())
+    enclosures += [
+        link
+        for link in entry.get("links") or ()
+        if isinstance(link, Mapping) and link.get("rel") == "enclosure"
+    ]
+    for enclosure in enclosures:
+        if isinstance(enclosure, Mapping):
+            href = enclosure.get("href") or enclosure.get("url")
+            if isinstance(href, str) and _looks_like_image(href, enclosure.get("type")):
+                candidates.append(href)
+    image = entry.get("image")
+    if isinstance(image, Mapping):
+        candidates.append(image.get("href"))
+    for candidate in candidates:
+        url = _image_url(candidate, base)
+        if url is not None:
+            return url
+    return None
+
+
+_PAGE_IMAGE_KEYS = (
+    "og:image:secure_url",
+    "og:image",
+    "og:image:url",
+    "twitter:image",
+    "twitter:image:src",
+)
+
+
+def page_image(page: str | bytes, base_url: str = "") -> str | None:
+    """The lead image an article page declares (``og:image``, else ``twitter:image``), or None.
+
+    Read from the ``<meta>`` tags only: the image itself is never fetched.
+    """
+    if not page:
+        return None
+    try:
+        document = lxml.html.document_fromstring(page)
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    found: dict[str, str] = {}
+    for element in document.iter("meta"):
+        key = (element.get("property") or element.get("name") or "").strip().lower()
+        content = element.get("content")
+        if key in _PAGE_IMAGE_KEYS and content and key not in found:
+            found[key] = content
+    for key in _PAGE_IMAGE_KEYS:
+        url = _image_url(found.get(key), base_url)
+        if url is not None:
+            return url
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -463,6 +559,8 @@ def _parse_json_feed(document: Mapping[str, Any], url: str) -> ParsedFeed:
             or _parse_datetime(entry.get("date_modified")),
             guid=entry.get("id"),
             author=_json_author(entry, feed_author),
+            image_url=_image_url(entry.get("image"), base)
+            or _image_url(entry.get("banner_image"), base),
         )
         if item is not None:
             items.append(item)
@@ -488,6 +586,18 @@ def _json_value(value: object) -> object:
     return value
 
 
+def _json_enclosure_image(enclosure: object, base: str) -> str | None:
+    """An RSS-in-JSON ``enclosure`` object (or list of them) that is an image."""
+    for item in enclosure if isinstance(enclosure, list) else [enclosure]:
+        if isinstance(item, Mapping):
+            href = _json_value(item.get("url"))
+            if isinstance(href, str) and _looks_like_image(href, _json_value(item.get("type"))):
+                found = _image_url(href, base)
+                if found is not None:
+                    return found
+    return None
+
+
 def _parse_rss_in_json(channel: Mapping[str, Any], url: str) -> ParsedFeed:
     """Dave Winer's RSS-in-JSON: the RSS 2.0 element tree as JSON objects."""
     raw_items = channel.get("item")
@@ -508,6 +618,7 @@ def _parse_rss_in_json(channel: Mapping[str, Any], url: str) -> ParsedFeed:
             published=_parse_datetime(_json_value(entry.get("pubDate"))),
             guid=guid,
             author=_json_text(_json_value(entry.get("author")), is_html=False, single_line=True),
+            image_url=_json_enclosure_image(entry.get("enclosure"), url),
         )
         if item is not None:
             items.append(item)
@@ -665,6 +776,7 @@ def _entries_to_items(entries: Iterable[Mapping[str, Any]], url: str) -> list[Fe
             published=_entry_published(entry),
             guid=entry.get("id"),
             author=_entry_author(entry),
+            image_url=_entry_image(entry, url),
         )
         if item is not None:
             items.append(item)

@@ -122,6 +122,7 @@ def stories_from_feed_items(items: Iterable[FeedItem], *, source_name: str) -> l
             published=item.published,
             guid=item.guid,
             source_name=source_name,
+            image_url=item.image_url,
         )
         for item in items
         if item.title or item.text

@@ -40,7 +40,7 @@ from bot.pipeline.match import Matcher, MatchResult, StoryFeatures
 from bot.pipeline.query import Query, QueryError, parse_query
 from bot.pipeline.summarize import summarize
 from bot.pipeline.text import normalize_whitespace, strip_boilerplate, strip_control_characters
-from bot.pipeline.urls import canonical_url
+from bot.pipeline.urls import canonical_url, public_image_url
 from storage import chats as chat_store
 from storage import deliveries as outbox
 from storage import stories as story_store
@@ -144,6 +144,7 @@ def clean_raw(raw: RawStory) -> RawStory:
         published=raw.published,
         guid=one_line(raw.guid),
         source_name=one_line(raw.source_name) or "",
+        image_url=public_image_url(raw.image_url),
     )
 
 
@@ -380,6 +381,7 @@ class Pipeline:
                 topics=[t for t, _ in scored],
                 topic_scores={t: round(s, 4) for t, s in scored},
                 key_terms=key_terms(title, text),
+                image_url=raw.image_url,
             ),
         )
         decision = self.index.add(

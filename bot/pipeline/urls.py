@@ -235,3 +235,38 @@ async def check_url_allowed(
         reason = _refusal_reason(address)
         if reason is not None:
             raise UnsafeURLError(f"refused: {address} is {reason}")
+
+
+#: Longest image URL kept with a story (platforms refuse much longer ones anyway).
+MAX_IMAGE_URL_CHARS = 2048
+
+
+def public_image_url(url: object) -> str | None:
+    """``url`` if it may be handed to a chat platform as a story's image, else None.
+
+    The platforms fetch the image themselves and we never do, so only what can be checked
+    without a request is checked: an ``https`` URL with a host that is not ``localhost`` nor an
+    IP literal in a private, loopback or otherwise non-public range (the same rules as sources).
+    """
+    if not isinstance(url, str):
+        return None
+    url = url.strip()
+    if not url or len(url) > MAX_IMAGE_URL_CHARS:
+        return None
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError:
+        return None
+    if parts.scheme.lower() != "https" or not host:
+        return None
+    host = host.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost") or ("." not in host and ":" not in host):
+        return None
+    literal = _ip_literal(host.strip("[]"))
+    if literal is not None and _refusal_reason(literal) is not None:
+        return None
+    return "https" + url[len(parts.scheme) :]

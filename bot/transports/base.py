@@ -8,6 +8,7 @@ nothing of Telegram or Slack, can decide: done, wait, retry, give up, or put the
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +28,11 @@ class SendResult:
     chat_gone: str | None = None  # bot blocked / kicked / channel archived: chat goes dormant
     migrated_to: str | None = None  # the chat has a new id: follow it
     duplicate_possible: bool = False  # a timed-out send that was retried
+    image_refused: bool = False  # the platform refused the image; the alert went without it
+
+    def without_image(self) -> SendResult:
+        """This outcome, marked as reached after the platform refused the alert's image."""
+        return dataclasses.replace(self, image_refused=True)
 
     @classmethod
     def sent(cls, message_ref: str | None = None) -> SendResult:

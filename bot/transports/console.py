@@ -69,6 +69,9 @@ class ConsoleTransport:
         if alert.url:
             body.append("\n")
             body.append(alert.url, style="underline blue")
+        if alert.image_url:  # a terminal shows no picture: the address, on its own line
+            body.append("\n")
+            body.append(alert.image_url, style="blue")
         if alert.topics:
             body.append("\n")
             body.append(" ".join(f"#{t}" for t in alert.topics), style="magenta")

@@ -202,6 +202,11 @@ def _truncate_words(text: str, max_chars: int) -> str:
     return (cut[:space] if space > max_chars * 0.6 else cut).rstrip() + ELLIPSIS
 
 
+#: Block Kit limits of an image block.
+IMAGE_URL_LIMIT = 3000
+IMAGE_ALT_LIMIT = 2000
+
+
 def alert_fallback(alert: Alert) -> str:
     """The notification text: headline and the start of the summary, escaped."""
     summary = _truncate_words(" ".join(alert.summary.split()), 300)
@@ -220,6 +225,10 @@ def render_alert(alert: Alert, *, summary_chars: int = 0) -> dict[str, Any]:
             "text": plain(alert.headline, HEADER_LIMIT, one_line=True, default="News"),
         }
     ]
+    image = safe_url(alert.image_url)
+    if image is not None and len(image) <= IMAGE_URL_LIMIT:
+        alt = " ".join(clean(alert.headline).split())[:IMAGE_ALT_LIMIT] or "Story image"
+        blocks.append({"type": "image", "image_url": image, "alt_text": alt})
     summary = _truncate_words(alert.summary.strip(), summary_chars)
     summary_text = fit(summary, SECTION_LIMIT)
     if summary_text.strip():

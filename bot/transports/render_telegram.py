@@ -294,9 +294,18 @@ def render_update_notice(alert: Alert) -> RenderedMessage:
     )
 
 
-def link_preview(url: str | None) -> LinkPreviewOptions:
-    """Preview the story itself when it has a safe URL; otherwise no preview at all, so that
-    Telegram does not pick some other link out of the text."""
+def link_preview(url: str | None, image_url: str | None = None) -> LinkPreviewOptions:
+    """Preview the story's image, large and above the text, when it has one; else the story
+    itself when it has a safe URL; otherwise no preview at all, so that Telegram does not pick
+    some other link out of the text.
+
+    A preview (rather than a photo with a caption) keeps the alert an ordinary text message:
+    its 4,096-character limit, its buttons and ``edit_message_text`` on cluster growth all stay
+    as they are.
+    """
+    image = safe_url(image_url)
+    if image is not None:
+        return LinkPreviewOptions(url=image, prefer_large_media=True, show_above_text=True)
     safe = safe_url(url)
     if safe is None:
         return LinkPreviewOptions(is_disabled=True)

@@ -61,6 +61,16 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 SLASH_COMMAND = "/news"
+#: What Slack says when it cannot fetch or use an image block's image.
+_IMAGE_ERRORS = ("invalid_blocks", "downloading image failed", "invalid image")
+
+
+def image_refused(error: str | None) -> bool:
+    """True when a refused ``chat.postMessage`` may be the alert's image block's fault."""
+    lowered = (error or "").lower()
+    return any(marker in lowered for marker in _IMAGE_ERRORS)
+
+
 EVENTS_PATH = "/slack/events"
 #: Slack's chat.postMessage limit is about one message per second per channel.
 CHANNEL_RATE = Rate(1.0, burst=1)
@@ -218,6 +228,14 @@ class SlackTransport:
     async def send_alert(self, chat: Chat, alert: Alert) -> SendResult:
         payload = render_slack.render_alert(alert, summary_chars=chat.summary_chars)
         result = await self.post(chat.external_id, payload, thread_ts=alert.thread_id)
+        if alert.image_url and image_refused(result.permanent_error):
+            # Slack could not fetch or use the image: the alert goes again without it, once.
+            log.info("event=slack_image_refused channel=%s", chat.external_id)
+            payload = render_slack.render_alert(
+                replace(alert, image_url=None), summary_chars=chat.summary_chars
+            )
+            retry = await self.post(chat.external_id, payload, thread_ts=alert.thread_id)
+            result = retry.without_image()
         if result.ok and alert.thread_id:
             # Updates go to the thread the alert lives in: its parent, not the reply itself.
             return SendResult.sent(alert.thread_id)

@@ -164,6 +164,22 @@ def _retry_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+#: Bot API errors that mean the image of a link preview was refused, not the message.
+_IMAGE_ERRORS = (
+    "wrong file identifier/http url specified",
+    "failed to get http url content",
+    "webpage_media_empty",
+    "webpage_curl_failed",
+    "wrong type of the web page content",
+)
+
+
+def image_refused(error: str | None) -> bool:
+    """True when a Bot API error says the alert's image could not be used."""
+    lowered = (error or "").lower()
+    return any(marker in lowered for marker in _IMAGE_ERRORS)
+
+
 @dataclass(frozen=True)
 class _Outgoing:
     """One message to send: its rendering and everything that goes with it."""
@@ -291,10 +307,19 @@ class TelegramTransport:
         out = _Outgoing(
             render_alert(alert),
             inline_keyboard(alert.buttons),
-            link_preview(alert.url),
+            link_preview(alert.url, alert.image_url),
             _thread(alert.thread_id),
         )
-        return await self._send_message(_chat_target(chat.external_id), out)
+        target = _chat_target(chat.external_id)
+        result = await self._send_message(target, out)
+        if alert.image_url and image_refused(result.permanent_error):
+            # The image must not cost the alert: once more, with the article's own preview.
+            log.info(
+                "event=telegram_image_refused chat=%s error=%r", target, result.permanent_error
+            )
+            plain = replace(out, preview=link_preview(alert.url))
+            return (await self._send_message(target, plain)).without_image()
+        return result
 
     async def send_update(self, chat: Chat, alert: Alert, message_ref: str) -> SendResult:
         """Edit the earlier alert to show its new sources; if it cannot be edited (too old,
@@ -306,9 +331,8 @@ class TelegramTransport:
         target = _chat_target(ref_chat)
         rendered = render_alert(alert)
         markup = inline_keyboard(alert.buttons)
-        preview = link_preview(alert.url)
 
-        def edit(text: str, parse_mode: str | None) -> Send:
+        def edit(text: str, parse_mode: str | None, preview: LinkPreviewOptions) -> Send:
             async def run() -> Message:
                 edited = await self.bot.edit_message_text(
                     text,
@@ -324,9 +348,19 @@ class TelegramTransport:
 
             return run
 
-        result = await self._attempt(
-            target, edit(rendered.html, ParseMode.HTML), edit(rendered.plain, None)
-        )
+        async def attempt(preview: LinkPreviewOptions) -> SendResult:
+            return await self._attempt(
+                target,
+                edit(rendered.html, ParseMode.HTML, preview),
+                edit(rendered.plain, None, preview),
+            )
+
+        result = await attempt(link_preview(alert.url, alert.image_url))
+        if alert.image_url and image_refused(result.permanent_error):
+            log.info(
+                "event=telegram_image_refused ref=%s error=%r", message_ref, result.permanent_error
+            )
+            result = (await attempt(link_preview(alert.url))).without_image()
         if result.ok or not result.permanent_error:
             return result
         log.info("event=telegram_edit_failed ref=%s error=%r", message_ref, result.permanent_error)

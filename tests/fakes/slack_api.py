@@ -159,6 +159,7 @@ class FakeSlack(FakeServer):
         self._channel_faults: dict[str, _Fault] = {}
         self._method_faults: dict[str, _Fault] = {}
         self._channel_delays: dict[str, float] = {}
+        self._refused_images: set[str] = set()
         self._buckets: dict[str, TokenBucket] = {}
         self._handlers: dict[str, Callable[[dict[str, Any]], Response]] = {
             "auth.test": self._auth_test,
@@ -240,6 +241,12 @@ class FakeSlack(FakeServer):
         with self._cond:
             self._method_faults[method] = _Fault(error, status, times)
 
+    def refuse_image(self, url: str) -> None:
+        """Refuse messages with an image block showing ``url``, as Slack does when it cannot
+        download the image: ``invalid_blocks`` with "downloading image failed"."""
+        with self._cond:
+            self._refused_images.add(url)
+
     def delay_channel(self, channel: str, seconds: float) -> None:
         """Answer calls addressed to ``channel`` only after ``seconds``."""
         with self._cond:
@@ -255,6 +262,7 @@ class FakeSlack(FakeServer):
             self._channel_faults.clear()
             self._method_faults.clear()
             self._channel_delays.clear()
+            self._refused_images.clear()
             self._down = False
 
     # -- assertion helpers -----------------------------------------------------------------
@@ -442,6 +450,13 @@ class FakeSlack(FakeServer):
         if isinstance(text, str) and len(text) > MAX_MESSAGE_TEXT:
             raise _fail("msg_too_long")
         errors = validate_message(params)
+        with self._cond:
+            refused = set(self._refused_images)
+        for index, block in enumerate(blocks if isinstance(blocks, list) else []):
+            if isinstance(block, dict) and block.get("image_url") in refused:
+                errors.append(
+                    f"[ERROR] downloading image failed [json-pointer:/blocks/{index}/image_url]"
+                )
         if errors:
             raise _fail("invalid_blocks", response_metadata={"messages": errors})
 

@@ -254,6 +254,7 @@ class FakeTelegram(FakeServer):
         self._chat_faults: dict[ChatKey, _Fault] = {}
         self._method_faults: dict[str, _Fault] = {}
         self._chat_delays: dict[ChatKey, float] = {}
+        self._refused_images: dict[str, str] = {}
         self._global_window = SlidingWindow(global_per_second, 1.0)
         self._buckets: dict[ChatKey, TokenBucket] = {}
         self._group_windows: dict[ChatKey, SlidingWindow] = {}
@@ -464,6 +465,12 @@ class FakeTelegram(FakeServer):
         with self._cond:
             self._method_faults[method.lower()] = _Fault(code, description, parameters, times)
 
+    def refuse_image(self, url: str, description: str = "Bad Request: WEBPAGE_MEDIA_EMPTY") -> None:
+        """Refuse every sendMessage/editMessageText whose link preview is ``url`` with a 400, as
+        Telegram does when it cannot fetch or use the page or image behind a preview."""
+        with self._cond:
+            self._refused_images[url] = description
+
     def delay_chat(self, chat_id: ChatKey, seconds: float) -> None:
         """Answer calls for the chat only after ``seconds`` (then normally)."""
         with self._cond:
@@ -483,6 +490,7 @@ class FakeTelegram(FakeServer):
             self._chat_faults.clear()
             self._method_faults.clear()
             self._chat_delays.clear()
+            self._refused_images.clear()
             self._down = False
 
     # -- assertions helpers ----------------------------------------------------------------
@@ -558,6 +566,11 @@ class FakeTelegram(FakeServer):
                 injected = self._chat_faults[key].fire()
             if injected is not None:
                 return injected
+            preview = params.get("link_preview_options")
+            if method.lower() in ("sendmessage", "editmessagetext") and isinstance(preview, dict):
+                refused = self._refused_images.get(str(preview.get("url")))
+                if refused is not None:
+                    return _error(400, refused)
         result = handler(request, params)
         return Response.json(200, {"ok": True, "result": result})
 
