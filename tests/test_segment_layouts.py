@@ -123,6 +123,41 @@ def test_real_dump_mix_first_story_in_paragraphs_then_one_story_per_line() -> No
     assert "CHARGES" not in spans[1][1].title + spans[1][1].text
 
 
+# A first story laid out in long paragraphs, one of them short and one on another side of
+# the story: they share few words with the paragraph before, but the story's names.
+INQUIRY = (
+    "Dam inquiry blames engineers for Kessel flood",
+    [
+        "An official inquiry into last spring's flood in the Kessel valley has found that "
+        "engineers at the Brannock dam ignored warnings about cracks in the spillway for "
+        "almost two years. The report, published on Monday, said the failure of the "
+        "spillway released a wall of water that swept through four villages. Eleven people "
+        "died and more than two thousand lost their homes. Inquiry chair Hester Lund said "
+        "the disaster could have been prevented.",
+        "Relatives of those who died in the Kessel flood welcomed the report but said the "
+        "engineers should face criminal charges.",
+        "The panel led by Hester Lund heard ninety witnesses over eight months, including the dam's "
+        "former chief engineer, Pavel Brannock-Ives, who told the hearings that budget cuts "
+        "had left his team unable to inspect the spillway. The Kessel valley water board, "
+        "which owns the dam, said it accepted every recommendation. It has promised to "
+        "publish monthly inspection reports. Repairs to the Brannock spillway are expected "
+        "to take three more years, and the reservoir will stay half empty until then.",
+    ],
+)
+
+
+def test_real_dump_mix_first_story_of_long_paragraphs_stays_whole() -> None:
+    # Most lines hold several sentences, as stories pasted one per line do; the first
+    # story's paragraphs are still one story, and each line after them is one.
+    lines = [
+        f"{INQUIRY[0]} {INQUIRY[1][0]}",
+        *INQUIRY[1][1:],
+        *(_one_line(story, headline=True) for story in STORIES),
+    ]
+    starts = [start for start, _ in split_dump_spans("\n".join(lines))]
+    assert starts == [0, 3, 4, 5, 6]
+
+
 def test_blank_line_after_every_paragraph() -> None:
     dump = "\n\n".join(line for title, body in STORIES for line in [title, *body])
     segments = split_dump(dump)
