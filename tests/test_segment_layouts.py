@@ -12,6 +12,7 @@ import pytest
 
 from bot.pipeline import segment as segmenter
 from bot.pipeline.segment import split_dump, split_dump_spans
+from bot.pipeline.text import split_sentences
 
 # Four invented stories on unrelated subjects, each as a headline and paragraphs.
 QUAKE = (
@@ -156,6 +157,34 @@ def test_real_dump_mix_first_story_of_long_paragraphs_stays_whole() -> None:
     ]
     starts = [start for start, _ in split_dump_spans("\n".join(lines))]
     assert starts == [0, 3, 4, 5, 6]
+
+
+def test_real_dump_mix_story_line_of_three_long_sentences_keeps_the_run() -> None:
+    # After a first story in short paragraphs, stories one per line; one of them holds three
+    # long sentences rather than four or more, and is a story line all the same.
+    three = (
+        "Harbour workers in Port Selwyn walked out on Monday in a dispute over night shifts "
+        "that the dockers' union says have doubled in two years without any rise in pay, "
+        "leaving dozens of container ships waiting at anchor off the breakwater. "
+        "The port authority said it had offered a new rota and a one-off payment to every "
+        "crane operator, but union leader Odile Brandt called the offer an insult to "
+        "members who had kept the terminal open through last winter's storms. "
+        "Exporters of timber and dairy goods warned that a strike lasting more than a week "
+        "would cost them their contracts with buyers overseas."
+    )
+    lines = [
+        f"{QUAKE[0]} {QUAKE[1][0]}",
+        *QUAKE[1][1:],
+        f"CHARGES: {_one_line(TRIAL, headline=True)}",
+        three,
+        _one_line(CHIPS, headline=True),
+    ]
+    assert len(three) > 550 and len(split_sentences(three)) == 3
+    starts = [start for start, _ in split_dump_spans("\n".join(lines))]
+    assert starts == [0, 4, 5, 6]
+    # The layout alone says so: each line of the run opens a story, whatever the model says.
+    read = segmenter._read_lines("\n".join(lines))
+    assert segmenter._forced_starts(read, segmenter._line_cues(read), blocks=False) == {4, 5, 6}
 
 
 def test_blank_line_after_every_paragraph() -> None:

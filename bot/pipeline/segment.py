@@ -572,7 +572,7 @@ _SIGN_OFF = re.compile(r"(?:^|\s)(?:reuters?|ap|afp|upi|dpa)\s*$", re.IGNORECASE
 _SIGNED_SHARE = 0.5
 # A line of this many characters and three sentences or more can hold a whole story.
 _WHOLE_STORY_CHARS = 450
-# A whole line of this many characters and four sentences reads as a story on one line.
+# A whole line of this many characters and three sentences reads as a story on one line.
 _STORY_LINE_CHARS = 550
 # Lines of that kind in a row, ending the dump, read as one story per line.
 _WHOLE_STORY_RUN = 3
@@ -953,7 +953,7 @@ def _is_story_line(line: _Line, sentences: int) -> bool:
     """A line that reads as a story pasted on one line: long, or a long teaser cut short."""
     if line.open_ended:
         return len(line.text) >= _WHOLE_STORY_CHARS and sentences >= 3
-    return len(line.text) >= _STORY_LINE_CHARS and sentences >= 4
+    return len(line.text) >= _STORY_LINE_CHARS and sentences >= 3
 
 
 def _is_brief_list(lines: Sequence[_Line], cues: Sequence[_Cues]) -> bool:
@@ -1015,11 +1015,14 @@ def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) 
     # The rules on lines that hold a story apply where no separator already says where
     # stories end: inside a block, lines are that block's paragraphs.
     if not blocks and count >= 2 and sum(whole) >= _WHOLE_STORY_SHARE * count:
-        # A short paragraph among them (a first story laid out in paragraphs) is no story.
+        # A short paragraph among them (a first story laid out in paragraphs) is no story,
+        # and the line after one is measured against too few words to be forced.
+        sized = [
+            held or len(line.text) >= _STORY_LINE_MIN_CHARS
+            for held, line in zip(whole, lines, strict=True)
+        ]
         candidates = {
-            position
-            for position in range(1, count)
-            if whole[position] or len(lines[position].text) >= _STORY_LINE_MIN_CHARS
+            position for position in range(1, count) if sized[position] and sized[position - 1]
         }
         return _new_subject_lines(cues, candidates, _STORY_LINES_COHESION)
     if not blocks and _is_brief_list(lines, cues):
