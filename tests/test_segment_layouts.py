@@ -94,6 +94,20 @@ def test_paragraph_per_line_without_separators() -> None:
     _assert_whole([s.title + " " + s.text for s in segments], [[t, *b] for t, b in STORIES])
 
 
+def test_paragraph_opening_in_mid_sentence_continues_its_story() -> None:
+    # A linked name lost in copying leaves a paragraph opening with a lower-case verb; it
+    # shares few words with its story and names a day, but a story never opens mid-sentence.
+    for lost in (
+        "scored twice in the second half on Saturday as Wexley beat Harrow Town 3-1 to reach "
+        "the quarter-finals for the first time in a decade.",
+        "clocked 10.02 seconds at a meeting in Oslo on Sunday. The 22-year-old sprinter has "
+        "not lost a race over 100m since March.",
+    ):
+        body = [TRANSFER[1][0], lost, *TRANSFER[1][1:]]
+        lines = [QUAKE[0], *QUAKE[1], TRANSFER[0], *body, CHIPS[0], *CHIPS[1]]
+        assert [start for start, _ in split_dump_spans("\n".join(lines))] == [0, 5, 11]
+
+
 def test_whole_story_per_line() -> None:
     dump = "\n".join(_one_line(story) for story in STORIES)
     segments = split_dump(dump)

@@ -585,6 +585,8 @@ _TOPIC_SHIFT_NUDGES = ((0.03, 4.0), (0.06, 2.0))
 _CUT_LINE_WORDS = 15
 _CUT_LINE_CHARS = 100
 _CUT_LINE_NUDGE = 4.0  # Log-odds added to "the next line opens a story".
+# Log-odds taken from "opens a story" for a line that opens in mid-sentence.
+_MID_SENTENCE_NUDGE = 4.0
 # Openers of a paragraph that refers back to what came before (_is_brief_list): unlike
 # _CONTINUATION_OPENERS, not "The" alone, which opens many a brief ("The army ...").
 _REFERRING_OPENERS = _PRONOUNS | word_set(
@@ -831,6 +833,8 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
     nudges = _topic_shifts(lines, cues)
     for position in _cut_lines(lines, cues, blocks):
         nudges[position] = nudges.get(position, 0.0) + _CUT_LINE_NUDGE
+    for position in _mid_sentence_openers(lines):
+        nudges[position] = nudges.get(position, 0.0) - _MID_SENTENCE_NUDGE
     marked = [position for position, line in enumerate(lines) if _marks_item(line)]
     if len(marked) >= 2 and marked[0] == 0:
         # Slugs or numbers on every story ("WIRE12: ...", "1. ..."): they say where all
@@ -1118,6 +1122,27 @@ def _cut_lines(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) -> l
             and not previous.text.endswith((":", "-", "—", "–"))
             and not _is_list_context(previous, line)
             and not (cues[position - 1].headline and cues[position - 1].fixed[3] > 0)
+        ):
+            found.append(position)
+    return found
+
+
+def _mid_sentence_openers(lines: Sequence[_Line]) -> list[int]:
+    """Lines that open in mid-sentence: a lower-case word or a comma, as a paragraph does
+    whose first words (a linked name) were lost when the page was copied.
+
+    A story's first line opens a sentence; brand names written in lower case ("eBay",
+    "iPhone") have a capital inside and a source's domain ("washingtonpost.com - ...") a
+    dot, and do not count.
+    """
+    found = []
+    for position in range(1, len(lines)):
+        line = lines[position]
+        if line.kicker or not line.words:
+            continue
+        first = line.words[0]
+        if first[:1] in ",;" or (
+            first[:1].islower() and first == first.lower() and "." not in first[:-1]
         ):
             found.append(position)
     return found
