@@ -108,6 +108,19 @@ def test_paragraph_opening_in_mid_sentence_continues_its_story() -> None:
         assert [start for start, _ in split_dump_spans("\n".join(lines))] == [0, 5, 11]
 
 
+def test_paragraph_broken_mid_sentence_is_no_teaser_end() -> None:
+    # A line that stops short before one carrying on its sentence (". Holt said ...", where
+    # a name was lost) is a paragraph broken in copying, not a teaser cut off at its end.
+    cut = (
+        "The 24-year-old scored 27 league goals last season and will now play alongside the "
+        "club's captain and record scorer"
+    )
+    rest = ". Holt said the pair would start together in the cup tie against Wexley next weekend."
+    body = [TRANSFER[1][0], cut, rest, *TRANSFER[1][2:]]
+    lines = [QUAKE[0], *QUAKE[1], TRANSFER[0], *body, CHIPS[0], *CHIPS[1]]
+    assert [start for start, _ in split_dump_spans("\n".join(lines))] == [0, 5, 11]
+
+
 def test_whole_story_per_line() -> None:
     dump = "\n".join(_one_line(story) for story in STORIES)
     segments = split_dump(dump)

@@ -831,10 +831,13 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
     blocks = _block_layout(cues)
     forced = _forced_starts(lines, cues, blocks)
     nudges = _topic_shifts(lines, cues)
-    for position in _cut_lines(lines, cues, blocks):
-        nudges[position] = nudges.get(position, 0.0) + _CUT_LINE_NUDGE
-    for position in _mid_sentence_openers(lines):
+    mid_sentence = _mid_sentence_openers(lines)
+    for position in mid_sentence:
         nudges[position] = nudges.get(position, 0.0) - _MID_SENTENCE_NUDGE
+    for position in set(_cut_lines(lines, cues, blocks)) - set(mid_sentence):
+        # A line cut off before one that carries on its sentence is a paragraph broken
+        # mid-sentence, not a teaser's end.
+        nudges[position] = nudges.get(position, 0.0) + _CUT_LINE_NUDGE
     marked = [position for position, line in enumerate(lines) if _marks_item(line)]
     if len(marked) >= 2 and marked[0] == 0:
         # Slugs or numbers on every story ("WIRE12: ...", "1. ..."): they say where all
@@ -1128,7 +1131,7 @@ def _cut_lines(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) -> l
 
 
 def _mid_sentence_openers(lines: Sequence[_Line]) -> list[int]:
-    """Lines that open in mid-sentence: a lower-case word or a comma, as a paragraph does
+    """Lines that open in mid-sentence: a lower-case word or a stop, as a paragraph does
     whose first words (a linked name) were lost when the page was copied.
 
     A story's first line opens a sentence; brand names written in lower case ("eBay",
@@ -1141,7 +1144,7 @@ def _mid_sentence_openers(lines: Sequence[_Line]) -> list[int]:
         if line.kicker or not line.words:
             continue
         first = line.words[0]
-        if first[:1] in ",;" or (
+        if first[:1] in ",;." or (
             first[:1].islower() and first == first.lower() and "." not in first[:-1]
         ):
             found.append(position)
