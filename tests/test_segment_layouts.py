@@ -314,6 +314,20 @@ def test_agency_datelines_open_stories() -> None:
     assert starts == [0, 3, 7]
 
 
+def test_line_introducing_a_quote_before_a_dateline_is_no_headline() -> None:
+    # A story's last line may introduce what follows ("... reported:"); a dateline after it
+    # opens the next story there, not one line earlier as after a headline.
+    lines = [
+        f"VELDRA (Reuters) - {QUAKE[1][0]}",
+        *QUAKE[1][1:3],
+        "The regional radio station reported:",
+        f"LONDON (Reuters) - {CHIPS[1][0]}",
+        CHIPS[1][1],
+    ]
+    starts = [start for start, _ in split_dump_spans("\n".join(lines))]
+    assert starts == [0, 4]
+
+
 def test_email_newsletter_pasted_as_text() -> None:
     lines = [
         "From: The Morning Brief <brief@example.org>",

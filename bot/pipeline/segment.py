@@ -1049,6 +1049,7 @@ def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) 
             before = position - 1
             headline = (
                 lines[before].open_ended
+                and not lines[before].text.endswith(":")  # "... recently reported:"
                 and len(lines[before].words) <= _HEADLINE_MAX_WORDS
                 and not cues[position].separated
             )
