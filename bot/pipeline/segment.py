@@ -30,8 +30,10 @@ pair of a dump in one numpy pass) that sees
 
 Explicit separators force a story start: a rule line (``---``, ``* * *``), a "Read more"
 link or, when the dump's blank-line gaps differ in size, a gap larger than the smallest one.
-Two cues move the model's decision without forcing it: a long line cut off mid-sentence
-before the line, and two long lines in a row that share little vocabulary (a topic shift).
+Three cues move the model's decision without forcing it: a long line cut off mid-sentence
+before the line, and two long lines in a row that share little vocabulary (a topic shift),
+toward a new story; a line that opens in mid-sentence (a lower-case word, a comma: its first
+words were lost in copying), against one.
 Boilerplate lines (photo credits, bylines, calls to action) are dropped from the story text
 and never decide a boundary. A story's first line is its title when it is headline-shaped and
 scores as one (``_headline_score``); a headline run into the lede with no full stop is split
@@ -1008,12 +1010,15 @@ def _forced_starts(lines: Sequence[_Line], cues: Sequence[_Cues], blocks: bool) 
       (pasted story after story, each on one line, or a headline run into its lede), and so
       is a run of such lines that ends the dump (stories pasted one per line after a first
       one laid out in paragraphs, when no headline line shows where stories start): a
-      line opens a story unless it shares much of its
-      vocabulary with the one before (then they are paragraphs of one story, and the model
-      decides).
+      line opens a story unless it shares much of its vocabulary with the one before, or
+      stays on the running story's subject (its rarer words, its names; see
+      :func:`_new_subject_lines`): then they are paragraphs of one story, and the model
+      decides. A short line among them (a first story's headline and lede) opens none,
+      nor forces the line after it.
     - A list of briefs, one per line, is one story per line (see :func:`_is_brief_list`).
     - Wire slugs ("WIRE12: ..."), numbered or bulleted items and agency datelines ("LONDON
-      (Reuters) - ") open a story; a headline line right before a dateline opens it instead.
+      (Reuters) - ") open a story; a headline line right before a dateline opens it instead
+      (not a line that ends with a colon, which introduces what follows).
     """
     count = len(lines)
     sentence_counts = [cue.fixed[9] for cue in cues]
