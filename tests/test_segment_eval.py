@@ -27,7 +27,7 @@ FLOORS = {
     "paragraph per line": 0.9,
     "story per line": 0.97,
     "headline into lede": 0.97,
-    "real dump mix": 0.87,
+    "real dump mix": 0.93,
     "blank after paragraph": 0.88,
     "headline, blank between stories": 0.95,
     "headline, no blank lines": 0.92,
@@ -63,7 +63,7 @@ def test_real_dumps_stories_exactly_right(shared_data: Path) -> None:
 
 def test_old_mixes_no_lower_than_before_the_layouts(shared_data: Path) -> None:
     # Before the layout rules, these 100 dumps of each mix gave 500/536 and 496/557 stories
-    # exactly right; now 501 and 499.
+    # exactly right; now 502 and 501.
     right, total = dumps_exactly_right(build_dumps(shared_data, 100, seed=7, half="eval"))
     assert right >= 500, (right, total)
     wire = build_dumps(shared_data, 100, seed=7, half="eval", wire_share=0.3)

@@ -12,6 +12,7 @@ import pytest
 
 from bot.pipeline import segment as segmenter
 from bot.pipeline.segment import split_dump, split_dump_spans
+from bot.pipeline.text import split_sentences
 
 # Four invented stories on unrelated subjects, each as a headline and paragraphs.
 QUAKE = (
@@ -93,6 +94,33 @@ def test_paragraph_per_line_without_separators() -> None:
     _assert_whole([s.title + " " + s.text for s in segments], [[t, *b] for t, b in STORIES])
 
 
+def test_paragraph_opening_in_mid_sentence_continues_its_story() -> None:
+    # A linked name lost in copying leaves a paragraph opening with a lower-case verb; it
+    # shares few words with its story and names a day, but a story never opens mid-sentence.
+    for lost in (
+        "scored twice in the second half on Saturday as Wexley beat Harrow Town 3-1 to reach "
+        "the quarter-finals for the first time in a decade.",
+        "clocked 10.02 seconds at a meeting in Oslo on Sunday. The 22-year-old sprinter has "
+        "not lost a race over 100m since March.",
+    ):
+        body = [TRANSFER[1][0], lost, *TRANSFER[1][1:]]
+        lines = [QUAKE[0], *QUAKE[1], TRANSFER[0], *body, CHIPS[0], *CHIPS[1]]
+        assert [start for start, _ in split_dump_spans("\n".join(lines))] == [0, 5, 11]
+
+
+def test_paragraph_broken_mid_sentence_is_no_teaser_end() -> None:
+    # A line that stops short before one carrying on its sentence (". Holt said ...", where
+    # a name was lost) is a paragraph broken in copying, not a teaser cut off at its end.
+    cut = (
+        "The 24-year-old scored 27 league goals last season and will now play alongside the "
+        "club's captain and record scorer"
+    )
+    rest = ". Holt said the pair would start together in the cup tie against Wexley next weekend."
+    body = [TRANSFER[1][0], cut, rest, *TRANSFER[1][2:]]
+    lines = [QUAKE[0], *QUAKE[1], TRANSFER[0], *body, CHIPS[0], *CHIPS[1]]
+    assert [start for start, _ in split_dump_spans("\n".join(lines))] == [0, 5, 11]
+
+
 def test_whole_story_per_line() -> None:
     dump = "\n".join(_one_line(story) for story in STORIES)
     segments = split_dump(dump)
@@ -121,6 +149,69 @@ def test_real_dump_mix_first_story_in_paragraphs_then_one_story_per_line() -> No
     assert [start for start, _ in spans] == [0, 5, 6, 7]
     assert "Photo" not in spans[0][1].text
     assert "CHARGES" not in spans[1][1].title + spans[1][1].text
+
+
+# A first story laid out in long paragraphs, one of them short and one on another side of
+# the story: they share few words with the paragraph before, but the story's names.
+INQUIRY = (
+    "Dam inquiry blames engineers for Kessel flood",
+    [
+        "An official inquiry into last spring's flood in the Kessel valley has found that "
+        "engineers at the Brannock dam ignored warnings about cracks in the spillway for "
+        "almost two years. The report, published on Monday, said the failure of the "
+        "spillway released a wall of water that swept through four villages. Eleven people "
+        "died and more than two thousand lost their homes. Inquiry chair Hester Lund said "
+        "the disaster could have been prevented.",
+        "Relatives of those who died in the Kessel flood welcomed the report but said the "
+        "engineers should face criminal charges.",
+        "The panel led by Hester Lund heard ninety witnesses over eight months, including the dam's "
+        "former chief engineer, Pavel Brannock-Ives, who told the hearings that budget cuts "
+        "had left his team unable to inspect the spillway. The Kessel valley water board, "
+        "which owns the dam, said it accepted every recommendation. It has promised to "
+        "publish monthly inspection reports. Repairs to the Brannock spillway are expected "
+        "to take three more years, and the reservoir will stay half empty until then.",
+    ],
+)
+
+
+def test_real_dump_mix_first_story_of_long_paragraphs_stays_whole() -> None:
+    # Most lines hold several sentences, as stories pasted one per line do; the first
+    # story's paragraphs are still one story, and each line after them is one.
+    lines = [
+        f"{INQUIRY[0]} {INQUIRY[1][0]}",
+        *INQUIRY[1][1:],
+        *(_one_line(story, headline=True) for story in STORIES),
+    ]
+    starts = [start for start, _ in split_dump_spans("\n".join(lines))]
+    assert starts == [0, 3, 4, 5, 6]
+
+
+def test_real_dump_mix_story_line_of_three_long_sentences_keeps_the_run() -> None:
+    # After a first story in short paragraphs, stories one per line; one of them holds three
+    # long sentences rather than four or more, and is a story line all the same.
+    three = (
+        "Harbour workers in Port Selwyn walked out on Monday in a dispute over night shifts "
+        "that the dockers' union says have doubled in two years without any rise in pay, "
+        "leaving dozens of container ships waiting at anchor off the breakwater. "
+        "The port authority said it had offered a new rota and a one-off payment to every "
+        "crane operator, but union leader Odile Brandt called the offer an insult to "
+        "members who had kept the terminal open through last winter's storms. "
+        "Exporters of timber and dairy goods warned that a strike lasting more than a week "
+        "would cost them their contracts with buyers overseas."
+    )
+    lines = [
+        f"{QUAKE[0]} {QUAKE[1][0]}",
+        *QUAKE[1][1:],
+        f"CHARGES: {_one_line(TRIAL, headline=True)}",
+        three,
+        _one_line(CHIPS, headline=True),
+    ]
+    assert len(three) > 550 and len(split_sentences(three)) == 3
+    starts = [start for start, _ in split_dump_spans("\n".join(lines))]
+    assert starts == [0, 4, 5, 6]
+    # The layout alone says so: each line of the run opens a story, whatever the model says.
+    read = segmenter._read_lines("\n".join(lines))
+    assert segmenter._forced_starts(read, segmenter._line_cues(read), blocks=False) == {4, 5, 6}
 
 
 def test_blank_line_after_every_paragraph() -> None:
@@ -221,6 +312,20 @@ def test_agency_datelines_open_stories() -> None:
     ]
     starts = [start for start, _ in split_dump_spans("\n".join(lines))]
     assert starts == [0, 3, 7]
+
+
+def test_line_introducing_a_quote_before_a_dateline_is_no_headline() -> None:
+    # A story's last line may introduce what follows ("... reported:"); a dateline after it
+    # opens the next story there, not one line earlier as after a headline.
+    lines = [
+        f"VELDRA (Reuters) - {QUAKE[1][0]}",
+        *QUAKE[1][1:3],
+        "The regional radio station reported:",
+        f"LONDON (Reuters) - {CHIPS[1][0]}",
+        CHIPS[1][1],
+    ]
+    starts = [start for start, _ in split_dump_spans("\n".join(lines))]
+    assert starts == [0, 4]
 
 
 def test_email_newsletter_pasted_as_text() -> None:
