@@ -403,3 +403,19 @@ def test_large_dump_read_in_windows_splits_as_a_whole(monkeypatch: pytest.Monkey
     windowed = split_dump_spans(dump)
     assert len(whole) == 60
     assert windowed == whole
+
+
+def test_one_story_of_short_paragraphs_one_per_line_is_not_a_digest() -> None:
+    """A single article pasted one short paragraph per line, no headline: most of its lines go
+    on about the subject without naming anything, unlike the items of a digest."""
+    dump = (
+        "Flood waters swept through the town of Marren on Sunday after days of heavy rain.\n"
+        "At least 12 people were killed and dozens are missing, according to local officials.\n"
+        "The river Aldt burst its banks shortly after midnight, flooding hundreds of homes.\n"
+        "Emergency crews used boats to rescue residents trapped on rooftops.\n"
+        "The regional governor declared a state of emergency and asked the army for help.\n"
+        "Forecasters warned that more rain was expected in the coming days.\n"
+        "Schools across the region will stay closed until Wednesday.\n"
+    )
+    [story] = split_dump(dump)
+    assert story.text.startswith("Flood waters") and story.text.endswith("until Wednesday.")

@@ -608,6 +608,17 @@ _BRIEF_MEDIAN_CHARS = 350
 _BRIEF_LIST_ANAPHORA = 0.25
 _BRIEF_LINKED_COHESION = 0.2
 _BRIEF_LINKED_SHARE = 0.15
+# Share of a digest's lines that name someone or something past their first word: items of a
+# digest each name their subject ("... in Kabul", "... Apple ..."), while a story told one short
+# paragraph per line has many that only go on about it ("Schools will stay closed.").
+_BRIEF_NAMED_SHARE = 0.8
+# Capitalised words that name no subject.
+_CALENDAR_WORDS = word_set(
+    """
+    monday tuesday wednesday thursday friday saturday sunday january february march april may
+    june july august september october november december i
+    """
+)
 # Share of a dump's lines that are bulleted for its bullets to open stories.
 _BULLETED_SHARE = 0.5
 _BULLET_ITEM_CHARS = 100  # Median length of the bullets of a digest.
@@ -965,6 +976,21 @@ def _is_story_line(line: _Line, sentences: int) -> bool:
     return len(line.text) >= _STORY_LINE_CHARS and sentences >= 3
 
 
+def _names_something(text: str) -> bool:
+    """Whether a line holds a name after its first word: a capitalised word that does not open
+    a sentence and is no day or month."""
+    words = text.split()
+    for before, word in itertools.pairwise(words):
+        core = word.strip("\"'“”‘’([{,;:.!?")
+        if (
+            core[:1].isupper()
+            and before[-1:] not in ".!?:"
+            and core.lower() not in _CALENDAR_WORDS
+        ):
+            return True
+    return False
+
+
 def _is_brief_list(lines: Sequence[_Line], cues: Sequence[_Cues]) -> bool:
     """A digest of briefs: short items, one per line, no headline.
 
@@ -989,6 +1015,9 @@ def _is_brief_list(lines: Sequence[_Line], cues: Sequence[_Cues]) -> bool:
         for line in lines[1:]
     )
     if referring > _BRIEF_LIST_ANAPHORA * count:
+        return False
+    named = sum(_names_something(line.text) for line in lines)
+    if named < _BRIEF_NAMED_SHARE * count:
         return False
     # Items of a digest rarely share their vocabulary with the next; paragraphs of a story do.
     linked = sum(
