@@ -29,8 +29,21 @@ story when::
 
     similarity = w(T_new ∩ T_old) / min(w(T_new), w(T_old)) >= story_min_similarity (0.35)
 
-where ``w`` sums the idf weights of a term set. Clusters never merge, so a cluster keeps
-the id of its first story.
+where ``w`` sums the idf weights of a term set. That measure suits short items (headlines,
+one-sentence briefs), whose few terms are all in a longer report of the same story; between
+two full articles it is too lenient (any long article covers much of a short one) and too
+strict at once (reports of one event by different outlets share names and places but word
+it differently). So when both stories have at least ``event_min_terms`` (40) content terms,
+the **event tier** decides instead, with the cosine of their idf vectors::
+
+    cosine = w2(T_new ∩ T_old) / sqrt(w2(T_new) * w2(T_old)) >= event_min_similarity (0.15)
+
+where ``w2`` sums squared idf weights. On real reports of one event by different outlets
+(``news_events`` in ``benchmarks/dedup.py``) it links most of each event's articles while
+keeping similar but different events (two earthquakes in one country years apart) apart
+more often than not; the thresholds were tuned on a part of that set held apart from the
+part the benchmark reports. Clusters never merge, so a cluster keeps the id of its first
+story.
 
 **New-information rule** — a story that joins an existing cluster (not as a reprint) adds
 substantial new information, and so may alert again, only when both hold::
@@ -58,7 +71,11 @@ story's ``story_key_terms`` rarest terms; a look-up reads the postings of the ne
 terms already in the window, skipping terms with more than ``max_postings`` stories
 (too common to discriminate, and they would make look-ups linear), and checks exactly the
 ``story_max_candidates`` stories sharing the most keys (at least
-``story_min_shared_keys``).
+``story_min_shared_keys``, or ``event_min_shared_keys`` for a story long enough for the event
+tier). A story's keys are chosen among the terms of its headline and the first
+``lead_words`` (40) words of its body first, rarest first: the lead is where every outlet
+names the event (who, where, what), while the rarest words of a whole article are mostly
+its own turns of phrase, which another outlet's report does not share.
 
 **Window** — a story is only compared with stories whose time is within ``window_hours``
 of its own. The time is the published time; when absent, the supplied ``clock`` (if any),
@@ -483,6 +500,7 @@ class Fingerprint:
     signature: U32
     band_keys: list[int]
     terms: TermIds  # sorted distinct content-term ids
+    lead_terms: TermIds  # those of the headline and the start of the body
     vocabulary: _Vocabulary
     generation: int
 
@@ -495,6 +513,7 @@ class _Features:
     terms: TermIds  # sorted distinct content-term ids
     weights: npt.NDArray[np.float64]  # idf of each term, aligned with ``terms``
     total_weight: float  # their sum
+    total_square: float  # the sum of their squares (the squared norm of the idf vector)
     key_terms: TermIds  # the rarest terms: the story's keys in the inverted index
     lookup_terms: list[int]  # the rarest terms already in the window: keys to look up
     band_values: list[int | None] | None = None  # ``_bands`` of each band key, once read
@@ -517,6 +536,10 @@ class StoryIndex:
         reprint_min_repeated: float = 0.9,
         reprint_min_covered_when_extended: float = 0.4,
         story_min_similarity: float = 0.35,
+        event_min_similarity: float = 0.15,
+        event_min_shared_keys: int = 1,
+        event_min_terms: int = 40,
+        lead_words: int = 40,
         story_key_terms: int = 12,
         story_min_shared_keys: int = 2,
         story_max_candidates: int = 5,
@@ -535,6 +558,10 @@ class StoryIndex:
         self.reprint_min_repeated = reprint_min_repeated
         self.reprint_min_covered_when_extended = reprint_min_covered_when_extended
         self.story_min_similarity = story_min_similarity
+        self.event_min_similarity = event_min_similarity
+        self.event_min_shared_keys = event_min_shared_keys
+        self.event_min_terms = event_min_terms
+        self.lead_words = lead_words
         self.story_key_terms = story_key_terms
         self.story_min_shared_keys = story_min_shared_keys
         self.story_max_candidates = story_max_candidates
@@ -579,6 +606,7 @@ class StoryIndex:
         capacity = 1024
         self._times: npt.NDArray[np.float64] = np.full(capacity, np.nan)  # NaN: no time
         self._story_weights: npt.NDArray[np.float64] = np.zeros(capacity)  # idf of its terms
+        self._story_squares: npt.NDArray[np.float64] = np.zeros(capacity)  # their squares
         # Insertion number of each slot: prune removes expired stories oldest first.
         self._sequence: npt.NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)
         self._inserted = 0
@@ -761,6 +789,20 @@ class StoryIndex:
             term_keys, np.arange(count + 1, dtype=np.uint64) << np.uint64(32)
         ).tolist()
         terms_low = term_keys.astype(np.uint32).astype(np.int32)
+        # The terms of the headline and the first ``lead_words`` words of the body: where
+        # every outlet names the event (who, where, what), so the index keys come from there.
+        story_words = title_words + body_words
+        word_in_story = np.arange(story_numbers.size) - np.repeat(
+            np.cumsum(story_words) - story_words, story_words
+        )
+        in_lead = (word_in_story < np.repeat(title_words + self.lead_words, story_words))[is_term]
+        lead_keys = _sorted_unique(
+            (story_numbers[is_term][in_lead] << np.uint64(32)) | term_ids[in_lead].astype(np.uint64)
+        )
+        lead_bounds = np.searchsorted(
+            lead_keys, np.arange(count + 1, dtype=np.uint64) << np.uint64(32)
+        ).tolist()
+        lead_low = lead_keys.astype(np.uint32).astype(np.int32)
         generation = vocabulary.generation
         return [
             Fingerprint(
@@ -768,6 +810,7 @@ class StoryIndex:
                 signature=signatures[n],
                 band_keys=band_keys[n],
                 terms=terms_low[term_bounds[n] : term_bounds[n + 1]].copy(),
+                lead_terms=lead_low[lead_bounds[n] : lead_bounds[n + 1]],
                 vocabulary=vocabulary,
                 generation=generation,
             )
@@ -870,7 +913,9 @@ class StoryIndex:
         # Rarest first; ties broken by the term hash, so that two articles choose the same
         # keys among equally rare terms (a min-hash choice).
         # (One argsort of frequency and hash in one integer: term hashes are distinct.)
-        order = np.argsort((doc_freq << 32) | vocabulary.term_hash[terms])
+        # Terms of the lead come before the rest (the top bit of the sort key).
+        in_lead = _member_mask(terms, fingerprint.lead_terms).astype(np.int64)
+        order = np.argsort(((1 - in_lead) << 62) | (doc_freq << 32) | vocabulary.term_hash[terms])
         # Look-ups use the rarest terms that some story already has: an unseen term has no
         # postings, so the rarest terms overall would find nothing.
         seen_order = order[doc_freq[order] > 0][: self.story_key_terms]
@@ -881,6 +926,7 @@ class StoryIndex:
             terms=terms,
             weights=weights,
             total_weight=float(weights.sum()),
+            total_square=float(weights @ weights),
             key_terms=terms[order[: self.story_key_terms]],
             lookup_terms=terms[seen_order].tolist(),
         )
@@ -967,7 +1013,12 @@ class StoryIndex:
         pool += np.repeat(np.arange(len(found)), [len(posting) for posting in found])
         pool.sort()
         slots = pool >> shift
-        min_shared = min(self.story_min_shared_keys, len(features.lookup_terms))
+        # A story long enough for the event tier needs fewer shared keys to be compared.
+        event_tier = features.terms.size >= self.event_min_terms
+        min_shared = min(
+            self.event_min_shared_keys if event_tier else self.story_min_shared_keys,
+            len(features.lookup_terms),
+        )
         starts_mask = np.empty(slots.size, dtype=bool)
         starts_mask[0] = True
         np.not_equal(slots[1:], slots[:-1], out=starts_mask[1:])
@@ -985,13 +1036,16 @@ class StoryIndex:
         rank = (counts << shift) - (pool[starts] & ((1 << shift) - 1))
         top = np.argsort(-rank, kind="stable")[: self.story_max_candidates]
         all_terms = self._terms
+        in_window = self._within_window(slots[starts[top]], when)
+        shared_keys = dict(zip(slots[starts[top]].tolist(), counts[top].tolist(), strict=True))
         candidates = [
             slot
-            for slot in self._within_window(slots[starts[top]], when).tolist()
+            for slot in in_window.tolist()
             if all_terms[slot].size  # found through its key terms, so it has some; kept safe
         ]
         if not candidates:
             return None
+        overlap_shared = self.story_min_shared_keys
         # All candidates are scored in one batch of numpy calls (a few microseconds each,
         # whatever the array size): their term arrays are concatenated, each term is looked
         # up among the new story's sorted terms, and the weights of the terms found are
@@ -1003,20 +1057,37 @@ class StoryIndex:
         matched = np.where(features.terms[positions] == pool, features.weights[positions], 0.0)
         offsets = np.cumsum([0] + [terms.size for terms in candidate_terms[:-1]])
         shared_weights: list[float] = np.add.reduceat(matched, offsets).tolist()
+        shared_squares: list[float] = np.add.reduceat(matched * matched, offsets).tolist()
         story_weights: list[float] = self._story_weights[candidates].tolist()
+        story_squares: list[float] = self._story_squares[candidates].tolist()
+        square = features.total_square
+        event_min_terms = self.event_min_terms
         best: int | None = None
-        best_similarity = self.story_min_similarity
-        for slot, shared_weight, story_weight in zip(
-            candidates, shared_weights, story_weights, strict=True
+        best_similarity = 0.0
+        for slot, shared_weight, story_weight, shared_square, story_square in zip(
+            candidates, shared_weights, story_weights, shared_squares, story_squares, strict=True
         ):
             # Rounded: the weights are sums whose order follows term ids, which depend on the
             # order words were first seen (a batch or one story at a time), so two candidates
             # that tie could otherwise swap places on the last bits of a float.
             # Among equally similar candidates the first wins: it shares the most rare keys.
-            similarity = round(shared_weight / max(min(weight, story_weight), 1e-9), 9)
+            long_pair = event_tier and all_terms[slot].size >= event_min_terms
+            overlap = (
+                round(shared_weight / max(min(weight, story_weight), 1e-9), 9)
+                if shared_keys[slot] >= overlap_shared and not long_pair
+                else 0.0
+            )
+            cosine = (
+                round(shared_square / max((square * story_square) ** 0.5, 1e-9), 9)
+                if long_pair
+                else 0.0
+            )
+            similarity = max(
+                overlap / self.story_min_similarity, cosine / self.event_min_similarity
+            )
             if similarity > best_similarity or (best is None and similarity == best_similarity):
                 best, best_similarity = slot, similarity
-        return best
+        return best if best_similarity >= 1.0 else None
 
     def _adds_information(self, terms: TermIds, cluster: str) -> bool:
         """The new-information rule of the module docstring, against the cluster so far."""
@@ -1083,6 +1154,7 @@ class StoryIndex:
         self._slot_of[story_id] = slot
         self._times[slot] = np.nan if when is None else when
         self._story_weights[slot] = features.total_weight
+        self._story_squares[slot] = features.total_square
         self._signatures[slot] = features.signature
         self._sequence[slot] = self._inserted
         self._inserted += 1
@@ -1140,6 +1212,7 @@ class StoryIndex:
         size = 2 * self._times.size
         self._times = np.concatenate([self._times, np.full(size - self._times.size, np.nan)])
         self._story_weights = np.resize(self._story_weights, size)
+        self._story_squares = np.resize(self._story_squares, size)
         self._sequence = np.resize(self._sequence, size)
         signatures = np.zeros((size, self._signatures.shape[1]), dtype=np.uint32)
         signatures[: self._signatures.shape[0]] = self._signatures

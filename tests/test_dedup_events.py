@@ -1,0 +1,175 @@
+"""Stories across outlets: reports of one event by different outlets share a cluster, and a
+similar but different event (another earthquake in the same country) starts its own.
+
+The articles are written for these tests. All stories fall within one window on purpose, so
+that only their text can tell the two earthquakes apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.pipeline.dedup import StoryIndex
+
+T0 = datetime(2024, 9, 12, 6, 0, tzinfo=UTC)
+
+# The first earthquake, as reported by a wire service.
+QUAKE_WIRE_TITLE = "Strong earthquake kills 14 in northern Marendia"
+QUAKE_WIRE = [
+    "A magnitude 6.4 earthquake struck the northern Marendian province of Alto Vireo before "
+    "dawn on Thursday, killing at least 14 people and injuring more than 200, the national "
+    "disaster agency said.",
+    "The quake was centred 12 kilometres south-east of the mining town of Valdera at a depth "
+    "of 10 kilometres, according to the Marendian Geological Institute. Several buildings "
+    "collapsed in Valdera's old quarter, including the bell tower of the Santa Lucia church.",
+    "Rescue teams worked through the morning to free residents trapped under the rubble. "
+    "Interior Minister Tomas Echeverri said soldiers had been sent from the garrison at "
+    "Puerto Quell to help clear roads blocked by landslides.",
+    "Power was cut across much of Alto Vireo and the regional hospital in Valdera moved "
+    "patients into tents in its car park as a precaution against aftershocks, at least 30 of "
+    "which were recorded by midday.",
+]
+
+# The same earthquake, told by a newspaper in its own words: it names the same places,
+# people and numbers, but shares few other words with the wire report.
+QUAKE_PAPER_TITLE = "Valdera mourns as earthquake topples Santa Lucia tower"
+QUAKE_PAPER = [
+    "Grief settled over Valdera on Thursday. Neighbours dug with shovels and bare hands "
+    "through collapsed houses after a 6.4 earthquake shook Alto Vireo province, in "
+    "Marendia's far north, before dawn. Fourteen people were killed and more than 200 "
+    "hurt, hospital staff said.",
+    "The Santa Lucia bell tower, which had watched over the old quarter since 1712, lies in "
+    'pieces across the cobbles. "My grandmother was baptised under that bell," said Ines '
+    "Barral, 62, who sells bread from a stall opposite.",
+    "Interior Minister Tomas Echeverri arrived by helicopter and told townspeople that troops "
+    "from Puerto Quell would clear the landslides blocking the mountain roads by Saturday. "
+    "Seismologists placed the epicentre just south-east of Valdera, at a shallow depth.",
+    "Many families intend to sleep outdoors again tonight, fearing aftershocks, while "
+    "volunteers hand out blankets, bottled water and hot soup from the parish hall.",
+]
+
+# Another earthquake in the same country years later: the hard negative. It shares the
+# country, the vocabulary of earthquakes and rescues, but not the places, people or numbers.
+QUAKE_OTHER_TITLE = "Powerful earthquake hits southern Marendia, dozens dead"
+QUAKE_OTHER = [
+    "A magnitude 7.1 earthquake struck off the southern coast of Marendia on Saturday "
+    "evening, killing at least 53 people in the port city of Esmer and the surrounding "
+    "Costa Sur province, emergency officials said.",
+    "The quake hit at a depth of 35 kilometres beneath the Gulf of Tarrin. A tsunami warning "
+    "was issued for the coast and lifted two hours later after waves of less than a metre "
+    "reached the harbour.",
+    "Governor Alicia Montorre said a hotel and two apartment blocks had collapsed in Esmer's "
+    "waterfront district and that rescuers with sniffer dogs were searching for survivors. "
+    "Hundreds of people were treated for injuries at field hospitals.",
+    "The country's president cut short a visit abroad and declared three days of national "
+    "mourning. It is the deadliest earthquake in Marendia since the disaster agency began "
+    "keeping records.",
+]
+
+# Unrelated stories already in the window, as in any real window.
+OTHERS = [
+    (
+        "Council approves new library on Mill Lane",
+        "Eastbrook council has approved plans for a new public library on Mill Lane, replacing "
+        "the Victorian reading room that closed in 2019 because of a leaking roof. The building "
+        "will include a children's wing and a cafe run by a local charity, and construction is "
+        "due to begin in September after a public vote on the design.",
+    ),
+    (
+        "Teenager wins chess open with a round to spare",
+        "Fifteen-year-old Mireille Duval won the Port Selwyn open chess tournament on Sunday, "
+        "clinching first place with a round to spare after beating the top seed in 41 moves. "
+        "The organisers said a record 212 players from 19 countries entered this year.",
+    ),
+    # Other disasters of the day: in any real window the words of disaster reports
+    # (killed, injured, rescue, collapsed, officials said) are common, and names are not.
+    (
+        "Flash floods kill six in hill villages",
+        "Flash floods killed at least six people and injured dozens in hill villages on "
+        "Thursday, emergency officials said. Rescue teams in boats searched flooded farms "
+        "along the swollen river, and the regional governor asked the army for help.",
+    ),
+    (
+        "Factory fire: workers trapped as roof collapses",
+        "A fire at a textile factory killed four workers and injured 30 more when the roof "
+        "collapsed, the fire service said. The blaze started in a storeroom of cotton bales "
+        "and took eight crews most of the night to bring under control.",
+    ),
+    (
+        "Storm leaves thousands without power",
+        "A storm cut power to thousands of homes and killed two people when a tree fell on "
+        "their car, officials said. Gusts of 120 km/h closed bridges and ports, and the "
+        "weather service warned of more heavy rain on Saturday.",
+    ),
+    (
+        "Earthquake shakes island chain, no damage reported",
+        "A magnitude 5.8 earthquake struck at a depth of 40 kilometres off an island chain "
+        "on Thursday, the geological survey said. No tsunami warning was issued, and "
+        "officials reported no deaths or damage, though residents felt the quake for several "
+        "seconds and some aftershocks followed.",
+    ),
+    (
+        "Central bank holds rates as inflation slows",
+        "The central bank kept its main interest rate at 4.5 per cent on Wednesday, saying "
+        "inflation had slowed for a third month but that wage growth remained too strong for "
+        "a cut. Two of the nine members of the rate committee voted for a reduction.",
+    ),
+]
+
+
+def body(paragraphs: list[str]) -> str:
+    return "\n\n".join(paragraphs)
+
+
+@pytest.fixture
+def index() -> StoryIndex:
+    index = StoryIndex()
+    for number, (title, text) in enumerate(OTHERS):
+        index.add(f"other-{number}", title, text, T0 - timedelta(hours=5 - number))
+    return index
+
+
+def test_two_outlets_reports_of_one_event_share_a_cluster(index: StoryIndex) -> None:
+    first = index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    second = index.add("paper", QUAKE_PAPER_TITLE, body(QUAKE_PAPER), T0 + timedelta(hours=3))
+    assert first.cluster == "wire"
+    # Not a reprint (its own words), but the same event: one cluster, one alert updated.
+    assert second.duplicate_of is None
+    assert second.cluster == "wire"
+
+
+def test_another_earthquake_in_the_same_country_starts_its_own_cluster(
+    index: StoryIndex,
+) -> None:
+    index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    index.add("paper", QUAKE_PAPER_TITLE, body(QUAKE_PAPER), T0 + timedelta(hours=3))
+    other = index.add("other", QUAKE_OTHER_TITLE, body(QUAKE_OTHER), T0 + timedelta(hours=8))
+    assert other.duplicate_of is None
+    assert other.cluster == "other"
+    assert other.new_information
+
+
+def test_outlets_join_in_any_order(index: StoryIndex) -> None:
+    first = index.add("paper", QUAKE_PAPER_TITLE, body(QUAKE_PAPER), T0)
+    second = index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0 + timedelta(hours=1))
+    assert (first.cluster, second.cluster) == ("paper", "paper")
+
+
+def test_event_tier_is_for_full_articles_only() -> None:
+    # A headline-only item sharing a couple of words with a long article is judged by the
+    # short-item rule, not by the cosine of the event tier.
+    index = StoryIndex()
+    index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    decision = index.add("brief", "Marendia minister visits Puerto Quell garrison", "", T0)
+    assert decision.cluster == "brief"
+
+
+def test_event_threshold_is_what_decides() -> None:
+    # The same pair with the event tier made stricter than any cosine stays apart: the
+    # cluster above comes from the event tier, not from the short-item rule.
+    index = StoryIndex(event_min_similarity=1.01)
+    index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    second = index.add("paper", QUAKE_PAPER_TITLE, body(QUAKE_PAPER), T0 + timedelta(hours=3))
+    assert second.cluster == "paper"
