@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.pipeline.dedup import StoryIndex
+from bot.pipeline.dedup import DedupDecision, StoryIndex
 
 T0 = datetime(2024, 9, 12, 6, 0, tzinfo=UTC)
 
@@ -48,6 +48,23 @@ QUAKE_PAPER = [
     "Seismologists placed the epicentre just south-east of Valdera, at a shallow depth.",
     "Many families intend to sleep outdoors again tonight, fearing aftershocks, while "
     "volunteers hand out blankets, bottled water and hot soup from the parish hall.",
+]
+
+# A third outlet: its lead restates the news of the first report (same names, numbers and
+# places), and the rest is its own colour and background, with no new development.
+QUAKE_RADIO_TITLE = "Marendia earthquake: 14 dead in Alto Vireo"
+QUAKE_RADIO = [
+    "At least 14 people were killed and more than 200 injured when a magnitude 6.4 "
+    "earthquake struck Alto Vireo province in northern Marendia before dawn on Thursday, the "
+    "national disaster agency said. The quake was centred near the mining town of Valdera.",
+    "Listeners in the region described being thrown from their beds. A caller from a farm "
+    "outside the town said her dogs had started barking minutes earlier, and that cracks now "
+    "run along every wall of the kitchen her father built in the sixties.",
+    "The valley sits on a fault line that last produced a deadly tremor almost a century "
+    "ago. Copper and silver from its mines once made it one of the wealthiest corners of the "
+    "country, and many of the stone houses in the old quarter date from that boom.",
+    "Our correspondent will be reporting from the area throughout the weekend, and the "
+    "morning programme will carry interviews with engineers about building standards.",
 ]
 
 # Another earthquake in the same country years later: the hard negative. It shares the
@@ -123,12 +140,15 @@ def body(paragraphs: list[str]) -> str:
     return "\n\n".join(paragraphs)
 
 
+def with_others(index: StoryIndex) -> StoryIndex:
+    for number, (title, text) in enumerate(OTHERS):
+        index.add(f"other-{number}", title, text, T0 - timedelta(hours=8 - number))
+    return index
+
+
 @pytest.fixture
 def index() -> StoryIndex:
-    index = StoryIndex()
-    for number, (title, text) in enumerate(OTHERS):
-        index.add(f"other-{number}", title, text, T0 - timedelta(hours=5 - number))
-    return index
+    return with_others(StoryIndex())
 
 
 def test_two_outlets_reports_of_one_event_share_a_cluster(index: StoryIndex) -> None:
@@ -173,3 +193,20 @@ def test_event_threshold_is_what_decides() -> None:
     index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
     second = index.add("paper", QUAKE_PAPER_TITLE, body(QUAKE_PAPER), T0 + timedelta(hours=3))
     assert second.cluster == "paper"
+
+
+def test_another_outlet_retelling_the_news_updates_the_alert_instead_of_a_new_one(
+    index: StoryIndex,
+) -> None:
+    index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    radio = index.add("radio", QUAKE_RADIO_TITLE, body(QUAKE_RADIO), T0 + timedelta(hours=2))
+    # Most of its words are its own, but its lead (where the news is) says nothing new.
+    assert radio == DedupDecision(None, "wire", False)
+
+
+def test_lead_rule_threshold_is_what_decides() -> None:
+    # Without the lead rule the same report counts as new information (a second alert).
+    lenient = with_others(StoryIndex(min_new_lead_share=0.0))
+    lenient.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    radio = lenient.add("radio", QUAKE_RADIO_TITLE, body(QUAKE_RADIO), T0 + timedelta(hours=2))
+    assert radio == DedupDecision(None, "wire", True)
