@@ -63,7 +63,8 @@ full article (``event_min_terms`` terms or more), the story's lead must be new t
 where the lead is the headline and the first ``lead_words`` words of the body. A report of a
 new development leads with it; another outlet's retelling leads with the facts already sent,
 so the alert already sent is updated ("+N more sources") instead. (On the tuning part of
-``news_events`` about half of the other outlets' reports have a lead at most a third new.)
+``news_events``, the median lead of another outlet's report is 36 % new on BASIL and 25 % on
+ECB+, and nine in ten are at most about half new.)
 The first story of a cluster always has new information; reprints never do.
 
 **Indexes** — candidates come from sub-linear indexes, never from a scan of the window:
