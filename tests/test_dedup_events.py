@@ -210,3 +210,12 @@ def test_lead_rule_threshold_is_what_decides() -> None:
     lenient.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
     radio = lenient.add("radio", QUAKE_RADIO_TITLE, body(QUAKE_RADIO), T0 + timedelta(hours=2))
     assert radio == DedupDecision(None, "wire", True)
+
+
+def test_headline_with_one_known_key_is_still_compared() -> None:
+    # Short items keep the short-item rule: when only one of a headline's terms is in the
+    # window, that one shared key is enough to compare the two.
+    index = with_others(StoryIndex())
+    index.add("recall", "Zorvex recalls cars over brake fault", "", T0)
+    decision = index.add("slump", "Zorvex slump", "", T0 + timedelta(hours=1))
+    assert decision.cluster == "recall"

@@ -1059,7 +1059,7 @@ class StoryIndex:
         ]
         if not candidates:
             return None
-        overlap_shared = self.story_min_shared_keys
+        overlap_shared = min(self.story_min_shared_keys, len(features.lookup_terms))
         # All candidates are scored in one batch of numpy calls (a few microseconds each,
         # whatever the array size): their term arrays are concatenated, each term is looked
         # up among the new story's sorted terms, and the weights of the terms found are
