@@ -195,9 +195,10 @@ def test_event_threshold_is_what_decides() -> None:
     assert second.cluster == "paper"
 
 
-def test_another_outlet_retelling_the_news_updates_the_alert_instead_of_a_new_one(
-    index: StoryIndex,
-) -> None:
+def test_another_outlet_retelling_the_news_updates_the_alert_instead_of_a_new_one() -> None:
+    # With the lead rule applied to matches as loose as this one (the default keeps it for
+    # very close retellings only), a report whose lead says nothing new updates the alert.
+    index = with_others(StoryIndex(lead_rule_min_similarity=0.15))
     index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
     radio = index.add("radio", QUAKE_RADIO_TITLE, body(QUAKE_RADIO), T0 + timedelta(hours=2))
     # Most of its words are its own, but its lead (where the news is) says nothing new.
@@ -206,10 +207,96 @@ def test_another_outlet_retelling_the_news_updates_the_alert_instead_of_a_new_on
 
 def test_lead_rule_threshold_is_what_decides() -> None:
     # Without the lead rule the same report counts as new information (a second alert).
-    lenient = with_others(StoryIndex(min_new_lead_share=0.0))
+    lenient = with_others(StoryIndex(min_new_lead_share=0.0, lead_rule_min_similarity=0.15))
     lenient.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
     radio = lenient.add("radio", QUAKE_RADIO_TITLE, body(QUAKE_RADIO), T0 + timedelta(hours=2))
     assert radio == DedupDecision(None, "wire", True)
+
+
+def test_a_loosely_matched_report_keeps_its_own_alert_by_default(index: StoryIndex) -> None:
+    # By default the lead rule is kept for very close retellings: a report matched loosely
+    # may be about another development, and a missed alert costs more than a second one.
+    index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    radio = index.add("radio", QUAKE_RADIO_TITLE, body(QUAKE_RADIO), T0 + timedelta(hours=2))
+    assert radio == DedupDecision(None, "wire", True)
+
+
+# Another earthquake in the same place, decades earlier, remembered on its anniversary:
+# the same province, town, garrison and words of rescue as the wire report, another year.
+ANNIVERSARY_TITLE = "Alto Vireo remembers the 1987 earthquake"
+ANNIVERSARY = [
+    "Residents of Valdera and the Alto Vireo province gathered on Sunday to remember the "
+    "1987 earthquake, which killed 31 people and destroyed the old quarter's market hall.",
+    "The magnitude 6.1 quake struck before dawn. Rescue teams worked through the morning to "
+    "free residents trapped under the rubble, and soldiers from the garrison at Puerto Quell "
+    "cleared roads blocked by landslides, survivors recalled.",
+    "Power was cut across much of Alto Vireo for a week and the regional hospital in Valdera "
+    "treated patients in tents for fear of aftershocks.",
+]
+QUAKE_WIRE_DATED = [
+    QUAKE_WIRE[0].replace("on Thursday", "on Thursday, 12 September 2024"),
+    *QUAKE_WIRE[1:],
+]
+
+
+def test_leads_naming_other_years_are_other_events(index: StoryIndex) -> None:
+    index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE_DATED), T0)
+    anniversary = index.add(
+        "anniversary", ANNIVERSARY_TITLE, body(ANNIVERSARY), T0 + timedelta(hours=2)
+    )
+    assert anniversary == DedupDecision(None, "anniversary", True)
+
+
+def test_the_year_is_what_keeps_the_anniversary_apart(index: StoryIndex) -> None:
+    # Undated, the wire report's lead does not contradict the anniversary piece, whose
+    # vocabulary is close enough for the event tier.
+    index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    anniversary = index.add(
+        "anniversary", ANNIVERSARY_TITLE, body(ANNIVERSARY), T0 + timedelta(hours=2)
+    )
+    assert anniversary.cluster == "wire"
+
+
+def test_leads_sharing_too_few_names_are_other_events() -> None:
+    # A cosine threshold low enough to link the two earthquakes by their vocabulary: the
+    # names in their leads (Alto Vireo against Esmer, Costa Sur) still keep them apart.
+    loose = with_others(StoryIndex(event_min_similarity=0.05))
+    loose.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    other = loose.add("other", QUAKE_OTHER_TITLE, body(QUAKE_OTHER), T0 + timedelta(hours=10))
+    assert other.cluster == "other"
+    no_names = with_others(StoryIndex(event_min_similarity=0.05, event_min_shared_names=0))
+    no_names.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    other = no_names.add("other", QUAKE_OTHER_TITLE, body(QUAKE_OTHER), T0 + timedelta(hours=10))
+    assert other.cluster == "wire"
+
+
+# A round-up of both earthquakes: close to each, so a chain wire -> round-up -> second
+# earthquake would put the two events in one cluster.
+ROUNDUP_TITLE = "Marendia counts the cost of two earthquakes"
+ROUNDUP = [
+    "Marendia's disaster agency said on Sunday that rebuilding Valdera and Alto Vireo after "
+    "Thursday's earthquake would take years, as rescuers in Esmer and Costa Sur searched "
+    "the rubble left by Saturday's stronger quake off the southern coast.",
+    "Interior Minister Tomas Echeverri and Governor Alicia Montorre asked for help from "
+    "abroad. Field hospitals in Valdera and Esmer treated hundreds of injured people, and "
+    "aftershocks kept families sleeping outdoors in both provinces.",
+]
+
+
+@pytest.mark.parametrize(("root_similarity", "cluster"), [(0.2, "other"), (0.0, "wire")])
+def test_a_cluster_does_not_drift_to_another_event_through_a_round_up(
+    root_similarity: float, cluster: str
+) -> None:
+    index = with_others(
+        StoryIndex(event_min_similarity=0.05, event_root_min_similarity=root_similarity)
+    )
+    index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    assert index.add("roundup", ROUNDUP_TITLE, body(ROUNDUP), T0 + timedelta(hours=9)).cluster == (
+        "wire"
+    )
+    other = index.add("other", QUAKE_OTHER_TITLE, body(QUAKE_OTHER), T0 + timedelta(hours=10))
+    # It matches the round-up, but not the first report of the round-up's cluster.
+    assert other.cluster == cluster
 
 
 def test_headline_with_one_known_key_is_still_compared() -> None:

@@ -533,6 +533,7 @@ class _Features:
     key_terms: TermIds  # the rarest terms: the story's keys in the inverted index
     lookup_terms: list[int]  # the rarest terms already in the window: keys to look up
     lead_terms: TermIds  # the terms of the headline and the start of the body
+    anchors: _Anchors | None  # of a story long enough for the event tier
     band_values: list[int | None] | None = None  # ``_bands`` of each band key, once read
 
 
@@ -553,7 +554,7 @@ class StoryIndex:
         reprint_min_repeated: float = 0.9,
         reprint_min_covered_when_extended: float = 0.4,
         story_min_similarity: float = 0.35,
-        event_min_similarity: float = 0.15,
+        event_min_similarity: float = 0.2,
         event_min_shared_keys: int = 1,
         event_min_terms: int = 40,
         lead_words: int = 40,
@@ -564,7 +565,9 @@ class StoryIndex:
         min_new_terms: int = 25,
         min_new_share: float = 0.5,
         min_new_lead_share: float = 0.5,
-        lead_rule_min_similarity: float = 0.2,
+        lead_rule_min_similarity: float = 0.5,
+        event_min_shared_names: int = 2,
+        event_root_min_similarity: float = 0.2,
         clock: Callable[[], datetime] | None = None,
         seed: int = 1,
     ) -> None:
@@ -589,6 +592,9 @@ class StoryIndex:
         self.min_new_share = min_new_share
         self.min_new_lead_share = min_new_lead_share
         self.lead_rule_min_similarity = lead_rule_min_similarity
+        self.event_min_shared_names = event_min_shared_names
+        self.event_root_min_similarity = event_root_min_similarity
+        self._anchors: dict[int, _Anchors] = {}  # slot -> anchors of a long story
         self._clock = clock
 
         rng = np.random.default_rng(seed)
@@ -955,6 +961,11 @@ class StoryIndex:
             key_terms=terms[order[: self.story_key_terms]],
             lookup_terms=terms[seen_order].tolist(),
             lead_terms=fingerprint.lead_terms,
+            anchors=(
+                _anchors(title, text, self.lead_words)
+                if terms.size >= self.event_min_terms
+                else None
+            ),
         )
 
     def _bucket(self, value: int) -> tuple[int, ...] | list[int]:
@@ -1094,6 +1105,7 @@ class StoryIndex:
         event_min_terms = self.event_min_terms
         best: int | None = None
         best_similarity = best_cosine = 0.0
+        anchors, all_anchors = features.anchors, self._anchors
         for slot, shared_weight, story_weight, shared_square, story_square in zip(
             candidates, shared_weights, story_weights, shared_squares, story_squares, strict=True
         ):
@@ -1112,12 +1124,47 @@ class StoryIndex:
                 if long_pair
                 else 0.0
             )
+            # The event tier also needs the leads to agree on the event's anchors.
+            if (
+                cosine >= self.event_min_similarity
+                and anchors is not None
+                and (other := all_anchors.get(slot)) is not None
+                and _conflict(anchors, other, self.event_min_shared_names)
+            ):
+                cosine = 0.0
             similarity = max(
                 overlap / self.story_min_similarity, cosine / self.event_min_similarity
             )
             if similarity > best_similarity or (best is None and similarity == best_similarity):
                 best, best_similarity, best_cosine = slot, similarity, cosine
-        return (best, best_cosine) if best is not None and best_similarity >= 1.0 else None
+        if best is None or best_similarity < 1.0:
+            return None
+        if (
+            best_cosine
+            and self.event_root_min_similarity
+            and not self._close_to_root(features, best)
+        ):
+            return None
+        return best, best_cosine
+
+    def _close_to_root(self, features: _Features, slot: int) -> bool:
+        """Whether a story the event tier matched to ``slot`` is also close to the first
+        story of that story's cluster (when it is still in the window).
+
+        Clusters never merge and a member joins through its most similar story, so without
+        this a chain of reports, each close to the last, can drift from one event to a
+        similar one (the second earthquake joins through a report of both).
+        """
+        root = self._slot_of.get(self._clusters[slot])
+        if root is None or root == slot:
+            return True
+        terms = self._terms[root]
+        if terms.size < self.event_min_terms:
+            return True
+        found = _member_mask(features.terms, terms)
+        shared = float(features.weights[found] @ features.weights[found])
+        norm = (features.total_square * float(self._story_squares[root])) ** 0.5
+        return shared / max(norm, 1e-9) >= self.event_root_min_similarity
 
     def _adds_information(self, terms: TermIds, lead_terms: TermIds | None, cluster: str) -> bool:
         """The new-information rule of the module docstring, against the cluster so far.
@@ -1194,6 +1241,8 @@ class StoryIndex:
         self._times[slot] = np.nan if when is None else when
         self._story_weights[slot] = features.total_weight
         self._story_squares[slot] = features.total_square
+        if features.anchors is not None:
+            self._anchors[slot] = features.anchors
         self._signatures[slot] = features.signature
         self._sequence[slot] = self._inserted
         self._inserted += 1
@@ -1259,6 +1308,7 @@ class StoryIndex:
 
     def _remove(self, story_id: str) -> None:
         slot = self._slot_of.pop(story_id)
+        self._anchors.pop(slot, None)
         shingles, terms, key_terms = self._shingles[slot], self._terms[slot], self._key_terms[slot]
         cluster = self._clusters[slot]
         self._story_ids[slot] = None
@@ -1300,6 +1350,58 @@ class StoryIndex:
             members.discard(story_id)
             if len(members) == 1:
                 self._members[cluster] = members.pop()
+
+
+_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+_NAME = re.compile(r"(?<![.!?:\"'\u201c\u2018\n] )(?<!^)\b([A-Z][a-z]+(?:[-'][A-Za-z]+)?)\b")
+
+
+# Capitalised, but they name no one and nowhere: reports of one event name other days.
+_CALENDAR_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "monday tuesday wednesday thursday friday saturday sunday january february march "
+        "april may june july august september october november december",
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Anchors:
+    """What pins a report to one event, read from its lead: the years and names.
+
+    Two reports of similar but different events (two earthquakes in one country years
+    apart, two fires in one city) share much vocabulary, so their cosine can pass the event
+    tier; their leads still name other years, other people and places.
+    """
+
+    years: frozenset[str]
+    names: frozenset[str]
+
+
+def _anchors(title: str, text: str, lead_words: int) -> _Anchors:
+    """The anchors of the headline and the first ``lead_words`` words of the body.
+
+    Names are capitalised words that do not open a sentence (a headline in title case
+    capitalises every word, so only the body's are read); years come from both.
+    """
+    body = " ".join(text.split(None, lead_words)[:lead_words])
+    names = frozenset(
+        name.lower()
+        for name in _NAME.findall(body)
+        if name.lower() not in _stop_words() and name.lower() not in _CALENDAR_WORDS
+    )
+    return _Anchors(frozenset(_YEAR.findall(f"{title}\n{body}")), names)
+
+
+def _conflict(left: _Anchors, right: _Anchors, min_names: int) -> bool:
+    """True when two leads name different years, or share fewer than ``min_names`` names
+    (or than all names of the one naming fewer): the marks of two similar events (or two
+    developments of one subject) rather than one event."""
+    if left.years and right.years and not left.years & right.years:
+        return True
+    needed = min(min_names, len(left.names), len(right.names))
+    return bool(needed) and len(left.names & right.names) < needed
 
 
 def _member_mask(values: _Hashes, sorted_pool: _Hashes) -> npt.NDArray[np.bool_]:
