@@ -331,6 +331,7 @@ class RunResult:
     stories_per_second: float
     prefill_per_second: float
     cluster_merges: int
+    silent_merges: int  # of those, the articles that may not alert (no alert of their own)
     round_rates: tuple[float, ...] = ()
     rss_after_prefill_mb: float = 0.0
     single_stories_per_second: float = 0.0
@@ -371,9 +372,10 @@ def run_ours(
         del single_index
     predicted: dict[str, str | None] = {}
     clusters: dict[str, str] = {}
+    novel: dict[str, bool] = {}
     seconds: list[float] = []
     for index in _rounds(prefilled, rounds):
-        predicted, clusters = {}, {}
+        predicted, clusters, novel = {}, {}, {}
         started = time.process_time()
         for chunk in _chunks(iter(stream), batch):
             decisions = index.add_many(
@@ -382,23 +384,27 @@ def run_ours(
             for item, decision in zip(chunk, decisions, strict=True):
                 predicted[item.id] = decision.duplicate_of
                 clusters[item.id] = decision.cluster
+                novel[item.id] = decision.new_information
         seconds.append(max(time.process_time() - started, 1e-9))
         del index  # before the next copy is made
     rate = len(stream) * len(seconds) / sum(seconds)
     # Distinct articles that ended in one cluster (story level; some are the same event).
     group_of = {item.id: item.article for item in stream}
-    merges = sum(
-        1
+    merged = [
+        item.id
         for item in stream
         if predicted[item.id] is None
         and clusters[item.id] != item.id
         and group_of.get(clusters[item.id]) != item.article
-    )
+    ]
+    merges = len(merged)
+    silent = sum(1 for story_id in merged if not novel[story_id])
     return RunResult(
         score_reprints(stream, predicted),
         rate,
         prefill,
         merges,
+        silent,
         tuple(len(stream) / part for part in seconds),
         rss,
         single,
@@ -443,6 +449,7 @@ def run_datasketch(stream: list[StreamItem], window: Window, rounds: int = 1) ->
         score_reprints(stream, predicted),
         rate,
         prefill,
+        0,
         0,
         tuple(len(stream) / part for part in seconds),
         rss,
@@ -822,7 +829,10 @@ def reprint_benchmark(data: Path, args: argparse.Namespace) -> None:
                 )
             # It runs first, so the process peak at that point is its own.
             print(f"  peak RSS after its prefill: {result.rss_after_prefill_mb:.0f} MiB")
-            print(f"  distinct BBC articles joined to another's cluster: {result.cluster_merges}")
+            print(
+                f"  distinct BBC articles joined to another's cluster: {result.cluster_merges}, "
+                f"of which with no alert of their own: {result.silent_merges}"
+            )
 
 
 if __name__ == "__main__":

@@ -106,6 +106,7 @@ import json
 import logging
 import re
 import unicodedata
+import zlib
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -533,7 +534,7 @@ class _Features:
     key_terms: TermIds  # the rarest terms: the story's keys in the inverted index
     lookup_terms: list[int]  # the rarest terms already in the window: keys to look up
     lead_terms: TermIds  # the terms of the headline and the start of the body
-    anchors: _Anchors | None  # of a story long enough for the event tier
+    anchors: bytes  # ``_anchors`` of a story long enough for the event tier, else empty
     band_values: list[int | None] | None = None  # ``_bands`` of each band key, once read
 
 
@@ -594,7 +595,6 @@ class StoryIndex:
         self.lead_rule_min_similarity = lead_rule_min_similarity
         self.event_min_shared_names = event_min_shared_names
         self.event_root_min_similarity = event_root_min_similarity
-        self._anchors: dict[int, _Anchors] = {}  # slot -> anchors of a long story
         self._clock = clock
 
         rng = np.random.default_rng(seed)
@@ -630,6 +630,7 @@ class StoryIndex:
         self._key_terms: list[TermIds] = []  # the rarest terms when indexed: inverted-index keys
         self._clusters: list[str] = []
         self._originals: list[str] = []  # the story it reprints, or its own id
+        self._anchors: list[bytes] = []  # ``_anchors`` of a long story, else empty
         capacity = 1024
         self._times: npt.NDArray[np.float64] = np.full(capacity, np.nan)  # NaN: no time
         self._story_weights: npt.NDArray[np.float64] = np.zeros(capacity)  # idf of its terms
@@ -964,7 +965,7 @@ class StoryIndex:
             anchors=(
                 _anchors(title, text, self.lead_words)
                 if terms.size >= self.event_min_terms
-                else None
+                else _NO_ANCHORS
             ),
         )
 
@@ -1127,8 +1128,8 @@ class StoryIndex:
             # The event tier also needs the leads to agree on the event's anchors.
             if (
                 cosine >= self.event_min_similarity
-                and anchors is not None
-                and (other := all_anchors.get(slot)) is not None
+                and anchors
+                and (other := all_anchors[slot])
                 and _conflict(anchors, other, self.event_min_shared_names)
             ):
                 cosine = 0.0
@@ -1227,6 +1228,7 @@ class StoryIndex:
             self._key_terms[slot] = features.key_terms
             self._clusters[slot] = cluster
             self._originals[slot] = original or story_id
+            self._anchors[slot] = features.anchors
         else:
             slot = len(self._story_ids)
             if slot == self._times.size:
@@ -1237,12 +1239,11 @@ class StoryIndex:
             self._key_terms.append(features.key_terms)
             self._clusters.append(cluster)
             self._originals.append(original or story_id)
+            self._anchors.append(features.anchors)
         self._slot_of[story_id] = slot
         self._times[slot] = np.nan if when is None else when
         self._story_weights[slot] = features.total_weight
         self._story_squares[slot] = features.total_square
-        if features.anchors is not None:
-            self._anchors[slot] = features.anchors
         self._signatures[slot] = features.signature
         self._sequence[slot] = self._inserted
         self._inserted += 1
@@ -1308,12 +1309,12 @@ class StoryIndex:
 
     def _remove(self, story_id: str) -> None:
         slot = self._slot_of.pop(story_id)
-        self._anchors.pop(slot, None)
         shingles, terms, key_terms = self._shingles[slot], self._terms[slot], self._key_terms[slot]
         cluster = self._clusters[slot]
         self._story_ids[slot] = None
         self._shingles[slot] = _NO_SHINGLES
         self._terms[slot] = self._key_terms[slot] = _NO_TERMS
+        self._anchors[slot] = _NO_ANCHORS
         self._clusters[slot] = self._originals[slot] = ""
         self._times[slot] = np.nan
         self._free_slots.append(slot)
@@ -1366,42 +1367,46 @@ _CALENDAR_WORDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Anchors:
-    """What pins a report to one event, read from its lead: the years and names.
+_NO_ANCHORS = b""
+
+
+def _anchors(title: str, text: str, lead_words: int) -> bytes:
+    """What pins a report to one event, read from its lead: the years and the names.
 
     Two reports of similar but different events (two earthquakes in one country years
     apart, two fires in one city) share much vocabulary, so their cosine can pass the event
-    tier; their leads still name other years, other people and places.
-    """
-
-    years: frozenset[str]
-    names: frozenset[str]
-
-
-def _anchors(title: str, text: str, lead_words: int) -> _Anchors:
-    """The anchors of the headline and the first ``lead_words`` words of the body.
-
-    Names are capitalised words that do not open a sentence (a headline in title case
-    capitalises every word, so only the body's are read); years come from both.
+    tier; their leads still name other years, other people and places. The lead is the
+    headline and the first ``lead_words`` words of the body. Names are capitalised words
+    that do not open a sentence, from the body only (a headline in title case capitalises
+    every word); years come from both. Packed as 32-bit integers (the number of years, the
+    years, the CRC-32 of each lower-cased name): a window of 100,000 stories keeps them in
+    a few megabytes, where sets of strings would take a hundred.
     """
     body = " ".join(text.split(None, lead_words)[:lead_words])
-    names = frozenset(
-        name.lower()
+    names = {
+        zlib.crc32(lowered.encode())
         for name in _NAME.findall(body)
-        if name.lower() not in _stop_words() and name.lower() not in _CALENDAR_WORDS
-    )
-    return _Anchors(frozenset(_YEAR.findall(f"{title}\n{body}")), names)
+        if (lowered := name.lower()) not in _stop_words() and lowered not in _CALENDAR_WORDS
+    }
+    years = {int(year) for year in _YEAR.findall(f"{title}\n{body}")}
+    return array("I", [len(years), *sorted(years), *sorted(names)]).tobytes()
 
 
-def _conflict(left: _Anchors, right: _Anchors, min_names: int) -> bool:
-    """True when two leads name different years, or share fewer than ``min_names`` names
-    (or than all names of the one naming fewer): the marks of two similar events (or two
-    developments of one subject) rather than one event."""
-    if left.years and right.years and not left.years & right.years:
+def _conflict(left: bytes, right: bytes, min_names: int) -> bool:
+    """True when two leads (``_anchors``) name different years, or share fewer than
+    ``min_names`` names (or than all names of the one naming fewer): the marks of two
+    similar events (or two developments of one subject) rather than one event."""
+    left_values, right_values = array("I"), array("I")
+    left_values.frombytes(left)
+    right_values.frombytes(right)
+    left_years = set(left_values[1 : 1 + left_values[0]])
+    right_years = set(right_values[1 : 1 + right_values[0]])
+    if left_years and right_years and not left_years & right_years:
         return True
-    needed = min(min_names, len(left.names), len(right.names))
-    return bool(needed) and len(left.names & right.names) < needed
+    left_names = set(left_values[1 + left_values[0] :])
+    right_names = set(right_values[1 + right_values[0] :])
+    needed = min(min_names, len(left_names), len(right_names))
+    return bool(needed) and len(left_names & right_names) < needed
 
 
 def _member_mask(values: _Hashes, sorted_pool: _Hashes) -> npt.NDArray[np.bool_]:
