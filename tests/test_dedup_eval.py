@@ -22,6 +22,9 @@ from benchmarks.dedup import (
 
 pytestmark = pytest.mark.shared_data
 
+# Measured 10 (9 before the event tier, 61 with it unguarded) on this 600-article stream.
+SILENT_MERGES_MAX = 14
+
 
 def test_bbc_reprints_precision_and_recall(shared_data: Path) -> None:
     stream, _ambiguous = build_stream(load_bbc(shared_data)[:600], seed=3)
@@ -29,6 +32,9 @@ def test_bbc_reprints_precision_and_recall(shared_data: Path) -> None:
     assert result.score.positives > 300
     assert result.score.precision >= 0.98
     assert result.score.recall >= 0.98
+    # Distinct articles put in another's cluster must keep their own alert: a merged event
+    # that does not alert is a missed alert for its subscribers.
+    assert result.silent_merges <= SILENT_MERGES_MAX
 
 
 def test_uci_story_clusters_pairwise(shared_data: Path) -> None:
@@ -47,7 +53,7 @@ def test_msrp_paraphrases_share_a_cluster(shared_data: Path) -> None:
 
 @pytest.mark.parametrize(
     ("corpus", "min_precision", "min_recall", "max_alerts_per_event"),
-    [("ecbplus", 0.72, 0.62, 3.7), ("basil", 0.87, 0.80, 2.1)],
+    [("ecbplus", 0.92, 0.28, 7.2), ("basil", 0.97, 0.45, 2.9)],
 )
 def test_reports_of_one_event_by_several_outlets_share_a_cluster(
     shared_data: Path,
