@@ -552,8 +552,10 @@ class _Features:
     key_terms: TermIds  # the rarest terms: the story's keys in the inverted index
     lookup_terms: list[int]  # the rarest terms already in the window: keys to look up
     lead_terms: TermIds  # the terms of the headline and the start of the body
-    anchors: bytes  # ``_anchors`` of a story long enough for the event tier, else empty
     band_values: list[int | None] | None = None  # ``_bands`` of each band key, once read
+    # ``_anchors`` of a story long enough for the event tier, else empty; read only once the
+    # story is known not to be a reprint (a reprint takes its original's).
+    anchors: bytes = b""
 
 
 class StoryIndex:
@@ -698,8 +700,10 @@ class StoryIndex:
         features = self._features(title, text, fingerprint)
         original = self._find_reprint(features, when)
         if original is not None:
+            features.anchors = self._anchors[original]
             decision = DedupDecision(self._originals[original], self._clusters[original], False)
         else:
+            self._read_anchors(features, title, text)
             match = self._find_story(features, when)
             if match is None:
                 decision = DedupDecision(None, story_id, True)
@@ -745,7 +749,14 @@ class StoryIndex:
         if story_id in self._slot_of:
             return
         when = self._effective_time(published)
-        self._insert(story_id, when, self._features(title, text, fingerprint), cluster, None)
+        features = self._features(title, text, fingerprint)
+        self._read_anchors(features, title, text)
+        self._insert(story_id, when, features, cluster, None)
+
+    def _read_anchors(self, features: _Features, title: str, text: str) -> None:
+        """Set the anchors of a story long enough for the event tier."""
+        if features.terms.size >= self.event_min_terms:
+            features.anchors = _anchors(title, text, self.lead_words)
 
     def restore_many(self, stories: Sequence[tuple[str, str, str, datetime | None, str]]) -> None:
         """:meth:`restore` for ``(id, title, text, published, cluster)`` rows."""
@@ -980,11 +991,6 @@ class StoryIndex:
             key_terms=terms[order[: self.story_key_terms]],
             lookup_terms=terms[seen_order].tolist(),
             lead_terms=fingerprint.lead_terms,
-            anchors=(
-                _anchors(title, text, self.lead_words)
-                if terms.size >= self.event_min_terms
-                else _NO_ANCHORS
-            ),
         )
 
     def _bucket(self, value: int) -> tuple[int, ...] | list[int]:
