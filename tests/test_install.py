@@ -387,12 +387,17 @@ def _make_plan(target: str, venv: Path) -> str:
     if make is None:
         pytest.skip("make is not installed")
     result = subprocess.run(
-        [make, "-n", f"VENV={venv}", target],
+        [make, "-n", "--no-print-directory", f"VENV={venv}", target],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "MAKEFLAGS": ""},
+        # Run under `make test` (as CI does), make would otherwise say which folder it enters.
+        env={
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+        },
     )
     return result.stdout
 
