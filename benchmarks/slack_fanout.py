@@ -30,7 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from benchmarks.common import peak_rss_mb
 from bot.alerts import Alert
-from bot.pipeline.deliver import DeliveryWorker
+from bot.delivery.worker import DeliveryWorker
 from bot.transports import render_slack
 from bot.transports.pacing import Pacer, Rate
 from bot.transports.slack import GLOBAL_RATE, SlackTransport

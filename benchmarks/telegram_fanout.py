@@ -39,7 +39,7 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from benchmarks.common import peak_rss_mb
-from bot.pipeline.deliver import DeliveryWorker
+from bot.delivery.worker import DeliveryWorker
 from bot.transports.pacing import Pacer, Rate
 from bot.transports.telegram import GLOBAL_RATE, TelegramTransport, telegram_pacer
 from storage import chats as chat_store

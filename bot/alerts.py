@@ -1,6 +1,8 @@
 """Alerts as platform-neutral values: what a chat is told about a story, and why.
 
-Built from stored rows by :func:`build_alert`; rendered by each transport in its own format.
+Only the types and the plain data every transport renders with live here, so a transport never
+imports storage: the outbox drain builds alerts from stored rows
+(:func:`bot.delivery.build.build_alert`), and each transport renders them in its own format.
 The buttons' callback data use the short, validated actions of :mod:`handlers.callbacks`.
 """
 
@@ -8,14 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlite_utils import Database
-
-from bot.models import Button, Delivery, Story
+from bot.models import Button
 from bot.pipeline.classify import TOPIC_NAMES
-from bot.pipeline.headline import without_repeated_title
-from bot.pipeline.summarize import summarize
-from storage import stories as story_store
-from storage import subscriptions as sub_store
 
 DEFAULT_SUMMARY_CHARS = 400  # the length stored summaries are made at
 TOPIC_LABELS = TOPIC_NAMES  # display names of the topic ids, from the taxonomy itself
@@ -39,67 +35,3 @@ class Alert:
     @property
     def more_sources(self) -> int:
         return max(0, len(self.sources) - 1)
-
-
-def cluster_sources(members: list[Story]) -> tuple[tuple[str, str | None], ...]:
-    seen: dict[str, str | None] = {}
-    for member in members:
-        name = member.source_name or "unknown source"
-        if name not in seen:
-            seen[name] = member.url
-    return tuple(seen.items())
-
-
-def alert_buttons(story: Story, subscription_id: int | None) -> tuple[tuple[Button, ...], ...]:
-    first_row: list[Button] = []
-    if story.url:
-        first_row.append(Button("Full story", url=story.url))
-    first_row.append(Button("Details", action=f"story:{story.id}"))
-    second_row = [
-        Button("More like this", action=f"more:{story.id}"),
-        Button("Less like this", action=f"less:{story.id}"),
-    ]
-    third_row: list[Button] = []
-    if story.topics:
-        third_row.append(Button(f"Mute {story.topics[0]}", action=f"mute:{story.topics[0]}"))
-    if subscription_id is not None:
-        third_row.append(Button("Unsubscribe", action=f"unsub:{subscription_id}"))
-    return tuple(row for row in (tuple(first_row), tuple(second_row), tuple(third_row)) if row)
-
-
-def build_alert(
-    db: Database, delivery: Delivery, summary_chars: int | None = None, images: bool = True
-) -> Alert:
-    """The alert for an outbox row; ``summary_chars`` is the chat's summary length setting
-    (the stored summary is made at the default length; another length is summarized anew);
-    ``images`` is the chat's choice to see the story's lead image."""
-    story = story_store.get_story(db, delivery.story_id)
-    members = story_store.cluster_members(db, story.cluster_id or story.id)
-    sub_id = None
-    for candidate in delivery.subscription_ids:
-        try:
-            sub = sub_store.get_subscription(db, candidate)
-        except LookupError:
-            continue
-        if sub.kind == "query" and not sub.canonical.startswith("topic:"):
-            sub_id = sub.id
-            break
-    return Alert(
-        delivery_id=delivery.id,
-        story_id=story.id,
-        cluster_id=delivery.cluster_id,
-        headline=story.title,
-        summary=without_repeated_title(
-            story.title,
-            summarize(story.title, story.text, max_chars=summary_chars).text
-            if summary_chars and summary_chars != DEFAULT_SUMMARY_CHARS and story.text
-            else story.summary,
-        ),
-        url=story.url,
-        sources=cluster_sources([story, *[m for m in members if m.id != story.id]]),
-        topics=story.topics,
-        reasons=delivery.reasons,
-        buttons=alert_buttons(story, sub_id),
-        thread_id=delivery.thread_id,
-        image_url=story.image_url if images else None,
-    )

@@ -22,11 +22,11 @@ from typing import TextIO
 
 import httpx
 
+from bot.delivery.worker import DeliveryWorker
 from bot.logformat import EscapingFormatter
 from bot.metrics import Metrics
 from bot.models import Chat, Reply
 from bot.pipeline.classify import TopicModel
-from bot.pipeline.deliver import DeliveryWorker
 from bot.pipeline.fetch import Fetcher, build_http_client
 from bot.pipeline.run import Pipeline
 from bot.scheduler import BotScheduler

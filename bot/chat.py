@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from bot.app import Core, build_core
+from bot.delivery.worker import DeliveryWorker
 from bot.models import Chat, Reply
-from bot.pipeline.deliver import DeliveryWorker
 from bot.settings import Settings
 from bot.transports.console import CONSOLE_CHAT_ID, CONSOLE_USER_ID, ConsoleTransport, read_commands
 from handlers.context import CommandContext

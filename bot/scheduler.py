@@ -22,8 +22,8 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
+from bot.delivery.worker import DeliveryWorker
 from bot.models import Source
-from bot.pipeline.deliver import DeliveryWorker
 from bot.services import Services
 from storage import sources as source_store
 from storage import stories as story_store

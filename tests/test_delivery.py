@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.alerts import Alert
+from bot.delivery.worker import DeliveryWorker
 from bot.models import Chat, Reply
-from bot.pipeline.deliver import DeliveryWorker
 from bot.transports.base import SendResult
 from storage import chats, deliveries, stories
 from storage.db import DatabaseWorker

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.alerts import build_alert
+from bot.delivery.build import build_alert
 from bot.models import Delivery
 from bot.pipeline.headline import (
     main_subject,

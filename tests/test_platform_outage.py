@@ -20,7 +20,7 @@ from telegram import Bot
 from telegram.request import HTTPXRequest
 
 from bot.app import NewsBot
-from bot.pipeline.deliver import DeliveryWorker, DrainReport
+from bot.delivery.worker import DeliveryWorker, DrainReport
 from bot.transports.pacing import Pacer
 from bot.transports.telegram import (
     GLOBAL_RATE,

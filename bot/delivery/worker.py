@@ -1,5 +1,8 @@
 """The delivery worker: drains the outbox through the transports, never losing an alert.
 
+The pipeline ends at the outbox; this worker is where stored alerts meet the chat platforms,
+so it lives with the delivery role, not in :mod:`bot.pipeline`, which knows no transport.
+
 Policy per chat (digest mode, quiet hours, hourly cap) is applied here, at send time, so a
 changed setting takes effect on alerts already queued. Pacing against platform limits is the
 transport's business; this worker only keeps one send in flight per chat, which is also what
@@ -26,10 +29,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot.alerts import build_alert
+from bot.delivery.build import build_alert
+from bot.delivery.digest import build_digest
 from bot.metrics import Metrics
 from bot.models import Chat, Delivery, Reply
-from bot.pipeline.digest import build_digest
 from bot.pipeline.policy import in_quiet_hours, next_digest_at
 from bot.transports.base import SendResult, Transport
 from storage import chats as chat_store
