@@ -2,8 +2,9 @@
 
 A transport adapts incoming messages to :class:`handlers.router.Request` objects, renders
 :class:`~bot.models.Reply`, :class:`~bot.alerts.Alert` and digests in its platform's format, and
-reports each send's outcome as a :class:`SendResult` so that the delivery worker, which knows
-nothing of Telegram or Slack, can decide: done, wait, retry, give up, or put the chat to sleep.
+reports each send's outcome as a :class:`SendResult` so that the delivery worker
+(:mod:`bot.delivery.worker`), which knows nothing of Telegram or Slack, can decide: done, wait,
+retry, give up, or put the chat to sleep.
 """
 
 from __future__ import annotations
