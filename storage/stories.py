@@ -10,6 +10,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.models import Story
+from bot.pipeline.query import cyrillic_stem
 from storage.db import from_iso, to_iso
 
 
@@ -168,9 +169,26 @@ class SearchHit:
 
 
 def fts_query(text: str) -> str:
-    """Turn user words into a safe FTS5 query: each word quoted, so no FTS syntax can leak in."""
+    """Turn user words into a safe FTS5 query: each word quoted, so no FTS syntax can leak in.
+
+    The index (unicode61, ``remove_diacritics 2``) already ignores case and accents; two
+    foldings of subscription matching are added here so that ``/search`` agrees with it: a
+    word with ß also finds its ss spelling (and the other way round), and a Cyrillic word
+    is searched by the stem its case forms share (``Москва`` finds *Москве*, *Москвы*).
+    """
     words = [w for w in "".join(c if c.isalnum() else " " for c in text).split() if w]
-    return " ".join(f'"{w}"' for w in words[:20])
+    return " ".join(_fts_word(w) for w in words[:20])
+
+
+def _fts_word(word: str) -> str:
+    """One user word as an FTS5 expression (``word`` holds only letters and digits)."""
+    stem = cyrillic_stem(word)
+    if stem is not None:
+        return f'("{word}" OR "{stem}"*)'
+    lower = word.casefold()  # casefold spells ß as ss
+    if "ss" in lower:
+        return f'("{lower}" OR "{lower.replace("ss", "ß")}")'
+    return f'"{word}"'
 
 
 def search_stories(db: Database, text: str, *, limit: int = 5, offset: int = 0) -> list[SearchHit]:

@@ -82,6 +82,17 @@ WEIGHTS_NPZ = "weights.npz"
 # (a footballer in court) carry both topics while a plain story keeps one.
 DEFAULT_THRESHOLD = 0.35
 
+#: Languages a model was trained on when its ``meta`` does not say (``meta["languages"]``): the
+#: shipped model learned from English headlines and English seed terms only.
+DEFAULT_LANGUAGES: tuple[str, ...] = ("en",)
+# For a story in another language the model mostly sees shared names (Microsoft, Chelsea,
+# Dow Jones) and noise; its best score is then usually near the floor of the sigmoid and the
+# "at least one label" rule would pick a topic at random. Such a story keeps only the topics
+# that reach this score. On the non-English items of the shared feed corpus (German,
+# Spanish, Portuguese, Russian...) every topic at 0.5 or more was right, while two of the
+# eight between 0.35 and 0.5 were wrong ("Game of Thrones" stamps as sport).
+FOREIGN_LANGUAGE_FLOOR = 0.5
+
 # A fixed text whose hashed feature indices are stored in every model and checked at load time,
 # so a change in the hashing library is reported instead of silently scrambling the weights.
 _HASH_PROBE = "Hash probe: 42 Ministers' budget; café e-mail"
@@ -472,6 +483,34 @@ class TopicModel:
     def classify(self, title: str, text: str) -> list[tuple[str, float]]:
         """Like :meth:`classify_many` for one story."""
         return self.classify_many([(title, text)])[0]
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages (ISO 639-1 codes) the model was trained on, see
+        :data:`DEFAULT_LANGUAGES`."""
+        declared = self.meta.get("languages")
+        if isinstance(declared, list) and declared:
+            return tuple(str(code).lower() for code in declared)
+        return DEFAULT_LANGUAGES
+
+    def knows_language(self, language: str) -> bool:
+        """True for a language the model was trained on, and for an unknown one (``""``,
+        ``und``): short texts are often undetermined, and mostly in the model's language."""
+        base = language.lower().replace("_", "-").split("-", 1)[0]
+        return base in ("", "und") or base in self.languages
+
+    def topics_for_language(
+        self, scored: list[tuple[str, float]], language: str
+    ) -> list[tuple[str, float]]:
+        """The labels of :meth:`labels_for` a story in ``language`` keeps.
+
+        All of them in a language the model knows; otherwise only those scoring at least
+        :data:`FOREIGN_LANGUAGE_FLOOR`, possibly none, so a story the model cannot read gets
+        no topic rather than a random one.
+        """
+        if self.knows_language(language):
+            return scored
+        return [(label, score) for label, score in scored if score >= FOREIGN_LANGUAGE_FLOOR]
 
     def labels_for(self, row: np.ndarray) -> list[tuple[str, float]]:
         """Turn one row of :meth:`scores_many` into the labels above the threshold."""

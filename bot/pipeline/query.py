@@ -42,6 +42,7 @@ __all__ = [
     "Word",
     "analyze_text",
     "anchor_leaves",
+    "cyrillic_stem",
     "fold",
     "is_common_word",
     "leaves",
@@ -248,12 +249,74 @@ def _is_shouted(word: str) -> bool:
     return len(word) <= 3 and word.isalpha() and word.isupper()
 
 
+# Case endings of Russian and Ukrainian nouns and adjectives, as they read after :func:`fold`
+# (which turns й into и, ё into е and ї into і), longest first so that "-ами" goes before "-и".
+# Deliberately left out: "-ов"/"-ев"/"-ин" (the nominative of surnames such as Лавров, Медведев,
+# Путин, which would otherwise lose them and part from their other cases), and verb endings.
+_CYRILLIC_ENDING_LIST = """
+    иями иеи иям иях ами ями ого его ому ему ыми ими ові еві
+    ия ии ию ие ам ям ах ях ом ем ои еи ыи ая яя ое ее ые ую юю ым им ых их ою ею ью оі іи
+    а я ы и е у ю о ь і є
+"""
+_CYRILLIC_ENDINGS: tuple[str, ...] = tuple(
+    sorted(dict.fromkeys(_CYRILLIC_ENDING_LIST.split()), key=len, reverse=True)
+)
+#: Fewest letters a Cyrillic stem keeps: "мира" -> "мир", but "она" and "США" stay whole.
+_CYRILLIC_MIN_STEM = 3
+
+
+def _fold_cyrillic(word: str) -> str:
+    """Strip one common case ending from a folded Cyrillic word: a light stemmer.
+
+    ``Москва``, ``Москвы``, ``Москве``, ``Москву`` and ``Москвой`` all give ``москв``;
+    ``Зеленский``/``Зеленского``/``Зеленским`` give ``зеленск``; ``Україна``/``України``/
+    ``Україною`` give ``украін``. The longest listed ending that leaves at least
+    :data:`_CYRILLIC_MIN_STEM` letters is removed, once: no dictionary, no alternations
+    (Київ/Києва stay apart). Like :func:`_fold_plural` the result is a matching key applied
+    to both sides, so the same written form always matches itself; the rule only adds the
+    other case forms of a word.
+    """
+    for ending in _CYRILLIC_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= _CYRILLIC_MIN_STEM:
+            return word[: -len(ending)]
+    return word
+
+
+def cyrillic_stem(word: str) -> str | None:
+    """For a Cyrillic ``word``, the lower-case start that its case forms share, else None.
+
+    Full-text search indexes whole words, so it finds other case forms through this stem as
+    a prefix (``Москва`` -> ``москв*``). The stem is cut from the case-folded word itself,
+    not from the accent-folded key, because the search index keeps й and ё apart from и and
+    е; None when nothing would be stripped.
+    """
+    lower = word.casefold()
+    if not lower or lower.isascii() or not _is_cyrillic(lower):
+        return None
+    folded = fold(lower)
+    stem = _fold_cyrillic(folded)
+    if stem == folded or len(folded) != len(lower):
+        return None
+    return lower[: len(stem)]
+
+
+def _is_cyrillic(word: str) -> bool:
+    """True when ``word`` is written in Cyrillic letters (judged by its first and last)."""
+    return "\u0400" <= word[0] <= "\u04ff" and "\u0400" <= word[-1] <= "\u04ff"
+
+
 @functools.lru_cache(maxsize=1 << 17)
 def _token_info(raw: str) -> tuple[str, str, bool]:
     """``(key, surface, written_in_capitals)`` of one raw token, cached: news vocabulary is
-    Zipfian, so almost every token of a story is a cache hit."""
+    Zipfian, so almost every token of a story is a cache hit.
+
+    Latin words get English plural folding, Cyrillic words the light case-ending stemmer;
+    the surface (what ``prefix*`` terms see) is only case- and accent-folded.
+    """
     stripped = _strip_word(raw)
     surface = fold(stripped) or raw.casefold()
+    if not surface.isascii() and _is_cyrillic(surface):
+        return _fold_cyrillic(surface), surface, stripped.isupper()
     return _fold_plural(surface), surface, stripped.isupper()
 
 

@@ -280,11 +280,9 @@ class Pipeline:
             self._catch_up(db)
             compiled = self.compiled(db)
             prepared = self._prepare(db, compiled, raws, cleaned, scores, source_name)
-            for raw, (title, text), scored, ready in zip(
-                raws, cleaned, scores, prepared, strict=True
-            ):
+            for raw, (title, text), ready in zip(raws, cleaned, prepared, strict=True):
                 self._process_one(
-                    db, raw, title, text, scored, ready, compiled, report, source_id, source_name
+                    db, raw, title, text, ready, compiled, report, source_id, source_name
                 )
 
     def _prepare(
@@ -319,12 +317,15 @@ class Pipeline:
                 db, item.digest, item.canonical
             ) is not None:
                 continue
+            language = detect_language(f"{title}. {text}")
+            # The topic model cannot read every language: keep only its confident topics.
+            item.scored = self.classifier.topics_for_language(scored, language)
             item.features = StoryFeatures(
                 title=title,
                 text=text,
-                topics=tuple(t for t, _ in scored),
+                topics=tuple(t for t, _ in item.scored),
                 source=raw.source_name or source_name,
-                lang=detect_language(f"{title}. {text}"),
+                lang=language,
             )
             wanted.append(item)
         features = [item.features for item in wanted if item.features is not None]
@@ -343,7 +344,6 @@ class Pipeline:
         raw: RawStory,
         title: str,
         text: str,
-        scored: list[tuple[str, float]],
         prepared: _Prepared,
         compiled: _CompiledSubscriptions,
         report: IngestReport,
@@ -361,6 +361,7 @@ class Pipeline:
             return
         now = self.clock()
         language = prepared.features.lang
+        scored = prepared.scored
         summary = summarize(title, text, max_chars=self.summary_chars)
         name = raw.source_name or source_name
         story_id = story_store.insert_story(
@@ -468,12 +469,13 @@ class Pipeline:
 class _Prepared:
     """What the batch step worked out for one story before it is processed: its identity
     (URL, canonical URL, content hash) and, unless it was already stored, its matcher
-    features (with the language), matches and mutes."""
+    features (with the language), the topics it keeps in that language, matches and mutes."""
 
     url: str | None
     canonical: str | None
     digest: str
     features: StoryFeatures | None = None
+    scored: list[tuple[str, float]] = field(default_factory=list)  # topics kept, with scores
     matches: list[MatchResult] = field(default_factory=list)
     mutes: list[MatchResult] = field(default_factory=list)
     fingerprint: Fingerprint | None = None
