@@ -9,10 +9,12 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings
+from storage.stories import NewStory
 
 if TYPE_CHECKING:
     from bot.app import NewsBot
@@ -112,3 +114,27 @@ class VirtualTime:
 
     async def sleep(self, seconds: float) -> None:
         self.now += seconds
+
+
+def new_story(title: str, text: str = "", **overrides: Any) -> NewStory:
+    """A story ready for ``storage.stories.insert_story``: plain defaults, any field overridden
+    (``content_hash`` defaults to the title, so distinct titles are distinct stories)."""
+    fields: dict[str, Any] = {
+        "title": title,
+        "text": text or title,
+        "source_id": None,
+        "source_name": "test",
+        "url": None,
+        "canonical_url": None,
+        "guid": None,
+        "published_at": None,
+        "fetched_at": datetime.now(UTC),
+        "content_hash": title,
+        "language": "en",
+        "summary": text or title,
+        "topics": [],
+        "topic_scores": {},
+        "key_terms": [],
+    }
+    fields.update(overrides)
+    return NewStory(**fields)

@@ -5,7 +5,6 @@ Every input here is written for the tests (invented places and people).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.delivery.build import build_alert
@@ -21,7 +20,8 @@ from bot.pipeline.segment import split_dump
 from bot.pipeline.summarize import summarize
 from bot.pipeline.text import split_sentences
 from storage.db import open_database
-from storage.stories import NewStory, insert_story
+from storage.stories import insert_story
+from tests.helpers import new_story
 
 DECK = (
     "Ruiz jailed for 12 years over a harbour fraud, as well as a plot to bribe a judge "
@@ -158,22 +158,12 @@ def test_alert_does_not_repeat_its_headline_in_the_summary(tmp_path: Path) -> No
     lede = "Heavy rain caused the Lowe river to burst its banks in Lowbridge."
     story_id = insert_story(
         db,
-        NewStory(
-            title="Heavy rain caused Lowe river to burst its banks in Lowbridge",
-            text=f"{lede} Rescue teams were out all night.",
-            source_id=None,
-            source_name="test",
-            url=None,
-            canonical_url=None,
-            guid=None,
-            published_at=None,
-            fetched_at=datetime.now(UTC),
+        new_story(
+            "Heavy rain caused Lowe river to burst its banks in Lowbridge",
+            f"{lede} Rescue teams were out all night.",
             content_hash="h1",
-            language="en",
-            summary=f"{lede} Rescue teams were out all night.",
             topics=["disaster"],
             topic_scores={"disaster": 0.9},
-            key_terms=[],
         ),
     )
     delivery = Delivery(

@@ -6,7 +6,6 @@ Every case goes through the indexed matcher and the naive reference (they must a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from bot.pipeline.match import Matcher, MatchResult, StoryFeatures, naive_match
 from bot.pipeline.query import cyrillic_stem, normalize_word, parse_query
 from storage import stories
 from storage.db import open_database
+from tests.helpers import new_story
 
 
 def both(queries: list[str], item: StoryFeatures) -> list[MatchResult]:
@@ -93,23 +93,7 @@ def test_cyrillic_stem_for_search() -> None:
 
 
 def _story(title: str, digest: str) -> stories.NewStory:
-    return stories.NewStory(
-        title=title,
-        text=title,
-        source_id=None,
-        source_name="test",
-        url=None,
-        canonical_url=None,
-        guid=None,
-        published_at=None,
-        fetched_at=datetime.now(UTC),
-        content_hash=digest,
-        language="",
-        summary=title,
-        topics=[],
-        topic_scores={},
-        key_terms=[],
-    )
+    return new_story(title, content_hash=digest, language="")
 
 
 def test_search_agrees_with_matching(tmp_path: Path) -> None:

@@ -8,23 +8,16 @@ from sqlite_utils import Database
 from storage import chats, deliveries, stories
 from storage.db import open_database
 from storage.migrations import MIGRATIONS
+from tests.helpers import new_story
 
 REQUIRED_TABLES = {"sources", "stories", "chats", "subscriptions", "deliveries", "audit_log"}
 
 
 def _story(title: str, text: str, digest: str) -> stories.NewStory:
-    return stories.NewStory(
-        title=title,
-        text=text,
-        source_id=None,
-        source_name="test",
-        url=None,
-        canonical_url=None,
-        guid=None,
-        published_at=None,
-        fetched_at=datetime.now(UTC),
+    return new_story(
+        title,
+        text,
         content_hash=digest,
-        language="en",
         summary=text[:50],
         topics=["science"],
         topic_scores={"science": 0.9},
