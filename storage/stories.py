@@ -177,7 +177,9 @@ def fts_query(text: str) -> str:
     is searched by the stem its case forms share (``Москва`` finds *Москве*, *Москвы*).
     """
     words = [w for w in "".join(c if c.isalnum() else " " for c in text).split() if w]
-    return " ".join(_fts_word(w) for w in words[:20])
+    # An explicit AND: FTS5 takes a bare space between phrases as AND, but not next to a
+    # parenthesised group ('"a" ("b" OR "c")' is a syntax error).
+    return " AND ".join(_fts_word(w) for w in words[:20])
 
 
 def _fts_word(word: str) -> str:

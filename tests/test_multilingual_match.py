@@ -122,3 +122,8 @@ def test_search_agrees_with_matching(tmp_path: Path) -> None:
     assert found("Straße") == {"Die Straße bleibt gesperrt", "Sperrung der Strasse"}
     assert found("Москва") == {"Новости Москвы"}
     assert found("Зеленский") == {"Встреча с Зеленским"}
+    # A folded word next to another: every word must match, and the query stays valid FTS5.
+    assert found("die Straße") == {"Die Straße bleibt gesperrt"}
+    assert found("0 ß") == set()
+    assert found("Новости Москва") == {"Новости Москвы"}
+    assert found("Москва Новости") == {"Новости Москвы"}
