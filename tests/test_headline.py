@@ -223,3 +223,13 @@ def test_a_teaser_cut_in_its_only_sentence_is_marked_as_cut() -> None:
     text = "Rescue teams in Lowbridge said the river was still rising and that the barriers"
     summary = summarize("River still rising in Lowbridge", text)
     assert summary.text == f"{text}…"
+
+
+def test_a_lede_opening_with_a_place_keeps_its_event() -> None:
+    # Commas around "a manhunt ... Department" look like an appositive; dropping it would
+    # leave only names ("Vardo Sergeant Mila Ostrander"), so the step is undone.
+    title = write_headline(
+        "In Harlow County, Vardo, a manhunt is under way as police seek two men who shot a "
+        "ranger from the Northfield Park Service, Sergeant Mila Ostrander."
+    )
+    assert "manhunt" in title and len(title) <= 90

@@ -642,9 +642,16 @@ def _drop_asides(sentence: str, names: Counter[str] | None = None) -> str:
             said = f"{named} {said}"  # "Tony Blair says ...": a named source is news.
         text = said
     text = _TIME_PHRASES.sub("", text)
-    text = _APPOSITIVE.sub("", text)
-    text = _ASIDE_BEFORE_VERB.sub(" ", text)
-    text = _RELATIVE_TAIL.sub("", text)
+    # Commas also close an opening adverbial or a list, so what looks like an appositive or an
+    # aside can be the main clause: a step that leaves no verb where there was one is undone.
+    for pattern, replacement in (
+        (_APPOSITIVE, ""),
+        (_ASIDE_BEFORE_VERB, " "),
+        (_RELATIVE_TAIL, ""),
+    ):
+        shorter = pattern.sub(replacement, text)
+        if _has_verb(shorter) or not _has_verb(text):
+            text = shorter
     if speaker is not None and text and len(text) + len(speaker[1]) < HEADLINE_MAX_CHARS:
         first = text.split(" ", 1)[0]
         if not (len(first) > 1 and first.isupper()) and (
