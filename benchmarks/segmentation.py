@@ -243,7 +243,7 @@ def leak_report(dumps: Sequence[Dump]) -> tuple[int, float]:
 # right" when one stored story holds all of its lines and no line of another story.
 
 # Invented furniture for the e-mail and web-page layouts (no text from the data).
-_EMAIL_HEADER = [
+EMAIL_HEADER = [
     "From: The Morning Brief <brief@example.org>",
     "Sent: Tuesday, 3 June 2025 06:00",
     "To: reader@example.org",
@@ -251,7 +251,7 @@ _EMAIL_HEADER = [
     "",
     "View this email in your browser",
 ]
-_EMAIL_FOOTER = [
+EMAIL_FOOTER = [
     "You are receiving this email because you subscribed to The Morning Brief.",
     "Unsubscribe | Manage preferences",
     "© 2025 The Morning Brief, 1 Example Street",
@@ -366,7 +366,7 @@ def build_layout_dump(layout: str, articles: Sequence[Story], rng: random.Random
     count = rng.randint(4, 8)
     chosen = rng.sample(list(articles), count)
     if layout == "e-mail newsletter":
-        for line in _EMAIL_HEADER:
+        for line in EMAIL_HEADER:
             add(line, -1)
         add("Good morning. Here is what you need to know today.", -1)
         add("", -1)
@@ -448,7 +448,7 @@ def build_layout_dump(layout: str, articles: Sequence[Story], rng: random.Random
         else:
             raise ValueError(f"unknown layout {layout!r}")
     if layout == "e-mail newsletter":
-        for line in _EMAIL_FOOTER:
+        for line in EMAIL_FOOTER:
             add(line, -1)
     if layout == "web page as text":
         for line in _PAGE_FOOTER:

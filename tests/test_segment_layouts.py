@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from benchmarks.segmentation import EMAIL_HEADER
 from bot.pipeline import segment as segmenter
 from bot.pipeline.segment import split_dump, split_dump_spans
 from bot.pipeline.text import split_sentences
@@ -329,15 +330,7 @@ def test_line_introducing_a_quote_before_a_dateline_is_no_headline() -> None:
 
 
 def test_email_newsletter_pasted_as_text() -> None:
-    lines = [
-        "From: The Morning Brief <brief@example.org>",
-        "Sent: Tuesday, 3 June 2025 06:00",
-        "To: reader@example.org",
-        "Subject: Your morning briefing",
-        "",
-        "View this email in your browser",
-        "",
-    ]
+    lines = [*EMAIL_HEADER, ""]
     for title, body in STORIES:
         lines += [title, *body[:2], "", "———", ""]
     lines += ["Unsubscribe | Manage preferences", "© 2025 The Morning Brief"]
