@@ -138,3 +138,24 @@ def new_story(title: str, text: str = "", **overrides: Any) -> NewStory:
     }
     fields.update(overrides)
     return NewStory(**fields)
+
+
+def hold_write_lock(db_path: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process holding ``db_path``'s write lock (BEGIN EXCLUSIVE) for ``seconds``;
+    returns once the lock is taken."""
+    locker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
+            "time.sleep(float(sys.argv[2])); c.execute('COMMIT')\n",
+            str(db_path),
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    return locker

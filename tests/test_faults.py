@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage.db import open_database
-from tests.helpers import cli_env, env_file, run_cli
+from tests.helpers import cli_env, env_file, hold_write_lock, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -57,22 +57,7 @@ def test_kill_9_during_ingest_then_retry_stores_everything_once(tmp_path: Path) 
 
 def test_database_locked_by_another_process_waits_then_succeeds(tmp_path: Path) -> None:
     run_cli(tmp_path, "db", "migrate")
-    locker = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            (
-                "import sqlite3, sys, time\n"
-                "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-                "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
-                "time.sleep(3); c.execute('COMMIT')\n"
-            ),
-            str(tmp_path / "newsbot.db"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    locker = hold_write_lock(tmp_path / "newsbot.db", 3)
     dump = tmp_path / "s.jsonl"
     dump.write_text(_stories(3, "beta"), encoding="utf-8")
     started = time.monotonic()

@@ -21,7 +21,7 @@ from bot.web import WebServer
 from storage import sources
 from storage.db import open_database
 from tests.fakes.feed_server import FeedServer
-from tests.helpers import cli_env, make_settings, run_cli
+from tests.helpers import cli_env, hold_write_lock, make_settings, run_cli
 
 
 def _raws(count: int, tag: str) -> list[RawStory]:
@@ -194,21 +194,8 @@ def test_a_cli_command_facing_a_long_lock_says_so_in_one_line(tmp_path: Path) ->
     """A lock held longer than the busy timeout (shortened here to 0.5 s) ends a writing
     command with one line naming the cause and exit status 75, not a traceback."""
     run_cli(tmp_path, "db", "migrate")
-    locker = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys, time\n"
-            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
-            "time.sleep(8); c.execute('COMMIT')\n",
-            str(tmp_path / "newsbot.db"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    locker = hold_write_lock(tmp_path / "newsbot.db", 8)
     try:
-        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
         (tmp_path / "s.jsonl").write_text(_jsonl(_raws(2, "eps")), encoding="utf-8")
         script = (
             "import sys, storage.db\n"
