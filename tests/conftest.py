@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from benchmarks.common import find_shared_data
+from benchmarks.pgserver import PostgresUnavailable, TemporaryPostgres
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +19,29 @@ def shared_data() -> Path:
     if found is None:
         pytest.skip("../shared/data is absent (a user's clone has none); CI provides it")
     return found
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[TemporaryPostgres]:
+    """One real PostgreSQL server for the whole run, started in a temporary folder.
+
+    Skips with the reason only where no server binaries exist; CI installs them (``.ci/run``),
+    and ``NEWSBOT_REQUIRE_POSTGRES=1`` (set by ``.ci/run``) turns that skip into a failure.
+    """
+    try:
+        server = TemporaryPostgres()
+    except PostgresUnavailable as exc:
+        if os.environ.get("NEWSBOT_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(str(exc))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: TemporaryPostgres) -> str:
+    """A fresh, empty PostgreSQL database for one test: its ``postgresql://`` URL."""
+    return postgres_server.create_database()
