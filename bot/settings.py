@@ -29,6 +29,12 @@ from dotenv.parser import parse_stream
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
+#: The bot scopes the app needs (as in slack-app-manifest.yml); an OAuth install asks for these.
+DEFAULT_SLACK_SCOPES = (
+    "app_mentions:read,channels:read,chat:write,chat:write.public,commands,files:read,"
+    "files:write,groups:read,im:history,im:read,im:write,users:read"
+)
 
 T = TypeVar("T")
 Check = Callable[[Any], str | None]
@@ -116,6 +122,11 @@ def _webhook_secret(value: str) -> str | None:
     return None
 
 
+def _slack_scopes(value: str) -> str | None:
+    bad = [s for s in value.split(",") if not re.fullmatch(r"[a-z_]+(:[a-z_.]+)*", s.strip())]
+    return f"comma-separated scopes like chat:write; not {', '.join(bad)}" if bad else None
+
+
 def _telegram_ids(value: frozenset[str]) -> str | None:
     bad = sorted(v for v in value if not v.lstrip("-").isdigit())
     return f"user ids are numbers; not {', '.join(bad)}" if bad else None
@@ -145,6 +156,10 @@ class Settings:
     slack_app_token: str = setting("SLACK_APP_TOKEN", "", "App-level token (xapp-...): enables Socket Mode, no public URL needed.", check=_token, secret=True)
     slack_signing_secret: str = setting("SLACK_SIGNING_SECRET", "", "Signing secret for HTTP mode (/slack/events).", check=_token, secret=True)
     slack_api_url: str = setting("SLACK_API_URL", DEFAULT_SLACK_API_URL, "Slack Web API base URL (tests, proxies).", check=_http_url)
+    slack_client_id: str = setting("SLACK_CLIENT_ID", "", "Client ID of the Slack app: with SLACK_CLIENT_SECRET, any workspace can install it at /slack/install (HTTP mode).", check=_token)
+    slack_client_secret: str = setting("SLACK_CLIENT_SECRET", "", "Client Secret of the Slack app, for the OAuth install flow.", check=_token, secret=True)
+    slack_scopes: str = setting("SLACK_SCOPES", DEFAULT_SLACK_SCOPES, "Bot scopes an OAuth install asks for (comma-separated).", check=_slack_scopes)
+    slack_authorize_url: str = setting("SLACK_AUTHORIZE_URL", DEFAULT_SLACK_AUTHORIZE_URL, "Slack's OAuth consent page the install flow sends people to (tests).", check=_http_url)
     slack_admin_ids: frozenset[str] = setting("SLACK_ADMIN_IDS", frozenset[str](), "Comma-separated Slack user ids allowed to run admin commands.")
     log_level: str = setting("NEWSBOT_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
     model_dir: Path | None = setting("NEWSBOT_MODEL", None, "Folder of a topic model made by `newsbot train`; empty uses the bundled one.", check=_model_dir)
@@ -170,9 +185,20 @@ class Settings:
         return bool(self.telegram_bot_token)
 
     @property
+    def slack_oauth(self) -> bool:
+        """Several workspaces, each installing the app through the OAuth flow. Half of the
+        app's credentials is still this mode: start-up then says what is missing rather than
+        quietly running on one workspace."""
+        return bool(self.slack_client_id or self.slack_client_secret)
+
+    @property
     def slack_enabled(self) -> bool:
-        """Slack needs a bot token plus a way to receive events (Socket Mode or signed HTTP)."""
-        return bool(self.slack_bot_token and (self.slack_app_token or self.slack_signing_secret))
+        """Slack needs a bot token (or the OAuth install flow, which gets one per workspace)
+        plus a way to receive events (Socket Mode or signed HTTP)."""
+        return bool(
+            (self.slack_bot_token or self.slack_oauth)
+            and (self.slack_app_token or self.slack_signing_secret)
+        )
 
     @property
     def console_mode(self) -> bool:

@@ -166,3 +166,51 @@ def m003_story_images(db: Database) -> None:
     """A story's lead image URL (never fetched by us), and each chat's choice to show images."""
     db.table("stories").add_column("image_url", str)
     db.table("chats").add_column("images", int, not_null_default=1)
+
+
+@MIGRATIONS()
+def m005_slack_installations(db: Database) -> None:
+    """Slack apps installed in several workspaces through the OAuth flow: the bot token of each
+    workspace, each installer's installation, and the one-time ``state`` values of flows in
+    progress. A workspace is its team id, or the enterprise id for an org-wide install."""
+    db.execute(
+        """
+        CREATE TABLE slack_bots (
+            id INTEGER PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            workspace TEXT NOT NULL,                    -- team id, or enterprise id (org-wide)
+            enterprise_id TEXT,
+            team_id TEXT,
+            data TEXT NOT NULL,                         -- JSON: bolt's Bot, tokens included
+            installed_at TEXT NOT NULL,
+            UNIQUE(client_id, workspace)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE slack_installations (
+            id INTEGER PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            workspace TEXT NOT NULL,
+            enterprise_id TEXT,
+            team_id TEXT,
+            user_id TEXT NOT NULL,                      -- who installed
+            data TEXT NOT NULL,                         -- JSON: bolt's Installation
+            installed_at TEXT NOT NULL,
+            UNIQUE(client_id, workspace, user_id)
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX idx_slack_installations_latest "
+        "ON slack_installations(client_id, workspace, installed_at)"
+    )
+    db.execute(
+        """
+        CREATE TABLE slack_oauth_states (
+            state TEXT PRIMARY KEY,
+            expires_at TEXT NOT NULL
+        )
+        """
+    )

@@ -450,3 +450,27 @@ def render_home(
     )
     blocks.append(_context(escape(f"Change settings with {slash_command} settings NAME VALUE.")))
     return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
+
+
+def install_page(
+    title: str, message: str, *, retry: str | None = None, reason: str | None = None
+) -> str:
+    """The small HTML page the OAuth install flow ends on (installed, or why not). Every
+    value is HTML-escaped: a workspace name is chosen by whoever created the workspace."""
+    import html
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "</head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{html.escape(message)}</p>",
+    ]
+    if reason:
+        parts.append(f"<p><small>Reason: {html.escape(reason)}</small></p>")
+    if retry:
+        parts.append(f'<p><a href="{html.escape(retry, quote=True)}">Install again</a></p>')
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -21,6 +21,14 @@ Receiving: Socket Mode when ``SLACK_APP_TOKEN`` is set (no public URL), otherwis
 five minutes off: 401). Events Slack retries (``X-Slack-Retry-Num``) are acted on once: a
 bounded memory of event ids drops the repeats.
 
+Several workspaces: with ``SLACK_CLIENT_ID`` and ``SLACK_CLIENT_SECRET`` the app is installed
+through bolt's OAuth flow (``GET /slack/install``, ``GET /slack/oauth_redirect``), each
+workspace's bot token kept in our database (:mod:`bot.transports.slack_install_store`), and
+every incoming request is authorized by its workspace's token from there. A chat of such a
+workspace is ``WORKSPACE:CHANNEL`` (``T123:C456``), so every send picks that workspace's token;
+chats of the workspace of ``SLACK_BOT_TOKEN`` (the only one without the OAuth flow) keep their
+bare channel ids, so a deployment that moves to the flow keeps its chats.
+
 Sending: one message a second per channel (:class:`~bot.transports.pacing.Pacer`), a 429's
 ``Retry-After`` pauses that channel and is reported as ``retry_after`` so nothing is lost;
 channel errors put the chat to sleep (``chat_gone``).
@@ -39,9 +47,18 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.oauth.async_callback_options import (
+    AsyncCallbackOptions,
+    AsyncFailureArgs,
+    AsyncSuccessArgs,
+)
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.oauth.installation_store import Bot
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts import Alert
@@ -51,6 +68,11 @@ from bot.startup import StartupError, Unreachable, keep_trying
 from bot.transports import render_slack
 from bot.transports.base import SendResult
 from bot.transports.pacing import Pacer, Rate
+from bot.transports.slack_install_store import (
+    DatabaseInstallationStore,
+    DatabaseStateStore,
+    workspace_key,
+)
 from bot.web import WebServer
 from handlers.callbacks import handle_callback
 from handlers.router import Request, Router
@@ -72,6 +94,10 @@ def image_refused(error: str | None) -> bool:
 
 
 EVENTS_PATH = "/slack/events"
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+#: Why a chat of a workspace that no longer has the app installed went to sleep.
+NOT_INSTALLED = "app_not_installed"
 #: Slack's chat.postMessage limit is about one message per second per channel.
 CHANNEL_RATE = Rate(1.0, burst=1)
 #: Workspace-wide ceiling; Slack allows several hundred posts a minute across channels.
@@ -203,8 +229,17 @@ def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
     return None
 
 
+#: Finds the client (with the right workspace's token) and the Slack channel id for a chat's
+#: ``external_id``; the client is None when the app is not installed in that workspace.
+Resolver = Callable[[str], Awaitable[tuple[AsyncWebClient | None, str]]]
+
+
 class SlackTransport:
-    """Sends alerts, thread updates and replies with ``chat.postMessage``, paced per channel."""
+    """Sends alerts, thread updates and replies with ``chat.postMessage``, paced per channel.
+
+    Every method takes a chat's ``external_id`` as its channel: a bare channel id goes with
+    ``client``; with a ``resolver`` (several workspaces), the resolver picks the token of the
+    chat's workspace and strips the workspace from the id."""
 
     platform = PLATFORM
 
@@ -216,12 +251,20 @@ class SlackTransport:
         channel_rate: Rate = CHANNEL_RATE,
         unfurl: bool = False,
         commands: frozenset[str] = frozenset(),
+        resolver: Resolver | None = None,
     ) -> None:
         self.client = client
         self.pacer = pacer or Pacer(GLOBAL_RATE)
         self.channel_rate = channel_rate
         self.unfurl = unfurl
         self.commands = commands  # command names, so replies say "/news subscribe"
+        self.resolver = resolver
+
+    async def client_for(self, chat_ref: str) -> tuple[AsyncWebClient | None, str]:
+        """The client to reach ``chat_ref`` with, and the Slack channel id within it."""
+        if self.resolver is None:
+            return self.client, chat_ref
+        return await self.resolver(chat_ref)
 
     # -- the Transport protocol --------------------------------------------------------------
 
@@ -275,12 +318,17 @@ class SlackTransport:
     async def post(
         self, channel: str, payload: dict[str, Any], *, thread_ts: str | None = None
     ) -> SendResult:
-        """One paced ``chat.postMessage``, its outcome as a :class:`SendResult`."""
+        """One paced ``chat.postMessage`` to the chat ``channel`` (an ``external_id``), with its
+        workspace's token; its outcome as a :class:`SendResult`."""
+        client, channel_id = await self.client_for(channel)
+        if client is None:
+            # Uninstalled, or the token revoked: nothing can reach this chat until it returns.
+            return SendResult(ok=False, chat_gone=NOT_INSTALLED)
         await self.pacer.wait(channel, self.channel_rate)
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
         try:
-            response = await self.client.chat_postMessage(
-                channel=channel,
+            response = await client.chat_postMessage(
+                channel=channel_id,
                 unfurl_links=self.unfurl,
                 unfurl_media=self.unfurl,
                 **payload,
@@ -325,14 +373,19 @@ class SlackTransport:
         self, channel: str, attachments: tuple[Attachment, ...], *, thread_ts: str | None = None
     ) -> list[str]:
         """Upload files with ``files_upload_v2``; returns the names that could not be sent."""
-        failed = []
+        failed: list[str] = []
+        if not attachments:
+            return failed
+        client, channel_id = await self.client_for(channel)
+        if client is None:
+            return [attachment.filename for attachment in attachments]
         for attachment in attachments:
             extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
             if attachment.caption:
                 extra["initial_comment"] = render_slack.fit(attachment.caption, 3000)
             try:
-                await self.client.files_upload_v2(
-                    channel=channel,
+                await client.files_upload_v2(
+                    channel=channel_id,
                     content=attachment.content,
                     filename=attachment.filename,
                     title=attachment.filename,
@@ -351,6 +404,47 @@ class SlackTransport:
 
 Respond = Callable[..., Awaitable[Any]]
 
+#: What the install page says for each reason bolt gives for a failed install.
+INSTALL_FAILURES = {
+    "access_denied": "The installation was cancelled in Slack.",
+    "invalid_browser": (
+        "This page was opened without the installation that started it (another browser, or "
+        "cookies blocked): start again from the install page, in one browser."
+    ),
+    "invalid_state": (
+        "This installation link has expired or was already used: start again from the install page."
+    ),
+    "missing_code": "Slack did not send an installation code.",
+    "invalid_code": (
+        "Slack did not accept the installation code (it may have expired or been used)."
+    ),
+    "storage_error": "The installation could not be saved; please try again later.",
+}
+
+
+def check_oauth_settings(settings: Settings) -> None:
+    """The OAuth install flow needs both app credentials and HTTP mode: say which is missing
+    in one line, rather than run on one workspace, or none."""
+    missing = [
+        name
+        for name, value in (
+            ("SLACK_CLIENT_ID", settings.slack_client_id),
+            ("SLACK_CLIENT_SECRET", settings.slack_client_secret),
+            ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
+        )
+        if not value
+    ]
+    if missing:
+        raise StartupError(
+            f"the Slack install flow (several workspaces) needs {' and '.join(missing)} too; "
+            "copy them from the app's Basic Information page"
+        )
+    if settings.slack_app_token:
+        raise StartupError(
+            "the Slack install flow (several workspaces) runs in HTTP mode: leave "
+            "SLACK_APP_TOKEN empty and set the app's request URLs to /slack/events"
+        )
+
 
 class SlackRunner:
     """Builds the bolt app and the transport from settings; see the module docstring."""
@@ -359,19 +453,55 @@ class SlackRunner:
         self.settings = settings
         self.router = router
         self.socket_mode = bool(settings.slack_app_token)
+        self.oauth = settings.slack_oauth
         if not self.socket_mode and not settings.slack_signing_secret:
             raise ValueError(
                 "Slack HTTP mode needs SLACK_SIGNING_SECRET "
                 "(or set SLACK_APP_TOKEN for Socket Mode)"
             )
+        if self.oauth:
+            check_oauth_settings(settings)
         # One HTTP session for the bot's lifetime: without it slack_sdk opens a session, so a
         # new TLS connection, for every call. Closed in stop().
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        # With the OAuth flow this client has no token: bolt gives each request a copy with
+        # its workspace's token, and sends go through resolve().
         self.client = AsyncWebClient(
-            token=settings.slack_bot_token, base_url=settings.slack_api_url, session=self.session
+            token=None if self.oauth else settings.slack_bot_token,
+            base_url=settings.slack_api_url,
+            session=self.session,
         )
         commands = frozenset(router.commands) | frozenset(router.aliases)
-        self.transport = SlackTransport(self.client, pacer=pacer, commands=commands)
+        self.store: DatabaseInstallationStore | None = None
+        oauth_settings: AsyncOAuthSettings | None = None
+        authorize: AsyncInstallationStoreAuthorize | None = None
+        if self.oauth:
+            db = router.context.services.db
+            rotator = AsyncTokenRotator(
+                client_id=settings.slack_client_id,
+                client_secret=settings.slack_client_secret,
+                client=self.client,
+            )
+            self.store = DatabaseInstallationStore(db, settings.slack_client_id, rotator=rotator)
+            oauth_settings = self.build_oauth_settings(self.store, DatabaseStateStore(db))
+            authorize = AsyncInstallationStoreAuthorize(
+                logger=log,
+                installation_store=self.store,
+                client_id=settings.slack_client_id,
+                client_secret=settings.slack_client_secret,
+                # One auth.test per token, not per request; a removed installation is still
+                # refused, as the store is asked first every time.
+                cache_enabled=True,
+                client=self.client,
+            )
+        # bolt's own authorize when given: one that caches auth.test and rotates tokens.
+        app_options: dict[str, Any] = {"authorize": authorize} if authorize is not None else {}
+        self.transport = SlackTransport(
+            self.client,
+            pacer=pacer,
+            commands=commands,
+            resolver=self.resolve if self.oauth else None,
+        )
         self.app = AsyncApp(
             client=self.client,
             signing_secret=settings.slack_signing_secret,
@@ -380,6 +510,8 @@ class SlackRunner:
             # Bolt sets the level of the logger named after the app to the root's level when it
             # runs a listener; a name outside our "newsbot" logger keeps that logger's level ours.
             name="newsbot-slack",
+            oauth_settings=oauth_settings,
+            **app_options,
         )
         self.seen_events = SeenEvents()
         self._dm_channels: dict[str, str] = {}
@@ -387,12 +519,124 @@ class SlackRunner:
         self._register()
         self.app.error(self._on_listener_error)
 
+    # -- several workspaces --------------------------------------------------------------
+
+    def build_oauth_settings(
+        self, store: DatabaseInstallationStore, states: DatabaseStateStore
+    ) -> AsyncOAuthSettings:
+        """bolt's install flow over our stores, at our paths, with our own result pages. Every
+        value is passed explicitly: bolt would otherwise read SLACK_* variables itself."""
+        settings = self.settings
+        return AsyncOAuthSettings(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret,
+            scopes=[s.strip() for s in settings.slack_scopes.split(",") if s.strip()],
+            user_scopes=[],
+            install_path=INSTALL_PATH,
+            redirect_uri_path=REDIRECT_PATH,
+            authorization_url=settings.slack_authorize_url,
+            installation_store=store,
+            state_store=states,
+            state_expiration_seconds=int(states.lifetime.total_seconds()),
+            callback_options=AsyncCallbackOptions(
+                success=self._install_succeeded, failure=self._install_failed
+            ),
+            logger=log,
+        )
+
+    def chat_ref(self, context: AsyncBoltContext | Mapping[str, Any], channel: str) -> str:
+        """The ``external_id`` of ``channel`` as seen in this request's workspace: the bare id
+        with one workspace, ``WORKSPACE:CHANNEL`` for workspaces installed by the flow."""
+        if self.store is None or not channel:
+            return channel
+        workspace = workspace_key(
+            context.get("enterprise_id"),
+            context.get("team_id"),
+            bool(context.get("is_enterprise_install")),
+        )
+        if workspace is None or workspace == self.store.home_workspace:
+            return channel
+        return f"{workspace}:{channel}"
+
+    async def resolve(self, chat_ref: str) -> tuple[AsyncWebClient | None, str]:
+        """The transport's resolver: a client with the token of the chat's workspace (read
+        from the installation store on each send, so an uninstall takes effect at once)."""
+        assert self.store is not None
+        workspace, separator, channel = chat_ref.rpartition(":")
+        if not separator:
+            channel = chat_ref
+            workspace = self.store.home_workspace or ""
+        token = await self.store.bot_token(workspace) if workspace else None
+        if token is None:
+            return None, channel
+        client = AsyncWebClient(
+            token=token, base_url=self.settings.slack_api_url, session=self.session
+        )
+        return client, channel
+
+    async def _install_succeeded(self, args: AsyncSuccessArgs) -> BoltResponse:
+        installation = args.installation
+        where = installation.team_name or installation.enterprise_name or "your workspace"
+        page = render_slack.install_page(
+            "newsbot is installed",
+            f"newsbot can now be used in {where}. In Slack, type {SLASH_COMMAND} help in a "
+            "channel, or open the app's Home tab.",
+        )
+        return self._install_page(200, page, args.settings)
+
+    async def _install_failed(self, args: AsyncFailureArgs) -> BoltResponse:
+        """A failed or refused install: a page that says why and how to try again; nothing
+        is stored (bolt calls this before it saves anything)."""
+        reason = args.reason
+        log.warning("event=slack_install_failed reason=%s", reason)
+        explanation = INSTALL_FAILURES.get(reason, "The installation did not complete.")
+        page = render_slack.install_page(
+            "newsbot was not installed",
+            f"{explanation} Nothing was installed.",
+            retry=INSTALL_PATH,
+            reason=reason,
+        )
+        return self._install_page(args.suggested_status_code, page, args.settings)
+
+    @staticmethod
+    def _install_page(status: int, page: str, settings: AsyncOAuthSettings) -> BoltResponse:
+        # The flow's state cookie has served its purpose either way.
+        return BoltResponse(
+            status=status,
+            body=page,
+            headers={
+                "Content-Type": "text/html; charset=utf-8",
+                "Set-Cookie": settings.state_utils.build_set_cookie_for_deletion(),
+            },
+        )
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def attach_web(self, web_server: WebServer) -> None:
-        """HTTP mode: Slack's Events API, slash commands and interactivity at /slack/events."""
+        """HTTP mode: Slack's Events API, slash commands and interactivity at /slack/events;
+        with the OAuth flow, its two pages as well."""
         if not self.socket_mode:
             web_server.add_route("POST", EVENTS_PATH, self.handle_http)
+        if self.oauth:
+            web_server.add_route("GET", INSTALL_PATH, self.handle_install)
+            web_server.add_route("GET", REDIRECT_PATH, self.handle_oauth_redirect)
+
+    async def handle_install(self, request: web.Request) -> web.Response:
+        """The "Add to Slack" page: a fresh state, remembered in the database and in a cookie
+        of the installer's browser, and the button to Slack's consent page."""
+        flow = self.app.oauth_flow
+        assert flow is not None
+        bolt_response = await flow.handle_installation(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def handle_oauth_redirect(self, request: web.Request) -> web.Response:
+        """Slack sends the installer back here: the state is checked (same browser, issued
+        by us, unused, unexpired), the code traded for the workspace's token with
+        ``oauth.v2.access``, and the installation stored."""
+        flow = self.app.oauth_flow
+        assert flow is not None
+        bolt_response = await flow.handle_callback(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
 
     async def handle_http(self, request: web.Request) -> web.Response:
         problem = signature_headers_problem(request.headers)
@@ -404,10 +648,15 @@ class SlackRunner:
 
     async def _auth_test(self) -> None:
         """``auth.test``: the token's check. Slack or the network being down is worth retrying;
-        a refused token is not."""
+        a refused token is not. With the OAuth flow and no SLACK_BOT_TOKEN there is no token
+        to check: the workspaces come from the database."""
         url = self.settings.slack_api_url
+        if self.store is not None and not self.settings.slack_bot_token:
+            workspaces = await self.store.workspaces()
+            log.info("event=slack_ready mode=oauth workspaces=%d", len(workspaces))
+            return
         try:
-            identity = await self.client.auth_test()
+            identity = await self.client.auth_test(token=self.settings.slack_bot_token)
         except SlackApiError as exc:
             status = getattr(exc.response, "status_code", 200)
             data = exc.response.data if isinstance(exc.response.data, dict) else {}
@@ -424,11 +673,25 @@ class SlackRunner:
             ) from None
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise Unreachable(" ".join(str(exc).split())[:200] or type(exc).__name__) from None
+        if self.store is not None:
+            # The workspace of SLACK_BOT_TOKEN keeps being served with it (and its chats keep
+            # their bare ids) until it installs through the flow itself.
+            self.store.set_home(
+                Bot(
+                    enterprise_id=identity.get("enterprise_id"),
+                    team_id=identity.get("team_id"),
+                    bot_token=self.settings.slack_bot_token,
+                    bot_id=str(identity.get("bot_id") or ""),
+                    bot_user_id=str(identity.get("user_id") or ""),
+                    is_enterprise_install=bool(identity.get("is_enterprise_install")),
+                    installed_at=0.0,
+                )
+            )
         log.info(
             "event=slack_ready team=%s bot_user=%s mode=%s",
             identity.get("team_id"),
             identity.get("user_id"),
-            "socket" if self.socket_mode else "http",
+            ("oauth+" if self.oauth else "") + ("socket" if self.socket_mode else "http"),
         )
 
     async def start(self) -> None:
@@ -488,6 +751,9 @@ class SlackRunner:
         app.action(re.compile("^" + re.escape(render_slack.ACTION_PREFIX)))(self._on_button)
         app.action(re.compile("^" + re.escape(render_slack.COMMAND_PREFIX)))(self._on_home_command)
         app.action(re.compile("^" + re.escape(render_slack.LINK_PREFIX)))(self._on_link)
+        if self.store is not None:
+            app.event("app_uninstalled")(self._on_uninstalled)
+            app.event("tokens_revoked")(self._on_tokens_revoked)
 
     async def _drop_retried_events(
         self, req: Any, body: dict[str, Any], next: Callable[[], Awaitable[None]]
@@ -509,12 +775,17 @@ class SlackRunner:
             return Reply("Something went wrong on our side; it has been logged. Please try again.")
 
     async def _on_slash_command(
-        self, ack: Callable[..., Awaitable[None]], body: dict[str, Any], respond: Respond
+        self,
+        ack: Callable[..., Awaitable[None]],
+        body: dict[str, Any],
+        respond: Respond,
+        context: AsyncBoltContext,
     ) -> None:
         await ack()
-        channel = str(body.get("channel_id") or "")
+        channel_id = str(body.get("channel_id") or "")
+        channel = self.chat_ref(context, channel_id)
         channel_name = str(body.get("channel_name") or "")
-        kind = chat_kind(channel, channel_name)
+        kind = chat_kind(channel_id, channel_name)
         command, args = parse_words(str(body.get("text") or ""))
         title = (
             f"DM {body.get('user_name', '')}".strip() if kind == "private" else f"#{channel_name}"
@@ -564,11 +835,15 @@ class SlackRunner:
                 except Exception:
                     log.warning("event=slack_respond_failed channel=%s", channel)
 
-    async def _on_mention(self, ack: Callable[..., Awaitable[None]], event: dict[str, Any]) -> None:
+    async def _on_mention(
+        self, ack: Callable[..., Awaitable[None]], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         await ack()
-        await self._text_command(event)
+        await self._text_command(event, context)
 
-    async def _on_message(self, ack: Callable[..., Awaitable[None]], event: dict[str, Any]) -> None:
+    async def _on_message(
+        self, ack: Callable[..., Awaitable[None]], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         """Direct messages only; edits, joins and bot posts (subtypes) are not commands, but a
         file shared with a command as its text (``admin import`` with an .opml file) is."""
         await ack()
@@ -578,10 +853,11 @@ class SlackRunner:
             or event.get("bot_id")
         ):
             return
-        await self._text_command(event)
+        await self._text_command(event, context)
 
-    async def _text_command(self, event: dict[str, Any]) -> None:
-        channel = str(event.get("channel") or "")
+    async def _text_command(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        channel_id = str(event.get("channel") or "")
+        channel = self.chat_ref(context, channel_id)
         thread_ts = event.get("thread_ts")
         command, args = parse_words(str(event.get("text") or ""))
         request = Request(
@@ -590,13 +866,14 @@ class SlackRunner:
             str(event.get("user") or ""),
             command,
             args,
-            chat_kind=chat_kind(channel),
+            chat_kind=chat_kind(channel_id),
             thread_id=thread_ts,
         )
         files = event.get("files")
         reply: Reply | None
         if isinstance(files, list) and files and self._may_read_files(request):
-            attachment = await self.download_file(files[0])
+            token = context.bot_token or self.settings.slack_bot_token
+            attachment = await self.download_file(files[0], token=token)
             if isinstance(attachment, Reply):
                 reply = attachment
             else:
@@ -614,10 +891,12 @@ class SlackRunner:
         spec = self.router.resolve(request.command)
         return spec is not None and (not spec.admin or self.router.is_admin(request))
 
-    async def download_file(self, file: Any) -> tuple[str, bytes] | Reply:
+    async def download_file(
+        self, file: Any, *, token: str | None = None
+    ) -> tuple[str, bytes] | Reply:
         """A shared file's ``(name, bytes)`` from its ``url_private``, read with the bot token
-        (Slack needs the ``files:read`` scope for that) and capped at MAX_UPLOAD_BYTES; or the
-        reply that explains why not."""
+        of the workspace it was shared in (Slack needs the ``files:read`` scope for that) and
+        capped at MAX_UPLOAD_BYTES; or the reply that explains why not."""
         too_large = Reply(f"That file is too large: the limit is {MAX_UPLOAD_BYTES // 1000} KB.")
         failed = Reply(
             "I could not download that file. Please share it again (the Slack app needs the "
@@ -632,7 +911,7 @@ class SlackRunner:
         if not isinstance(url, str) or not trusted_file_url(url, self.settings.slack_api_url):
             log.warning("event=slack_file_url_refused url=%r", str(url)[:200])
             return failed
-        headers = {"Authorization": f"Bearer {self.settings.slack_bot_token}"}
+        headers = {"Authorization": f"Bearer {token or self.settings.slack_bot_token}"}
         chunks: list[bytes] = []
         received = 0
         try:
@@ -656,25 +935,35 @@ class SlackRunner:
             return failed
         return str(file.get("name") or "upload"), b"".join(chunks)
 
-    async def _dm_channel(self, user_id: str) -> str:
-        """The id of the bot's DM with ``user_id`` (the chat the App Home tab shows)."""
-        if user_id not in self._dm_channels:
-            opened = await self.client.conversations_open(users=user_id)
-            self._dm_channels[user_id] = str(opened["channel"]["id"])
-        return self._dm_channels[user_id]
+    async def _dm_channel(
+        self, user_id: str, client: AsyncWebClient, context: AsyncBoltContext
+    ) -> str:
+        """The chat of the bot's DM with ``user_id`` (the chat the App Home tab shows), as an
+        ``external_id`` of the request's workspace."""
+        key = self.chat_ref(context, user_id)
+        if key not in self._dm_channels:
+            opened = await client.conversations_open(users=user_id)
+            self._dm_channels[key] = self.chat_ref(context, str(opened["channel"]["id"]))
+        return self._dm_channels[key]
 
-    async def publish_home(self, user_id: str, dm_channel: str, *, notice: str = "") -> None:
+    async def publish_home(
+        self, user_id: str, dm_channel: str, client: AsyncWebClient, *, notice: str = ""
+    ) -> None:
         db = self.router.context.services.db
         chat = await db.call(chat_store.find_chat, PLATFORM, dm_channel)
         subs = await db.call(sub_store.chat_subscriptions, chat.id) if chat else []
         view = render_slack.render_home(chat, subs, notice=notice, slash_command=SLASH_COMMAND)
         try:
-            await self.client.views_publish(user_id=user_id, view=view)
+            await client.views_publish(user_id=user_id, view=view)
         except SlackClientError as exc:
             log.warning("event=slack_home_failed user=%s error=%r", user_id, str(exc)[:200])
 
     async def _on_home_opened(
-        self, ack: Callable[..., Awaitable[None]], event: dict[str, Any]
+        self,
+        ack: Callable[..., Awaitable[None]],
+        event: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         await ack()
         if event.get("tab", "home") != "home":
@@ -682,13 +971,13 @@ class SlackRunner:
         user = str(event.get("user") or "")
         channel = event.get("channel")
         if isinstance(channel, str) and channel.startswith("D"):
-            self._dm_channels[user] = channel
+            self._dm_channels[self.chat_ref(context, user)] = self.chat_ref(context, channel)
         try:
-            dm = await self._dm_channel(user)
+            dm = await self._dm_channel(user, client, context)
         except SlackClientError as exc:
             log.warning("event=slack_dm_open_failed user=%s error=%r", user, str(exc)[:200])
             return
-        await self.publish_home(user, dm)
+        await self.publish_home(user, dm, client)
 
     @staticmethod
     def _from_home(body: dict[str, Any]) -> bool:
@@ -702,23 +991,28 @@ class SlackRunner:
         body: dict[str, Any],
         action: dict[str, Any],
         respond: Respond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         """A button's value is the callback data of :mod:`handlers.callbacks`."""
         await ack()
         user = str((body.get("user") or {}).get("id") or "")
         value = str(action.get("value") or "")
         if self._from_home(body):
-            dm = await self._dm_channel(user)
+            dm = await self._dm_channel(user, client, context)
             request = Request(PLATFORM, dm, user, "callback", value, chat_kind="private")
             reply = await self._callback(request)
-            await self.publish_home(user, dm, notice=reply.text if reply else "")
+            await self.publish_home(user, dm, client, notice=reply.text if reply else "")
             return
-        channel = str(
+        channel_id = str(
             (body.get("channel") or {}).get("id")
             or (body.get("container") or {}).get("channel_id")
             or ""
         )
-        request = Request(PLATFORM, channel, user, "callback", value, chat_kind=chat_kind(channel))
+        channel = self.chat_ref(context, channel_id)
+        request = Request(
+            PLATFORM, channel, user, "callback", value, chat_kind=chat_kind(channel_id)
+        )
         reply = await self._callback(request)
         if reply is not None:
             await self._respond(respond, channel, reply, ephemeral=True)
@@ -731,7 +1025,12 @@ class SlackRunner:
             return Reply("Something went wrong on our side; it has been logged. Please try again.")
 
     async def _on_home_command(
-        self, ack: Callable[..., Awaitable[None]], body: dict[str, Any], action: dict[str, Any]
+        self,
+        ack: Callable[..., Awaitable[None]],
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         """Pause/resume from the App Home tab (commands without arguments, allow-listed)."""
         await ack()
@@ -739,16 +1038,16 @@ class SlackRunner:
         user = str((body.get("user") or {}).get("id") or "")
         if command not in render_slack.HOME_COMMANDS:
             return
-        dm = await self._dm_channel(user)
+        dm = await self._dm_channel(user, client, context)
         reply = await self._run(Request(PLATFORM, dm, user, command, "", chat_kind="private"))
-        await self.publish_home(user, dm, notice=reply.text if reply else "")
+        await self.publish_home(user, dm, client, notice=reply.text if reply else "")
 
     async def _on_link(self, ack: Callable[..., Awaitable[None]]) -> None:
         """URL buttons open in the browser; Slack still expects the press acknowledged."""
         await ack()
 
     async def _on_channel_gone(
-        self, ack: Callable[..., Awaitable[None]], event: dict[str, Any], context: dict[str, Any]
+        self, ack: Callable[..., Awaitable[None]], event: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         """The bot was removed from a channel, or it was archived: stop sending there."""
         await ack()
@@ -756,10 +1055,41 @@ class SlackRunner:
             "bot_user_id"
         ):
             return
-        channel = str(event.get("channel") or "")
+        channel = self.chat_ref(context, str(event.get("channel") or ""))
         db = self.router.context.services.db
         chat = await db.call(chat_store.find_chat, PLATFORM, channel)
         if chat is not None and chat.state == "active":
             reason = "archived" if event.get("type", "").endswith("archive") else "bot removed"
             await db.call(chat_store.set_chat_state, chat.id, "dormant", reason)
             log.info("event=chat_dormant chat=%s reason=%s", chat.id, reason)
+
+    # -- several workspaces: leaving -------------------------------------------------------
+
+    async def _on_uninstalled(
+        self, ack: Callable[..., Awaitable[None]], context: AsyncBoltContext
+    ) -> None:
+        """The app was removed from a workspace: its tokens are deleted, so nothing more is
+        sent there (its chats go to sleep at their next alert) and its requests are refused."""
+        await ack()
+        assert self.store is not None
+        await self.store.async_delete_all(
+            enterprise_id=context.enterprise_id,
+            team_id=None if context.is_enterprise_install else context.team_id,
+        )
+
+    async def _on_tokens_revoked(
+        self, ack: Callable[..., Awaitable[None]], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """Tokens revoked in a workspace: a revoked bot token is deleted, as are the
+        installations of users whose tokens were revoked."""
+        await ack()
+        assert self.store is not None
+        tokens = event.get("tokens") or {}
+        team_id = None if context.is_enterprise_install else context.team_id
+        for user_id in tokens.get("oauth") or []:
+            await self.store.async_delete_installation(
+                enterprise_id=context.enterprise_id, team_id=team_id, user_id=str(user_id)
+            )
+        if tokens.get("bot"):
+            await self.store.async_delete_bot(enterprise_id=context.enterprise_id, team_id=team_id)
+        log.info("event=slack_tokens_revoked team=%s", context.team_id)

@@ -20,17 +20,28 @@ posts use quota.
 Beyond ``/api/{method}`` the fake serves the upload URLs that ``files.getUploadURLExternal``
 hands out (``files_upload_v2``'s second step, recorded as method ``"upload"``) and
 ``response_url(key)`` endpoints for slash commands (recorded as method ``"respond"``).
+
+OAuth (several workspaces): ``oauth_app(client_id, secret)`` registers the app and
+``add_workspace(team_id, name)`` the workspaces that may install it. ``authorize_url`` is
+Slack's consent page (recorded as method ``"oauth.authorize"``): it "approves" at once and
+redirects to ``oauth_redirect_url`` (the app's configured Redirect URL) with a one-time code
+and the flow's state, or with ``error=access_denied`` when ``deny_installs`` is set.
+``oauth.v2.access`` trades the code for a bot token of that workspace; ``auth.test`` then
+answers as that workspace, and ``revoke_workspace`` makes its tokens ``token_revoked``.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from tests.fakes._server import (
     ApiError,
@@ -107,6 +118,30 @@ class FakeChannel:
 
 
 @dataclass
+class FakeWorkspace:
+    """A workspace that can install the app through the OAuth flow."""
+
+    team_id: str
+    name: str
+    bot_user_id: str
+    bot_id: str
+    enterprise_id: str | None = None
+    tokens: list[str] | None = None
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "url": f"https://{self.name.lower().replace(' ', '-')}.slack.com/",
+            "team": self.name,
+            "user": "newsbot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "enterprise_id": self.enterprise_id,
+            "is_enterprise_install": False,
+        }
+
+
+@dataclass
 class _Fault:
     error: str
     status: int
@@ -160,6 +195,15 @@ class FakeSlack(FakeServer):
         self._method_faults: dict[str, _Fault] = {}
         self._channel_delays: dict[str, float] = {}
         self._refused_images: set[str] = set()
+        #: OAuth: the app's credentials, its Redirect URL, and what installs produced.
+        self.client_id: str | None = None
+        self.client_secret: str | None = None
+        self.oauth_redirect_url: str | None = None
+        self.deny_installs = False
+        self._workspaces: dict[str, FakeWorkspace] = {}
+        self._codes: dict[str, tuple[str, str | None]] = {}  # code -> (team, redirect_uri)
+        self._token_teams: dict[str, str] = {}
+        self._revoked: set[str] = set()
         self._buckets: dict[str, TokenBucket] = {}
         self._handlers: dict[str, Callable[[dict[str, Any]], Response]] = {
             "auth.test": self._auth_test,
@@ -183,6 +227,11 @@ class FakeSlack(FakeServer):
     def base_url(self) -> str:
         """Web API base URL, as ``SLACK_API_URL`` and ``AsyncWebClient(base_url=...)`` take."""
         return f"{self.root_url}/api/"
+
+    @property
+    def authorize_url(self) -> str:
+        """Slack's consent page, as ``SLACK_AUTHORIZE_URL`` takes it."""
+        return f"{self.root_url}/oauth/v2/authorize"
 
     def response_url(self, key: str | None = None) -> str:
         """A slash-command ``response_url`` on the fake; POSTs to it are ``respond`` calls."""
@@ -226,6 +275,38 @@ class FakeSlack(FakeServer):
             self._users[user_id] = self._user_object(
                 user_id, name=name, real_name=real_name, tz=tz, is_bot=is_bot, deleted=deleted
             )
+
+    def oauth_app(self, client_id: str, client_secret: str) -> None:
+        """The app's credentials (Basic Information -> App Credentials)."""
+        with self._cond:
+            self.client_id = client_id
+            self.client_secret = client_secret
+
+    def add_workspace(
+        self, team_id: str, name: str, *, enterprise_id: str | None = None
+    ) -> FakeWorkspace:
+        """A workspace whose admins may install the app through the OAuth flow."""
+        with self._cond:
+            workspace = FakeWorkspace(
+                team_id,
+                name,
+                bot_user_id=f"UBOT{team_id}",
+                bot_id=f"BBOT{team_id}",
+                enterprise_id=enterprise_id,
+                tokens=[],
+            )
+            self._workspaces[team_id] = workspace
+            return workspace
+
+    def workspace_tokens(self, team_id: str) -> list[str]:
+        """Bot tokens issued to ``team_id`` by oauth.v2.access, oldest first."""
+        with self._cond:
+            return list(self._workspaces[team_id].tokens or [])
+
+    def revoke_workspace(self, team_id: str) -> None:
+        """The app was uninstalled from ``team_id``: its tokens stop working."""
+        with self._cond:
+            self._revoked.update(self._workspaces[team_id].tokens or [])
 
     # -- fault injection -------------------------------------------------------------------
 
@@ -307,7 +388,10 @@ class FakeSlack(FakeServer):
         upload = _UPLOAD_PATH.match(request.path)
         respond = _RESPOND_PATH.match(request.path)
         api = _API_PATH.match(request.path)
-        if upload:
+        authorize = request.path == "/oauth/v2/authorize"
+        if authorize:
+            method = "oauth.authorize"
+        elif upload:
             method = "upload"
         elif respond:
             method = "respond"
@@ -322,12 +406,16 @@ class FakeSlack(FakeServer):
                 call, Response.text(502, "<html>502 Bad Gateway</html>", "text/html")
             )
         try:
-            if upload:
+            if authorize:
+                response = self._authorize(params)
+            elif upload:
                 response = self._receive_upload(upload["file_id"], request)
             elif respond:
                 response = self._respond(params)
             elif api is None:
                 response = Response.text(404, "Not Found")
+            elif method == "oauth.v2.access":
+                response = self._oauth_access(params, request.headers.get("authorization", ""))
             else:
                 response = self._api_call(method, params, call.token)
         except ApiError as exc:
@@ -353,6 +441,9 @@ class FakeSlack(FakeServer):
             raise _fail("not_authed")
         if not token.startswith(_TOKEN_PREFIXES):
             raise _fail("invalid_auth")
+        with self._cond:
+            if token in self._revoked:
+                raise _fail("token_revoked")
         channel = params.get("channel") or params.get("channel_id")
         channel = channel if isinstance(channel, str) else None
         with self._cond:
@@ -371,6 +462,8 @@ class FakeSlack(FakeServer):
                 raise error
         if method == "apps.connections.open":
             return self._connections_open(params, token)
+        if method == "auth.test":
+            return self._auth_test(params, token)
         return handler(params)
 
     # -- state helpers (caller holds the lock) ---------------------------------------------
@@ -495,7 +588,12 @@ class FakeSlack(FakeServer):
 
     # -- methods ---------------------------------------------------------------------------
 
-    def _auth_test(self, params: dict[str, Any]) -> Response:
+    def _auth_test(self, params: dict[str, Any], token: str | None = None) -> Response:
+        with self._cond:
+            team = self._token_teams.get(token or "")
+            workspace = self._workspaces.get(team) if team else None
+        if workspace is not None:
+            return _ok(**workspace.identity())
         return _ok(
             url="https://fake-workspace.slack.com/",
             team="Fake Workspace",
@@ -664,6 +762,66 @@ class FakeSlack(FakeServer):
         if url is None:
             raise _fail("socket_mode_not_enabled")
         return _ok(url=url)
+
+    def _authorize(self, params: dict[str, Any]) -> Response:
+        """Slack's consent page, approved (or denied) at once: a redirect back to the app."""
+        with self._cond:
+            if self.client_id is None or params.get("client_id") != self.client_id:
+                return Response.text(400, "<html>Invalid client_id parameter</html>", "text/html")
+            redirect = params.get("redirect_uri") or self.oauth_redirect_url
+            if not redirect:
+                return Response.text(400, "<html>No redirect URL configured</html>", "text/html")
+            state = str(params.get("state") or "")
+            if self.deny_installs:
+                query = {"error": "access_denied", "state": state}
+            else:
+                team = str(params.get("team") or "")
+                if team not in self._workspaces:
+                    return Response.text(400, "<html>Unknown workspace</html>", "text/html")
+                code = secrets.token_hex(8)
+                self._codes[code] = (team, params.get("redirect_uri"))
+                query = {"code": code, "state": state}
+        response = Response.text(302, "")
+        response.headers["Location"] = f"{redirect}?{urlencode(query)}"
+        return response
+
+    def _oauth_access(self, params: dict[str, Any], authorization: str = "") -> Response:
+        """Trade a one-time code for the workspace's bot token (credentials as HTTP Basic auth,
+        or as form fields, as Slack accepts both)."""
+        client_id, client_secret = params.get("client_id"), params.get("client_secret")
+        if authorization.lower().startswith("basic "):
+            decoded = base64.b64decode(authorization[6:]).decode()
+            client_id, _, client_secret = decoded.partition(":")
+        with self._cond:
+            if client_id != self.client_id:
+                raise _fail("invalid_client_id")
+            if client_secret != self.client_secret:
+                raise _fail("bad_client_secret")
+            code = str(params.get("code") or "")
+            if code not in self._codes:
+                raise _fail("invalid_code")
+            team, redirect_uri = self._codes.pop(code)
+            if redirect_uri is not None and params.get("redirect_uri") != redirect_uri:
+                raise _fail("bad_redirect_uri")
+            workspace = self._workspaces[team]
+            token = f"xoxb-{team}-{secrets.token_hex(6)}"
+            assert workspace.tokens is not None
+            workspace.tokens.append(token)
+            self._token_teams[token] = team
+        enterprise = (
+            {"id": workspace.enterprise_id, "name": "Org"} if workspace.enterprise_id else None
+        )
+        return _ok(
+            app_id="A0FAKE",
+            authed_user={"id": f"UINSTALLER{team}"},
+            scope=str(params.get("scope") or "chat:write,commands"),
+            token_type="bot",
+            access_token=token,
+            bot_user_id=workspace.bot_user_id,
+            team={"id": team, "name": workspace.name},
+            enterprise=enterprise,
+            is_enterprise_install=False,
+        )
 
     def _respond(self, params: dict[str, Any]) -> Response:
         errors = validate_message(params)
