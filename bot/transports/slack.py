@@ -98,6 +98,10 @@ INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 #: Why a chat of a workspace that no longer has the app installed went to sleep.
 NOT_INSTALLED = "app_not_installed"
+NOT_INSTALLED_MESSAGE = (
+    "newsbot is not installed in this workspace (any more). An admin of the workspace can "
+    f"install it again from the bot's {INSTALL_PATH} page."
+)
 #: Slack's chat.postMessage limit is about one message per second per channel.
 CHANNEL_RATE = Rate(1.0, burst=1)
 #: Workspace-wide ceiling; Slack allows several hundred posts a minute across channels.
@@ -495,7 +499,11 @@ class SlackRunner:
                 client=self.client,
             )
         # bolt's own authorize when given: one that caches auth.test and rotates tokens.
-        app_options: dict[str, Any] = {"authorize": authorize} if authorize is not None else {}
+        app_options: dict[str, Any] = {}
+        if authorize is not None:
+            app_options["authorize"] = authorize
+            # What a person in a workspace without an installation sees (slash commands).
+            app_options["user_facing_authorize_error_message"] = NOT_INSTALLED_MESSAGE
         self.transport = SlackTransport(
             self.client,
             pacer=pacer,

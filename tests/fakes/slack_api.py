@@ -63,7 +63,7 @@ from tests.fakes.slack_blocks import (
 
 _JSON_FIELDS = frozenset({"blocks", "attachments", "view", "files", "metadata"})
 _TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xapp-", "xoxe.")
-_API_PATH = re.compile(r"^/api/(?P<method>[A-Za-z.]+)/?$")
+_API_PATH = re.compile(r"^/api/(?P<method>[A-Za-z0-9.]+)/?$")
 _UPLOAD_PATH = re.compile(r"^/upload/(?P<file_id>[A-Z0-9]+)$")
 _RESPOND_PATH = re.compile(r"^/respond/(?P<key>[\w.-]+)$")
 #: Errors ``fail_channel`` is meant for (others are accepted too, as Slack has many).
