@@ -77,6 +77,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
                 settings.slack_bot_token,
                 settings.slack_app_token,
                 settings.slack_signing_secret,
+                settings.slack_client_secret,
                 settings.ingest_token,
                 settings.telegram_webhook_secret,
             ]

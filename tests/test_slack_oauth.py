@@ -157,6 +157,12 @@ async def event(newsbot: NewsBot, team: str, payload: dict[str, Any]) -> httpx.R
     return await post_signed(newsbot, json.dumps(body), "application/json")
 
 
+async def mention(newsbot: NewsBot, team: str, channel: str, text: str) -> httpx.Response:
+    """``@newsbot TEXT`` in ``channel`` of workspace ``team``."""
+    payload = {"type": "app_mention", "user": "U1", "text": text, "channel": channel}
+    return await event(newsbot, team, {**payload, "ts": f"{time.time():.6f}"})
+
+
 async def slash(
     newsbot: NewsBot, slack: FakeSlack, team: str, channel: str, text: str, key: str
 ) -> httpx.Response:
@@ -226,10 +232,7 @@ async def test_two_workspaces_install_and_each_is_served_with_its_own_token(
 
     # A mention in each workspace is answered with that workspace's token.
     for team, channel, token in ((ALPHA, "CALPHA1", token_a), (BETA, "CBETA1", token_b)):
-        answer = await event(
-            bot, team, {"type": "app_mention", "user": "U1", "text": "<@UBOT> help",
-                        "channel": channel, "ts": "1.1"},
-        )  # fmt: skip
+        answer = await mention(bot, team, channel, "<@UBOT> help")
         assert answer.status_code == 200
         reply = await slack.wait_for(
             lambda c, ch=channel: c.method == "chat.postMessage" and c.params["channel"] == ch, 10
@@ -283,19 +286,13 @@ async def test_uninstall_removes_the_workspace_and_its_chats_fall_silent(
     # Beta's requests are no longer authorized: nothing is run or sent for them, and a person
     # typing a command there is told why.
     before = len(slack.calls)
-    refused = await event(
-        bot, BETA, {"type": "app_mention", "user": "U1", "text": "help", "channel": "CBETA1",
-                    "ts": "2.1"},
-    )  # fmt: skip
+    refused = await mention(bot, BETA, "CBETA1", "help")
     assert "not installed in this workspace" in refused.text
     assert (await slash(bot, slack, BETA, "CBETA1", "latest", "late")).status_code == 200
     told = await slack.wait_for(lambda c: c.path == "/respond/late", 10)
     assert "not installed in this workspace" in json.dumps(told.params)
     # Alpha is still served meanwhile.
-    await event(
-        bot, ALPHA, {"type": "app_mention", "user": "U1", "text": "help", "channel": "CALPHA1",
-                     "ts": "2.2"},
-    )  # fmt: skip
+    await mention(bot, ALPHA, "CALPHA1", "help")
     await slack.wait_for(lambda c: c.method == "chat.postMessage" and c.token == token_a, 10)
     assert not [
         c for c in slack.calls[before:] if c.method == "chat.postMessage" and c.token != token_a
@@ -314,10 +311,7 @@ async def test_uninstall_removes_the_workspace_and_its_chats_fall_silent(
     # Installing again brings the workspace back, with a new token.
     token_b2 = await install(bot, slack, BETA)
     assert token_b2 != token_b
-    await event(
-        bot, BETA, {"type": "app_mention", "user": "U1", "text": "help", "channel": "CBETA1",
-                    "ts": "3.1"},
-    )  # fmt: skip
+    await mention(bot, BETA, "CBETA1", "help")
     reply = await slack.wait_for(
         lambda c: c.method == "chat.postMessage" and c.token == token_b2, 10
     )
@@ -432,3 +426,45 @@ def test_storage_keeps_one_bot_per_workspace_and_states_are_one_time(tmp_path: P
     assert not slack_installs.consume_state(db, "s2", now=now + timedelta(minutes=11))
     assert not slack_installs.consume_state(db, "never-issued")
     db.close()
+
+
+async def test_home_tab_and_direct_messages_of_an_installed_workspace(
+    slack: FakeSlack, bot: NewsBot
+) -> None:
+    await install(bot, slack, ALPHA)
+    token_b = await install(bot, slack, BETA)
+    dm = {"type": "message", "channel_type": "im", "user": "UB1", "channel": "DBETA1"}
+    answer = await event(bot, BETA, {**dm, "text": "subscribe flood", "ts": "5.1"})
+    assert answer.status_code == 200
+    reply = await slack.wait_for(
+        lambda c: c.method == "chat.postMessage" and c.params["channel"] == "DBETA1", 10
+    )
+    assert reply.ok and reply.token == token_b and "flood" in json.dumps(reply.params)
+    assert bot.core is not None
+    chat = await bot.core.db.call(chat_store.find_chat, "slack", f"{BETA}:DBETA1")
+    assert chat is not None and chat.kind == "private"
+
+    opened = {"type": "app_home_opened", "user": "UB1", "channel": "DBETA1", "tab": "home"}
+    assert (await event(bot, BETA, opened)).status_code == 200
+    view = await slack.wait_for(lambda c: c.method == "views.publish", 10)
+    assert view.ok and view.token == token_b and view.params["user_id"] == "UB1"
+    assert "flood" in json.dumps(view.params["view"])  # the home tab shows Beta's DM chat
+
+
+async def test_one_token_mode_acknowledges_an_uninstall(tmp_path: Path, slack: FakeSlack) -> None:
+    settings = make_settings(
+        tmp_path,
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SECRET,
+        slack_api_url=slack.base_url,
+    )
+    newsbot = NewsBot(settings)
+    await newsbot.start()
+    try:
+        assert newsbot.web is not None and "/slack/install" not in {
+            resource.canonical for resource in newsbot.web.app.router.resources()
+        }
+        answer = await event(newsbot, slack.team_id, {"type": "app_uninstalled"})
+        assert answer.status_code == 200
+    finally:
+        await newsbot.stop()

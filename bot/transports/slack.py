@@ -759,9 +759,8 @@ class SlackRunner:
         app.action(re.compile("^" + re.escape(render_slack.ACTION_PREFIX)))(self._on_button)
         app.action(re.compile("^" + re.escape(render_slack.COMMAND_PREFIX)))(self._on_home_command)
         app.action(re.compile("^" + re.escape(render_slack.LINK_PREFIX)))(self._on_link)
-        if self.store is not None:
-            app.event("app_uninstalled")(self._on_uninstalled)
-            app.event("tokens_revoked")(self._on_tokens_revoked)
+        app.event("app_uninstalled")(self._on_uninstalled)
+        app.event("tokens_revoked")(self._on_tokens_revoked)
 
     async def _drop_retried_events(
         self, req: Any, body: dict[str, Any], next: Callable[[], Awaitable[None]]
@@ -1077,9 +1076,14 @@ class SlackRunner:
         self, ack: Callable[..., Awaitable[None]], context: AsyncBoltContext
     ) -> None:
         """The app was removed from a workspace: its tokens are deleted, so nothing more is
-        sent there (its chats go to sleep at their next alert) and its requests are refused."""
+        sent there (its chats go to sleep at their next alert) and its requests are refused.
+        With one token there is nothing to delete: the event is acknowledged and logged."""
         await ack()
-        assert self.store is not None
+        if self.store is None:
+            log.warning(
+                "event=slack_uninstalled team=%s (SLACK_BOT_TOKEN is revoked)", context.team_id
+            )
+            return
         await self.store.async_delete_all(
             enterprise_id=context.enterprise_id,
             team_id=None if context.is_enterprise_install else context.team_id,
@@ -1091,7 +1095,9 @@ class SlackRunner:
         """Tokens revoked in a workspace: a revoked bot token is deleted, as are the
         installations of users whose tokens were revoked."""
         await ack()
-        assert self.store is not None
+        if self.store is None:
+            log.warning("event=slack_tokens_revoked team=%s", context.team_id)
+            return
         tokens = event.get("tokens") or {}
         team_id = None if context.is_enterprise_install else context.team_id
         for user_id in tokens.get("oauth") or []:
