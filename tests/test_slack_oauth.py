@@ -512,3 +512,19 @@ def test_installations_table_and_queries_run_on_postgresql(postgres_url: str) ->
         assert not slack_installs.consume_state(db, "s1")
         assert slack_installs.delete_workspace(db, CLIENT_ID, "T1") == 2
         assert slack_installs.find_bot(db, CLIENT_ID, "T1") is None
+
+
+async def test_an_install_that_cannot_be_saved_leaves_nothing_behind(
+    slack: FakeSlack, bot: NewsBot
+) -> None:
+    """The installer's row is written before the bot's: when the second write fails, the
+    transaction takes the first back, and the page says so."""
+    assert bot.core is not None
+    await bot.core.db.call(lambda db: db.execute("ALTER TABLE slack_bots RENAME TO away"))
+    url, state = await open_install_page(bot, ALPHA)
+    back = await come_back(await consent(url), state)
+    assert back.status_code == 500 and "could not be saved" in back.text
+    rows = await bot.core.db.call(
+        lambda db: db.execute("SELECT COUNT(*) FROM slack_installations").fetchone()[0]
+    )
+    assert rows == 0

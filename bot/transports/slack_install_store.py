@@ -23,6 +23,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from slack_bolt.error import BoltError
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
@@ -93,17 +94,23 @@ class DatabaseInstallationStore(AsyncInstallationStore):
             installation.enterprise_id, installation.team_id, installation.is_enterprise_install
         )
         if workspace is None:
-            raise ValueError("an installation without a team or enterprise id cannot be stored")
+            raise BoltError("an installation without a team or enterprise id cannot be stored")
         bot = (
             _plain(installation.to_bot().to_dict_for_copying()) if installation.bot_token else None
         )
-        await self.db.call(
-            slack_installs.save_installation,
-            self.client_id,
-            workspace,
-            _plain(installation.to_dict_for_copying()),
-            bot,
-        )
+        try:
+            await self.db.call(
+                slack_installs.save_installation,
+                self.client_id,
+                workspace,
+                _plain(installation.to_dict_for_copying()),
+                bot,
+            )
+        except Exception as exc:
+            # bolt turns a BoltError into the install's failure page ("storage_error"); the
+            # save is one transaction, so nothing of it is left behind.
+            log.exception("event=slack_install_not_saved workspace=%s", workspace)
+            raise BoltError("the installation could not be saved") from exc
         log.info(
             "event=slack_installed workspace=%s team=%s enterprise=%s installer=%s",
             workspace,
