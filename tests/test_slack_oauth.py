@@ -528,3 +528,29 @@ async def test_an_install_that_cannot_be_saved_leaves_nothing_behind(
         lambda db: db.execute("SELECT COUNT(*) FROM slack_installations").fetchone()[0]
     )
     assert rows == 0
+
+
+async def test_rotating_tokens_are_refreshed_before_use(slack: FakeSlack, bot: NewsBot) -> None:
+    """With token rotation, a token close to expiry (here: always, it lives one minute) is
+    traded for a new one before it is used, by bolt for requests and by us for alerts, and
+    the new one is stored."""
+    slack.token_lifetime = 60
+    first = await install(bot, slack, ALPHA)
+    stored = (await bots(bot))[ALPHA]
+    assert stored is not None and stored["bot_refresh_token"].startswith("xoxe-1-")
+
+    await mention(bot, ALPHA, "CALPHA1", "help")
+    reply = await slack.wait_for(lambda c: c.method == "chat.postMessage", 10)
+    assert reply.ok and reply.token not in (None, first)
+    assert reply.token in slack.workspace_tokens(ALPHA)
+
+    await subscribe(bot, slack, ALPHA, "CALPHA1")
+    await alert_everyone(bot, "Earthquake shakes the valley", "https://a.example/quake")
+    assert bot.worker is not None
+    assert (await bot.worker.drain()).sent == 1
+    [alert] = alerts_to(slack, "CALPHA1")
+    latest = (await bots(bot))[ALPHA]
+    assert latest is not None and alert.token == latest["bot_token"]
+    assert alert.token == slack.workspace_tokens(ALPHA)[-1]
+    refreshes = [c for c in slack.calls_to("oauth.v2.access") if c.params.get("grant_type")]
+    assert refreshes and all(c.ok for c in refreshes)

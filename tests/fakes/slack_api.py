@@ -27,7 +27,10 @@ Slack's consent page (recorded as method ``"oauth.authorize"``): it "approves" a
 redirects to ``oauth_redirect_url`` (the app's configured Redirect URL) with a one-time code
 and the flow's state, or with ``error=access_denied`` when ``deny_installs`` is set.
 ``oauth.v2.access`` trades the code for a bot token of that workspace; ``auth.test`` then
-answers as that workspace, and ``revoke_workspace`` makes its tokens ``token_revoked``.
+answers as that workspace, and ``revoke_workspace`` makes its tokens ``token_revoked``. With
+``token_lifetime`` set (seconds), tokens rotate as with Slack's token rotation: each comes with
+``expires_in`` and a refresh token that ``oauth.v2.access`` (``grant_type=refresh_token``)
+trades, once, for a new pair.
 """
 
 from __future__ import annotations
@@ -200,6 +203,8 @@ class FakeSlack(FakeServer):
         self.client_secret: str | None = None
         self.oauth_redirect_url: str | None = None
         self.deny_installs = False
+        self.token_lifetime: int | None = None
+        self._refresh_tokens: dict[str, str] = {}  # refresh token -> team
         self._workspaces: dict[str, FakeWorkspace] = {}
         self._codes: dict[str, tuple[str, str | None]] = {}  # code -> (team, redirect_uri)
         self._token_teams: dict[str, str] = {}
@@ -797,17 +802,28 @@ class FakeSlack(FakeServer):
                 raise _fail("invalid_client_id")
             if client_secret != self.client_secret:
                 raise _fail("bad_client_secret")
-            code = str(params.get("code") or "")
-            if code not in self._codes:
-                raise _fail("invalid_code")
-            team, redirect_uri = self._codes.pop(code)
-            if redirect_uri is not None and params.get("redirect_uri") != redirect_uri:
-                raise _fail("bad_redirect_uri")
+            if params.get("grant_type") == "refresh_token":
+                refresh = str(params.get("refresh_token") or "")
+                if refresh not in self._refresh_tokens:
+                    raise _fail("invalid_refresh_token")
+                team = self._refresh_tokens.pop(refresh)
+            else:
+                code = str(params.get("code") or "")
+                if code not in self._codes:
+                    raise _fail("invalid_code")
+                team, redirect_uri = self._codes.pop(code)
+                if redirect_uri is not None and params.get("redirect_uri") != redirect_uri:
+                    raise _fail("bad_redirect_uri")
             workspace = self._workspaces[team]
             token = f"xoxb-{team}-{secrets.token_hex(6)}"
             assert workspace.tokens is not None
             workspace.tokens.append(token)
             self._token_teams[token] = team
+            rotation: dict[str, Any] = {}
+            if self.token_lifetime is not None:
+                refresh = f"xoxe-1-{secrets.token_hex(8)}"
+                self._refresh_tokens[refresh] = team
+                rotation = {"refresh_token": refresh, "expires_in": self.token_lifetime}
         enterprise = (
             {"id": workspace.enterprise_id, "name": "Org"} if workspace.enterprise_id else None
         )
@@ -821,6 +837,7 @@ class FakeSlack(FakeServer):
             team={"id": team, "name": workspace.name},
             enterprise=enterprise,
             is_enterprise_install=False,
+            **rotation,
         )
 
     def _respond(self, params: dict[str, Any]) -> Response:
