@@ -26,7 +26,7 @@ import psycopg
 import pytest
 
 from bot.app import NewsBot
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError, load_settings
 from bot.startup import StartupError
 from bot.transports.slack import check_oauth_settings
 from storage import chats as chat_store
@@ -402,6 +402,11 @@ def test_half_configured_flow_is_refused_in_one_line(tmp_path: Path) -> None:
         )
     settings = make_settings(tmp_path, slack_client_id=CLIENT_ID, slack_signing_secret=SECRET)
     assert settings.slack_enabled and settings.slack_oauth  # so start-up reaches the check
+    with pytest.raises(SettingsError, match="SLACK_SCOPES='chat:write, im write'"):
+        load_settings({"SLACK_SCOPES": "chat:write, im write"})
+    assert load_settings({"SLACK_SCOPES": "chat:write,commands"}).slack_scopes == (
+        "chat:write,commands"
+    )
 
 
 def test_storage_keeps_one_bot_per_workspace_and_states_are_one_time(tmp_path: Path) -> None:
