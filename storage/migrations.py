@@ -166,3 +166,10 @@ def m003_story_images(db: Database) -> None:
     """A story's lead image URL (never fetched by us), and each chat's choice to show images."""
     db.table("stories").add_column("image_url", str)
     db.table("chats").add_column("images", int, not_null_default=1)
+
+
+@MIGRATIONS()
+def m004_chat_languages(db: Database) -> None:
+    """Each chat's interface language. ``chats.language`` stays the story-language filter, now
+    a comma-separated list (a single code, as stored before, is a list of one)."""
+    db.execute("ALTER TABLE chats ADD COLUMN locale TEXT")
