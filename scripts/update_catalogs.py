@@ -82,6 +82,11 @@ def read_catalog(path: Path, locale: str | None = None) -> Catalog:
 
 def update(template: Catalog) -> None:
     TEMPLATE.parent.mkdir(parents=True, exist_ok=True)
+    if TEMPLATE.exists():
+        current = read_catalog(TEMPLATE)
+        if message_keys(current) == message_keys(template):
+            # Same messages: keep the date, so that an unchanged template is an unchanged file.
+            template.creation_date = current.creation_date
     TEMPLATE.write_bytes(template_text(template))
     for locale in LANGUAGES:
         if locale == DEFAULT_LOCALE:
