@@ -55,7 +55,7 @@ from telegram.ext import (
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.alerts import Alert
-from bot.i18n import translator
+from bot.i18n import DEFAULT_LOCALE, LANGUAGES, translator
 from bot.models import Attachment, Chat, Reply
 from bot.settings import Settings
 from bot.startup import StartupError, Unreachable, keep_trying
@@ -525,12 +525,20 @@ class TelegramRunner:
             hint="check the network, a proxy, or TELEGRAM_API_URL",
         )
         self.bot_username = self.app.bot.username
-        await self._optional(
-            "setMyCommands",
-            self.app.bot.set_my_commands(
-                [BotCommand(spec.name, spec.summary[:256]) for spec in self.router.help_entries()]
-            ),
-        )
+        # The command menu in every interface language: Telegram shows each user the list for
+        # their app's language, and the default (English) list to the rest.
+        for locale in LANGUAGES:
+            t = translator(locale)
+            commands = [
+                BotCommand(spec.name, t._(spec.summary)[:256])
+                for spec in self.router.help_entries()
+            ]
+            await self._optional(
+                "setMyCommands",
+                self.app.bot.set_my_commands(
+                    commands, language_code=None if locale == DEFAULT_LOCALE else locale
+                ),
+            )
         await self.app.start()
         if self.settings.telegram_webhook_url:
             try:
