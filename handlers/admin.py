@@ -49,7 +49,8 @@ def _more(t: Translator, command: str, page: int, total: int) -> list[str]:
     """The "More" line, only when there is a next page to show."""
     if page * PAGE >= total:
         return []
-    return [t._("More: {command}", command=f"/admin {command} page {page + 1}")]
+    next_page = f"/admin {command} page {page + 1}"
+    return [t._("More: {command}", command=next_page)]
 
 
 async def admin_sources(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
@@ -88,12 +89,8 @@ def _source_action(action: str) -> AdminHandler:
     async def run(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
         t = ctx.t
         if not args.strip():
-            return Reply(
-                t._(
-                    "Usage: {command} ID|NAME|URL (see /admin sources)",
-                    command=f"/admin {action}source",
-                )
-            )
+            command = f"/admin {action}source"
+            return Reply(t._("Usage: {command} ID|NAME|URL (see /admin sources)", command=command))
         try:
             return Reply(
                 await ctx.services.db.call(sources_admin.change_state, args.strip(), action, t)
@@ -218,12 +215,9 @@ def stats_text(stats: dict[str, object], t: Translator | None = None) -> str:
     if p50 is None:
         lines.append(t._("Ingest-to-alert latency: no alerts sent in the last 7 days"))
     else:
+        p50_text, p95_text = f"{p50:.1f}", f"{p95:.1f}"
         lines.append(
-            t._(
-                "Ingest-to-alert latency: p50 {p50} s, p95 {p95} s",
-                p50=f"{p50:.1f}",
-                p95=f"{p95:.1f}",
-            )
+            t._("Ingest-to-alert latency: p50 {p50} s, p95 {p95} s", p50=p50_text, p95=p95_text)
         )
     return "\n".join(lines)
 
@@ -424,7 +418,8 @@ async def admin_broadcast(ctx: CommandContext, req: Request, chat: Chat, args: s
     question = t.ngettext(
         "Send this to {n} active chat?", "Send this to {n} active chats?", len(targets)
     )
-    confirm = t._("Confirm with {command}", command=f"/admin broadcast confirm {token}")
+    confirm_command = f"/admin broadcast confirm {token}"
+    confirm = t._("Confirm with {command}", command=confirm_command)
     return Reply(
         f"{question}\n\n{text}\n\n{confirm}",
         buttons=((Button(t._("Send broadcast"), action=f"bcast:{token}"),),),
@@ -454,12 +449,9 @@ async def admin_health(ctx: CommandContext, req: Request, chat: Chat, args: str)
     last_poll = await db.call(state.get_value, "last_successful_poll_at")
     transports = ctx.transport_status() if ctx.transport_status else {}
     t = ctx.t
+    database, wal = f"{sizes['database_bytes']:,}", f"{sizes['wal_bytes']:,}"
     lines = [
-        t._(
-            "Database: {database} bytes, WAL {wal} bytes",
-            database=f"{sizes['database_bytes']:,}",
-            wal=f"{sizes['wal_bytes']:,}",
-        ),
+        t._("Database: {database} bytes, WAL {wal} bytes", database=database, wal=wal),
         t._("Last successful poll: {when}", when=last_poll or t._("never")),
         t._(
             "Transports: {transports}",

@@ -404,7 +404,8 @@ async def cmd_search(ctx: CommandContext, req: Request, chat: Chat) -> Reply:
     buttons: tuple[tuple[Button, ...], ...] = ()
     if len(hits) == PAGE_SIZE:
         # The command itself stays as typed ("page" is part of its syntax, in every language).
-        lines.append(t._("More: {command}", command=f"/search {text} page {page + 1}"))
+        next_page = f"/search {text} page {page + 1}"
+        lines.append(t._("More: {command}", command=next_page))
         buttons = ((Button(t._("Next page"), action=f"search:{page + 1}:{text[:40]}"),),)
     return Reply("\n".join(lines), buttons=buttons)
 
@@ -449,6 +450,8 @@ async def cmd_digest(ctx: CommandContext, req: Request, chat: Chat) -> Reply:
     )
 
 
+# Translators: setting names and values (mode, instant, digest, hourly, daily, weekly mon, quiet,
+# off, cap, length, language, languages, any, images, on) are typed as they are: keep them.
 SETTINGS_HELP = N_(
     "Change a setting with /settings NAME VALUE:\n"
     "mode instant|digest - alerts as they come, or grouped\n"
@@ -672,6 +675,7 @@ USER_COMMANDS: tuple[CommandSpec, ...] = (
         "search",
         cmd_search,
         N_("search stored stories"),
+        # Translators: "page" is typed as it is; translate QUERY and N only.
         N_("/search QUERY [page N]"),
         "/search NATO summit",
     ),

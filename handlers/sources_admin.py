@@ -192,12 +192,8 @@ async def import_opml(ctx: CommandContext, content: bytes) -> Reply:
     try:
         root = SafeET.fromstring(content)
     except Exception as exc:  # defusedxml raises several types for hostile or broken XML
-        return Reply(
-            t._(
-                "Error: this is not a readable OPML file ({error}).",
-                error=f"{exc.__class__.__name__}: {exc}",
-            )
-        )
+        error = f"{exc.__class__.__name__}: {exc}"
+        return Reply(t._("Error: this is not a readable OPML file ({error}).", error=error))
     outlines = [o for o in root.iter("outline") if o.get("xmlUrl")]
     if not outlines:
         return Reply(t._("Error: no feeds in this OPML file (no <outline xmlUrl=...> elements)."))

@@ -142,7 +142,7 @@ def _commands(text: str) -> list[str]:
         ("ru", {1: "1 источник:", 2: "2 источника:", 5: "5 источников:", 21: "21 источник:"}),
         ("uk", {1: "1 джерело:", 2: "2 джерела:", 5: "5 джерел:", 21: "21 джерело:"}),
         ("de", {1: "1 Quelle:", 2: "2 Quellen:", 5: "5 Quellen:", 21: "21 Quellen:"}),
-        ("fr", {0: "0 source :", 1: "1 source :", 2: "2 sources :"}),
+        ("fr", {0: "0 source\u00a0:", 1: "1 source\u00a0:", 2: "2 sources\u00a0:"}),
         ("en", {1: "1 source:", 2: "2 sources:", 21: "21 sources:"}),
     ],
 )
@@ -165,7 +165,7 @@ def test_russian_and_ukrainian_catalogs_declare_three_plural_forms() -> None:
 def test_translator_formats_after_translating_and_falls_back_to_english() -> None:
     assert Translator("de")._("Saved.") == "Gespeichert."
     subscribed = translator("fr")._("Subscribed (#{id}): {query}", id=3, query="{x} <b>")
-    assert subscribed == "Abonné (#3) : {x} <b>"  # values are not formatted again, nor escaped
+    assert subscribed == "Abonné (#3)\u00a0: {x} <b>"  # values are not formatted again, nor escaped
     assert translator("xx")._("Saved.") == "Saved."
     assert translator(None).locale == "en"
     assert [normalize_locale(c) for c in ("es-ES", "pt_BR", "UK", "zh-Hans", "", None)] == [
@@ -336,7 +336,8 @@ def test_hostile_alerts_updates_and_home_render_valid_in_every_language(lang: st
     alert = replace(hostile_alert(rng, 1), locale=lang, reasons=("quake",))
     t = translator(lang)
     assert t._("matched: ") in render_telegram.render_alert(alert).plain
-    assert t.ngettext("Source:", "Sources:", 2) in str(render_slack.render_alert(alert)["blocks"])
+    slack_texts = "\n".join(message_texts(render_slack.render_alert(alert)))
+    assert t.ngettext("Source:", "Sources:", 2) in slack_texts
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
