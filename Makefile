@@ -22,7 +22,7 @@ INSTALLER := pip>=23.3
 LOCK := echo '$(INSTALLER)' | $(BIN)/uv pip compile pyproject.toml - --universal --quiet \
 	--annotation-style line --custom-compile-command 'make lock'
 
-.PHONY: install install-dev run test lint bench dashboard lock lock-upgrade clean
+.PHONY: install install-dev run test lint bench dashboard lock lock-upgrade clean catalogs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ run: install
 
 test: install-dev
 	$(BIN)/python -m pytest -q
+
+# Extract the interface messages into bot/locale/newsbot.pot and merge them into every language's
+# .po (then translate what is new; `python scripts/update_catalogs.py --stats` shows what is left).
+catalogs: install-dev
+	$(BIN)/python scripts/update_catalogs.py
 
 lint: install-dev
 	$(BIN)/ruff check .

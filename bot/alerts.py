@@ -31,6 +31,7 @@ class Alert:
     buttons: tuple[tuple[Button, ...], ...]
     thread_id: str | None = None
     image_url: str | None = None  # shown large with the alert; None when the chat turned it off
+    locale: str = "en"  # the chat's interface language: the renderers' own words are in it
 
     @property
     def more_sources(self) -> int:

@@ -75,9 +75,12 @@ class Chat:
     quiet_hours: str | None = None
     hourly_cap: int = 20
     summary_chars: int = 400
+    # Story languages this chat wants alerts in, comma-separated ISO codes ("en,de"); None: any.
     language: str | None = None
     state_reason: str | None = None
     images: bool = True  # show a story's lead image in its alert
+    # The interface language (bot.i18n.LANGUAGES); None until the chat or its user gives one.
+    locale: str | None = None
 
 
 @dataclass(frozen=True)

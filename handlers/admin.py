@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlite_utils import Database
 
 from bot.alerts import TOPIC_LABELS
+from bot.i18n import N_, Translator, translator
 from bot.models import Attachment, Button, Chat, Reply
 from handlers import sources_admin
 from handlers.context import CommandContext
@@ -44,31 +45,38 @@ def _page(args: str) -> int:
     return 1
 
 
-def _more(command: str, page: int, total: int) -> list[str]:
+def _more(t: Translator, command: str, page: int, total: int) -> list[str]:
     """The "More" line, only when there is a next page to show."""
-    return [f"More: /admin {command} page {page + 1}"] if page * PAGE < total else []
+    if page * PAGE >= total:
+        return []
+    next_page = f"/admin {command} page {page + 1}"
+    return [t._("More: {command}", command=next_page)]
 
 
 async def admin_sources(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
+    t = ctx.t
     page = _page(args)
     db = ctx.services.db
     total = await db.call(lambda db: int(db.execute("SELECT count(*) FROM sources").fetchone()[0]))
     if total and (page - 1) * PAGE >= total:
-        return Reply(f"No sources on page {page}: there are {total}.")
+        return Reply(t._("No sources on page {page}: there are {total}.", page=page, total=total))
     text = await db.call(
-        sources_admin.format_sources, ctx.clock(), offset=(page - 1) * PAGE, limit=PAGE
+        sources_admin.format_sources, ctx.clock(), offset=(page - 1) * PAGE, limit=PAGE, t=t
     )
     # format_sources ends a partial listing with "… N more"; the More line says where.
     lines = [line for line in text.splitlines() if not line.startswith("… ")]
-    return Reply("\n".join([f"Sources (page {page}):", *lines, *_more("sources", page, total)]))
+    heading = t._("Sources (page {page}):", page=page)
+    return Reply("\n".join([heading, *lines, *_more(t, "sources", page, total)]))
 
 
 async def admin_addsource(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
     words = args.split()
     if not words:
         return Reply(
-            "Usage: /admin addsource URL [NAME] [INTERVAL_MINUTES]\n"
-            "Example: /admin addsource https://example.com/rss Example 15"
+            ctx.t._(
+                "Usage: /admin addsource URL [NAME] [INTERVAL_MINUTES]\n"
+                "Example: /admin addsource https://example.com/rss Example 15"
+            )
         )
     interval = None
     if len(words) > 1 and parse_number(words[-1]) is not None:
@@ -79,31 +87,34 @@ async def admin_addsource(ctx: CommandContext, req: Request, chat: Chat, args: s
 
 def _source_action(action: str) -> AdminHandler:
     async def run(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
+        t = ctx.t
         if not args.strip():
-            return Reply(f"Usage: /admin {action}source ID|NAME|URL (see /admin sources)")
+            command = f"/admin {action}source"
+            return Reply(t._("Usage: {command} ID|NAME|URL (see /admin sources)", command=command))
         try:
             return Reply(
-                await ctx.services.db.call(sources_admin.change_state, args.strip(), action)
+                await ctx.services.db.call(sources_admin.change_state, args.strip(), action, t)
             )
         except LookupError as exc:
-            return Reply(f"Error: {exc.args[0]}")
+            return Reply(t._("Error: {error}", error=exc.args[0]))
 
     return run
 
 
 async def admin_poll(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
+    t = ctx.t
     services = ctx.services
     if args.strip():
         try:
             source = await services.db.call(source_store.resolve_source, args.strip())
         except LookupError as exc:
-            return Reply(f"Error: {exc.args[0]}")
+            return Reply(t._("Error: {error}", error=exc.args[0]))
         outcomes = [await services.poll_source(source)]
     else:
         outcomes = await services.poll_all()
     if not outcomes:
-        return Reply("No active sources to poll.")
-    lines = [f"Polled {len(outcomes)} source(s):"]
+        return Reply(t._("No active sources to poll."))
+    lines = [t.ngettext("Polled {n} source:", "Polled {n} sources:", len(outcomes))]
     for outcome in outcomes:
         detail = outcome.error or outcome.report.summary_line()
         lines.append(f"#{outcome.source.id} {outcome.source.name}: {outcome.status}, {detail}")
@@ -112,14 +123,14 @@ async def admin_poll(ctx: CommandContext, req: Request, chat: Chat, args: str) -
 
 async def admin_import(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
     if req.attachment is None:
-        return Reply("Attach an .opml file to the /admin import message.")
+        return Reply(ctx.t._("Attach an .opml file to the /admin import message."))
     return await sources_admin.import_opml(ctx, req.attachment[1])
 
 
 async def admin_export(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
     content = await ctx.services.db.call(sources_admin.export_opml)
     return Reply(
-        "All sources as OPML.",
+        ctx.t._("All sources as OPML."),
         attachments=(Attachment("newsbot-sources.opml", content, "text/x-opml"),),
     )
 
@@ -163,39 +174,59 @@ def gather_stats(db: Database, now: datetime) -> dict[str, object]:
     }
 
 
-def stats_text(stats: dict[str, object]) -> str:
+def stats_text(stats: dict[str, object], t: Translator | None = None) -> str:
+    t = t or translator(None)
     per_day: dict[str, dict[str, int]] = stats["per_day"]  # type: ignore[assignment]
-    lines = ["Stories per day by topic (last 7 days):"]
+    lines = [t._("Stories per day by topic (last 7 days):")]
     if not per_day:
-        lines.append("  none yet")
+        lines.append("  " + t._("none yet"))
     for day, topics in per_day.items():
         parts = ", ".join(f"{t} {n}" for t, n in sorted(topics.items(), key=lambda kv: -kv[1]))
         lines.append(f"  {day}: {sum(topics.values())} ({parts})")
     deliveries: dict[str, int] = stats["deliveries"]  # type: ignore[assignment]
     lines.append(
-        "Deliveries: "
-        f"sent {deliveries.get('sent', 0)}, pending {deliveries.get('pending', 0) + deliveries.get('sending', 0)}, "
-        f"held {deliveries.get('held', 0)}, failed {deliveries.get('dead', 0)}"
+        t._(
+            "Deliveries: sent {sent}, pending {pending}, held {held}, failed {failed}",
+            sent=deliveries.get("sent", 0),
+            pending=deliveries.get("pending", 0) + deliveries.get("sending", 0),
+            held=deliveries.get("held", 0),
+            failed=deliveries.get("dead", 0),
+        )
     )
     chats: dict[str, int] = stats["chats"]  # type: ignore[assignment]
     lines.append(
-        f"Chats: active {chats.get('active', 0)}, dormant {chats.get('dormant', 0)}, "
-        f"paused {chats.get('paused', 0)}, banned {chats.get('banned', 0)}"
+        t._(
+            "Chats: active {active}, dormant {dormant}, paused {paused}, banned {banned}",
+            active=chats.get("active", 0),
+            dormant=chats.get("dormant", 0),
+            paused=chats.get("paused", 0),
+            banned=chats.get("banned", 0),
+        )
     )
     lines.append(
-        f"Subscriptions: {stats['subscriptions']} (and {stats.get('mutes', 0)} mutes); "
-        f"stories stored: {stats['stories']}"
+        t._(
+            "Subscriptions: {subscriptions} (and {mutes} mutes); stories stored: {stories}",
+            subscriptions=stats["subscriptions"],
+            mutes=stats.get("mutes", 0),
+            stories=stats["stories"],
+        )
     )
     p50, p95 = stats["latency_p50"], stats["latency_p95"]
     if p50 is None:
-        lines.append("Ingest-to-alert latency: no alerts sent in the last 7 days")
+        lines.append(t._("Ingest-to-alert latency: no alerts sent in the last 7 days"))
     else:
-        lines.append(f"Ingest-to-alert latency: p50 {p50:.1f} s, p95 {p95:.1f} s")
+        p50_text, p95_text = f"{p50:.1f}", f"{p95:.1f}"
+        lines.append(
+            t._("Ingest-to-alert latency: p50 {p50} s, p95 {p95} s", p50=p50_text, p95=p95_text)
+        )
     return "\n".join(lines)
 
 
-def stats_chart(per_day: dict[str, dict[str, int]], now: datetime) -> bytes:
+def stats_chart(
+    per_day: dict[str, dict[str, int]], now: datetime, t: Translator | None = None
+) -> bytes:
     """A PNG of story volume by topic over the last 7 days (matplotlib, headless)."""
+    t = t or translator(None)
     # matplotlib logs INFO lines of its own on every chart (the day labels look like dates to
     # its category axis): they are not events of ours.
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
@@ -212,11 +243,14 @@ def stats_chart(per_day: dict[str, dict[str, int]], now: datetime) -> bytes:
     for topic in topics:
         values = [per_day.get(day, {}).get(topic, 0) for day in days]
         axes.bar(
-            [d[5:] for d in days], values, bottom=bottoms, label=TOPIC_LABELS.get(topic, topic)
+            [d[5:] for d in days],
+            values,
+            bottom=bottoms,
+            label=t.topic(topic, TOPIC_LABELS.get(topic, topic)),
         )
         bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
-    axes.set_title("Stories per day by topic")
-    axes.set_ylabel("stories")
+    axes.set_title(t._("Stories per day by topic"))
+    axes.set_ylabel(t._("stories"))
     if topics:
         axes.legend(fontsize=7, loc="upper left", ncols=2)
     figure.tight_layout()
@@ -226,33 +260,45 @@ def stats_chart(per_day: dict[str, dict[str, int]], now: datetime) -> bytes:
 
 
 async def admin_stats(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
+    t = ctx.t
     now = ctx.clock()
     stats = await ctx.services.db.call(gather_stats, now)
-    text = stats_text(stats)
-    chart = stats_chart(stats["per_day"], now)  # type: ignore[arg-type]
+    text = stats_text(stats, t)
+    chart = stats_chart(stats["per_day"], now, t)  # type: ignore[arg-type]
     return Reply(
         text,
-        title="newsbot stats",
+        title=t._("newsbot stats"),
         attachments=(
-            Attachment("newsbot-stats.png", chart, "image/png", "Stories per day by topic"),
+            Attachment("newsbot-stats.png", chart, "image/png", t._("Stories per day by topic")),
         ),
     )
 
 
 async def admin_queue(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
+    t = ctx.t
     db = ctx.services.db
     counts = await db.call(outbox.counts_by_status)
     dead = await db.call(outbox.dead_letters, 10)
-    lines = ["Outbox by transport:"]
+    lines = [t._("Outbox by transport:")]
     platforms = sorted({p for p, _s in counts})
-    for platform in platforms or ["(empty)"]:
+    for platform in platforms or [t._("(empty)")]:
         parts = ", ".join(f"{s} {n}" for (p, s), n in sorted(counts.items()) if p == platform)
-        lines.append(f"  {platform}: {parts or 'nothing'}")
+        lines.append(f"  {platform}: {parts or t._('nothing')}")
     if dead:
-        lines.append("Dead letters (newest first):")
-        lines += [f"  #{d.id} chat {d.chat_id} story {d.story_id}: {d.last_error}" for d in dead]
-        lines.append("Retry one with /admin retry ID, or all with /admin retry all.")
-    buttons = ((Button("Retry all dead letters", action="retry:all"),),) if dead else ()
+        lines.append(t._("Dead letters (newest first):"))
+        lines += [
+            "  "
+            + t._(
+                "#{id} chat {chat} story {story}: {error}",
+                id=d.id,
+                chat=d.chat_id,
+                story=d.story_id,
+                error=d.last_error,
+            )
+            for d in dead
+        ]
+        lines.append(t._("Retry one with /admin retry ID, or all with /admin retry all."))
+    buttons = ((Button(t._("Retry all dead letters"), action="retry:all"),),) if dead else ()
     return Reply("\n".join(lines), buttons=buttons)
 
 
@@ -260,9 +306,9 @@ async def admin_retry(ctx: CommandContext, req: Request, chat: Chat, args: str) 
     ref = args.strip()
     delivery_id = parse_id(ref)
     if ref != "all" and delivery_id is None:
-        return Reply("Usage: /admin retry ID|all")
+        return Reply(ctx.t._("Usage: {usage}", usage="/admin retry ID|all"))
     count = await ctx.services.db.call(outbox.retry_dead, delivery_id)
-    return Reply(f"Re-queued {count} dead letter(s).")
+    return Reply(ctx.t.ngettext("Re-queued {n} dead letter.", "Re-queued {n} dead letters.", count))
 
 
 async def admin_users(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
@@ -280,23 +326,36 @@ async def admin_users(ctx: CommandContext, req: Request, chat: Chat, args: str) 
             [PAGE, (page - 1) * PAGE],
         ).fetchall()
         return [
-            f"#{r[0]} {r[1]}:{r[2]} {r[3] or ''} [{r[4]}, {r[5]}] subs {r[6]}, alerts sent {r[7]}"
+            t._(
+                "#{id} {platform}:{external} {title} [{kind}, {state}] subs {subs}, "
+                "alerts sent {sent}",
+                id=r[0],
+                platform=r[1],
+                external=r[2],
+                title=r[3] or "",
+                kind=r[4],
+                state=r[5],
+                subs=r[6],
+                sent=r[7],
+            )
             for r in rows
         ], total
 
+    t = ctx.t
     lines, total = await ctx.services.db.call(listing)
     if not lines:
-        return Reply("No chats on this page.")
-    return Reply("\n".join([f"Chats (page {page}):", *lines, *_more("users", page, total)]))
+        return Reply(t._("No chats on this page."))
+    heading = t._("Chats (page {page}):", page=page)
+    return Reply("\n".join([heading, *lines, *_more(t, "users", page, total)]))
 
 
 def _ban(new_state: str) -> AdminHandler:
     async def run(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
+        t = ctx.t
         chat_id = parse_id(args)
         if chat_id is None:
-            return Reply(
-                f"Usage: /admin {'ban' if new_state == 'banned' else 'unban'} ID (see /admin users)"
-            )
+            command = "/admin ban" if new_state == "banned" else "/admin unban"
+            return Reply(t._("Usage: {command} ID (see /admin users)", command=command))
         try:
             target = await ctx.services.db.call(
                 chat_store.set_chat_state,
@@ -305,9 +364,15 @@ def _ban(new_state: str) -> AdminHandler:
                 f"banned by admin {req.user_id}" if new_state == "banned" else None,
             )
         except LookupError as exc:
-            return Reply(f"Error: {exc.args[0]}")
+            return Reply(t._("Error: {error}", error=exc.args[0]))
         return Reply(
-            f"Chat #{target.id} ({target.platform}:{target.external_id}) is now {target.state}."
+            t._(
+                "Chat #{id} ({platform}:{external}) is now {state}.",
+                id=target.id,
+                platform=target.platform,
+                external=target.external_id,
+                state=target.state,
+            )
         )
 
     return run
@@ -315,16 +380,19 @@ def _ban(new_state: str) -> AdminHandler:
 
 async def admin_broadcast(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
     """Two steps: the text is stored under a one-time token; confirming sends it."""
+    t = ctx.t
     text = args.strip()
     db = ctx.services.db
     if text.startswith("confirm "):
         token = text.removeprefix("confirm ").strip()
         if ctx.send_to_chat is None:
-            return Reply("Broadcasts are sent by the running bot; start it with `newsbot run`.")
+            return Reply(
+                t._("Broadcasts are sent by the running bot; start it with `newsbot run`.")
+            )
         # One atomic claim: of two presses of the same button only one gets the message.
         message = await db.call(state.take_value, BROADCAST_KEY + token)
         if not message:
-            return Reply("That broadcast has expired or was already sent.")
+            return Reply(t._("That broadcast has expired or was already sent."))
         targets = await db.call(chat_store.list_chats, chat_state="active")
         sent = failed = 0
         for target in targets:
@@ -332,30 +400,46 @@ async def admin_broadcast(ctx: CommandContext, req: Request, chat: Chat, args: s
                 sent += 1
             else:
                 failed += 1
-        return Reply(f"Broadcast done: sent to {sent} chat(s), {failed} failed.")
+        return Reply(
+            t.ngettext(
+                "Broadcast done: sent to {n} chat, {failed} failed.",
+                "Broadcast done: sent to {n} chats, {failed} failed.",
+                sent,
+                failed=failed,
+            )
+        )
     if not text:
-        return Reply("Usage: /admin broadcast TEXT (you will be asked to confirm)")
+        return Reply(t._("Usage: /admin broadcast TEXT (you will be asked to confirm)"))
     if len(text) > MAX_BROADCAST_CHARS:
-        return Reply(f"Too long: at most {MAX_BROADCAST_CHARS} characters.")
+        return Reply(t._("Too long: at most {limit} characters.", limit=MAX_BROADCAST_CHARS))
     token = secrets.token_hex(4)
     await db.call(state.set_value, BROADCAST_KEY + token, text)
     targets = await db.call(chat_store.list_chats, chat_state="active")
+    question = t.ngettext(
+        "Send this to {n} active chat?", "Send this to {n} active chats?", len(targets)
+    )
+    confirm_command = f"/admin broadcast confirm {token}"
+    confirm = t._("Confirm with {command}", command=confirm_command)
     return Reply(
-        f"Send this to {len(targets)} active chat(s)?\n\n{text}\n\n"
-        f"Confirm with /admin broadcast confirm {token}",
-        buttons=((Button("Send broadcast", action=f"bcast:{token}"),),),
+        f"{question}\n\n{text}\n\n{confirm}",
+        buttons=((Button(t._("Send broadcast"), action=f"bcast:{token}"),),),
     )
 
 
 async def admin_jobs(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
+    t = ctx.t
     if ctx.jobs is None:
         return Reply(
-            "The scheduler is not running in this process (start the bot with `newsbot run`)."
+            t._("The scheduler is not running in this process (start the bot with `newsbot run`).")
         )
-    lines = ["Scheduler jobs:"]
+    lines = [t._("Scheduler jobs:")]
     for name, next_run in ctx.jobs():
-        when = next_run.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if next_run else "paused"
-        lines.append(f"  {name}: next {when}")
+        when = (
+            next_run.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            if next_run
+            else t._("paused")
+        )
+        lines.append("  " + t._("{job}: next {when}", job=name, when=when))
     return Reply("\n".join(lines))
 
 
@@ -364,18 +448,23 @@ async def admin_health(ctx: CommandContext, req: Request, chat: Chat, args: str)
     sizes = file_sizes(ctx.settings.db_path)
     last_poll = await db.call(state.get_value, "last_successful_poll_at")
     transports = ctx.transport_status() if ctx.transport_status else {}
+    t = ctx.t
+    database, wal = f"{sizes['database_bytes']:,}", f"{sizes['wal_bytes']:,}"
     lines = [
-        f"Database: {sizes['database_bytes']:,} bytes, WAL {sizes['wal_bytes']:,} bytes",
-        f"Last successful poll: {last_poll or 'never'}",
-        "Transports: "
-        + (", ".join(f"{k} {v}" for k, v in transports.items()) or "none running here"),
+        t._("Database: {database} bytes, WAL {wal} bytes", database=database, wal=wal),
+        t._("Last successful poll: {when}", when=last_poll or t._("never")),
+        t._(
+            "Transports: {transports}",
+            transports=", ".join(f"{k} {v}" for k, v in transports.items())
+            or t._("none running here"),
+        ),
     ]
     return Reply("\n".join(lines))
 
 
 async def admin_audit(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
     rows = await ctx.services.db.call(audit.recent, 15)
-    lines = ["Recent admin actions:"]
+    lines = [ctx.t._("Recent admin actions:")]
     lines += [
         f"  {r['at']} {r['platform']}:{r['user_id']} {r['action']} {r['arguments']} -> {r['result']}"
         for r in rows
@@ -390,31 +479,34 @@ async def admin_callback(ctx: CommandContext, req: Request, chat: Chat, args: st
         return await admin_retry(ctx, req, chat, arg)
     if verb == "bcast":
         return await admin_broadcast(ctx, req, chat, f"confirm {arg}")
-    return Reply("That button has expired.")
+    return Reply(ctx.t._("That button has expired."))
 
 
 SUBCOMMANDS: dict[str, tuple[AdminHandler, str]] = {
-    "sources": (admin_sources, "sources [page N] - every source with its health"),
+    "sources": (admin_sources, N_("sources [page N] - every source with its health")),
     "addsource": (
         admin_addsource,
-        "addsource URL [NAME] [INTERVAL] - add a feed (validated first)",
+        N_("addsource URL [NAME] [INTERVAL] - add a feed (validated first)"),
     ),
-    "removesource": (_source_action("remove"), "removesource ID - delete a source"),
-    "pausesource": (_source_action("pause"), "pausesource ID - stop polling a source"),
-    "resumesource": (_source_action("resume"), "resumesource ID - poll it again"),
-    "poll": (admin_poll, "poll [SOURCE] - fetch now"),
-    "import": (admin_import, "import - add the feeds of an attached .opml file"),
-    "export": (admin_export, "export - every source as an OPML file"),
-    "stats": (admin_stats, "stats - volume by topic, deliveries, chats, latency, with a chart"),
-    "queue": (admin_queue, "queue - outbox depth and dead letters"),
-    "retry": (admin_retry, "retry ID|all - re-queue dead letters"),
-    "users": (admin_users, "users [page N] - chats with their counts"),
-    "ban": (_ban("banned"), "ban ID - ignore a chat and send it nothing"),
-    "unban": (_ban("active"), "unban ID - lift a ban"),
-    "broadcast": (admin_broadcast, "broadcast TEXT - message every active chat (asks to confirm)"),
-    "jobs": (admin_jobs, "jobs - scheduler jobs and their next run"),
-    "health": (admin_health, "health - database, WAL, last poll, transports"),
-    "audit": (admin_audit, "audit - recent admin actions"),
+    "removesource": (_source_action("remove"), N_("removesource ID - delete a source")),
+    "pausesource": (_source_action("pause"), N_("pausesource ID - stop polling a source")),
+    "resumesource": (_source_action("resume"), N_("resumesource ID - poll it again")),
+    "poll": (admin_poll, N_("poll [SOURCE] - fetch now")),
+    "import": (admin_import, N_("import - add the feeds of an attached .opml file")),
+    "export": (admin_export, N_("export - every source as an OPML file")),
+    "stats": (admin_stats, N_("stats - volume by topic, deliveries, chats, latency, with a chart")),
+    "queue": (admin_queue, N_("queue - outbox depth and dead letters")),
+    "retry": (admin_retry, N_("retry ID|all - re-queue dead letters")),
+    "users": (admin_users, N_("users [page N] - chats with their counts")),
+    "ban": (_ban("banned"), N_("ban ID - ignore a chat and send it nothing")),
+    "unban": (_ban("active"), N_("unban ID - lift a ban")),
+    "broadcast": (
+        admin_broadcast,
+        N_("broadcast TEXT - message every active chat (asks to confirm)"),
+    ),
+    "jobs": (admin_jobs, N_("jobs - scheduler jobs and their next run")),
+    "health": (admin_health, N_("health - database, WAL, last poll, transports")),
+    "audit": (admin_audit, N_("audit - recent admin actions")),
 }
 
 
@@ -424,9 +516,10 @@ async def cmd_admin(ctx: CommandContext, req: Request, chat: Chat) -> Reply:
     if sub == "callback":
         return await admin_callback(ctx, req, chat, rest)
     if sub not in SUBCOMMANDS:
-        lines = ["Admin commands (/admin COMMAND):"]
-        lines += [f"  {usage}" for _handler, usage in SUBCOMMANDS.values()]
-        prefix = f"Unknown admin command {sub!r}.\n" if sub else ""
+        t = ctx.t
+        lines = [t._("Admin commands (/admin COMMAND):")]
+        lines += [f"  {t._(usage)}" for _handler, usage in SUBCOMMANDS.values()]
+        prefix = t._("Unknown admin command '{command}'.", command=sub) + "\n" if sub else ""
         return Reply(prefix + "\n".join(lines))
     handler, _usage = SUBCOMMANDS[sub]
     return await handler(ctx, req, chat, rest)
@@ -435,8 +528,8 @@ async def cmd_admin(ctx: CommandContext, req: Request, chat: Chat) -> Reply:
 ADMIN_COMMAND = CommandSpec(
     "admin",
     cmd_admin,
-    "run the service (admins only)",
-    "/admin COMMAND",
+    N_("run the service (admins only)"),
+    N_("/admin COMMAND"),
     ("/admin stats", "/admin sources", "/admin addsource https://example.com/rss"),
     admin=True,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from bot.i18n import translator
 from bot.models import Button, Reply
 from bot.pipeline.query import QueryError, parse_query
 from handlers.numbers import parse_id, parse_number
@@ -28,9 +29,11 @@ def _quote_term(term: str) -> str:
 async def handle_callback(router: Router, request: Request) -> Reply | None:
     """``request.args`` holds the raw callback data."""
     data = request.args
+    t = translator(await router.locale_of(request))
+    expired = t._("That button has expired. Send /help to see what I can do.")
     match = _CALLBACK_RE.match(data) if len(data.encode()) <= MAX_CALLBACK_BYTES else None
     if match is None:
-        return Reply("That button has expired. Send /help to see what I can do.")
+        return Reply(expired)
     verb, arg = match.group("verb"), match.group("arg")
 
     def as_command(command: str, args: str = "") -> Request:
@@ -53,7 +56,7 @@ async def handle_callback(router: Router, request: Request) -> Reply | None:
         try:
             story = await router.context.services.db.call(story_store.get_story, story_id)
         except LookupError:
-            return Reply("That story has expired.")
+            return Reply(t._("That story has expired."))
         if verb == "more":
             if story.key_terms:
                 query = " OR ".join(_quote_term(t) for t in story.key_terms[:2])
@@ -64,23 +67,25 @@ async def handle_callback(router: Router, request: Request) -> Reply | None:
                     pass
             if story.topics:
                 return await router.handle(as_command("follow", story.topics[0]))
-            return Reply("I can't tell what this story is about well enough to find more like it.")
+            return Reply(
+                t._("I can't tell what this story is about well enough to find more like it.")
+            )
         term = (
             story.key_terms[0]
             if story.key_terms
             else (f"topic:{story.topics[0]}" if story.topics else "")
         )
         if not term:
-            return Reply("I can't tell what to show less of for this story.")
+            return Reply(t._("I can't tell what to show less of for this story."))
         reply = await router.handle(
             as_command("mute", _quote_term(term) if not term.startswith("topic:") else term)
         )
         if reply is not None:
-            reply = replace(reply, buttons=((Button("Undo", action=f"unmu:{term[:50]}"),),))
+            reply = replace(reply, buttons=((Button(t._("Undo"), action=f"unmu:{term[:50]}"),),))
         return reply
     if verb == "unmu":
         return await router.handle(as_command("unmute", arg))
     admin = router.resolve("admin")
     if admin is not None and verb in ("retry", "bcast"):
         return await router.handle(as_command("admin", f"callback {verb}:{arg}"))
-    return Reply("That button has expired. Send /help to see what I can do.")
+    return Reply(expired)

@@ -13,8 +13,9 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from bot.i18n import normalize_locale
 from bot.models import Chat, Reply
 from handlers.context import CommandContext
 from storage import audit
@@ -39,6 +40,9 @@ class Request:
     chat_kind: str = "private"
     thread_id: str | None = None
     attachment: tuple[str, bytes] | None = None  # (filename, content), e.g. an OPML import
+    # The user's language as the platform reports it (Telegram's language_code, Slack's
+    # locale): a chat with no interface language chosen yet starts in it.
+    user_locale: str | None = None
 
 
 Handler = Callable[[CommandContext, Request, Chat], Awaitable[Reply]]
@@ -48,8 +52,8 @@ Handler = Callable[[CommandContext, Request, Chat], Awaitable[Reply]]
 class CommandSpec:
     name: str
     handler: Handler
-    summary: str
-    usage: str
+    summary: str  # an English message id (marked with N_), translated when shown
+    usage: str  # likewise
     examples: tuple[str, ...] = ()
     admin: bool = False
 
@@ -126,17 +130,32 @@ class Router:
         if chat.state == "banned":
             log.info("event=banned_chat_ignored chat=%s", chat.id)
             return None
+        if chat.locale is None and normalize_locale(request.user_locale):
+            chat = await db.call(
+                chat_store.set_chat_locale, chat.id, normalize_locale(request.user_locale)
+            )
+        context = replace(self.context, locale=chat.locale or self.context.locale)
+        t = context.t
         if not self._allow(request):
-            return Reply("You are sending commands too fast. Please wait a minute and try again.")
+            return Reply(
+                t._("You are sending commands too fast. Please wait a minute and try again.")
+            )
         if len(request.args) > MAX_ARGUMENT_CHARS:
             return Reply(
-                f"That is too long ({len(request.args)} characters); the limit is "
-                f"{MAX_ARGUMENT_CHARS}. Example: /subscribe earthquake AND japan"
+                t._(
+                    "That is too long ({length} characters); the limit is {limit}. "
+                    "Example: /subscribe earthquake AND japan",
+                    length=len(request.args),
+                    limit=MAX_ARGUMENT_CHARS,
+                )
             )
         spec = self.resolve(request.command)
         if spec is None:
             return Reply(
-                f"I don't know the command /{request.command[:32]}. Send /help to see what I can do."
+                t._(
+                    "I don't know the command /{command}. Send /help to see what I can do.",
+                    command=request.command[:32],
+                )
             )
         if spec.admin and not self.is_admin(request):
             await db.call(
@@ -148,12 +167,14 @@ class Router:
                 arguments=request.args,
                 result="refused: not an admin",
             )
-            return Reply("Sorry, that command is for the bot's admins only.")
+            return Reply(t._("Sorry, that command is for the bot's admins only."))
         try:
-            reply = await spec.handler(self.context, request, chat)
+            reply = await spec.handler(context, request, chat)
         except Exception:
             log.exception("event=command_failed command=%s chat=%s", spec.name, chat.id)
-            reply = Reply("Something went wrong on our side; it has been logged. Please try again.")
+            reply = Reply(
+                t._("Something went wrong on our side; it has been logged. Please try again.")
+            )
         if spec.admin:
             await db.call(
                 audit.record,
@@ -165,6 +186,18 @@ class Router:
                 result=reply.text.splitlines()[0] if reply.text else "",
             )
         return reply
+
+    async def locale_of(self, request: Request) -> str:
+        """The interface language of the request's chat, for answers given outside a command
+        (an expired button, a file too large): the chat's, else the user's, else English."""
+        chat = await self.context.services.db.call(
+            chat_store.find_chat, request.platform, request.chat_id
+        )
+        return (
+            (chat.locale if chat is not None else None)
+            or normalize_locale(request.user_locale)
+            or self.context.locale
+        )
 
     def help_entries(self, *, admin: bool = False) -> list[CommandSpec]:
         return [spec for spec in self.commands.values() if spec.admin == admin]

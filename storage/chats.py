@@ -19,6 +19,7 @@ SETTING_COLUMNS = (
     "summary_chars",
     "language",
     "images",
+    "locale",
 )
 
 
@@ -43,6 +44,7 @@ def _row_to_chat(row: dict[str, Any]) -> Chat:
         language=row["language"],
         state_reason=row["state_reason"],
         images=bool(row.get("images", 1)),
+        locale=row.get("locale"),
     )
 
 
@@ -88,6 +90,12 @@ def update_chat_settings(db: Database, chat_id: int, **changes: Any) -> Chat:
     with db.atomic():
         db.table("chats").update(chat_id, changes)
         state.bump(db, state.SUBSCRIPTIONS_VERSION)  # the language filter is read by the matcher
+    return get_chat(db, chat_id)
+
+
+def set_chat_locale(db: Database, chat_id: int, locale: str | None) -> Chat:
+    """Set the chat's interface language (its first contact's, or its own choice)."""
+    db.table("chats").update(chat_id, {"locale": locale})
     return get_chat(db, chat_id)
 
 

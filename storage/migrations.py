@@ -169,6 +169,13 @@ def m003_story_images(db: Database) -> None:
 
 
 @MIGRATIONS()
+def m004_chat_languages(db: Database) -> None:
+    """Each chat's interface language. ``chats.language`` stays the story-language filter, now
+    a comma-separated list (a single code, as stored before, is a list of one)."""
+    db.execute("ALTER TABLE chats ADD COLUMN locale TEXT")
+
+
+@MIGRATIONS()
 def m005_slack_installations(db: Database) -> None:
     """Slack apps installed in several workspaces through the OAuth flow: the bot token of each
     workspace, each installer's installation, and the one-time ``state`` values of flows in

@@ -77,7 +77,7 @@ async def test_sources_add_validates_the_feed(setup) -> None:  # type: ignore[no
         polled = await admin(router, "poll 1")
         assert "1 new" in polled.text
     listing = await admin(router, "sources")
-    assert "#1 Valid" in listing.text and "1 stories in 24 h" in listing.text
+    assert "#1 Valid" in listing.text and "1 story in 24 h" in listing.text
     assert "Paused" in (await admin(router, "pausesource 1")).text
     assert "Resumed" in (await admin(router, "resumesource Valid")).text
     export = await admin(router, "export")
@@ -120,7 +120,7 @@ async def test_broadcast_asks_then_sends_once(setup) -> None:  # type: ignore[no
     assert "Confirm with /admin broadcast confirm" in ask.text and not sent
     token = ask.text.rsplit(" ", 1)[-1]
     done = await admin(router, f"broadcast confirm {token}")
-    assert done.text.startswith("Broadcast done: sent to 2 chat(s)")
+    assert done.text.startswith("Broadcast done: sent to 2 chats")
     assert {chat for chat, _ in sent} == {"c-admin", "c-user"}
     assert "expired" in (await admin(router, f"broadcast confirm {token}")).text
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.alerts import TOPIC_LABELS
+from bot.i18n import translator
 from bot.models import Button, Delivery, Reply, Story
 from storage import stories as story_store
 
@@ -27,7 +28,11 @@ def importance(story: Story, sources: int, now: datetime) -> float:
     return sources * 1.5 + recency + TOPIC_WEIGHT.get(topic, 0.0)
 
 
-def build_digest(db: Database, held: list[Delivery], now: datetime) -> Reply:
+def build_digest(
+    db: Database, held: list[Delivery], now: datetime, locale: str | None = None
+) -> Reply:
+    """The digest of ``held`` alerts, in the chat's interface language ``locale``."""
+    t = translator(locale)
     scored: list[tuple[float, Story, int]] = []
     for delivery in held:
         try:
@@ -41,22 +46,32 @@ def build_digest(db: Database, held: list[Delivery], now: datetime) -> Reply:
     for item in scored:
         topic = item[1].topics[0] if item[1].topics else "other"
         groups.setdefault(topic, []).append(item)
-    lines = [f"Your digest: {len(scored)} {'story' if len(scored) == 1 else 'stories'}"]
+    lines = [t.ngettext("Your digest: {n} story", "Your digest: {n} stories", len(scored))]
     listed = 0
     for topic, items in groups.items():
-        label = TOPIC_LABELS.get(topic, topic.title())
+        label = t._("Other") if topic == "other" else t.topic(topic, TOPIC_LABELS.get(topic))
         lines.append("")
         lines.append(f"{label} ({len(items)})")
         for _score, story, sources in items:
             if listed >= MAX_LISTED:
                 break
-            extra = f" (+{sources - 1} more sources)" if sources > 1 else ""
-            lines.append(f"• {story.title}{extra} [/story {story.id}]")
+            if sources > 1:
+                lines.append(
+                    t.ngettext(
+                        "• {title} (+{n} more source) [/story {id}]",
+                        "• {title} (+{n} more sources) [/story {id}]",
+                        sources - 1,
+                        title=story.title,
+                        id=story.id,
+                    )
+                )
+            else:
+                lines.append(t._("• {title} [/story {id}]", title=story.title, id=story.id))
             listed += 1
     if listed < len(scored):
         lines.append("")
-        lines.append(f"…and {len(scored) - listed} more. Use /latest to browse.")
+        lines.append(t._("…and {n} more. Use /latest to browse.", n=len(scored) - listed))
     buttons = tuple(
         (Button(f"#{s.id} {s.title[:40]}", action=f"story:{s.id}"),) for _i, s, _n in scored[:3]
     )
-    return Reply("\n".join(lines), buttons=buttons, title="Digest")
+    return Reply("\n".join(lines), buttons=buttons, title=t._("Digest"))

@@ -31,6 +31,7 @@ from sqlite_utils import Database
 
 from bot.delivery.build import build_alert
 from bot.delivery.digest import build_digest
+from bot.i18n import translator
 from bot.metrics import Metrics
 from bot.models import Chat, Delivery, Reply
 from bot.pipeline.policy import in_quiet_hours, next_digest_at
@@ -132,10 +133,16 @@ class DeliveryWorker:
         if to_hold:
             await self.db.call(outbox.hold, [r.id for r in to_hold], now)
             report.held += len(to_hold)
+            t = translator(chat.locale)
             notice = Reply(
-                f"{len(to_hold)} more {'story' if len(to_hold) == 1 else 'stories'} held for "
-                f"your digest (limit: {chat.hourly_cap} alerts an hour; change it with "
-                f"/settings cap N)."
+                t.ngettext(
+                    "{n} more story held for your digest (limit: {cap} alerts an hour; "
+                    "change it with /settings cap N).",
+                    "{n} more stories held for your digest (limit: {cap} alerts an hour; "
+                    "change it with /settings cap N).",
+                    len(to_hold),
+                    cap=chat.hourly_cap,
+                )
             )
             await transport.send_reply(chat, notice)
 
@@ -146,7 +153,9 @@ class DeliveryWorker:
         if not claimed:
             return "skip"
         try:
-            alert = await self.db.call(build_alert, delivery, chat.summary_chars, chat.images)
+            alert = await self.db.call(
+                build_alert, delivery, chat.summary_chars, chat.images, chat.locale
+            )
             result = await transport.send_alert(chat, alert)
         except Exception as exc:  # a bug in rendering must not lose the row
             log.exception("event=send_crashed delivery=%s", delivery.id)
@@ -232,7 +241,9 @@ class DeliveryWorker:
     async def _send_updates(self, platform: str, transport: Transport, report: DrainReport) -> None:
         for delivery in await self.db.call(outbox.due_updates, platform):
             chat = await self.db.call(chat_store.get_chat, delivery.chat_id)
-            alert = await self.db.call(build_alert, delivery, chat.summary_chars, chat.images)
+            alert = await self.db.call(
+                build_alert, delivery, chat.summary_chars, chat.images, chat.locale
+            )
             assert delivery.message_ref is not None
             result = await transport.send_update(chat, alert, delivery.message_ref)
             self._count_refused_image(chat.platform, result)
@@ -261,7 +272,7 @@ class DeliveryWorker:
         held = await self.db.call(outbox.held_for_chat, chat.id)
         if not held:
             return 0
-        digest = await self.db.call(build_digest, held, self.clock())
+        digest = await self.db.call(build_digest, held, self.clock(), chat.locale)
         result = await transport.send_reply(chat, digest)
         if result.ok:
             await self.db.call(

@@ -8,15 +8,36 @@ applies the setting.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.i18n import N_
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: Story-language codes: ISO 639-1, as the language detector gives them.
+_LANGUAGE_CODE = re.compile(r"[a-z]{2}")
+MAX_LANGUAGES = 20
 
 
 class PolicyError(ValueError):
-    """A setting value that cannot be used; the message shows the accepted form."""
+    """A setting value that cannot be used; the message shows the accepted form.
+
+    The message is an English message id with ``{name}`` placeholders, kept apart from its
+    values so that :meth:`render` can show it in the chat's language.
+    """
+
+    def __init__(self, message: str, **values: Any) -> None:
+        self.message = message
+        self.values = values
+        super().__init__(message.format_map(values))
+
+    def render(self, gettext: Callable[..., str]) -> str:
+        """The message through ``gettext`` (a :meth:`bot.i18n.Translator._`)."""
+        return gettext(self.message, **self.values)
 
 
 @dataclass(frozen=True)
@@ -38,7 +59,9 @@ def parse_clock(text: str) -> time:
         hours, minutes = text.strip().split(":")
         return time(int(hours), int(minutes))
     except ValueError:
-        raise PolicyError(f"{text!r} is not a time of day: use HH:MM, e.g. 07:30") from None
+        raise PolicyError(
+            N_("'{text}' is not a time of day: use HH:MM, e.g. 07:30"), text=text
+        ) from None
 
 
 def parse_schedule(text: str) -> Schedule:
@@ -50,7 +73,8 @@ def parse_schedule(text: str) -> Schedule:
     if len(parts) == 3 and parts[0] == "weekly" and parts[1][:3] in WEEKDAYS:
         return Schedule("weekly", parse_clock(parts[2]), WEEKDAYS.index(parts[1][:3]))
     raise PolicyError(
-        f"{text!r} is not a digest schedule: use 'hourly', 'daily 08:00' or 'weekly mon 08:00'"
+        N_("'{text}' is not a digest schedule: use 'hourly', 'daily 08:00' or 'weekly mon 08:00'"),
+        text=text,
     )
 
 
@@ -59,14 +83,17 @@ def parse_timezone(name: str) -> ZoneInfo:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):
         raise PolicyError(
-            f"{name!r} is not a time zone: use an IANA name such as Europe/Berlin or UTC"
+            N_("'{name}' is not a time zone: use an IANA name such as Europe/Berlin or UTC"),
+            name=name,
         ) from None
 
 
 def parse_quiet_hours(text: str) -> tuple[time, time]:
     start, sep, end = text.partition("-")
     if not sep:
-        raise PolicyError(f"{text!r} is not a range: use HH:MM-HH:MM, e.g. 22:00-07:00")
+        raise PolicyError(
+            N_("'{text}' is not a range: use HH:MM-HH:MM, e.g. 22:00-07:00"), text=text
+        )
     return parse_clock(start), parse_clock(end)
 
 
@@ -115,3 +142,31 @@ def next_digest_at(schedule: str, timezone: str, after: datetime) -> datetime:
         if candidate.astimezone(UTC) > after.astimezone(UTC):
             return candidate.astimezone(UTC)
     raise AssertionError("unreachable: a weekly schedule recurs within 8 days")
+
+
+def parse_languages(text: str) -> tuple[str, ...]:
+    """The story languages of ``/settings languages en,de``: two-letter codes, in the order
+    given, without repeats; ``()`` for ``any`` (no filter)."""
+    words = [w for w in re.split(r"[\s,;]+", text.strip().lower()) if w]
+    if not words or words in (["any"], ["all"], ["off"]):
+        return ()
+    bad = [w for w in words if not _LANGUAGE_CODE.fullmatch(w)]
+    if bad or len(words) > MAX_LANGUAGES:
+        raise PolicyError(
+            N_("languages are two-letter codes separated by commas, e.g. en,de; or any")
+        )
+    return tuple(dict.fromkeys(words))
+
+
+def story_language_allowed(setting: str | None, language: str) -> bool:
+    """Whether a story in ``language`` may be sent to a chat whose story-language setting is
+    ``setting``: a comma-separated list (``"en,de"``; a single code as stored before lists were
+    possible), or None/empty for any language. A story whose language could not be told
+    (``und`` or empty) always passes: short texts often cannot be told."""
+    if not setting:
+        return True
+    base = language.lower().replace("_", "-").split("-", 1)[0]
+    if base in ("", "und"):
+        return True
+    wanted = {code.strip().lower() for code in setting.split(",") if code.strip()}
+    return not wanted or base in wanted or "any" in wanted

@@ -20,7 +20,9 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
+
+from bot.i18n import N_
 
 __all__ = [
     "EXAMPLE_QUERY",
@@ -576,13 +578,24 @@ class QueryError(ValueError):
     repeats the query with a caret under that spot and ends with an example of a valid query.
     """
 
-    def __init__(self, reason: str, query: str, position: int) -> None:
+    def __init__(self, reason: str, query: str, position: int, **values: Any) -> None:
+        # ``reason`` is an English message id with ``{name}`` placeholders filled from
+        # ``values``, so that the chat can read it in its own language (:meth:`render`).
         self.reason = reason
+        self.values = values
         self.query = query
         self.position = max(0, min(position, len(query)))
-        super().__init__(self._render())
+        super().__init__(self.render())
 
-    def _render(self) -> str:
+    def render(self, gettext: Callable[..., str] | None = None) -> str:
+        """The message with its caret, translated by ``gettext`` (a
+        :meth:`bot.i18n.Translator._`) when one is given."""
+
+        def say(message: str, **values: Any) -> str:
+            if gettext is not None:
+                return gettext(message, **values)
+            return message.format_map(values) if values else message
+
         window = 60
         start = max(0, self.position - window // 2)
         end = min(len(self.query), start + window)
@@ -590,10 +603,11 @@ class QueryError(ValueError):
         lead = "…" if start else ""
         tail = "…" if end < len(self.query) else ""
         caret = " " * (len(lead) + self.position - start) + "^"
+        reason = say(self.reason, **self.values)
         return (
-            f"{self.reason} (at character {self.position + 1})\n"
-            f"  {lead}{shown}{tail}\n  {caret}\n"
-            f"Example of a valid query: {EXAMPLE_QUERY}"
+            say("{reason} (at character {position})", reason=reason, position=self.position + 1)
+            + f"\n  {lead}{shown}{tail}\n  {caret}\n"
+            + say("Example of a valid query: {example}", example=EXAMPLE_QUERY)
         )
 
 
@@ -615,7 +629,7 @@ def _read_quoted(query: str, start: int) -> tuple[str, int]:
     while index < len(query) and query[index] not in _QUOTES:
         index += 1
     if index >= len(query):
-        raise QueryError('This quote is never closed: add a closing "', query, start)
+        raise QueryError(N_('This quote is never closed: add a closing "'), query, start)
     return query[start + 1 : index], index + 1
 
 
@@ -623,7 +637,10 @@ def tokenize(query: str) -> list[Token]:
     """Cut a query into tokens in one left-to-right pass (linear in the query length)."""
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(
-            f"The query is too long: at most {MAX_QUERY_CHARS} characters", query, MAX_QUERY_CHARS
+            N_("The query is too long: at most {limit} characters"),
+            query,
+            MAX_QUERY_CHARS,
+            limit=MAX_QUERY_CHARS,
         )
     tokens: list[Token] = []
     index, length = 0, len(query)
@@ -638,7 +655,7 @@ def tokenize(query: str) -> list[Token]:
             text, after = _read_quoted(query, index)
             if "*" in text:
                 raise QueryError(
-                    "‘*’ works on single words, not inside quotes",
+                    N_("‘*’ works on single words, not inside quotes"),
                     query,
                     index + 1 + text.index("*"),
                 )
@@ -647,7 +664,7 @@ def tokenize(query: str) -> list[Token]:
         elif char == "-":
             if index + 1 >= length or query[index + 1].isspace():
                 raise QueryError(
-                    "‘-’ must be directly followed by the word to leave out, as in -sport",
+                    N_("‘-’ must be directly followed by the word to leave out, as in -sport"),
                     query,
                     index,
                 )
@@ -674,10 +691,15 @@ def _bare_token(query: str, start: int, end: int) -> tuple[Token, int]:
         if name not in FIELDS:
             known = ", ".join(f"{known}:" for known in FIELDS)
             raise QueryError(
-                f"Unknown field ‘{field_match.group(1)}:’. Known fields: {known}. "
-                f'To search for the text itself, put it in quotes: "{text}"',
+                N_(
+                    "Unknown field ‘{field}:’. Known fields: {known}. "
+                    'To search for the text itself, put it in quotes: "{text}"'
+                ),
                 query,
                 start,
+                field=field_match.group(1),
+                known=known,
+                text=text,
             )
         value = text[field_match.end() :]
         if not value and end < len(query) and query[end] in _QUOTES:
@@ -689,15 +711,21 @@ def _bare_token(query: str, start: int, end: int) -> tuple[Token, int]:
     if "*" in text:
         star = text.index("*")
         if star != len(text) - 1:
-            raise QueryError("‘*’ goes at the end of a word, as in earthquak*", query, start + star)
+            raise QueryError(
+                N_("‘*’ goes at the end of a word, as in earthquak*"), query, start + star
+            )
         text, prefix = text[:-1], True
     raws = _raw_tokens(text)
     if not raws:
         if prefix:
-            raise QueryError("‘*’ needs some letters before it, as in earthquak*", query, start)
-        raise QueryError(f"‘{text}’ has no letters or digits to search for", query, start)
+            raise QueryError(N_("‘*’ needs some letters before it, as in earthquak*"), query, start)
+        raise QueryError(
+            N_("‘{text}’ has no letters or digits to search for"), query, start, text=text
+        )
     if prefix and len(raws) > 1:
-        raise QueryError("‘*’ works on a single word; this one contains punctuation", query, start)
+        raise QueryError(
+            N_("‘*’ works on a single word; this one contains punctuation"), query, start
+        )
     return Token("word", text, start, prefix=prefix), end
 
 
@@ -705,12 +733,18 @@ def _check_field_value(name: str, value: str, query: str, position: int) -> None
     if not value:
         example = {"topic": "crime", "source": "bbc", "lang": "en"}[name]
         raise QueryError(
-            f"‘{name}:’ needs a value right after it, as in {name}:{example}", query, position
+            N_("‘{name}:’ needs a value right after it, as in {name}:{example}"),
+            query,
+            position,
+            name=name,
+            example=example,
         )
     if "*" in value:
-        raise QueryError(f"‘{name}:’ takes a whole value, without ‘*’", query, position)
+        raise QueryError(
+            N_("‘{name}:’ takes a whole value, without ‘*’"), query, position, name=name
+        )
     if name == "lang" and not _LANG_RE.fullmatch(value.lower()):
-        raise QueryError("‘lang:’ takes a language code, as in lang:en", query, position)
+        raise QueryError(N_("‘lang:’ takes a language code, as in lang:en"), query, position)
 
 
 class _Parser:
@@ -732,22 +766,22 @@ class _Parser:
         self.depth = 0
         self.terms = 0
 
-    def error(self, reason: str, position: int | None = None) -> QueryError:
+    def error(self, reason: str, position: int | None = None, **values: Any) -> QueryError:
         if position is None:
             token = self.peek()
             position = token.position if token is not None else len(self.query)
-        return QueryError(reason, self.query, position)
+        return QueryError(reason, self.query, position, **values)
 
     def peek(self) -> Token | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
 
     def parse(self) -> Node:
         if not self.tokens:
-            raise self.error("The query is empty: write the words to look for", 0)
+            raise self.error(N_("The query is empty: write the words to look for"), 0)
         node = self.or_expr()
         token = self.peek()
         if token is not None:  # only a stray ")" can stop or_expr early
-            raise self.error("This ‘)’ has no matching ‘(’", token.position)
+            raise self.error(N_("This ‘)’ has no matching ‘(’"), token.position)
         return node
 
     def or_expr(self) -> Node:
@@ -771,7 +805,9 @@ class _Parser:
         token = self.peek()
         if token is None or token.kind in ("and", "or", "rparen"):
             raise self.error(
-                f"{name} needs a word after it", token.position if token else len(self.query)
+                N_("{operator} needs a word after it"),
+                token.position if token else len(self.query),
+                operator=name,
             )
 
     def unary(self) -> Node:
@@ -782,8 +818,9 @@ class _Parser:
             nxt = self.peek()
             if nxt is None or nxt.kind in ("and", "or", "rparen"):
                 raise self.error(
-                    f"‘{token.text}’ needs the word to leave out right after it, as in -sport",
+                    N_("‘{operator}’ needs the word to leave out right after it, as in -sport"),
                     token.position,
+                    operator=token.text,
                 )
             self.enter(token)
             child = self.unary()
@@ -795,8 +832,9 @@ class _Parser:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise self.error(
-                f"Too deeply nested: at most {MAX_DEPTH} levels of brackets and NOT",
+                N_("Too deeply nested: at most {limit} levels of brackets and NOT"),
                 token.position,
+                limit=MAX_DEPTH,
             )
 
     def primary(self) -> Node:
@@ -806,27 +844,31 @@ class _Parser:
         if token.kind == "lparen":
             inner = self.peek()
             if inner is not None and inner.kind == "rparen":
-                raise self.error("These brackets are empty", token.position)
+                raise self.error(N_("These brackets are empty"), token.position)
             if inner is None:
-                raise self.error("This ‘(’ is never closed: add a ‘)’", token.position)
+                raise self.error(N_("This ‘(’ is never closed: add a ‘)’"), token.position)
             self.enter(token)
             node = self.or_expr()
             self.depth -= 1
             closing = self.peek()
             if closing is None or closing.kind != "rparen":
-                raise self.error("This ‘(’ is never closed: add a ‘)’", token.position)
+                raise self.error(N_("This ‘(’ is never closed: add a ‘)’"), token.position)
             self.index += 1
             return node
         if token.kind in ("and", "or"):
-            raise self.error(f"{token.text} needs a word before it", token.position)
+            raise self.error(
+                N_("{operator} needs a word before it"), token.position, operator=token.text
+            )
         if token.kind == "rparen":
-            raise self.error("This ‘)’ has no matching ‘(’", token.position)
+            raise self.error(N_("This ‘)’ has no matching ‘(’"), token.position)
         self.terms += 1
         if self.terms > MAX_TERMS:
-            raise self.error(f"Too many terms: at most {MAX_TERMS} per query", token.position)
+            raise self.error(
+                N_("Too many terms: at most {limit} per query"), token.position, limit=MAX_TERMS
+            )
         if token.kind == "phrase":
             if not _raw_tokens(token.text):
-                raise self.error("This phrase has no letters or digits", token.position)
+                raise self.error(N_("This phrase has no letters or digits"), token.position)
             return Phrase(token.text)
         if token.kind == "field":
             return Field(cast(FieldName, token.name), token.text)
@@ -891,32 +933,48 @@ class Query:
         user wrote them, in order and without repeats."""
         return list(dict.fromkeys(leaf.display for leaf, positive in leaves(self.root) if positive))
 
-    def hint(self) -> str | None:
-        """Advice when the query is legal but probably not what the user wants, else None.
+    def hint(self, gettext: Callable[..., str] | None = None) -> str | None:
+        """Advice when the query is legal but probably not what the user wants, else None;
+        in the chat's language when ``gettext`` (a :meth:`bot.i18n.Translator._`) is given.
 
         The query is never refused: common words may be subscribed to, the hint just warns.
         """
+
+        def say(message: str, **values: Any) -> str:
+            if gettext is not None:
+                return gettext(message, **values)
+            return message.format_map(values) if values else message
+
         notes: list[str] = []
         for leaf, _ in leaves(self.root):
             if isinstance(leaf, Word) and not leaf.prefix and leaf.text in ("and", "or", "not"):
                 notes.append(
-                    f"‘{leaf.text}’ is searched as an ordinary word; write "
-                    f"{leaf.text.upper()} in capitals to use it as an operator."
+                    say(
+                        "‘{word}’ is searched as an ordinary word; write "
+                        "{operator} in capitals to use it as an operator.",
+                        word=leaf.text,
+                        operator=leaf.text.upper(),
+                    )
                 )
                 break
         anchors = anchor_leaves(self.root)
         if anchors is None:
             notes.append(
-                "This query only leaves words out, so it will match almost every story; "
-                "add a word to look for, as in earthquake -drill."
+                say(
+                    "This query only leaves words out, so it will match almost every story; "
+                    "add a word to look for, as in earthquake -drill."
+                )
             )
         elif all(_is_broad(leaf) for leaf in anchors):
             names = ", ".join(f"‘{leaf.display}’" for leaf in anchors[:3])
             if any(isinstance(leaf, Word) and leaf.prefix for leaf in anchors):
-                notes.append(f"{names} covers a great many words: this will match a lot.")
+                notes.append(
+                    say("{terms} covers a great many words: this will match a lot.", terms=names)
+                )
+            elif len(anchors) == 1:
+                notes.append(say("{terms} is very common: this will match a lot.", terms=names))
             else:
-                verb = "is" if len(anchors) == 1 else "are"
-                notes.append(f"{names} {verb} very common: this will match a lot.")
+                notes.append(say("{terms} are very common: this will match a lot.", terms=names))
         return " ".join(notes) or None
 
 

@@ -37,6 +37,7 @@ from bot.pipeline.classify import TopicModel
 from bot.pipeline.dedup import Fingerprint, StoryIndex
 from bot.pipeline.language import detect_language, key_terms
 from bot.pipeline.match import Matcher, MatchResult, StoryFeatures
+from bot.pipeline.policy import story_language_allowed
 from bot.pipeline.query import Query, QueryError, parse_query
 from bot.pipeline.summarize import summarize
 from bot.pipeline.text import normalize_whitespace, strip_boilerplate, strip_control_characters
@@ -444,7 +445,7 @@ class Pipeline:
             chat = compiled.chats.get(chat_id)
             if chat is None:
                 continue
-            if chat.language and language not in (chat.language, "und"):
+            if not story_language_allowed(chat.language, language):
                 continue
             reasons: list[str] = []
             for result in results:

@@ -20,6 +20,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from bot.alerts import TOPIC_LABELS, Alert
+from bot.i18n import translator
 from bot.models import Button, Chat, Reply
 from bot.transports.base import SendResult
 from handlers.router import Request, parse_command_text
@@ -56,16 +57,18 @@ class ConsoleTransport:
         self.saved: dict[str, Path] = {}
 
     def render_alert(self, alert: Alert) -> Panel:
+        t = translator(alert.locale)
         body = Text()
         body.append(alert.headline, style="bold")
         body.append("\n\n")
-        body.append(alert.summary or "(no summary)")
+        body.append(alert.summary or t._("(no summary)"))
         body.append("\n\n")
         names = ", ".join(name for name, _url in alert.sources[:4])
-        body.append("Source: ", style="dim")
+        body.append(t._("Source: "), style="dim")
         body.append(names)
         if alert.more_sources:
-            body.append(f" (+{alert.more_sources} more sources)", style="dim")
+            more = t.ngettext(" (+{n} more source)", " (+{n} more sources)", alert.more_sources)
+            body.append(more, style="dim")
         if alert.url:
             body.append("\n")
             body.append(alert.url, style="underline blue")
@@ -76,24 +79,28 @@ class ConsoleTransport:
             body.append("\n")
             body.append(" ".join(f"#{t}" for t in alert.topics), style="magenta")
         if alert.reasons:
-            body.append("\nmatched: ", style="dim")
+            body.append("\n" + t._("matched: "), style="dim")
             body.append(", ".join(alert.reasons), style="green")
         body.append("\n")
         body.append_text(_buttons_text(alert.buttons))
-        topic = TOPIC_LABELS.get(alert.topics[0], "") if alert.topics else ""
-        return Panel(
-            body, title=Text(f"news #{alert.story_id} {topic}".strip()), border_style="yellow"
+        topic = (
+            t.topic(alert.topics[0], TOPIC_LABELS.get(alert.topics[0], "")) if alert.topics else ""
         )
+        title = t._("news #{id} {topic}", id=alert.story_id, topic=topic).strip()
+        return Panel(body, title=Text(title), border_style="yellow")
 
     async def send_alert(self, chat: Chat, alert: Alert) -> SendResult:
         self.console.print(self.render_alert(alert))
         return SendResult.sent(f"console-{next(self._counter)}")
 
     async def send_update(self, chat: Chat, alert: Alert, message_ref: str) -> SendResult:
+        t = translator(alert.locale)
         text = Text()
-        text.append(f"Update to news #{alert.story_id}: ", style="yellow")
+        text.append(t._("Update to news #{id}: ", id=alert.story_id), style="yellow")
         text.append(alert.headline, style="bold")
-        text.append(f" now has {len(alert.sources)} sources: ")
+        text.append(
+            t.ngettext(" now has {n} source: ", " now has {n} sources: ", len(alert.sources))
+        )
         text.append(", ".join(name for name, _ in alert.sources))
         self.console.print(text)
         return SendResult.sent(message_ref)

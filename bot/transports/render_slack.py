@@ -25,6 +25,7 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from bot.alerts import TOPIC_LABELS, Alert
+from bot.i18n import Translator, translator
 from bot.models import Button, Chat, Reply, Subscription
 
 Block = dict[str, Any]
@@ -172,13 +173,17 @@ def _context(*texts: str) -> Block:
     return {"type": "context", "elements": [mrkdwn(t) for t in texts if t][:10]}
 
 
-def _sources_line(sources: Sequence[tuple[str, str | None]], *, skip: int = 0) -> str:
+def _sources_line(
+    sources: Sequence[tuple[str, str | None]], *, skip: int = 0, t: Translator | None = None
+) -> str:
+    """Escaped, linked source names; translated words are escaped like any other text."""
+    t = t or translator(None)
     shown = list(sources)[skip : skip + MAX_LISTED_SOURCES]
-    parts = [link(url, name or "unknown source", 120) for name, url in shown]
+    parts = [link(url, name or t._("unknown source"), 120) for name, url in shown]
     hidden = len(sources) - skip - len(shown)
     line = ", ".join(parts)
     if hidden > 0:
-        line += f" and {hidden} more"
+        line = escape(t._("{names} and {n} more", names="\ue000", n=hidden)).replace("\ue000", line)
     return line
 
 
@@ -211,7 +216,7 @@ def alert_fallback(alert: Alert) -> str:
     """The notification text: headline and the start of the summary, escaped."""
     summary = _truncate_words(" ".join(alert.summary.split()), 300)
     text = fit(f"{alert.headline}\n{summary}".strip(), FALLBACK_LIMIT)
-    return text if text.strip() else "News alert"
+    return text if text.strip() else escape(translator(alert.locale)._("News alert"))
 
 
 def render_alert(alert: Alert, *, summary_chars: int = 0) -> dict[str, Any]:
@@ -219,27 +224,33 @@ def render_alert(alert: Alert, *, summary_chars: int = 0) -> dict[str, Any]:
 
     ``summary_chars`` (the chat's length setting) shortens the summary at a word boundary.
     """
+    t = translator(alert.locale)
     blocks: list[Block] = [
         {
             "type": "header",
-            "text": plain(alert.headline, HEADER_LIMIT, one_line=True, default="News"),
+            "text": plain(alert.headline, HEADER_LIMIT, one_line=True, default=t._("News")),
         }
     ]
     image = safe_url(alert.image_url)
     if image is not None and len(image) <= IMAGE_URL_LIMIT:
-        alt = " ".join(clean(alert.headline).split())[:IMAGE_ALT_LIMIT] or "Story image"
+        alt = " ".join(clean(alert.headline).split())[:IMAGE_ALT_LIMIT] or t._("Story image")
         blocks.append({"type": "image", "image_url": image, "alt_text": alt})
     summary = _truncate_words(alert.summary.strip(), summary_chars)
     summary_text = fit(summary, SECTION_LIMIT)
     if summary_text.strip():
         blocks.append({"type": "section", "text": mrkdwn(summary_text)})
-    source_label = "Source" if len(alert.sources) == 1 else "Sources"
-    context = [f"{source_label}: {_sources_line(alert.sources)}"] if alert.sources else []
+    # Each label is escaped on its own and the escaped values put in after: a translation is
+    # text like any other, and may not add markup.
+    context = []
+    if alert.sources:
+        label = t.ngettext("Source:", "Sources:", len(alert.sources))
+        context.append(f"{escape(label)} {_sources_line(alert.sources, t=t)}")
     if alert.topics:
-        labels = ", ".join(TOPIC_LABELS.get(t, t) for t in alert.topics[:4])
-        context.append(f"Topics: {fit(labels, 500, one_line=True)}")
+        labels = ", ".join(t.topic(topic, TOPIC_LABELS.get(topic)) for topic in alert.topics[:4])
+        context.append(f"{escape(t._('Topics:'))} {fit(labels, 500, one_line=True)}")
     if alert.reasons:
-        context.append(f"Why: {fit(', '.join(alert.reasons), 1000, one_line=True)}")
+        reasons = fit(", ".join(alert.reasons), 1000, one_line=True)
+        context.append(f"{escape(t._('Why:'))} {reasons}")
     if context:
         blocks.append(_context(*(_cut_escaped(c, CONTEXT_TEXT_LIMIT) for c in context)))
     blocks.extend(actions_blocks(alert.buttons))
@@ -248,13 +259,12 @@ def render_alert(alert: Alert, *, summary_chars: int = 0) -> dict[str, Any]:
 
 def render_update(alert: Alert) -> dict[str, Any]:
     """The thread reply when a story's cluster gains outlets: "+N more sources: ..."."""
+    t = translator(alert.locale)
     count = alert.more_sources
-    noun = "source" if count == 1 else "sources"
-    names = _sources_line(alert.sources, skip=1)
-    text = _cut_escaped(f"+{count} more {noun}: {names}", SECTION_LIMIT)
-    fallback = fit(
-        f"+{count} more {noun}: " + ", ".join(n for n, _ in alert.sources[1:]), FALLBACK_LIMIT
-    )
+    label = t.ngettext("+{n} more source:", "+{n} more sources:", count)
+    names = _sources_line(alert.sources, skip=1, t=t)
+    text = _cut_escaped(f"{escape(label)} {names}", SECTION_LIMIT)
+    fallback = fit(f"{label} " + ", ".join(n for n, _ in alert.sources[1:]), FALLBACK_LIMIT)
     return {"text": fallback, "blocks": [{"type": "section", "text": mrkdwn(text)}]}
 
 
@@ -322,12 +332,20 @@ def reply_fallback(reply: Reply) -> str:
 
 
 def render_reply(
-    reply: Reply, *, commands: Collection[str] = (), slash_command: str = "/news"
+    reply: Reply,
+    *,
+    commands: Collection[str] = (),
+    slash_command: str = "/news",
+    locale: str | None = None,
 ) -> dict[str, Any]:
-    """``text`` and ``blocks`` for a command's reply (its followups are sent separately)."""
+    """``text`` and ``blocks`` for a command's reply (its followups are sent separately);
+    ``locale`` is the chat's interface language, for the few words added here."""
+    t = translator(locale)
     text = slackify_commands(reply.text, commands, slash_command)
     if len(text) > MAX_REPLY_CHARS:
-        text = _truncate_words(text, MAX_REPLY_CHARS) + "\n(cut: too long for one message)"
+        text = (
+            _truncate_words(text, MAX_REPLY_CHARS) + "\n" + t._("(cut: too long for one message)")
+        )
     blocks: list[Block] = []
     if reply.title:
         blocks.append({"type": "header", "text": plain(reply.title, HEADER_LIMIT, one_line=True)})
@@ -339,7 +357,7 @@ def render_reply(
     blocks.extend({"type": "section", "text": mrkdwn(s)} for s in sections)
     blocks.extend(buttons)
     if not blocks:
-        blocks.append({"type": "section", "text": mrkdwn("(empty reply)")})
+        blocks.append({"type": "section", "text": mrkdwn(escape(t._("(empty reply)")))})
     fallback = reply_fallback(Reply(text, title=reply.title))
     return {"text": fallback, "blocks": blocks[:MAX_MESSAGE_BLOCKS]}
 
@@ -364,10 +382,13 @@ def render_home(
     notice: str = "",
     slash_command: str = "/news",
     max_items: int = 25,
+    locale: str | None = None,
 ) -> dict[str, Any]:
     """The App Home view: subscriptions, follows, mutes and settings of the user's DM chat,
-    each with a button that reuses a callback action (``unsub:ID``, ``unmu:ID``)."""
-    blocks: list[Block] = [{"type": "header", "text": plain("Your news alerts", HEADER_LIMIT)}]
+    each with a button that reuses a callback action (``unsub:ID``, ``unmu:ID``); in the
+    chat's interface language, or ``locale`` (the user's) before there is a chat."""
+    t = translator(chat.locale if chat is not None and chat.locale else locale)
+    blocks: list[Block] = [{"type": "header", "text": plain(t._("Your news alerts"), HEADER_LIMIT)}]
     if notice:
         blocks.append(_context(fit(notice, 1000)))
     if chat is None:
@@ -376,8 +397,11 @@ def render_home(
                 "type": "section",
                 "text": mrkdwn(
                     escape(
-                        f"No alerts set up yet. Try {slash_command} subscribe earthquake, "
-                        f"{slash_command} follow technology, or {slash_command} help."
+                        t._(
+                            "No alerts set up yet. Try {command} subscribe earthquake, "
+                            "{command} follow technology, or {command} help.",
+                            command=slash_command,
+                        )
                     )
                 ),
             }
@@ -390,43 +414,69 @@ def render_home(
     mutes = [s for s in subscriptions if s.kind == "mute"]
     index = 0
     groups = (
-        ("Subscriptions", queries, "Unsubscribe", "unsub", f"{slash_command} subscribe QUERY"),
-        ("Topics followed", follows, "Unfollow", "unsub", f"{slash_command} follow TOPIC"),
-        ("Muted", mutes, "Unmute", "unmu", f"{slash_command} mute WORD"),
+        (
+            t._("Subscriptions"),
+            queries,
+            t._("Unsubscribe"),
+            "unsub",
+            t._("{command} subscribe QUERY", command=slash_command),
+        ),
+        (
+            t._("Topics followed"),
+            follows,
+            t._("Unfollow"),
+            "unsub",
+            t._("{command} follow TOPIC", command=slash_command),
+        ),
+        (
+            t._("Muted"),
+            mutes,
+            t._("Unmute"),
+            "unmu",
+            t._("{command} mute WORD", command=slash_command),
+        ),
     )
     for title, items, label, verb, hint in groups:
         blocks.append({"type": "section", "text": mrkdwn(f"*{escape(title)}*")})
         if not items:
-            blocks.append(_context(escape(f"None. Add one with {hint}.")))
+            blocks.append(_context(escape(t._("None. Add one with {hint}.", hint=hint))))
         for sub in items[:max_items]:
             shown = sub.canonical.removeprefix("topic:") if verb == "unsub" else sub.canonical
             if sub.canonical.startswith("topic:"):
-                shown = TOPIC_LABELS.get(shown, shown)
+                shown = t.topic(shown, TOPIC_LABELS.get(shown))
             blocks.append(_item(f"#{sub.id} {shown}", label, f"{verb}:{sub.id}", index))
             index += 1
         if len(items) > max_items:
             blocks.append(
                 _context(
                     escape(
-                        f"and {len(items) - max_items} more: {slash_command} list shows them all."
+                        t._(
+                            "and {n} more: {command} list shows them all.",
+                            n=len(items) - max_items,
+                            command=slash_command,
+                        )
                     )
                 )
             )
         blocks.append({"type": "divider"})
     settings = [
-        ("Delivery", chat.mode),
-        ("Digest", chat.digest_schedule),
-        ("Timezone", chat.timezone),
-        ("Quiet hours", chat.quiet_hours or "off"),
-        ("Cap", f"{chat.hourly_cap} alerts an hour"),
-        ("Summary length", f"{chat.summary_chars} characters"),
-        ("Language", chat.language or "any"),
-        ("State", chat.state),
+        (t._("Delivery"), chat.mode),
+        (t._("Digest"), chat.digest_schedule),
+        (t._("Timezone"), chat.timezone),
+        (t._("Quiet hours"), chat.quiet_hours or "off"),
+        (t._("Cap"), t.ngettext("{n} alert an hour", "{n} alerts an hour", chat.hourly_cap)),
+        (
+            t._("Summary length"),
+            t.ngettext("{n} character", "{n} characters", chat.summary_chars),
+        ),
+        (t._("Language"), t.locale),
+        (t._("Story languages"), chat.language or "any"),
+        (t._("State"), chat.state),
     ]
     blocks.append(
         {
             "type": "section",
-            "text": mrkdwn("*Settings*"),
+            "text": mrkdwn(f"*{escape(t._('Settings'))}*"),
             "fields": [
                 mrkdwn(f"{escape(name)}: {fit(value, 200, one_line=True)}")
                 for name, value in settings
@@ -440,7 +490,9 @@ def render_home(
             "elements": [
                 {
                     "type": "button",
-                    "text": plain("Resume alerts" if toggle == "resume" else "Pause alerts"),
+                    "text": plain(
+                        t._("Resume alerts") if toggle == "resume" else t._("Pause alerts")
+                    ),
                     "value": toggle,
                     "action_id": f"{COMMAND_PREFIX}{toggle}",
                     **({"style": "primary"} if toggle == "resume" else {}),
@@ -448,7 +500,16 @@ def render_home(
             ],
         }
     )
-    blocks.append(_context(escape(f"Change settings with {slash_command} settings NAME VALUE.")))
+    blocks.append(
+        _context(
+            escape(
+                t._(
+                    "Change settings with {command} settings NAME VALUE.",
+                    command=slash_command,
+                )
+            )
+        )
+    )
     return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
 
 

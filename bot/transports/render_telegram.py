@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 
 from bot.alerts import Alert
+from bot.i18n import translator
 from bot.models import Button, Reply
 
 MESSAGE_LIMIT = 4096  # UTF-16 code units of the parsed text of one message
@@ -242,14 +243,16 @@ def hashtag(topic: str) -> str:
 def _source_spans(alert: Alert) -> list[Span]:
     if not alert.sources:
         return []
+    t = translator(alert.locale)
     name, url = alert.sources[0]
     spans = [
-        Span("Source: "),
-        Span(truncate(clean_text(name), SOURCE_NAME_LIMIT) or "unknown source", href=url),
+        Span(t._("Source: ")),
+        Span(truncate(clean_text(name), SOURCE_NAME_LIMIT) or t._("unknown source"), href=url),
     ]
     if alert.more_sources:
-        noun = "source" if alert.more_sources == 1 else "sources"
-        spans.append(Span(f" (+{alert.more_sources} more {noun})"))
+        spans.append(
+            Span(t.ngettext(" (+{n} more source)", " (+{n} more sources)", alert.more_sources))
+        )
     return spans
 
 
@@ -257,7 +260,8 @@ def render_alert(alert: Alert, limit: int = MESSAGE_LIMIT) -> RenderedMessage:
     """An alert as one message: bold headline, summary, source with link and "+N more
     sources", topics as hashtags, and why it matched. The summary gives way (is shortened)
     when everything together would exceed ``limit``."""
-    headline = truncate(clean_text(alert.headline).strip(), HEADLINE_LIMIT) or "(untitled)"
+    t = translator(alert.locale)
+    headline = truncate(clean_text(alert.headline).strip(), HEADLINE_LIMIT) or t._("(untitled)")
     tail: list[Span] = []
     sources = _source_spans(alert)
     if sources:
@@ -267,7 +271,7 @@ def render_alert(alert: Alert, limit: int = MESSAGE_LIMIT) -> RenderedMessage:
         tail += [Span("\n" if sources else "\n\n"), Span(tags)]
     if alert.reasons:
         reasons = truncate(clean_text(", ".join(alert.reasons)), REASONS_LIMIT)
-        tail += [Span("\n"), Span("matched: ", italic=True), Span(reasons)]
+        tail += [Span("\n"), Span(t._("matched: "), italic=True), Span(reasons)]
     head = [Span(headline, bold=True)]
     used = sum(utf16_len(clean_text(span.text)) for span in head + tail)
     summary = clean_text(alert.summary).strip()
@@ -279,17 +283,26 @@ def render_alert(alert: Alert, limit: int = MESSAGE_LIMIT) -> RenderedMessage:
 
 def render_update_notice(alert: Alert) -> RenderedMessage:
     """What is sent as a reply to an alert that could not be edited to show new sources."""
+    t = translator(alert.locale)
     names = ", ".join(
         truncate(clean_text(name), SOURCE_NAME_LIMIT) for name, _ in alert.sources[:5]
     )
     extra = len(alert.sources) - 5
     if extra > 0:
-        names += f" and {extra} more"
+        names = t._("{names} and {n} more", names=names, n=extra)
     return render_spans(
         [
-            Span("Update: ", bold=True),
+            Span(t._("Update: "), bold=True),
             Span(truncate(clean_text(alert.headline).strip(), HEADLINE_LIMIT)),
-            Span(f"\nNow reported by {len(alert.sources)} sources: {names}"),
+            Span("\n"),
+            Span(
+                t.ngettext(
+                    "Now reported by {n} source: {names}",
+                    "Now reported by {n} sources: {names}",
+                    len(alert.sources),
+                    names=names,
+                )
+            ),
         ]
     )
 

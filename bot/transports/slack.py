@@ -62,6 +62,7 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts import Alert
+from bot.i18n import Translator, translator
 from bot.models import Attachment, Chat, Reply
 from bot.settings import Settings
 from bot.startup import StartupError, Unreachable, keep_trying
@@ -83,6 +84,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 SLASH_COMMAND = "/news"
+USER_LOCALE_CACHE = 10_000  # users whose locale is remembered; the cache starts over past it
 #: What Slack says when it cannot fetch or use an image block's image.
 _IMAGE_ERRORS = ("invalid_blocks", "downloading image failed", "invalid image")
 
@@ -297,21 +299,30 @@ class SlackTransport:
     async def send_reply(
         self, chat: Chat, reply: Reply, thread_id: str | None = None
     ) -> SendResult:
-        return await self.post_reply(chat.external_id, reply, thread_ts=thread_id)
+        return await self.post_reply(
+            chat.external_id, reply, thread_ts=thread_id, locale=chat.locale
+        )
 
     # -- sending -------------------------------------------------------------------------------
 
-    def render_reply(self, reply: Reply) -> dict[str, Any]:
-        return render_slack.render_reply(reply, commands=self.commands, slash_command=SLASH_COMMAND)
+    def render_reply(self, reply: Reply, locale: str | None = None) -> dict[str, Any]:
+        return render_slack.render_reply(
+            reply, commands=self.commands, slash_command=SLASH_COMMAND, locale=locale
+        )
 
     async def post_reply(
-        self, channel: str, reply: Reply, *, thread_ts: str | None = None
+        self,
+        channel: str,
+        reply: Reply,
+        *,
+        thread_ts: str | None = None,
+        locale: str | None = None,
     ) -> SendResult:
         """A reply and its followups as messages, then its files; the text goes first so that
         a failed upload never loses it."""
         first: SendResult | None = None
         for part in (reply, *reply.followups):
-            result = await self.post(channel, self.render_reply(part), thread_ts=thread_ts)
+            result = await self.post(channel, self.render_reply(part, locale), thread_ts=thread_ts)
             first = first or result
             if not result.ok:
                 return result
@@ -523,6 +534,9 @@ class SlackRunner:
         )
         self.seen_events = SeenEvents()
         self._dm_channels: dict[str, str] = {}
+        # Each user's Slack locale (users.info, include_locale), asked once per user: a chat
+        # with no interface language chosen yet starts in it.
+        self._user_locales: dict[str, str | None] = {}
         self._socket: Any = None
         self._register()
         self.app.error(self._on_listener_error)
@@ -774,12 +788,40 @@ class SlackRunner:
         await next()
         return None
 
+    async def user_locale(self, user_id: str, client: AsyncWebClient | None = None) -> str | None:
+        """The user's Slack locale (``es-ES``) from ``users.info`` with ``include_locale``,
+        asked once per user and cached; None when Slack does not say or the call fails (the
+        ``users:read`` scope is missing, say): the chat then starts in English."""
+        if not user_id:
+            return None
+        if user_id not in self._user_locales:
+            locale: str | None = None
+            try:
+                # The workspace's own client (its token) in OAuth mode; the app's otherwise.
+                api = client or self.client
+                response = await api.users_info(user=user_id, include_locale=True)
+                user = response.get("user") or {}
+                found = user.get("locale") if isinstance(user, dict) else None
+                locale = found if isinstance(found, str) else None
+            except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+                log.info("event=slack_locale_unknown user=%s error=%r", user_id, str(exc)[:200])
+            if len(self._user_locales) >= USER_LOCALE_CACHE:
+                self._user_locales.clear()
+            self._user_locales[user_id] = locale
+        return self._user_locales[user_id]
+
+    async def _translator(self, request: Request) -> Translator:
+        return translator(await self.router.locale_of(request))
+
     async def _run(self, request: Request) -> Reply | None:
         try:
             return await self.router.handle(request)
         except Exception:
             log.exception("event=slack_command_failed command=%s", request.command)
-            return Reply("Something went wrong on our side; it has been logged. Please try again.")
+            t = await self._translator(request)
+            return Reply(
+                t._("Something went wrong on our side; it has been logged. Please try again.")
+            )
 
     async def _on_slash_command(
         self,
@@ -797,26 +839,41 @@ class SlackRunner:
         title = (
             f"DM {body.get('user_name', '')}".strip() if kind == "private" else f"#{channel_name}"
         )
+        user = str(body.get("user_id") or "")
         request = Request(
             PLATFORM,
             channel,
-            str(body.get("user_id") or ""),
+            user,
             command,
             args,
             chat_title=title,
             chat_kind=kind,
+            user_locale=await self.user_locale(user, context.client),
         )
         reply = await self._run(request)
         if reply is not None:
             public = kind != "private" and command in CHANNEL_VISIBLE and not reply.ephemeral
-            await self._respond(respond, channel, reply, ephemeral=not public and kind != "private")
+            await self._respond(
+                respond,
+                channel,
+                reply,
+                ephemeral=not public and kind != "private",
+                locale=await self.router.locale_of(request),
+            )
 
     async def _respond(
-        self, respond: Respond, channel: str, reply: Reply, *, ephemeral: bool
+        self,
+        respond: Respond,
+        channel: str,
+        reply: Reply,
+        *,
+        ephemeral: bool,
+        locale: str | None = None,
     ) -> None:
         """Answer through the response_url; fall back to a message if that fails."""
+        t = translator(locale)
         for part in (reply, *reply.followups):
-            payload = self.transport.render_reply(part)
+            payload = self.transport.render_reply(part, locale)
             try:
                 await respond(
                     **payload,
@@ -831,11 +888,14 @@ class SlackRunner:
             failed = await self.transport.upload_all(channel, part.attachments)
             if failed:
                 note = Reply(
-                    f"(Could not attach {', '.join(failed)} here; the bot may need to be invited.)"
+                    t._(
+                        "(Could not attach {files} here; the bot may need to be invited.)",
+                        files=", ".join(failed),
+                    )
                 )
                 try:
                     await respond(
-                        **self.transport.render_reply(note),
+                        **self.transport.render_reply(note, locale),
                         response_type="ephemeral",
                         replace_original=False,
                     )
@@ -867,20 +927,24 @@ class SlackRunner:
         channel = self.chat_ref(context, channel_id)
         thread_ts = event.get("thread_ts")
         command, args = parse_words(str(event.get("text") or ""))
+        user = str(event.get("user") or "")
         request = Request(
             PLATFORM,
             channel,
-            str(event.get("user") or ""),
+            user,
             command,
             args,
             chat_kind=chat_kind(channel_id),
             thread_id=thread_ts,
+            user_locale=await self.user_locale(user, context.client),
         )
         files = event.get("files")
         reply: Reply | None
         if isinstance(files, list) and files and self._may_read_files(request):
             token = context.bot_token or self.settings.slack_bot_token
-            attachment = await self.download_file(files[0], token=token)
+            attachment = await self.download_file(
+                files[0], token=token, locale=await self.router.locale_of(request)
+            )
             if isinstance(attachment, Reply):
                 reply = attachment
             else:
@@ -888,7 +952,9 @@ class SlackRunner:
         else:
             reply = await self._run(request)
         if reply is not None:
-            result = await self.transport.post_reply(channel, reply, thread_ts=thread_ts)
+            result = await self.transport.post_reply(
+                channel, reply, thread_ts=thread_ts, locale=await self.router.locale_of(request)
+            )
             if not result.ok:
                 log.warning("event=slack_reply_failed channel=%s result=%s", channel, result)
 
@@ -899,15 +965,21 @@ class SlackRunner:
         return spec is not None and (not spec.admin or self.router.is_admin(request))
 
     async def download_file(
-        self, file: Any, *, token: str | None = None
+        self, file: Any, *, token: str | None = None, locale: str | None = None
     ) -> tuple[str, bytes] | Reply:
         """A shared file's ``(name, bytes)`` from its ``url_private``, read with the bot token
         of the workspace it was shared in (Slack needs the ``files:read`` scope for that) and
-        capped at MAX_UPLOAD_BYTES; or the reply that explains why not."""
-        too_large = Reply(f"That file is too large: the limit is {MAX_UPLOAD_BYTES // 1000} KB.")
+        capped at MAX_UPLOAD_BYTES; or the reply that explains why not, in the chat's language
+        ``locale``."""
+        t = translator(locale)
+        too_large = Reply(
+            t._("That file is too large: the limit is {limit} KB.", limit=MAX_UPLOAD_BYTES // 1000)
+        )
         failed = Reply(
-            "I could not download that file. Please share it again (the Slack app needs the "
-            "files:read scope)."
+            t._(
+                "I could not download that file. Please share it again (the Slack app needs "
+                "the files:read scope)."
+            )
         )
         if not isinstance(file, dict):
             return failed
@@ -959,7 +1031,13 @@ class SlackRunner:
         db = self.router.context.services.db
         chat = await db.call(chat_store.find_chat, PLATFORM, dm_channel)
         subs = await db.call(sub_store.chat_subscriptions, chat.id) if chat else []
-        view = render_slack.render_home(chat, subs, notice=notice, slash_command=SLASH_COMMAND)
+        view = render_slack.render_home(
+            chat,
+            subs,
+            notice=notice,
+            slash_command=SLASH_COMMAND,
+            locale=await self.user_locale(user_id, client),
+        )
         try:
             await client.views_publish(user_id=user_id, view=view)
         except SlackClientError as exc:
@@ -1007,7 +1085,15 @@ class SlackRunner:
         value = str(action.get("value") or "")
         if self._from_home(body):
             dm = await self._dm_channel(user, client, context)
-            request = Request(PLATFORM, dm, user, "callback", value, chat_kind="private")
+            request = Request(
+                PLATFORM,
+                dm,
+                user,
+                "callback",
+                value,
+                chat_kind="private",
+                user_locale=await self.user_locale(user, client),
+            )
             reply = await self._callback(request)
             await self.publish_home(user, dm, client, notice=reply.text if reply else "")
             return
@@ -1018,18 +1104,29 @@ class SlackRunner:
         )
         channel = self.chat_ref(context, channel_id)
         request = Request(
-            PLATFORM, channel, user, "callback", value, chat_kind=chat_kind(channel_id)
+            PLATFORM,
+            channel,
+            user,
+            "callback",
+            value,
+            chat_kind=chat_kind(channel_id),
+            user_locale=await self.user_locale(user, client),
         )
         reply = await self._callback(request)
         if reply is not None:
-            await self._respond(respond, channel, reply, ephemeral=True)
+            await self._respond(
+                respond, channel, reply, ephemeral=True, locale=await self.router.locale_of(request)
+            )
 
     async def _callback(self, request: Request) -> Reply | None:
         try:
             return await handle_callback(self.router, request)
         except Exception:
             log.exception("event=slack_callback_failed data=%r", request.args)
-            return Reply("Something went wrong on our side; it has been logged. Please try again.")
+            t = await self._translator(request)
+            return Reply(
+                t._("Something went wrong on our side; it has been logged. Please try again.")
+            )
 
     async def _on_home_command(
         self,
@@ -1046,7 +1143,16 @@ class SlackRunner:
         if command not in render_slack.HOME_COMMANDS:
             return
         dm = await self._dm_channel(user, client, context)
-        reply = await self._run(Request(PLATFORM, dm, user, command, "", chat_kind="private"))
+        request = Request(
+            PLATFORM,
+            dm,
+            user,
+            command,
+            "",
+            chat_kind="private",
+            user_locale=await self.user_locale(user, client),
+        )
+        reply = await self._run(request)
         await self.publish_home(user, dm, client, notice=reply.text if reply else "")
 
     async def _on_link(self, ack: Callable[..., Awaitable[None]]) -> None:

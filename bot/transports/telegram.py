@@ -55,6 +55,7 @@ from telegram.ext import (
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.alerts import Alert
+from bot.i18n import DEFAULT_LOCALE, LANGUAGES, translator
 from bot.models import Attachment, Chat, Reply
 from bot.settings import Settings
 from bot.startup import StartupError, Unreachable, keep_trying
@@ -524,12 +525,20 @@ class TelegramRunner:
             hint="check the network, a proxy, or TELEGRAM_API_URL",
         )
         self.bot_username = self.app.bot.username
-        await self._optional(
-            "setMyCommands",
-            self.app.bot.set_my_commands(
-                [BotCommand(spec.name, spec.summary[:256]) for spec in self.router.help_entries()]
-            ),
-        )
+        # The command menu in every interface language: Telegram shows each user the list for
+        # their app's language, and the default (English) list to the rest.
+        for locale in LANGUAGES:
+            t = translator(locale)
+            commands = [
+                BotCommand(spec.name, t._(spec.summary)[:256])
+                for spec in self.router.help_entries()
+            ]
+            await self._optional(
+                "setMyCommands",
+                self.app.bot.set_my_commands(
+                    commands, language_code=None if locale == DEFAULT_LOCALE else locale
+                ),
+            )
         await self.app.start()
         if self.settings.telegram_webhook_url:
             try:
@@ -634,6 +643,7 @@ class TelegramRunner:
             chat_title=chat.title or chat.full_name or chat.username or "",
             chat_kind=_CHAT_KINDS.get(chat.type, "group"),
             thread_id=str(thread) if thread is not None else None,
+            user_locale=message.from_user.language_code,
         )
         if chat.type == ChatType.PRIVATE and command in CHANNEL_COMMANDS and args.startswith("@"):
             redirected = await self._for_channel(request)
@@ -642,7 +652,7 @@ class TelegramRunner:
                 return
             request = redirected
         if message.document is not None and self._may_read_files(request):
-            attachment = await self._download(message)
+            attachment = await self._download(message, await self.router.locale_of(request))
             if isinstance(attachment, Reply):
                 await self.transport.reply_to(reply_chat, attachment, thread)
                 return
@@ -655,16 +665,26 @@ class TelegramRunner:
         """``/subscribe @channel QUERY`` from a channel admin in private: the request is made
         for the channel, after checking with Telegram that the user administers it."""
         name, _, rest = request.args.partition(" ")
+        t = translator(await self.router.locale_of(request))
         try:
             channel = await self.app.bot.get_chat(name)
             member = await self.app.bot.get_chat_member(channel.id, int(request.user_id))
         except TelegramError as exc:
             log.info("event=telegram_channel_lookup_failed name=%r error=%r", name, exc.message)
             return Reply(
-                f"I can't find {name}. Add me to the channel as an administrator, then try again."
+                t._(
+                    "I can't find {channel}. Add me to the channel as an administrator, "
+                    "then try again.",
+                    channel=name,
+                )
             )
         if member.status not in (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR):
-            return Reply(f"Only an administrator of {name} can change its subscriptions.")
+            return Reply(
+                t._(
+                    "Only an administrator of {channel} can change its subscriptions.",
+                    channel=name,
+                )
+            )
         return Request(
             PLATFORM,
             str(channel.id),
@@ -673,6 +693,7 @@ class TelegramRunner:
             rest.strip(),
             chat_title=channel.title or name,
             chat_kind=_CHAT_KINDS.get(channel.type, "channel"),
+            user_locale=request.user_locale,
         )
 
     def _may_read_files(self, request: Request) -> bool:
@@ -681,19 +702,23 @@ class TelegramRunner:
         spec = self.router.resolve(request.command)
         return spec is not None and (not spec.admin or self.router.is_admin(request))
 
-    async def _download(self, message: Message) -> tuple[str, bytes] | Reply:
+    async def _download(self, message: Message, locale: str) -> tuple[str, bytes] | Reply:
         document = message.document
         assert document is not None
+        t = translator(locale)
+        too_large = Reply(
+            t._("That file is too large: the limit is {limit} KB.", limit=MAX_UPLOAD_BYTES // 1000)
+        )
         if document.file_size is not None and document.file_size > MAX_UPLOAD_BYTES:
-            return Reply(f"That file is too large: the limit is {MAX_UPLOAD_BYTES // 1000} KB.")
+            return too_large
         try:
             file = await document.get_file()
             content = bytes(await file.download_as_bytearray())
         except TelegramError as exc:
             log.warning("event=telegram_download_failed error=%r", exc.message)
-            return Reply("I could not download that file. Please send it again.")
+            return Reply(t._("I could not download that file. Please send it again."))
         if len(content) > MAX_UPLOAD_BYTES:
-            return Reply(f"That file is too large: the limit is {MAX_UPLOAD_BYTES // 1000} KB.")
+            return too_large
         return document.file_name or "upload", content
 
     async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -701,10 +726,11 @@ class TelegramRunner:
         if query is None:
             return
         message = query.message
-        answer = "Done"
+        t = translator(query.from_user.language_code)
+        answer = t._("Done")
         try:
             if message is None:
-                answer = "That button has expired."
+                answer = t._("That button has expired.")
                 return
             chat = message.chat
             in_topic = getattr(message, "is_topic_message", False)
@@ -718,10 +744,12 @@ class TelegramRunner:
                 chat_title=chat.title or chat.full_name or "",
                 chat_kind=_CHAT_KINDS.get(chat.type, "group"),
                 thread_id=str(thread) if thread is not None else None,
+                user_locale=query.from_user.language_code,
             )
             reply = await handle_callback(self.router, request)
             if reply is not None:
-                answer = (reply.text.splitlines() or ["Done"])[0][:180] or "Done"
+                t = translator(await self.router.locale_of(request))
+                answer = (reply.text.splitlines() or [""])[0][:180] or t._("Done")
                 await self.transport.reply_to(chat.id, reply, thread)
         finally:
             try:

@@ -275,11 +275,15 @@ class FakeSlack(FakeServer):
         tz: str = "UTC",
         is_bot: bool = False,
         deleted: bool = False,
+        locale: str | None = None,
     ) -> None:
+        """``locale`` (``es-ES``) is what ``users.info`` tells when asked with include_locale."""
         with self._cond:
             self._users[user_id] = self._user_object(
                 user_id, name=name, real_name=real_name, tz=tz, is_bot=is_bot, deleted=deleted
             )
+            if locale:
+                self._users[user_id]["locale"] = locale
 
     def oauth_app(self, client_id: str, client_secret: str) -> None:
         """The app's credentials (Basic Information -> App Credentials)."""
@@ -699,7 +703,10 @@ class FakeSlack(FakeServer):
         if not isinstance(user_id, str) or not re.fullmatch(r"[UW][A-Z0-9]+", user_id):
             raise _fail("user_not_found")
         with self._cond:
-            user = self._users.get(user_id) or self._user_object(user_id)
+            user = dict(self._users.get(user_id) or self._user_object(user_id))
+        # As Slack does: the locale only for a call that asks for it.
+        if str(params.get("include_locale", "")).lower() not in ("1", "true"):
+            user.pop("locale", None)
         return _ok(user=user)
 
     def _get_upload_url(self, params: dict[str, Any]) -> Response:

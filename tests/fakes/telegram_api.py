@@ -197,10 +197,18 @@ def _infer_chat_type(key: ChatKey) -> ChatType:
     return "supergroup" if key <= -1_000_000_000_000 else "group"
 
 
-def _user(user_id: int, *, username: str | None = None, first_name: str = "Test") -> dict[str, Any]:
+def _user(
+    user_id: int,
+    *,
+    username: str | None = None,
+    first_name: str = "Test",
+    language_code: str | None = None,
+) -> dict[str, Any]:
     data: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
     if username:
         data["username"] = username
+    if language_code:  # the user's app language, as Telegram reports it (IETF tag, often "en")
+        data["language_code"] = language_code
     return data
 
 
@@ -348,10 +356,12 @@ class FakeTelegram(FakeServer):
         thread_id: int | None = None,
         username: str | None = "tester",
         first_name: str = "Test",
+        language_code: str | None = None,
     ) -> dict[str, Any]:
         """Queue a user's text message; a leading ``/command`` gets its bot_command entity.
 
-        ``user_id`` defaults to the chat id in private chats and to 1001 elsewhere.
+        ``user_id`` defaults to the chat id in private chats and to 1001 elsewhere;
+        ``language_code`` is the sender's app language.
         """
         with self._cond:
             key = chat_key(chat_id)
@@ -361,7 +371,10 @@ class FakeTelegram(FakeServer):
             sender = user_id if user_id is not None else (key if chat.type == "private" else 1001)
             assert isinstance(sender, int), "private chats are addressed by numeric id"
             message = self._new_message(
-                chat, sender=_user(sender, username=username, first_name=first_name)
+                chat,
+                sender=_user(
+                    sender, username=username, first_name=first_name, language_code=language_code
+                ),
             )
             message["text"] = text
             if text.startswith("/"):
@@ -375,7 +388,13 @@ class FakeTelegram(FakeServer):
             return self.push_update({"message": message})
 
     def push_callback(
-        self, chat_id: ChatKey, message_id: int, data: str, *, user_id: int | None = None
+        self,
+        chat_id: ChatKey,
+        message_id: int,
+        data: str,
+        *,
+        user_id: int | None = None,
+        language_code: str | None = None,
     ) -> dict[str, Any]:
         """Queue a button press on a message; ``update["callback_query"]["id"]`` can be answered."""
         with self._cond:
@@ -392,7 +411,7 @@ class FakeTelegram(FakeServer):
             self._open_callbacks.add(query_id)
             query = {
                 "id": query_id,
-                "from": _user(sender),
+                "from": _user(sender, language_code=language_code),
                 "chat_instance": f"instance{key}",
                 "data": data,
                 "message": message,
