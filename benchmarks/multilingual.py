@@ -18,6 +18,8 @@ own, written apart from the ones in ``bot/``):
 * ``no end``: sentences of the summarizer's candidates that do not end with terminal
   punctuation; ``glued``: sentences that run an unpunctuated line of the item (a related-
   story link, a sub-heading) into the next line's sentence.
+* ``sum no end``: summaries holding such a sentence (a teaser cut mid-sentence is shown with
+  an ellipsis, which counts as an end).
 * ``over``: summaries longer than the 400-character budget or the 3 sentences.
 * ``boiler``: summaries holding feed furniture ("Weiterlesen", "Leer más", "Lire la suite",
   "Continua a leggere", "Leia mais", "Читать далее", "The post ... appeared first on",
@@ -28,7 +30,10 @@ own, written apart from the ones in ``bot/``):
 
 Run: ``.venv/bin/python -m benchmarks.multilingual [--save FILE] [--compare FILE]``. ``--save``
 writes the figures as JSON; ``--compare`` prints them beside earlier ones (the before/after
-table). French and Italian have (almost) no items in the corpus: their rows say so, and the
+table). ``benchmarks/multilingual_baseline.json`` holds the figures of the code before the
+multilingual rules (commit 2471cfa), measured by this benchmark run over an export of that
+commit's ``bot/`` (``git archive 2471cfa bot | tar -x -C DIR``, with ``benchmarks/`` copied
+beside it). French and Italian have (almost) no items in the corpus: their rows say so, and the
 unit tests cover them with hand-written inputs.
 """
 
@@ -165,7 +170,7 @@ def _takes_language(function: Callable[..., Any]) -> bool:
 
 
 def _bare(token: str) -> str:
-    return token.strip("\"'“”„‘’«»()[]¿¡").lower()
+    return token.strip("\"'“”„‘’«»()[]¿¡,;:!?").lower()
 
 
 def bad_split(first: str, second: str, language: str) -> str | None:
@@ -181,7 +186,7 @@ def bad_split(first: str, second: str, language: str) -> str | None:
     word = _bare(last[:-1])
     if not word:
         return None
-    nxt = _bare(head)
+    nxt = _bare(head).rstrip(".")
     if word in _ABBREVIATIONS[language]:
         return "abbreviation"
     if len(word) == 1 and word.isalpha():
@@ -207,6 +212,11 @@ def glued_lines(text: str, sentences: Sequence[str]) -> int:
     return sum(any(marker in sentence for marker in markers) for sentence in sentences)
 
 
+def _ends(sentence: str) -> bool:
+    """Whether ``sentence`` ends with terminal punctuation (closing quotes aside)."""
+    return sentence.rstrip("\"'”’»“)] ").endswith(_TERMINAL)
+
+
 def is_stop_term(term: str, stop: frozenset[str]) -> bool:
     """A term made of stop words only ("Para", "El", "Die"); names such as "La Nación" that
     open with one are not counted."""
@@ -223,6 +233,7 @@ class Figures:
     glued: int = 0
     summaries: int = 0
     over_budget: int = 0
+    summary_unfinished: int = 0
     boilerplate: int = 0
     boiler_items: int = 0
     terms: int = 0
@@ -241,6 +252,7 @@ class Figures:
             "no end %": share(self.unfinished, self.sentences),
             "glued %": share(self.glued, self.sentences),
             "over %": share(self.over_budget, self.summaries),
+            "sum no end %": share(self.summary_unfinished, self.summaries),
             "boiler %": share(self.boilerplate, self.summaries),
             "boiler sent %": share(self.boiler_items, self.items),
             "stop terms %": share(self.stop_terms, self.terms),
@@ -268,7 +280,7 @@ def measure(language: str, items: Sequence[tuple[str, str]]) -> Figures:
                 figures.bad_splits += 1
                 figures.examples["bad split"].append(f"{why}: …{first[-40:]} | {second[:40]}…")
         for sentence in sentences:
-            if not sentence.rstrip("\"'”’»“)] ").endswith(_TERMINAL):
+            if not _ends(sentence):
                 figures.unfinished += 1
                 figures.examples["no end"].append(sentence[:90])
         figures.glued += glued_lines(text, sentences)
@@ -283,6 +295,9 @@ def measure(language: str, items: Sequence[tuple[str, str]]) -> Figures:
             figures.summaries += 1
             if len(summary.text) > MAX_CHARS or len(summary.sentences) > MAX_SENTENCES:
                 figures.over_budget += 1
+            if not all(_ends(sentence) for sentence in summary.sentences):
+                figures.summary_unfinished += 1
+                figures.examples["summary no end"].append(summary.text[:90])
             found = boilerplate.search(summary.text)
             if found:
                 figures.boilerplate += 1

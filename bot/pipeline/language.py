@@ -152,7 +152,9 @@ def _is_acronym(token: str) -> bool:
     return len(letters) >= 2 and all(ch.isupper() for ch in letters) and len(token) <= 8
 
 
-def _candidates(text: str, not_terms: frozenset[str] = _NOT_TERMS) -> list[tuple[str, int, bool]]:
+def _candidates(
+    text: str, not_terms: frozenset[str] = _NOT_TERMS, connectors: frozenset[str] = _CONNECTORS
+) -> list[tuple[str, int, bool]]:
     """(term, token position, sentence-initial) for capitalised runs and acronyms in ``text``.
 
     A run only continues over a single space (never over a comma, full stop or line break)
@@ -180,7 +182,7 @@ def _candidates(text: str, not_terms: frozenset[str] = _NOT_TERMS) -> list[tuple
             nxt = matches[end].group(0)
             name_word = _is_capitalised(nxt) and _strip_possessive(nxt).lower() not in not_terms
             connector = (
-                nxt.lower() in _CONNECTORS
+                nxt.lower() in connectors
                 and end + 1 < len(matches)
                 and text[matches[end].end() : matches[end + 1].start()] == " "
                 and _is_capitalised(matches[end + 1].group(0))
@@ -189,7 +191,7 @@ def _candidates(text: str, not_terms: frozenset[str] = _NOT_TERMS) -> list[tuple
                 break
             run.append(nxt)
             end += 1
-        while run and run[-1].lower() in _CONNECTORS:
+        while run and run[-1].lower() in connectors:
             run.pop()
         if (
             initial
@@ -198,7 +200,7 @@ def _candidates(text: str, not_terms: frozenset[str] = _NOT_TERMS) -> list[tuple
             and not re.search(r"[^\W\d_A-ZÀ-ÞА-ЯЁ,] " + re.escape(" ".join(run)), text)
         ):
             run = run[1:]  # A common word, capitalised only because it opens the sentence.
-            while run and run[0].lower() in _CONNECTORS:
+            while run and run[0].lower() in connectors:
                 run = run[1:]
             initial = False
         if run:
@@ -223,11 +225,18 @@ def _term_key(term: str) -> str:
     return " ".join(words)
 
 
+# German capitalises every noun, so "der"/"des"/"das" between two capitalised words join nouns
+# ("Ruf der Hosting-Plattform"), not the parts of a name as in Spanish or Dutch.
+_GERMAN_ARTICLES = word_set("der des das")
+
+
 @functools.cache
-def _language_words(language: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(stop words, words that are never a term) for ``language``: English plus its own."""
+def _language_words(language: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(stop words, words that are never a term, connectors) for ``language``: English plus
+    its own."""
     own = stop_words(language)
-    return _STOP_WORDS | own, _NOT_TERMS | own
+    connectors = _CONNECTORS - _GERMAN_ARTICLES if language == "de" else _CONNECTORS
+    return _STOP_WORDS | own, _NOT_TERMS | own, connectors
 
 
 def key_terms(title: str, text: str, limit: int = 8, *, language: str | None = None) -> list[str]:
@@ -239,13 +248,13 @@ def key_terms(title: str, text: str, limit: int = 8, *, language: str | None = N
         return []
     if language is None:
         language = detect_language(f"{title}. {text[:2000]}")
-    stop, not_terms = _language_words(language)
+    stop, not_terms, connectors = _language_words(language)
     scores: defaultdict[str, float] = defaultdict(float)
     display: dict[str, str] = {}
     spellings: defaultdict[str, Counter[str]] = defaultdict(Counter)
     initial_only: dict[str, bool] = {}
     body = f"{title}.\n{text}" if title else text
-    for term, position, initial in _candidates(body, not_terms):
+    for term, position, initial in _candidates(body, not_terms, connectors):
         term = _strip_possessive(term)
         key = _term_key(term)
         display.setdefault(key, term)

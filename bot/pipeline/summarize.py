@@ -209,6 +209,7 @@ def _foreign_tail(paragraphs: list[str]) -> int:
 
 
 _TERMINAL = (".", "!", "?", "…", ":")
+_ENDS_WITH_URL = re.compile(r"https?://\S+$")
 
 
 def _line_paragraphs(paragraph: str) -> list[str]:
@@ -225,7 +226,16 @@ def _line_paragraphs(paragraph: str) -> list[str]:
     if len(lines) < 2:
         return lines
     ended = sum(line.rstrip("\"'”’»“)] ").endswith(_TERMINAL) for line in lines[:-1])
-    return lines if 2 * ended >= len(lines) - 1 else [paragraph]
+    if 2 * ended >= len(lines) - 1:
+        return lines
+    # A line that ends with a link ("Ver la noticia completa aquí: https://...") ends there.
+    pieces = [lines[0]]
+    for previous, line in itertools.pairwise(lines):
+        if _ENDS_WITH_URL.search(previous):
+            pieces.append(line)
+        else:
+            pieces[-1] += "\n" + line
+    return pieces
 
 
 def _article_sentences(title: str, text: str, language: str | None = None) -> list[str]:

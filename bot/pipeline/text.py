@@ -208,7 +208,7 @@ def _is_boundary(
     if bare in _CYRILLIC_YEAR:
         before = text[: punct_start - len(token)].rstrip().rsplit(" ", 1)[-1]
         return before.isdigit()  # "в 2020 г. Потом" may end; "в г. Москве" never does.
-    next_word = word.strip("\"'“‘«„»¿¡(,").lower()
+    next_word = word.strip("\"'“”‘’«„»¿¡(),.;:!?").lower()
     if bare.isdigit() and len(bare) <= 3:
         if next_word in _MONTHS:
             return False  # An ordinal date: "am 3. Oktober", "19. März".
@@ -322,7 +322,8 @@ _SHORT_LINE_PATTERNS = [
     r"|teilen\s*$|drucken\s*$",
     r"(?:leer|ver|lee) más\b|seguir leyendo\b|(?:lea|lee|ver) también\b|(?:te )?puede interesar"
     r"|(?:suscríbete|suscribite|suscríbase)\b|publicidad\s*$|con información de\b"
-    r"|noticias relacionadas\b|(?:síguenos|seguinos)\b|compartir\s*$|fuente\s*:",
+    r"|noticias relacionadas\b|(?:síguenos|seguinos)\b|compartir\s*$|fuente\s*:"
+    r"|ver (?:la )?(?:noticia|nota) completa\b",
     r"lire (?:la suite|aussi|également|plus)\b|en savoir plus\b|(?:à )?voir aussi\b"
     r"|(?:abonnez-vous|inscrivez-vous)\b|publicité\s*$|suivez-nous\b|partager\s*$|crédits?\s*:",
     r"leia (?:mais|também|a matéria)\b|saiba mais\b|continue lendo\b|veja (?:também|mais)\b"
@@ -406,6 +407,11 @@ _DATELINE_RE = re.compile(
     re.IGNORECASE,
 )
 _SHORT_LINE_LIMIT = 160
+# A caption: a short line that ends with its photo credit, "... apertura (Foto: Business Wire)".
+_CAPTION_RE = re.compile(
+    r"^.{0,140}\((?:foto|fotos|photo|photos|image|imagen|imagem|bild|immagine|фото)\s*:[^()]{1,60}\)$",
+    re.IGNORECASE,
+)
 # First words (lower case, without a leading bracket) that can open a _SHORT_LINE_RE match.
 _TRIGGER_WORDS = word_set(
     """
@@ -451,6 +457,8 @@ def is_boilerplate_line(line: str) -> bool:
         return "appeared first" in stripped or bool(_COOKIE_VERBS.search(stripped))
     if len(stripped) > _SHORT_LINE_LIMIT:
         return False
+    if stripped[-1] == ")" and _CAPTION_RE.match(stripped):
+        return True
     lowered = stripped.lower()
     # Cheap screens first: the patterns are long alternations and most lines are prose.
     first = lowered.split(maxsplit=1)[0].lstrip("(").rstrip(":|-")
