@@ -66,21 +66,23 @@ MAX_SENTENCES = 3
 
 # --- reference lists (the benchmark's own) ----------------------------------------------------
 
+# Abbreviations that do not end a sentence (those that may, "etc.", "usw.", "и т.д.", are left
+# out: a boundary after them can be right).
+
 _ABBREVIATIONS: dict[str, frozenset[str]] = {
     "de": word_set(
-        "z.b z u.a u d.h h bzw ca usw vgl sog dr prof nr st evtl ggf inkl mio mrd tsd jh jhd "
+        "z.b z u.a u d.h h bzw ca vgl sog dr prof nr st evtl ggf inkl mio mrd tsd jh jhd "
         "abs str hr fr dipl ing bspw zzgl s.o o.ä gegr geb verh mind rd"
     ),
     "es": word_set(
-        "sr sra srta dr dra ud uds dña lic ing gral av avda pág núm nº etc ee.uu s.a "
+        "sr sra srta dr dra ud uds dña lic ing gral av avda pág núm nº ee.uu s.a "
         "p.ej aprox tel dpto cía hnos admón prof"
     ),
-    "fr": word_set("m mm mme mlle dr pr me st ste etc av apr j.-c cf p.ex env min n° no"),
-    "pt": word_set("sr sra srª dr dra av pág n.º nº etc lda s.a prof eng exmo exma ex"),
-    "it": word_set("sig sigg sig.ra dott dott.ssa prof avv ing on ecc pag s.p.a s.r.l art cfr"),
+    "fr": word_set("m mm mme mlle dr pr me st ste av apr j.-c cf p.ex env min n° no"),
+    "pt": word_set("sr sra srª dr dra av pág n.º nº lda s.a prof eng exmo exma ex"),
+    "it": word_set("sig sigg sig.ra dott dott.ssa prof avv ing on pag s.p.a s.r.l art cfr"),
     "ru": word_set(
-        "г гг т.е т.д т.п т.к др пр им ул д кв стр руб млн млрд тыс см напр ок и.о проф "
-        "акад обл р-н пос"
+        "г гг т.е т.к др пр им ул д кв стр руб млн млрд тыс см напр ок и.о проф акад обл р-н пос"
     ),
 }
 _MONTHS = word_set(
@@ -187,8 +189,9 @@ def bad_split(first: str, second: str, language: str) -> str | None:
     if not word:
         return None
     nxt = _bare(head).rstrip(".")
-    if word in _ABBREVIATIONS[language]:
-        return "abbreviation"
+    year = word in ("г", "гг") and first.split()[-2:-1] and first.split()[-2].isdigit()
+    if word in _ABBREVIATIONS[language] and not year:
+        return "abbreviation"  # "в 2020 г." (a year) may end a sentence; "г. Москва" may not.
     if len(word) == 1 and word.isalpha():
         return "initial or one-letter abbreviation"
     if word.isdigit() and len(word) <= 3:
@@ -199,7 +202,7 @@ def bad_split(first: str, second: str, language: str) -> str | None:
     return None
 
 
-def glued_lines(text: str, sentences: Sequence[str]) -> int:
+def glued_lines(text: str, sentences: Sequence[str]) -> list[str]:
     """Sentences that run an unpunctuated line of ``text`` into the next line's words."""
     markers = []
     lines = [line.strip() for line in normalize_whitespace(text).split("\n")]
@@ -209,7 +212,7 @@ def glued_lines(text: str, sentences: Sequence[str]) -> int:
         if not (nxt[0].isupper() or nxt[0] in '"“„«¿¡—–-'):
             continue
         markers.append(f"{' '.join(line.split()[-3:])} {' '.join(nxt.split()[:3])}")
-    return sum(any(marker in sentence for marker in markers) for sentence in sentences)
+    return [sentence for sentence in sentences if any(marker in sentence for marker in markers)]
 
 
 def _ends(sentence: str) -> bool:
@@ -283,7 +286,9 @@ def measure(language: str, items: Sequence[tuple[str, str]]) -> Figures:
             if not _ends(sentence):
                 figures.unfinished += 1
                 figures.examples["no end"].append(sentence[:90])
-        figures.glued += glued_lines(text, sentences)
+        glued = glued_lines(text, sentences)
+        figures.glued += len(glued)
+        figures.examples["glued"] += [sentence[:120] for sentence in glued]
         furniture = next(filter(None, map(boilerplate.search, sentences)), None)
         if furniture:
             figures.boiler_items += 1

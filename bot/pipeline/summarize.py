@@ -210,6 +210,9 @@ def _foreign_tail(paragraphs: list[str]) -> int:
 
 _TERMINAL = (".", "!", "?", "…", ":")
 _ENDS_WITH_URL = re.compile(r"https?://\S+$")
+# Lines all shorter than this are list items or headings: prose is never wrapped this narrow.
+_LIST_LINE = 50
+_BULLETS = frozenset(("* ", "- ", "• ", "– ", "· "))
 
 
 def _line_paragraphs(paragraph: str) -> list[str]:
@@ -220,7 +223,7 @@ def _line_paragraphs(paragraph: str) -> list[str]:
     one paragraph, that line would be glued to the next sentence. Hard-wrapped prose (a wire
     dump) also has single line breaks, but few of its lines end a sentence, so a paragraph is
     only cut when at least half of its lines (the last one aside) end with terminal
-    punctuation.
+    punctuation; otherwise only at links, bullets and the items of a list.
     """
     lines = [line for line in paragraph.split("\n") if line.strip()]
     if len(lines) < 2:
@@ -228,10 +231,17 @@ def _line_paragraphs(paragraph: str) -> list[str]:
     ended = sum(line.rstrip("\"'”’»“)] ").endswith(_TERMINAL) for line in lines[:-1])
     if 2 * ended >= len(lines) - 1:
         return lines
-    # A line that ends with a link ("Ver la noticia completa aquí: https://...") ends there.
+    # Otherwise a line ends its piece when it ends with a link ("Ver la noticia completa
+    # aquí: https://..."), when the next one is a bullet, or when it is a short item of a
+    # block made mostly of such ("Разработчик: ZXStyles").
+    listing = 2 * sum(len(line) < _LIST_LINE for line in lines[:-1]) >= len(lines) - 1
     pieces = [lines[0]]
     for previous, line in itertools.pairwise(lines):
-        if _ENDS_WITH_URL.search(previous):
+        if (
+            _ENDS_WITH_URL.search(previous)
+            or line.lstrip()[:2] in _BULLETS
+            or (listing and len(previous) < _LIST_LINE)
+        ):
             pieces.append(line)
         else:
             pieces[-1] += "\n" + line

@@ -320,7 +320,7 @@ _SHORT_LINE_PATTERNS = [
     r"|weiter)\b|zum (?:artikel|beitrag|video)\b|hier (?:klicken|geht)\b|anzeige\s*$|werbung\s*$"
     r"|(?:foto|fotos|bild|bilder|quelle)\s*:|(?:jetzt )?(?:newsletter )?abonnieren\b"
     r"|teilen\s*$|drucken\s*$",
-    r"(?:leer|ver|lee) más\b|seguir leyendo\b|(?:lea|lee|ver) también\b|(?:te )?puede interesar"
+    r"(?:leer|lee) más\b|ver más\s*(?:$|[:»›→(])|seguir leyendo\b|(?:lea|lee|ver) también\b|(?:te )?puede interesar"
     r"|(?:suscríbete|suscribite|suscríbase)\b|publicidad\s*$|con información de\b"
     r"|noticias relacionadas\b|(?:síguenos|seguinos)\b|compartir\s*$|fuente\s*:"
     r"|ver (?:la )?(?:noticia|nota) completa\b",
