@@ -197,7 +197,7 @@ def _candidates(
             initial
             and len(run) > 1
             and f" {run[0].lower()} " in lowered_text
-            and not re.search(r"[^\W\d_A-ZÀ-ÞА-ЯЁ,] " + re.escape(" ".join(run)), text)
+            and not _seen_mid_sentence(text, " ".join(run))
         ):
             run = run[1:]  # A common word, capitalised only because it opens the sentence.
             while run and run[0].lower() in connectors:
@@ -209,6 +209,18 @@ def _candidates(
     return found
 
 
+def _seen_mid_sentence(text: str, phrase: str) -> bool:
+    """Whether ``phrase`` occurs after a lower-case word or a comma: inside a sentence."""
+    needle = " " + phrase
+    at = text.find(needle)
+    while at > 0:
+        before = text[at - 1]
+        if before == "," or before.islower():
+            return True
+        at = text.find(needle, at + 1)
+    return False
+
+
 def _strip_possessive(term: str) -> str:
     for suffix in ("'s", "’s"):
         if term.endswith(suffix):
@@ -216,6 +228,7 @@ def _strip_possessive(term: str) -> str:
     return term
 
 
+@functools.lru_cache(maxsize=65536)
 def _term_key(term: str) -> str:
     """The form terms are merged under: folded case and accents, Cyrillic endings cut."""
     words = []
@@ -247,7 +260,7 @@ def key_terms(title: str, text: str, limit: int = 8, *, language: str | None = N
     if limit <= 0:
         return []
     if language is None:
-        language = detect_language(f"{title}. {text[:2000]}")
+        language = detect_language(f"{title}. {text[:600]}")
     stop, not_terms, connectors = _language_words(language)
     scores: defaultdict[str, float] = defaultdict(float)
     display: dict[str, str] = {}
@@ -281,7 +294,9 @@ def key_terms(title: str, text: str, limit: int = 8, *, language: str | None = N
             ),
         )[0]
     # Salient common words: content words of the title that the text repeats.
-    text_counts = Counter(_term_key(word) for word in _TOKEN.findall(text))
+    text_counts: Counter[str] = Counter()
+    for word, count in Counter(word.lower() for word in _TOKEN.findall(text)).items():
+        text_counts[_term_key(word)] += count
     for word in _TOKEN.findall(title):
         lowered = word.lower()
         key = _term_key(word)

@@ -306,7 +306,7 @@ def summarize(
     639-1, as stored with the story) is detected from the text when not given.
     """
     if language is None:
-        language = detect_language(f"{title}. {text[:2000]}")
+        language = detect_language(f"{title}. {text[:600]}")
     sentences = _article_sentences(title, text, language)
     if not sentences or max_sentences < 1:
         return Summary("", [])
