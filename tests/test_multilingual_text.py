@@ -120,7 +120,7 @@ def test_german_counted_nouns_need_the_language() -> None:
         "Lesen Sie auch: Die Bahn erhöht die Preise",
         "Leer más",
         "Ver la noticia completa aquí: https://news.example/es/1",
-        "Con información de la agencia",
+        "Con información de Télam",
         "Lire la suite",
         "À voir aussi : le bilan de la saison",
         "Leia mais (12/03/2021 - 10h15)",
@@ -132,6 +132,8 @@ def test_german_counted_nouns_need_the_language() -> None:
         "The post Flooding closes the coast road appeared first on Example Daily.",
         "Wir verwenden Cookies, um Ihnen das beste Nutzererlebnis zu bieten.",
         "Utilizamos cookies para mejorar su experiencia.",
+        "Nous utilisons des cookies pour vous offrir la meilleure expérience.",
+        "Мы используем файлы cookie, чтобы сайт работал лучше.",
         "Le maire lors de l'inauguration (Photo : Jean Martin)",
     ],
 )
@@ -148,6 +150,9 @@ def test_feed_furniture_of_each_language_is_boilerplate(line: str) -> None:
         "Leia o relatório completo antes da votação, pediu a deputada.",
         "Подробный отчёт о работе мэрии опубликуют в пятницу.",
         "Die Cookie-Richtlinie der EU wird überarbeitet, berichtet die Kommission.",
+        "Google will stop the use of third-party cookies in Chrome next year.",
+        "Con información de la policía, los fiscales pidieron la detención del sospechoso.",
+        "Hier geht es um die Frage, wer die Kosten trägt.",
     ],
 )
 def test_news_sentences_in_those_languages_are_kept(line: str) -> None:

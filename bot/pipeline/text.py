@@ -317,11 +317,12 @@ _SHORT_LINE_PATTERNS = [
     r"(?:last )?(?:updated|published|posted)\s*(?:on|at|:)?\s*\d",
     # The same furniture in German, Spanish, French, Portuguese, Italian and Russian feeds.
     r"weiterlesen\b|mehr (?:lesen|zum thema|dazu|erfahren|infos)\b|lesen sie (?:auch|mehr|hier"
-    r"|weiter)\b|zum (?:artikel|beitrag|video)\b|hier (?:klicken|geht)\b|anzeige\s*$|werbung\s*$"
+    r"|weiter)\b|zum (?:artikel|beitrag|video)\b|hier (?:klicken|geht'?s zu)\b|anzeige\s*$|werbung\s*$"
     r"|(?:foto|fotos|bild|bilder|quelle)\s*:|(?:jetzt )?(?:newsletter )?abonnieren\b"
     r"|teilen\s*$|drucken\s*$",
-    r"(?:leer|lee) más\b|ver más\s*(?:$|[:»›→(])|seguir leyendo\b|(?:lea|lee|ver) también\b|(?:te )?puede interesar"
-    r"|(?:suscríbete|suscribite|suscríbase)\b|publicidad\s*$|con información de\b"
+    r"(?:leer|lee) más\b|ver más\s*(?:$|[:»›→(])|seguir leyendo\b|(?:lea|lee|ver) también\b"
+    r"|(?:te )?puede interesar"
+    r"|(?:suscríbete|suscribite|suscríbase)\b|publicidad\s*$|con información de [^.,;]{1,40}$"
     r"|noticias relacionadas\b|(?:síguenos|seguinos)\b|compartir\s*$|fuente\s*:"
     r"|ver (?:la )?(?:noticia|nota) completa\b",
     r"lire (?:la suite|aussi|également|plus)\b|en savoir plus\b|(?:à )?voir aussi\b"
@@ -340,9 +341,14 @@ _FOOTER_RE = re.compile(
     r"|^.{0,120}\b(?:cookies?|cookie-\w+)\b.{0,120}$",
     re.IGNORECASE,
 )
-_COOKIE_VERBS = re.compile(
-    r"\b(?:use|uses|using|accept|verwende\w*|nutz\w*|akzeptier\w*|utiliz\w*|acept\w*|accept\w*"
-    r"|usamos|usiamo|используе\w*|принима\w*)\b",
+# A cookie notice speaks for the site ("We use cookies", "Diese Website verwendet Cookies");
+# news about cookies ("Google will phase out third-party cookies") does not.
+_COOKIE_NOTICE = re.compile(
+    r"\b(?:we (?:use|uses)|this (?:web)?site uses|our (?:web)?site uses|by (?:using|continuing)"
+    r"|wir (?:verwenden|nutzen|setzen)|(?:diese|unsere) (?:web)?seite (?:verwendet|nutzt)"
+    r"|(?:utilizamos|usamos)|(?:este|nuestro) (?:sitio|site|portal) (?:utiliza|usa)"
+    r"|nous utilisons|ce site (?:utilise|web utilise)|utilizziamo|usiamo|questo sito (?:utilizza|usa)"
+    r"|мы используем|сайт использует|используя (?:этот )?сайт)\b",
     re.IGNORECASE,
 )
 _READ_MORE_MARKERS = (
@@ -409,7 +415,8 @@ _DATELINE_RE = re.compile(
 _SHORT_LINE_LIMIT = 160
 # A caption: a short line that ends with its photo credit, "... apertura (Foto: Business Wire)".
 _CAPTION_RE = re.compile(
-    r"^.{0,140}\((?:foto|fotos|photo|photos|image|imagen|imagem|bild|immagine|фото)\s*:[^()]{1,60}\)$",
+    r"^.{0,140}\((?:foto|fotos|photo|photos|image|imagen|imagem|bild|immagine|фото)\s*:"
+    r"[^()]{1,60}\)$",
     re.IGNORECASE,
 )
 # First words (lower case, without a leading bracket) that can open a _SHORT_LINE_RE match.
@@ -454,7 +461,7 @@ def is_boilerplate_line(line: str) -> bool:
     if (
         "appeared first" in stripped or "ookie" in stripped or "OOKIE" in stripped
     ) and _FOOTER_RE.match(stripped):
-        return "appeared first" in stripped or bool(_COOKIE_VERBS.search(stripped))
+        return "appeared first" in stripped or bool(_COOKIE_NOTICE.search(stripped))
     if len(stripped) > _SHORT_LINE_LIMIT:
         return False
     if stripped[-1] == ")" and _CAPTION_RE.match(stripped):
