@@ -3,10 +3,16 @@ Italian and Russian stories (inputs written for these tests)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from bot.models import RawStory
+from bot.pipeline.classify import TopicModel
 from bot.pipeline.language import key_terms
 from bot.pipeline.query import fold
+from bot.pipeline.run import Pipeline
 from bot.pipeline.summarize import summarize
 from bot.pipeline.text import (
     STOP_WORD_LANGUAGES,
@@ -15,6 +21,7 @@ from bot.pipeline.text import (
     stop_words,
     strip_boilerplate,
 )
+from storage.db import open_database
 
 
 @pytest.mark.parametrize(
@@ -308,3 +315,30 @@ def test_key_terms_merge_accents_case_and_cyrillic_endings_but_show_accents() ->
     )
     assert len([term for term in russian if fold(term).startswith("москв")]) == 1
     assert "Москва" in russian
+
+
+def test_the_pipeline_stores_summary_and_key_terms_in_the_story_language(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "n.db")
+    story = RawStory(
+        title="В Самаре открыли новый мост через Волгу",
+        text=(
+            "В г. Самаре в понедельник открыли новый мост через Волгу.\n"
+            "Строительство моста\n"
+            "Его строил А. С. Петров с 2019 г. По словам мэра, мост через Волгу разгрузит "
+            "центр Самары.\n"
+            "Читать далее"
+        ),
+        url="https://news.example/ru/most",
+        source_name="Пример",
+    )
+    report = Pipeline(TopicModel.load(None)).process(db, [story])
+    stored = db["stories"].get(report.new[0].id)
+    assert stored["language"] == "ru"
+    # The lede repeats the title (shown already); the next two sentences make the summary.
+    assert stored["summary"] == (
+        "Его строил А. С. Петров с 2019 г. По словам мэра, мост через Волгу разгрузит центр Самары."
+    )
+    assert "Читать далее" not in stored["summary"]
+    assert "Строительство моста Его" not in stored["summary"]
+    terms = json.loads(stored["key_terms"])
+    assert "Волгу" in terms and not {"В", "По"} & set(terms)

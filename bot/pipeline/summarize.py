@@ -210,7 +210,7 @@ def _foreign_tail(paragraphs: list[str]) -> int:
 
 _TERMINAL = (".", "!", "?", "…", ":")
 _ENDS_WITH_URL = re.compile(r"https?://\S+$")
-# Lines all shorter than this are list items or headings: prose is never wrapped this narrow.
+# Lines shorter than this are list items or headings: prose is never wrapped this narrow.
 _LIST_LINE = 50
 _BULLETS = frozenset(("* ", "- ", "• ", "– ", "· "))
 
