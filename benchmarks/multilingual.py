@@ -192,7 +192,10 @@ def bad_split(first: str, second: str, language: str) -> str | None:
     year = word in ("г", "гг") and first.split()[-2:-1] and first.split()[-2].isdigit()
     if word in _ABBREVIATIONS[language] and not year:
         return "abbreviation"  # "в 2020 г." (a year) may end a sentence; "г. Москва" may not.
-    if len(word) == 1 and word.isalpha():
+    letter = last[:-1].strip("\"'“„«(")
+    if len(word) == 1 and word.isalpha() and (letter.isupper() or len(head.rstrip(".")) == 1):
+        # An initial ("A. Merkel") or a letter before another ("z. B."); "15.30 h. Además"
+        # does end a sentence.
         return "initial or one-letter abbreviation"
     if word.isdigit() and len(word) <= 3:
         if nxt in _MONTHS:
