@@ -342,3 +342,11 @@ def test_the_pipeline_stores_summary_and_key_terms_in_the_story_language(tmp_pat
     assert "Строительство моста Его" not in stored["summary"]
     terms = json.loads(stored["key_terms"])
     assert "Волгу" in terms and not {"В", "По"} & set(terms)
+
+
+def test_a_story_without_names_still_gets_its_title_words_as_terms() -> None:
+    title = "Só há chocolate até 2050 por causa das alterações climáticas"
+    text = "As plantações de cacau sofrem com o calor causado pelas alterações climáticas."
+    assert key_terms(title, text, language="pt") == ["alterações", "climáticas"]
+    # Words of the title that the text never uses are no terms.
+    assert key_terms("Grande companheiro", "Sempre assisto a uma partida.", language="pt") == []

@@ -10,7 +10,8 @@ Spanish, English) it names the feed's language for at least 99% of entries.
 
 Key terms: candidate terms are runs of capitalised words (allowing "of", "de", "van"... and
 "&" inside: "Bank of England"), acronyms ("SEC", "G8") and, for salience beyond names,
-content words that occur in the title and again in the text. A capitalised word that opens
+content words that occur in the title and again in the text (once is enough when the story
+has no other term). A capitalised word that opens
 a sentence only counts if it is seen capitalised elsewhere or is part of a longer run, so
 "The" and "However" never count. Each candidate scores its frequency, plus a bonus when it
 appears in the title and a smaller one for an early first mention; a single word that ends
@@ -308,6 +309,15 @@ def key_terms(title: str, text: str, limit: int = 8, *, language: str | None = N
         ):
             scores[key] = max(scores[key], 1.0 + text_counts[key] * 0.5)
             display.setdefault(key, lowered)
+    if not scores:
+        # A story without names whose title words the text does not repeat ("Só há chocolate
+        # até 2050 por causa das alterações climáticas"): the title's content words that the
+        # text uses at all, so the story still has terms to search by.
+        for word in _TOKEN.findall(title):
+            lowered, key = word.lower(), _term_key(word)
+            if len(lowered) > 3 and lowered not in not_terms and text_counts[key] >= 1:
+                scores[key] = max(scores[key], 0.5 + text_counts[key] * 0.5)
+                display.setdefault(key, lowered)
     # Fold a word into the best longer term that ends with it ("Ebbers" -> "Bernie Ebbers"),
     # as names are shortened to their last word; "AOL" stays apart from "AOL Europe".
     for key in [key for key in scores if " " not in key]:
