@@ -72,6 +72,7 @@ bench: install-dev
 	$(BIN)/python -m benchmarks.dedup
 	$(BIN)/python -m benchmarks.classify
 	$(BIN)/python -m benchmarks.summarize
+	$(BIN)/python -m benchmarks.multilingual --compare benchmarks/multilingual_baseline.json
 	$(BIN)/python -m benchmarks.match --subscriptions 10000 --stories 2000
 
 # The lock tool, at its locked version.

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import json
+import random
+from contextlib import redirect_stdout
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bot.cli import main as cli_main
 from bot.models import RawStory
-from bot.pipeline.classify import FOREIGN_LANGUAGE_FLOOR, TopicModel
+from bot.pipeline.classify import (
+    FOREIGN_LANGUAGE_FLOOR,
+    TopicModel,
+    classify_jsonl,
+    train,
+    training_languages,
+)
 from bot.pipeline.feeds import parse_feed
 from bot.pipeline.language import detect_language
 from bot.pipeline.query import parse_query
@@ -17,6 +27,7 @@ from bot.pipeline.run import Pipeline
 from bot.pipeline.text import normalize_whitespace, strip_boilerplate
 from storage import chats, subscriptions
 from storage.db import open_database
+from tests.helpers import env_file
 
 GERMAN = RawStory(
     title="Gemeinderat beschließt neue Öffnungszeiten für das Hallenbad",
@@ -144,3 +155,106 @@ def test_non_english_feed_items_rarely_get_a_topic(shared_data: Path, model: Top
     for found, language in zip(scored, languages, strict=True):
         if language in ("en", "und"):
             assert model.topics_for_language(found, language) == found
+
+
+# --------------------------------------------------------------------------- trained languages
+# Per label: words of the topic in English and in German, and everyday words of each language.
+TOPIC_WORDS = {
+    "gardening": (
+        "tomato seedlings compost pruning greenhouse soil roses mulch hedge bulbs",
+        "Tomaten Setzlinge Kompost Beet Gewächshaus Erde Rosen Hecke Blumenzwiebeln Rasen",
+    ),
+    "cooking": (
+        "recipe oven simmer garlic sauce bake flour dough saucepan seasoning",
+        "Rezept Ofen Knoblauch Soße backen Mehl Teig Kochtopf Pfanne würzen",
+    ),
+    "sailing": (
+        "yacht mainsail harbour keel regatta knots mooring tack dinghy anchor",
+        "Jacht Großsegel Hafen Kiel Regatta Knoten Liegeplatz Jolle Anker Wind",
+    ),
+}
+EVERYDAY = {
+    "en": "the and with this weekend for many people after which were there about their",
+    "de": "der die das und mit diesem Wochenende für viele Leute nach welche waren über ihre",
+}
+
+
+def language_rows(language: str, per_label: int, seed: int) -> list[dict]:
+    """Short labelled texts in ``language`` ("en" or "de"), drawn from the lists above."""
+    rng = random.Random(seed)
+    rows = []
+    for label, (english, german) in TOPIC_WORDS.items():
+        own = (english if language == "en" else german).split()
+        shared = EVERYDAY[language].split()
+        for _ in range(per_label):
+            body = rng.sample(own, 4) + rng.sample(shared, 8)
+            rng.shuffle(body)
+            rows.append(
+                {"title": " ".join(rng.sample(own, 2)), "text": " ".join(body), "label": label}
+            )
+    return rows
+
+
+def test_training_languages_counts_only_languages_with_a_real_share() -> None:
+    english = [(r["title"], r["text"]) for r in language_rows("en", 20, seed=1)]
+    german = [(r["title"], r["text"]) for r in language_rows("de", 10, seed=2)]
+    assert training_languages(english + german) == {"en": 60, "de": 30}
+    # One German row among sixty English ones teaches the model no German.
+    assert training_languages(english + german[:1]) == {"en": 60}
+    # Rows too short to tell are not counted; nothing told means nothing recorded.
+    assert training_languages([("Hi", "ok"), ("Yo", "")]) == {}
+
+
+def test_train_records_the_languages_it_read_and_the_floor_follows_them(tmp_path: Path) -> None:
+    rows = language_rows("en", 12, seed=3) + language_rows("de", 12, seed=4)
+    report = train(rows, tmp_path / "both", folds=3, transfer=False)
+    assert report.languages == {"en": 36, "de": 36}
+    both = TopicModel.load(tmp_path / "both")
+    assert set(both.languages) == {"en", "de"}
+    assert both.meta["language_rows"] == {"en": 36, "de": 36}
+    weak = [("cooking", 0.2)]
+    assert both.topics_for_language(weak, "de") == weak
+    assert both.topics_for_language(weak, "fr") == []
+
+    train(language_rows("de", 12, seed=5), tmp_path / "german", folds=3, transfer=False)
+    german = TopicModel.load(tmp_path / "german")
+    assert german.languages == ("de",)
+    assert german.topics_for_language(weak, "de") == weak
+    assert german.topics_for_language(weak, "en") == []  # not a hard-coded "en" any more
+    # `newsbot classify` applies the same floor from the same record.
+    story = {"id": 1, "title": "Quiet", "text": "The harbour of the small town was quiet today."}
+    scored = german.labels_for(german.scores_many([(story["title"], story["text"])])[0])
+    assert scored and scored[0][1] < FOREIGN_LANGUAGE_FLOOR  # a weak guess for English text
+    for model, expected in (
+        (german, []),
+        (replace(german, meta={**german.meta, "languages": ["de", "en"]}), scored),
+    ):
+        sink = io.StringIO()
+        classify_jsonl(io.StringIO(json.dumps(story) + "\n"), sink, model)
+        record = json.loads(sink.getvalue())
+        assert record["language"] == "en"
+        assert record["topics"] == [label for label, _ in expected]
+
+
+def test_newsbot_train_prints_the_languages(tmp_path: Path) -> None:
+    data = tmp_path / "rows.jsonl"
+    rows = language_rows("de", 10, seed=6)
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = cli_main(
+            [
+                "--env-file",
+                env_file(tmp_path),
+                "train",
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "model"),
+                "--folds",
+                "3",
+            ]
+        )
+    assert code == 0
+    assert "languages: de (30 rows)" in out.getvalue()
+    assert TopicModel.load(tmp_path / "model").languages == ("de",)

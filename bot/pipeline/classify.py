@@ -36,6 +36,7 @@ import scipy.sparse as sp
 
 from bot.pipeline.classify_ensemble import WordVectors
 from bot.pipeline.jsonl import text_records
+from bot.pipeline.language import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -530,6 +531,31 @@ class TrainReport:
     macro_f1: float
     folds: int
     seconds: float
+    #: Rows per language the model is recorded to read (``meta["languages"]``), commonest first.
+    languages: dict[str, int] = field(default_factory=dict)
+
+
+#: A language counts as one a trained model reads when at least this share of the training
+#: rows whose language could be told are in it (and at least two rows are): a handful of
+#: German rows among thousands of English ones teach the model no German.
+LANGUAGE_MIN_SHARE = 0.05
+
+
+def training_languages(items: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """Languages of the training texts worth recording, with their row counts.
+
+    Each row's language is detected as the pipeline detects a story's (title, then text);
+    rows too short or unclear to tell ("und") are not counted. Empty when no row's language
+    could be told: the model is then taken to read :data:`DEFAULT_LANGUAGES`.
+    """
+    counts = Counter(detect_language(f"{title}. {text}") for title, text in items)
+    counts.pop("und", None)
+    told = sum(counts.values())
+    return {
+        language: count
+        for language, count in counts.most_common()
+        if count >= 2 and count >= LANGUAGE_MIN_SHARE * told
+    }
 
 
 def _validate_rows(
@@ -721,6 +747,7 @@ def train(
         )
 
     spec = FeatureSpec()
+    languages = training_languages(items)
     texts = [prepare_text(title, text, spec.max_chars) for title, text in items]
     counts = spec.counts(texts)
     prior = _shipped_prior() if transfer else None
@@ -798,6 +825,10 @@ def train(
             "cv_accuracy": round(accuracy, 4),
             "cv_macro_f1": round(macro_f1, 4),
             "seed": seed,
+            # Read back by TopicModel.languages: stories in other languages keep only topics
+            # scoring FOREIGN_LANGUAGE_FLOOR or more.
+            "languages": list(languages),
+            "language_rows": languages,
             "prior": prior.meta["source"] if prior is not None and prior_map is not None else None,
             "member_weights": {
                 name: round(float(weight), 4)
@@ -817,6 +848,7 @@ def train(
         macro_f1=macro_f1,
         folds=used_folds,
         seconds=time.perf_counter() - started,
+        languages=languages,
     )
 
 
@@ -845,9 +877,12 @@ def load_training_rows(path: Path) -> list[dict]:
 def classify_jsonl(src: TextIO, dst: TextIO, model: TopicModel, *, batch_size: int = 512) -> int:
     """Classify ``{"id", "title"?, "text"}`` lines from ``src`` into ``dst``; return lines written.
 
-    Each output line is ``{"id", "topics": [best first], "scores": {label: score}}`` with a score
-    for every label of the model. Lines that are not JSON objects with a string ``text`` are
-    skipped with a logged warning, so one bad record does not stop a batch job.
+    Each output line is ``{"id", "topics": [best first], "scores": {label: score}, "language"}``
+    with a score for every label of the model. As in the pipeline, a story in a language the
+    model was not trained on (see :attr:`TopicModel.languages`) keeps only the topics that
+    reach :data:`FOREIGN_LANGUAGE_FLOOR`, possibly none. Lines that are not JSON objects with
+    a string ``text`` are skipped with a logged warning, so one bad record does not stop a
+    batch job.
     """
     written = 0
     batch: list[tuple[Any, str, str]] = []
@@ -856,8 +891,9 @@ def classify_jsonl(src: TextIO, dst: TextIO, model: TopicModel, *, batch_size: i
         if not batch:
             return 0
         scores = model.scores_many([(title, text) for _, title, text in batch])
-        for (story_id, _, _), row in zip(batch, scores, strict=True):
-            picked = model.labels_for(row)
+        for (story_id, title, text), row in zip(batch, scores, strict=True):
+            language = detect_language(f"{title}. {text}")
+            picked = model.topics_for_language(model.labels_for(row), language)
             record = {
                 "id": story_id,
                 "topics": [label for label, _ in picked],
@@ -865,6 +901,7 @@ def classify_jsonl(src: TextIO, dst: TextIO, model: TopicModel, *, batch_size: i
                     label: round(float(value), 4)
                     for label, value in zip(model.labels, row, strict=True)
                 },
+                "language": language,
             }
             dst.write(json.dumps(record, ensure_ascii=False) + "\n")
         count = len(batch)

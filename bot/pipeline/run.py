@@ -363,7 +363,7 @@ class Pipeline:
         now = self.clock()
         language = prepared.features.lang
         scored = prepared.scored
-        summary = summarize(title, text, max_chars=self.summary_chars)
+        summary = summarize(title, text, max_chars=self.summary_chars, language=language)
         name = raw.source_name or source_name
         story_id = story_store.insert_story(
             db,
@@ -382,7 +382,7 @@ class Pipeline:
                 summary=summary.text,
                 topics=[t for t, _ in scored],
                 topic_scores={t: round(s, 4) for t, s in scored},
-                key_terms=key_terms(title, text),
+                key_terms=key_terms(title, text, language=language),
                 image_url=raw.image_url,
             ),
         )

@@ -5,19 +5,30 @@ handles about 50 BBC-length articles per second here, while the summarizer has t
 with hundreds of articles per second. News copy is well edited, so a rule-based splitter that
 knows the usual traps (abbreviations such as ``Mr.``/``U.S.``/``No. 3``, decimals, initials
 as in ``J. R. R. Tolkien``, closing quotes after the full stop) is both fast and accurate
-enough. Everything here is pure and does no work at import time beyond compiling regexes.
+enough. It knows the same traps in German, Spanish, French, Portuguese, Italian and Russian
+(``z. B.``, ``Sra.``, ``S.A.``, ``г.``, ``т.е.``, ordinal dates such as ``3. Oktober``,
+guillemets and „German“ quotes, ``¿``/``¡``, the French space before ``?``/``!``), and the
+boilerplate lines of feeds in those languages ("Weiterlesen", "Leer más", "Lire la suite",
+"Continua a leggere", "Leia mais", "Читать далее"). ``benchmarks/multilingual.py`` measures
+both on the real non-English feeds of the shared data. Everything here is pure and does no
+work at import time beyond compiling regexes; the stop-word lists (``bot/data/stopwords``)
+are read on first use.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from pathlib import Path
 
 __all__ = [
+    "STOP_WORD_LANGUAGES",
     "is_boilerplate_line",
     "normalize_whitespace",
     "split_kicker",
     "split_sentences",
+    "stop_words",
     "strip_boilerplate",
     "word_set",
 ]
@@ -26,6 +37,26 @@ __all__ = [
 def word_set(words: str) -> frozenset[str]:
     """The whitespace-separated words of ``words``: lets word lists read as plain text."""
     return frozenset(words.split())
+
+
+# --- stop words ------------------------------------------------------------------------------
+
+#: Languages with a stop-word list in ``bot/data/stopwords`` (English is built in where needed).
+STOP_WORD_LANGUAGES = ("de", "es", "fr", "it", "pt", "ru")
+_STOP_WORD_DIR = Path(__file__).resolve().parents[1] / "data" / "stopwords"
+
+
+@functools.cache
+def stop_words(language: str) -> frozenset[str]:
+    """Function words, days and months of ``language`` (lower case); empty for a language
+    without a list. Read from ``bot/data/stopwords/<code>.txt`` on first use."""
+    base = language.lower().replace("_", "-").split("-", 1)[0]
+    if base not in STOP_WORD_LANGUAGES:
+        return frozenset()
+    text = (_STOP_WORD_DIR / f"{base}.txt").read_text(encoding="utf-8")
+    return frozenset(
+        word for line in text.splitlines() for word in line.split("#", 1)[0].lower().split()
+    )
 
 
 # --- whitespace -------------------------------------------------------------------------------
@@ -85,12 +116,23 @@ _NON_FINAL_ABBREVIATIONS = word_set(
     mr mrs ms mx dr prof rev fr sr jr st mt ft gen lt col capt cpt sgt cmdr adm maj gov sen rep
     pres supt insp det hon rt no nos vs v cf viz approx dept fig figs vol vols ch pp para
     jan feb mar apr jun jul aug sep sept oct nov dec tue tues thu thur thurs ave blvd
+    z.b d.h u.a o.ä v.a u.u i.d.r bzw ca sog vgl evtl ggf inkl zzgl mio mrd tsd jh jhd bspw
+    dipl hrsg gegr geb verh mind
+    sra srta dra dña ud uds lic gral avda pág núm aprox dpto cía hnos
+    mme mlle mm
+    srª exmo exma
+    sig sigg dott avv
+    т.е т.к им ул кв стр напр проф акад обл пос тов гр ст
     """
 )
+# "г." is "год" (year) after a number, where it may end the sentence ("в 2020 г. В ..."), and
+# "город" (city) before a name, where it never does ("в г. Москве").
+_CYRILLIC_YEAR = word_set("г гг")
 # Abbreviations that often do end a sentence ("... sold to Apple Inc."): a boundary after them
 # is accepted only when the next word is a typical sentence opener.
 _AMBIGUOUS_ABBREVIATIONS = word_set(
     "inc ltd co corp plc llc bros etc al e.g i.e a.m p.m u.s u.k u.n e.u u.s.a"
+    " usw ee.uu s.a sa lda gmbh ag ecc т.д т.п руб млн млрд тыс"
 )
 # Words that open sentences far more often than they continue a proper name, used to decide
 # the ambiguous cases above ("in the U.S. The next day" versus "the U.S. Army").
@@ -102,14 +144,40 @@ _SENTENCE_OPENERS = word_set(
     both each every such what who why how mr mrs ms dr officials police analysts experts
     """
 )
-# Candidate boundary: terminal punctuation, optional closing quotes/brackets, whitespace.
-_CANDIDATE = re.compile(r"(?:[.!?]+|…)[\"'”’»)\]]*(?=\s)")
-_DOTTED_ACRONYM = re.compile(r"(?:[a-z]\.)+[a-z]")
-_NEXT_TOKEN = re.compile(r"\s+([\"'“‘«(\[]*)(\S*)")
+# Month names after which a number with a full stop is an ordinal ("am 3. Oktober", "el 5.
+# mayo" is rarer but seen): German, Spanish, French, Portuguese, Italian and Russian (genitive).
+_MONTHS = word_set(
+    """
+    januar jänner februar märz april mai juni juli august september oktober november dezember
+    enero febrero marzo abril mayo junio julio agosto septiembre setiembre octubre noviembre
+    diciembre janvier février mars avril juin juillet août septembre octobre novembre
+    décembre janeiro fevereiro março maio junho julho setembro outubro dezembro gennaio
+    febbraio aprile maggio giugno luglio settembre ottobre dicembre января февраля марта
+    апреля мая июня июля августа сентября октября ноября декабря
+    """
+)
+# Nouns that German counts with an ordinal ("2. Liga", "3. Platz", "20. Jahrhundert"): after a
+# number with a full stop, they continue the sentence.
+_GERMAN_ORDINAL_NOUNS = word_set(
+    """
+    liga bundesliga platz mal jahrhundert jahrtausend spieltag runde klasse etage stock
+    geburtstag jahrestag todestag fc minute halbzeit weltkrieg auflage lauf tag woche advent
+    quartal halbjahr sitzung lesung staffel folge kapitel ausgabe
+    """
+)
+# Candidate boundary: terminal punctuation, optional closing quotes/brackets (a German “ or ‘
+# right after the stop closes a quote), a French closing guillemet after a space (". »"),
+# then whitespace.
+_CANDIDATE = re.compile(r"(?:[.!?]+|…)[\"'”’»“‘)\]]*(?: [»”](?=\s))?(?=\s)")
+_DOTTED_ACRONYM = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
+_NEXT_TOKEN = re.compile(r"\s+([\"'“‘«„»¿¡(\[]*)(\S*)")
+_ONE_LETTER_ABBREVIATION = re.compile(r"[^\W\d_]\.")
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
 
 
-def _is_boundary(text: str, punct_start: int, end: int, punct: str) -> bool:
+def _is_boundary(
+    text: str, punct_start: int, end: int, punct: str, language: str | None = None
+) -> bool:
     """Decide whether ``punct`` (at ``text[punct_start:]``, quotes up to ``end``) ends a sentence."""
     match = _NEXT_TOKEN.match(text, end)
     if match is None:
@@ -131,30 +199,52 @@ def _is_boundary(text: str, punct_start: int, end: int, punct: str) -> bool:
     if not bare:
         return True
     if bare in _NON_FINAL_ABBREVIATIONS and not (len(token) > 1 and token.isupper()):
-        return False  # "Mr. Smith", "No. 10", "Fig. 3".
-    if len(bare) == 1 and bare.isalpha() and token.isupper():
-        return False  # An initial: "J. R. R. Tolkien", "George W. Bush".
+        return False  # "Mr. Smith", "No. 10", "Fig. 3", "bzw. ETP", "Sra. García".
+    if len(bare) == 1 and bare.isalpha():
+        if token.isupper():
+            return False  # An initial: "J. R. R. Tolkien", "George W. Bush", "А. С. Пушкин".
+        if _ONE_LETTER_ABBREVIATION.fullmatch(word):
+            return False  # "z. B.", "d. h.", "u. a.", "p. ex.": a letter, then another.
+    if bare in _CYRILLIC_YEAR:
+        before = text[: punct_start - len(token)].rstrip().rsplit(" ", 1)[-1]
+        return before.isdigit()  # "в 2020 г. Потом" may end; "в г. Москве" never does.
+    next_word = word.strip("\"'“”‘’«„»¿¡(),.;:!?").lower()
+    if bare.isdigit() and len(bare) <= 3:
+        if next_word in _MONTHS:
+            return False  # An ordinal date: "am 3. Oktober", "19. März".
+        if language == "de" and next_word in _GERMAN_ORDINAL_NOUNS:
+            return False  # "die 2. Liga", "im 20. Jahrhundert".
     if bare in _AMBIGUOUS_ABBREVIATIONS or _DOTTED_ACRONYM.fullmatch(bare):
-        return word.strip("\"'“‘«(,").lower() in _SENTENCE_OPENERS
+        return next_word in _SENTENCE_OPENERS or next_word in _opener_words(language)
     return True
 
 
-def split_sentences(text: str) -> list[str]:
+def _opener_words(language: str | None) -> frozenset[str]:
+    """Function words of ``language`` that open sentences ("Die", "El", "Это"), for the
+    abbreviations that may end one ("S.A. El grupo ...")."""
+    return stop_words(language) if language else frozenset()
+
+
+def split_sentences(text: str, language: str | None = None) -> list[str]:
     """Split prose into sentences, keeping each sentence's text exactly (whitespace trimmed).
 
     Paragraph breaks (blank lines) always end a sentence, so a headline or a truncated
     paragraph never runs into the next one; single line breaks are treated as spaces.
+    ``language`` (an ISO 639-1 code) adds that language's own rules, such as German ordinals
+    before counted nouns ("2. Liga"); the abbreviations of every supported language are known
+    without it.
     """
     sentences: list[str] = []
     for paragraph in _PARAGRAPH_BREAK.split(text):
         start = 0
         for match in _CANDIDATE.finditer(paragraph):
-            punct = match.group(0).rstrip("\"'”’»)]")
-            if _is_boundary(paragraph, match.start(), match.end(), punct):
-                piece = " ".join(paragraph[start : match.end()].split())
+            end = match.end()
+            punct = match.group(0).rstrip("\"'”’»“‘)] ")
+            if _is_boundary(paragraph, match.start(), end, punct, language):
+                piece = " ".join(paragraph[start:end].split())
                 if piece:
                     sentences.append(piece)
-                start = match.end()
+                start = end
         tail = " ".join(paragraph[start:].split())
         if tail:
             sentences.append(tail)
@@ -225,8 +315,62 @@ _SHORT_LINE_PATTERNS = [
     r"contact us|about us|all rights reserved)",
     r"(?:reporting|additional reporting|writing|editing|compiled|produced) by\b",
     r"(?:last )?(?:updated|published|posted)\s*(?:on|at|:)?\s*\d",
+    # The same furniture in German, Spanish, French, Portuguese, Italian and Russian feeds.
+    r"weiterlesen\b|mehr (?:lesen|zum thema|dazu|erfahren|infos)\b|lesen sie (?:auch|mehr|hier"
+    r"|weiter)\b|zum (?:artikel|beitrag|video)\b|hier (?:klicken|geht'?s zu)\b|anzeige\s*$|werbung\s*$"
+    r"|(?:foto|fotos|bild|bilder|quelle)\s*:|(?:jetzt )?(?:newsletter )?abonnieren\b"
+    r"|teilen\s*$|drucken\s*$",
+    r"(?:leer|lee) más\b|ver más\s*(?:$|[:»›→(])|seguir leyendo\b|(?:lea|lee|ver) también\b"
+    r"|(?:te )?puede interesar"
+    r"|(?:suscríbete|suscribite|suscríbase)\b|publicidad\s*$|con información de [^.,;]{1,40}$"
+    r"|noticias relacionadas\b|(?:síguenos|seguinos)\b|compartir\s*$|fuente\s*:"
+    r"|ver (?:la )?(?:noticia|nota) completa\b",
+    r"lire (?:la suite|aussi|également|plus)\b|en savoir plus\b|(?:à )?voir aussi\b"
+    r"|(?:abonnez-vous|inscrivez-vous)\b|publicité\s*$|suivez-nous\b|partager\s*$|crédits?\s*:",
+    r"leia (?:mais|também|a matéria)\b|saiba mais\b|continue lendo\b|veja (?:também|mais)\b"
+    r"|(?:assine|inscreva-se)\b|publicidade\s*$|siga-nos\b|(?:compartilhe|partilhe)\s*$",
+    r"continua a leggere\b|leggi (?:anche|tutto|l'articolo)\b|per saperne di più\b"
+    r"|iscriviti\b|pubblicità\s*$|seguici\b|condividi\s*$",
+    r"читать (?:далее|полностью|также)|читайте (?:также|нас)|подробнее\b|подпи(?:сывайтесь|шитесь)"
+    r"|реклама\s*$|поделиться\s*$|(?:фото|источник)\s*:|обсуждение ведем здесь",
 ]
 _SHORT_LINE_RE = re.compile(r"^\s*(?:" + "|".join(_SHORT_LINE_PATTERNS) + ")", re.IGNORECASE)
+# Whole-line furniture of any length: WordPress's feed footer, and cookie notices.
+_FOOTER_RE = re.compile(
+    r"^\s*the post\b.{1,300}\bappeared first on\b.{0,200}$"
+    r"|^.{0,120}\b(?:cookies?|cookie-\w+)\b.{0,120}$",
+    re.IGNORECASE,
+)
+# A cookie notice speaks for the site ("We use cookies", "Diese Website verwendet Cookies");
+# news about cookies ("Google will phase out third-party cookies") does not.
+_COOKIE_NOTICE = re.compile(
+    r"\b(?:we (?:use|uses)|this (?:web)?site uses|our (?:web)?site uses|by (?:using|continuing)"
+    r"|wir (?:verwenden|nutzen|setzen)|(?:diese|unsere) (?:web)?seite (?:verwendet|nutzt)"
+    r"|(?:utilizamos|usamos)|(?:este|nuestro) (?:sitio|site|portal) (?:utiliza|usa)"
+    r"|nous utilisons|ce site (?:utilise|web utilise)|utilizziamo|usiamo|questo sito (?:utilizza|usa)"
+    r"|мы используем|сайт использует|используя (?:этот )?сайт)\b",
+    re.IGNORECASE,
+)
+_READ_MORE_MARKERS = (
+    "more",
+    "reading",
+    "lesen",
+    "más",
+    "leyendo",
+    "suite",
+    "legg",
+    "mais",
+    "lendo",
+    "читать",
+    "подробнее",
+)
+# A call to read on left at the end of a teaser line: "... [Weiterlesen]", "Leer más »".
+_TRAILING_READ_MORE = re.compile(
+    r"\s*[\[(]?\s*(?:read more|continue reading|weiterlesen|mehr lesen|leer más|seguir leyendo"
+    r"|lire la suite|continua a leggere|leggi tutto|leia mais|continue lendo|читать далее"
+    r"|читать полностью|подробнее)\s*[\])]?\s*(?:»|›|→|\.\.\.|…)?\s*$",
+    re.IGNORECASE,
+)
 # Boilerplate anywhere in a short line, or a whole line of a recognisable kind.
 _WHOLE_LINE_RE = re.compile(
     r"""^\s*(?:
@@ -269,6 +413,12 @@ _DATELINE_RE = re.compile(
     re.IGNORECASE,
 )
 _SHORT_LINE_LIMIT = 160
+# A caption: a short line that ends with its photo credit, "... apertura (Foto: Business Wire)".
+_CAPTION_RE = re.compile(
+    r"^.{0,140}\((?:foto|fotos|photo|photos|image|imagen|imagem|bild|immagine|фото)\s*:"
+    r"[^()]{1,60}\)$",
+    re.IGNORECASE,
+)
 # First words (lower case, without a leading bracket) that can open a _SHORT_LINE_RE match.
 _TRIGGER_WORDS = word_set(
     """
@@ -281,6 +431,13 @@ _TRIGGER_WORDS = word_set(
     story advertisement advertising sponsored promoted ad unsubscribe manage update you
     forwarded view was if privacy terms cookie contact about all reporting additional writing
     editing compiled produced last updated published posted
+    weiterlesen mehr lesen zum hier anzeige werbung foto fotos bild bilder quelle jetzt
+    newsletter abonnieren teilen drucken leer ver lee seguir lea te puede suscríbete suscribite
+    suscríbase publicidad con noticias síguenos seguinos compartir fuente lire en à voir
+    abonnez-vous inscrivez-vous publicité suivez-nous partager crédit crédits leia saiba veja
+    assine inscreva-se publicidade siga-nos compartilhe partilhe continua leggi per iscriviti
+    pubblicità seguici condividi читать читайте подробнее подписывайтесь подпишитесь реклама
+    поделиться фото источник обсуждение
     """
 )
 _CREDIT_MARKERS = ("getty", "shutterstock", "ap photo", "reuters/", "rights reserved")
@@ -301,8 +458,14 @@ def is_boilerplate_line(line: str) -> bool:
         return False
     if not any(ch.isalnum() for ch in stripped):
         return True  # Rules and ornaments: "* * *", "———".
+    if (
+        "appeared first" in stripped or "ookie" in stripped or "OOKIE" in stripped
+    ) and _FOOTER_RE.match(stripped):
+        return "appeared first" in stripped or bool(_COOKIE_NOTICE.search(stripped))
     if len(stripped) > _SHORT_LINE_LIMIT:
         return False
+    if stripped[-1] == ")" and _CAPTION_RE.match(stripped):
+        return True
     lowered = stripped.lower()
     # Cheap screens first: the patterns are long alternations and most lines are prose.
     first = lowered.split(maxsplit=1)[0].lstrip("(").rstrip(":|-")
@@ -348,6 +511,9 @@ def strip_boilerplate(text: str) -> str:
                 dropped_previous = True
                 continue
             dropped_previous = False
+            tail = stripped[-30:].lower()
+            if any(marker in tail for marker in _READ_MORE_MARKERS):
+                line = _TRAILING_READ_MORE.sub("", line) or line
             kept.append(line)
         if len(kept) > 1 and is_boilerplate_line(" ".join(line.strip() for line in kept)):
             continue
