@@ -1,7 +1,9 @@
 """Storage on both engines: a real SQLite file and a real PostgreSQL database (``store``
 fixture, one fresh database per test): migrations, FTS, the outbox key, every named query."""
 
+import asyncio
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -292,3 +294,21 @@ def test_postgres_bumps_never_lose_a_change(postgres_url: str) -> None:
     store = open_store(postgres_url)
     assert subscriptions.subscriptions_version(store) == 80
     store.close()
+
+
+async def test_worker_runs_postgres_calls_at_once(postgres_url: str) -> None:
+    """On PostgreSQL each call gets its own pooled connection: slow calls overlap."""
+    worker = DatabaseWorker(postgres_url)
+    await worker.start()
+    try:
+        started = time.monotonic()
+        await asyncio.gather(
+            *(
+                worker.call(lambda db: db.execute("SELECT pg_sleep(0.4)").fetchone())
+                for _ in range(3)
+            )
+        )
+        assert time.monotonic() - started < 1.0  # one after another would take 1.2 s
+        assert await worker.call(stories.count_stories) == 0
+    finally:
+        await worker.close()
