@@ -132,3 +132,17 @@ def test_bad_database_setting_is_one_line(tmp_path: Path) -> None:
     assert unreachable.returncode == 1
     assert len(unreachable.stderr.strip().splitlines()) == 1
     assert ":pw@" not in unreachable.stderr
+
+
+def test_stats_migrate_and_dashboard_on_postgres(tmp_path: Path, postgres_url: str) -> None:
+    migrated = run_cli(tmp_path, "db", "migrate", NEWSBOT_DB=postgres_url)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "m001_initial" in migrated.stdout
+    assert "none pending" in run_cli(tmp_path, "db", "migrate", NEWSBOT_DB=postgres_url).stdout
+    stats = run_cli(tmp_path, "db", "stats", NEWSBOT_DB=postgres_url)
+    assert stats.returncode == 0, stats.stderr
+    assert "stories_rows: 0" in stats.stdout and "pending_migrations: 0" in stats.stdout
+    dashboard = run_cli(tmp_path, "dashboard", NEWSBOT_DB=postgres_url)
+    assert dashboard.returncode == 2 and "newsbot-test" not in dashboard.stderr
+    backup = run_cli(tmp_path, "db", "backup", str(tmp_path / "b.db"), NEWSBOT_DB=postgres_url)
+    assert backup.returncode == 2 and "pg_dump" in backup.stderr
