@@ -382,6 +382,8 @@ def test_migrations_in_todays_style_run_on_postgres(postgres_url: str) -> None:
         db.table("slack_installations").add_column("enabled", int, not_null_default=1)
         db.table("slack_installations").add_column("note", "TEXT", not_null_default="it's")
         db.table("slack_installations").create_index(["installed_at"])
+        db.execute("CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT) WITHOUT ROWID")
+        db["leases"].insert({"name": "leader", "holder": None})
 
     with store.atomic():
         m_example(db)
@@ -397,5 +399,6 @@ def test_migrations_in_todays_style_run_on_postgres(postgres_url: str) -> None:
         ).fetchall()
     )
     assert types["id"] == "bigint" and types["score"] == "double precision"
+    assert store.execute("SELECT name FROM leases").fetchall() == [("leader",)]
     assert translate_ddl("SELECT 'INTEGER'") == "SELECT 'INTEGER'"  # data statements untouched
     store.close()
