@@ -11,7 +11,6 @@ from datetime import datetime
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from defusedxml import ElementTree as SafeET
-from sqlite_utils import Database
 
 from bot.i18n import Translator, translator
 from bot.models import Reply, Source
@@ -19,6 +18,7 @@ from bot.pipeline.fetch import SourceState
 from bot.pipeline.urls import UnsafeURLError, check_url_allowed
 from handlers.context import CommandContext
 from storage import sources as source_store
+from storage.engine import Store
 
 MAX_OPML_OUTLINES = 2000
 
@@ -86,7 +86,7 @@ def describe_source(
 
 
 def format_sources(
-    db: Database,
+    db: Store,
     now: datetime,
     *,
     offset: int = 0,
@@ -105,7 +105,7 @@ def format_sources(
     return "\n".join(lines)
 
 
-def change_state(db: Database, ref: str, action: str, t: Translator | None = None) -> str:
+def change_state(db: Store, ref: str, action: str, t: Translator | None = None) -> str:
     """``pause``, ``resume`` or ``remove`` a source by id, name or URL."""
     t = t or translator(None)
     source = source_store.resolve_source(db, ref)
@@ -245,7 +245,7 @@ async def import_opml(ctx: CommandContext, content: bytes) -> Reply:
     return Reply("\n".join(lines))
 
 
-def export_opml(db: Database) -> bytes:
+def export_opml(db: Store) -> bytes:
     opml = Element("opml", version="2.0")
     head = SubElement(opml, "head")
     SubElement(head, "title").text = "newsbot sources"

@@ -20,9 +20,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from storage.db import to_iso, utcnow
+from storage.engine import Store
 
 
 def _decoded(row: Any) -> dict[str, Any] | None:
@@ -33,7 +32,7 @@ def _decoded(row: Any) -> dict[str, Any] | None:
 
 
 def save_installation(
-    db: Database,
+    db: Store,
     client_id: str,
     workspace: str,
     installation: dict[str, Any],
@@ -69,7 +68,7 @@ def save_installation(
 
 
 def save_bot(
-    db: Database,
+    db: Store,
     client_id: str,
     workspace: str,
     bot: dict[str, Any],
@@ -96,7 +95,7 @@ def save_bot(
     )
 
 
-def find_bot(db: Database, client_id: str, workspace: str) -> dict[str, Any] | None:
+def find_bot(db: Store, client_id: str, workspace: str) -> dict[str, Any] | None:
     """The bot installed in ``workspace`` (its token included), or None if there is none."""
     row = db.execute(
         "SELECT data FROM slack_bots WHERE client_id = ? AND workspace = ?",
@@ -106,7 +105,7 @@ def find_bot(db: Database, client_id: str, workspace: str) -> dict[str, Any] | N
 
 
 def find_installation(
-    db: Database, client_id: str, workspace: str, user_id: str | None = None
+    db: Store, client_id: str, workspace: str, user_id: str | None = None
 ) -> dict[str, Any] | None:
     """The latest installation in ``workspace`` (by anyone), or ``user_id``'s own."""
     if user_id is None:
@@ -128,7 +127,7 @@ def find_installation(
     return _decoded(row)
 
 
-def delete_bot(db: Database, client_id: str, workspace: str) -> int:
+def delete_bot(db: Store, client_id: str, workspace: str) -> int:
     """Forget the workspace's bot token (``tokens_revoked``); the number of rows removed."""
     cursor = db.execute(
         "DELETE FROM slack_bots WHERE client_id = ? AND workspace = ?", [client_id, workspace]
@@ -137,7 +136,7 @@ def delete_bot(db: Database, client_id: str, workspace: str) -> int:
 
 
 def delete_installations(
-    db: Database, client_id: str, workspace: str, user_id: str | None = None
+    db: Store, client_id: str, workspace: str, user_id: str | None = None
 ) -> int:
     """Forget the workspace's installations, or only ``user_id``'s; the number removed."""
     if user_id is None:
@@ -153,13 +152,13 @@ def delete_installations(
     return int(cursor.rowcount)
 
 
-def delete_workspace(db: Database, client_id: str, workspace: str) -> int:
+def delete_workspace(db: Store, client_id: str, workspace: str) -> int:
     """The app was uninstalled from ``workspace``: every token of it goes, in one transaction."""
     with db.atomic():
         return delete_bot(db, client_id, workspace) + delete_installations(db, client_id, workspace)
 
 
-def installed_workspaces(db: Database, client_id: str) -> list[str]:
+def installed_workspaces(db: Store, client_id: str) -> list[str]:
     """The workspaces that have a bot token, in the order they installed."""
     rows = db.execute(
         "SELECT workspace FROM slack_bots WHERE client_id = ? ORDER BY id", [client_id]
@@ -167,7 +166,7 @@ def installed_workspaces(db: Database, client_id: str) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
-def issue_state(db: Database, state: str, expires_at: datetime) -> None:
+def issue_state(db: Store, state: str, expires_at: datetime) -> None:
     """Remember a new flow's ``state`` until ``expires_at``; expired ones are dropped here."""
     with db.atomic():
         db.execute("DELETE FROM slack_oauth_states WHERE expires_at < ?", [to_iso(utcnow())])
@@ -177,7 +176,7 @@ def issue_state(db: Database, state: str, expires_at: datetime) -> None:
         )
 
 
-def consume_state(db: Database, state: str, *, now: datetime | None = None) -> bool:
+def consume_state(db: Store, state: str, *, now: datetime | None = None) -> bool:
     """True once for a ``state`` this deployment issued and that has not expired: the row is
     deleted by the same statement, so of two callbacks with one state only one succeeds."""
     cursor = db.execute(

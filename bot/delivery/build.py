@@ -6,8 +6,6 @@ plain value in :mod:`bot.alerts`, which every transport renders without touching
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-
 from bot.alerts import DEFAULT_SUMMARY_CHARS, Alert
 from bot.i18n import Translator, translator
 from bot.models import Button, Delivery, Story
@@ -15,6 +13,7 @@ from bot.pipeline.headline import without_repeated_title
 from bot.pipeline.summarize import summarize
 from storage import stories as story_store
 from storage import subscriptions as sub_store
+from storage.engine import Store
 
 
 def cluster_sources(
@@ -51,7 +50,7 @@ def alert_buttons(
 
 
 def build_alert(
-    db: Database,
+    db: Store,
     delivery: Delivery,
     summary_chars: int | None = None,
     images: bool = True,

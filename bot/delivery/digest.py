@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlite_utils import Database
-
 from bot.alerts import TOPIC_LABELS
 from bot.i18n import translator
 from bot.models import Button, Delivery, Reply, Story
 from storage import stories as story_store
+from storage.engine import Store
 
 TOPIC_WEIGHT = {"disaster": 1.0, "conflict": 0.8, "world": 0.6, "politics": 0.5, "crime": 0.4}
 MAX_LISTED = 25
@@ -29,7 +28,7 @@ def importance(story: Story, sources: int, now: datetime) -> float:
 
 
 def build_digest(
-    db: Database, held: list[Delivery], now: datetime, locale: str | None = None
+    db: Store, held: list[Delivery], now: datetime, locale: str | None = None
 ) -> Reply:
     """The digest of ``held`` alerts, in the chat's interface language ``locale``."""
     t = translator(locale)
