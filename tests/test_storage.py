@@ -367,10 +367,10 @@ def test_migrations_in_todays_style_run_on_postgres(postgres_url: str) -> None:
     db = PostgresMigrationDb(store)
 
     def m_example(db: Any) -> None:
-        db.execute("ALTER TABLE chats ADD COLUMN interface_language TEXT")
+        db.execute("ALTER TABLE chats ADD COLUMN example_language TEXT")
         db.execute(
             """
-            CREATE TABLE slack_installations (
+            CREATE TABLE example_installations (
                 id INTEGER PRIMARY KEY,
                 team_id TEXT NOT NULL UNIQUE,
                 bot_token TEXT NOT NULL,
@@ -379,26 +379,26 @@ def test_migrations_in_todays_style_run_on_postgres(postgres_url: str) -> None:
             )
             """
         )
-        db.table("slack_installations").add_column("enabled", int, not_null_default=1)
-        db.table("slack_installations").add_column("note", "TEXT", not_null_default="it's")
-        db.table("slack_installations").create_index(["installed_at"])
-        db.execute("CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT) WITHOUT ROWID")
-        db["leases"].insert({"name": "leader", "holder": None})
+        db.table("example_installations").add_column("enabled", int, not_null_default=1)
+        db.table("example_installations").add_column("note", "TEXT", not_null_default="it's")
+        db.table("example_installations").create_index(["installed_at"])
+        db.execute("CREATE TABLE example_leases (name TEXT PRIMARY KEY, holder TEXT) WITHOUT ROWID")
+        db["example_leases"].insert({"name": "leader", "holder": None})
 
     with store.atomic():
         m_example(db)
     new_id = store.insert(
-        "slack_installations", {"team_id": "T1", "bot_token": "x", "installed_at": "now"}
+        "example_installations", {"team_id": "T1", "bot_token": "x", "installed_at": "now"}
     )
-    row = next(store.query("SELECT * FROM slack_installations WHERE id = ?", [new_id]))
+    row = next(store.query("SELECT * FROM example_installations WHERE id = ?", [new_id]))
     assert row["enabled"] == 1 and row["note"] == "it's" and row["score"] is None
     types = dict(
         store.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = 'slack_installations'"
+            "WHERE table_name = 'example_installations'"
         ).fetchall()
     )
     assert types["id"] == "bigint" and types["score"] == "double precision"
-    assert store.execute("SELECT name FROM leases").fetchall() == [("leader",)]
+    assert store.execute("SELECT name FROM example_leases").fetchall() == [("leader",)]
     assert translate_ddl("SELECT 'INTEGER'") == "SELECT 'INTEGER'"  # data statements untouched
     store.close()
