@@ -613,7 +613,9 @@ def fit_model(
     scale[scale == 0] = 1.0
     expand = PolynomialFeatures(2 if interactions else 1, include_bias=False)
     expanded = expand.fit_transform((features - mean) / scale)
-    model = LogisticRegression(C=regularization, l1_ratio=1.0, solver="liblinear", max_iter=5000)
+    model = LogisticRegression(
+        C=regularization, l1_ratio=1.0, solver="liblinear", max_iter=5000, random_state=0
+    )
     model.fit(expanded, labels)
     terms = []
     for powers, weight in zip(expand.powers_, model.coef_[0], strict=True):

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.shared_data
 # Share of stories split exactly right on 20 dumps per layout (seed 7, eval half). The boundary
 # model is fitted on licence-compatible text only (scripts/build_segment_model.py), no longer
 # on BBC News and AG News: paragraph per line, headline with no blank lines and datelines
-# fell with that refit (0.849, 0.866 and 0.921 here), blank after paragraph and the real
+# fell with that refit (0.840, 0.875 and 0.937 here), blank after paragraph and the real
 # dump mix rose (0.935, 0.969).
 FLOORS = {
     "paragraph per line": 0.83,
@@ -40,7 +40,7 @@ FLOORS = {
     "bulleted items": 0.97,
     "wire slugs": 0.94,
     "read-more links": 0.96,
-    "datelines": 0.9,
+    "datelines": 0.92,
     "e-mail newsletter": 0.96,
     "web page as text": 0.96,
 }
@@ -68,7 +68,7 @@ def test_real_dumps_stories_exactly_right(shared_data: Path) -> None:
 def test_old_mixes_stories_exactly_right(shared_data: Path) -> None:
     # Before the layout rules, these 100 dumps of each mix gave 500/536 and 496/557 stories
     # exactly right, and 502 and 501 with them and the boundary model fitted on BBC News and
-    # AG News. Fitted on licence-compatible text only, 458 and 449: the floors sit under that.
+    # AG News. Fitted on licence-compatible text only, 463 and 448: the floors sit under that.
     right, total = dumps_exactly_right(build_dumps(shared_data, 100, seed=7, half="eval"))
     assert right >= 450, (right, total)
     wire = build_dumps(shared_data, 100, seed=7, half="eval", wire_share=0.3)

@@ -406,6 +406,8 @@ _DATELINE_DUMP_MIN = 3
 # signed copy, where a story without one is unlikely.
 _SIGN_OFF_LINE = re.compile(r"^(?:reuters?|ap|afp|upi|dpa)$", re.IGNORECASE)
 _SIGNED_DUMP_MIN = 3
+# Log-odds taken from "opens a story" for the line under a headline.
+_AFTER_HEADLINE_NUDGE = 2.0
 # The same after a line cut off: the two lines are one paragraph broken in copying.
 _BROKEN_PARAGRAPH_NUDGE = 12.0
 # Hard-wrapped copy (_wrapped_continuations): at least this many lines, a width (the 90th
@@ -687,6 +689,10 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
         nudges[position] = nudges.get(position, 0.0) - nudge
     for position in _wrapped_continuations(lines):
         nudges[position] = nudges.get(position, 0.0) - _BROKEN_PARAGRAPH_NUDGE
+    for position in range(1, count):
+        if cues[position - 1].headline and cues[position - 1].fixed[3] > 0:
+            # The line under a headline is its story's first paragraph.
+            nudges[position] = nudges.get(position, 0.0) - _AFTER_HEADLINE_NUDGE
     for position in _referring_openers(lines, cues):
         nudges[position] = nudges.get(position, 0.0) - _REFERRING_NUDGE
     for position in _unmarked_in_dateline_dump(lines, cues, forced):
@@ -1027,7 +1033,7 @@ def _mid_sentence_openers(lines: Sequence[_Line]) -> list[int]:
         if line.kicker or not line.words:
             continue
         first = line.words[0]
-        if first[:1] in ",;." or (
+        if first[:1] in ",;:." or (
             first[:1].islower() and first == first.lower() and "." not in first[:-1]
         ):
             found.append(position)
