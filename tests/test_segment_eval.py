@@ -22,21 +22,25 @@ from benchmarks.segmentation import (
 
 pytestmark = pytest.mark.shared_data
 
-# Share of stories split exactly right on 20 dumps per layout (seed 7, eval half).
+# Share of stories split exactly right on 20 dumps per layout (seed 7, eval half). The boundary
+# model is fitted on licence-compatible text only (scripts/build_segment_model.py), no longer
+# on BBC News and AG News: paragraph per line, headline with no blank lines and datelines
+# fell with that refit (0.840, 0.875 and 0.937 here), blank after paragraph and the real
+# dump mix rose (0.935, 0.969).
 FLOORS = {
-    "paragraph per line": 0.9,
+    "paragraph per line": 0.83,
     "story per line": 0.97,
     "headline into lede": 0.97,
-    "real dump mix": 0.93,
-    "blank after paragraph": 0.88,
+    "real dump mix": 0.95,
+    "blank after paragraph": 0.91,
     "headline, blank between stories": 0.95,
-    "headline, no blank lines": 0.92,
+    "headline, no blank lines": 0.84,
     "teasers cut mid-sentence": 0.95,
     "numbered items": 0.95,
     "bulleted items": 0.97,
     "wire slugs": 0.94,
     "read-more links": 0.96,
-    "datelines": 0.93,
+    "datelines": 0.92,
     "e-mail newsletter": 0.96,
     "web page as text": 0.96,
 }
@@ -61,14 +65,15 @@ def test_real_dumps_stories_exactly_right(shared_data: Path) -> None:
     assert right / total >= 0.97, ("current_events_dumps", right, total)
 
 
-def test_old_mixes_no_lower_than_before_the_layouts(shared_data: Path) -> None:
+def test_old_mixes_stories_exactly_right(shared_data: Path) -> None:
     # Before the layout rules, these 100 dumps of each mix gave 500/536 and 496/557 stories
-    # exactly right; now 502 and 501.
+    # exactly right, and 502 and 501 with them and the boundary model fitted on BBC News and
+    # AG News. Fitted on licence-compatible text only, 463 and 448: the floors sit under that.
     right, total = dumps_exactly_right(build_dumps(shared_data, 100, seed=7, half="eval"))
-    assert right >= 500, (right, total)
+    assert right >= 450, (right, total)
     wire = build_dumps(shared_data, 100, seed=7, half="eval", wire_share=0.3)
     right, total = dumps_exactly_right(wire)
-    assert right >= 496, (right, total)
+    assert right >= 440, (right, total)
 
 
 def test_exactly_right_counts_a_story_only_when_whole_and_alone() -> None:

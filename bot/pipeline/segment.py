@@ -30,18 +30,21 @@ pair of a dump in one numpy pass) that sees
 
 Explicit separators force a story start: a rule line (``---``, ``* * *``), a "Read more"
 link or, when the dump's blank-line gaps differ in size, a gap larger than the smallest one.
-Three cues move the model's decision without forcing it: a long line cut off mid-sentence
+Cues move the model's decision without forcing it: a long line cut off mid-sentence
 before the line, and two long lines in a row that share little vocabulary (a topic shift),
 toward a new story; a line that opens in mid-sentence (a lower-case word, a comma: its first
-words were lost in copying), against one.
+words were lost in copying; after a line cut off, the rest of a broken paragraph), a line
+that opens by referring back (a pronoun, "But", a quotation), and, in a dump whose stories
+carry agency datelines, a line with none, against one.
 Boilerplate lines (photo credits, bylines, calls to action) are dropped from the story text
 and never decide a boundary. A story's first line is its title when it is headline-shaped and
 scores as one (``_headline_score``); a headline run into the lede with no full stop is split
 off as the title; otherwise a headline is written from the lede (``bot.pipeline.headline``).
-The model is fitted with scikit-learn on the "tune" half of the dumps of
-``benchmarks/segmentation.py`` (``--fit``), which reports the other half: boundary F1 about
-0.97 on its standard mix and 0.95 on its wire-style mix; the benchmark also reports the share
-of stories split exactly right in each layout.
+The model is fitted with scikit-learn by ``scripts/build_segment_model.py`` on dumps laid out
+from licence-compatible text only (Wikipedia Current Events items, CC BY-SA; HuffPost
+headlines, CC BY 4.0; ``bot/data/segment_model/model.json`` records them). BBC News, AG News,
+BASIL and Reuters copy are for evaluation only: ``benchmarks/segmentation.py`` reports, on
+them, boundary F1 and the share of stories split exactly right in each layout.
 
 The decoder runs forward over the lines and follows only the stories that can still win,
 so time and memory grow with the dump's length (a 5 MB dump is not held as every pair of
@@ -52,12 +55,15 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import math
 import re
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -71,7 +77,14 @@ from bot.pipeline.text import (
     word_set,
 )
 
-__all__ = ["Segment", "boundary_examples", "derive_title", "split_dump", "split_dump_spans"]
+__all__ = [
+    "MODEL_FILE",
+    "Segment",
+    "boundary_examples",
+    "derive_title",
+    "split_dump",
+    "split_dump_spans",
+]
 
 
 @dataclass(frozen=True)
@@ -140,234 +153,30 @@ _HEADLINE_MAX_CHARS = 160
 # products, fitted with an L1 penalty so that only the interactions that help remain
 # ("previous line cut off" x "shared words", "headline-shaped" x "story length", ...). Each
 # term is ``(i, j, weight)``: feature ``i`` alone when ``j`` is -1, else the product of ``i``
-# and ``j``. Fitted by ``benchmarks/segmentation.py --fit`` on the tune half.
-# Provenance: the tune half is made of BBC News and AG News development articles from the
-# evaluation data, which are licensed for research and evaluation only. What is kept here is
-# about 200 numbers over layout and cohesion features (no words, no text of those articles).
-# Weights free of that data need the fit pointed at other articles.
-_FEATURE_MEAN = (
-    0.0258,
-    0.0236,
-    0.1469,
-    -0.8495,
-    0.0252,
-    0.4202,
-    0.1706,
-    0.0793,
-    3.2515,
-    1.6054,
-    0.3693,
-    2.6061,
-    0.0949,
-    0.052,
-    0.2279,
-    1.2205,
-    0.0832,
-    0.166,
-    0.0625,
-    0.4614,
-    1.8395,
-    0.966,
-    0.1827,
-    0.1298,
-    0.8572,
-    1.5454,
-    3.1842,
-)
-_FEATURE_SCALE = (
-    0.1586,
-    0.1519,
-    0.354,
-    0.5057,
-    0.1568,
-    0.4936,
-    0.3761,
-    0.2702,
-    0.8703,
-    1.131,
-    0.4826,
-    0.7749,
-    0.2931,
-    0.222,
-    0.194,
-    0.8034,
-    0.1051,
-    0.1611,
-    0.0717,
-    0.5849,
-    0.8802,
-    0.1813,
-    0.1728,
-    0.1358,
-    0.2611,
-    1.0843,
-    0.8641,
-)
-_BIAS = -1.567
-_TERMS = (
-    (2, -1, 0.359),
-    (3, -1, 0.123),
-    (6, -1, 0.648),
-    (8, -1, -0.404),
-    (14, -1, -0.41),
-    (15, -1, -0.766),
-    (16, -1, -0.508),
-    (17, -1, -2.287),
-    (18, -1, 0.377),
-    (19, -1, -0.282),
-    (20, -1, 1.082),
-    (24, -1, -0.426),
-    (25, -1, -0.186),
-    (26, -1, 1.622),
-    (0, 0, 0.157),
-    (0, 2, -0.133),
-    (0, 13, -0.017),
-    (0, 18, 0.021),
-    (0, 19, -0.155),
-    (0, 26, 0.032),
-    (1, 1, -0.012),
-    (1, 2, -0.211),
-    (1, 3, -0.22),
-    (1, 7, 0.044),
-    (1, 12, -0.035),
-    (1, 18, -0.526),
-    (1, 19, -0.012),
-    (1, 21, 0.001),
-    (1, 23, -0.214),
-    (1, 25, -0.005),
-    (2, 3, -0.076),
-    (2, 4, -0.005),
-    (2, 6, 0.084),
-    (2, 7, -0.161),
-    (2, 16, -0.136),
-    (2, 18, 0.209),
-    (2, 20, -0.054),
-    (2, 22, -0.137),
-    (2, 26, 0.073),
-    (3, 3, 0.394),
-    (3, 6, -0.096),
-    (3, 7, -0.041),
-    (3, 10, -0.005),
-    (3, 11, -0.034),
-    (3, 13, -0.086),
-    (3, 14, 0.189),
-    (3, 17, 0.019),
-    (3, 18, 0.279),
-    (3, 24, 0.143),
-    (3, 25, -0.123),
-    (3, 26, 0.025),
-    (4, 4, 0.001),
-    (4, 10, -0.011),
-    (4, 13, -0.011),
-    (4, 16, -0.093),
-    (4, 17, -0.032),
-    (4, 18, 0.115),
-    (4, 19, -0.056),
-    (4, 22, 0.009),
-    (4, 26, 0.051),
-    (5, 5, -3.672),
-    (5, 10, -0.163),
-    (5, 11, -0.043),
-    (5, 13, 0.004),
-    (5, 15, 0.046),
-    (5, 16, 0.06),
-    (5, 17, 0.017),
-    (5, 18, -0.067),
-    (5, 20, -0.181),
-    (5, 24, -0.085),
-    (5, 25, 0.056),
-    (6, 9, -0.114),
-    (6, 10, 0.177),
-    (6, 13, 0.046),
-    (6, 18, 0.095),
-    (6, 20, 0.186),
-    (6, 21, -0.039),
-    (6, 22, -0.079),
-    (7, 9, -0.031),
-    (7, 11, 0.2),
-    (7, 12, -0.005),
-    (7, 14, -0.006),
-    (7, 18, -0.173),
-    (7, 19, 0.135),
-    (7, 20, 0.019),
-    (7, 21, -0.02),
-    (7, 22, -0.073),
-    (7, 23, -0.149),
-    (7, 24, -0.067),
-    (8, 13, 0.093),
-    (8, 20, 0.193),
-    (8, 26, -0.228),
-    (9, 10, -0.202),
-    (9, 11, -1.012),
-    (9, 13, -0.312),
-    (9, 18, -0.398),
-    (9, 20, 0.446),
-    (9, 21, 0.001),
-    (9, 24, 0.647),
-    (10, 10, -0.232),
-    (10, 11, 0.115),
-    (10, 21, 0.05),
-    (10, 22, 0.064),
-    (10, 24, -0.024),
-    (11, 11, -0.02),
-    (11, 12, -0.052),
-    (11, 15, -0.464),
-    (11, 16, -0.188),
-    (11, 17, -0.058),
-    (11, 18, -0.224),
-    (11, 20, 0.469),
-    (11, 21, -0.085),
-    (11, 23, -0.609),
-    (11, 24, -0.231),
-    (12, 15, -0.11),
-    (12, 21, -0.021),
-    (12, 26, 0.088),
-    (13, 13, 0.107),
-    (13, 18, 0.06),
-    (13, 21, 0.046),
-    (13, 23, -0.174),
-    (13, 24, -0.009),
-    (13, 25, -0.133),
-    (14, 19, 0.003),
-    (14, 20, -0.368),
-    (14, 24, 0.129),
-    (14, 25, 0.056),
-    (15, 17, 1.348),
-    (15, 18, -0.109),
-    (15, 19, 0.28),
-    (15, 24, 0.147),
-    (15, 25, 0.174),
-    (15, 26, -0.182),
-    (16, 17, 0.272),
-    (16, 19, 0.116),
-    (16, 20, -0.013),
-    (16, 24, 0.092),
-    (17, 17, -0.009),
-    (17, 18, -0.305),
-    (17, 19, 0.505),
-    (17, 23, -0.004),
-    (17, 25, 0.045),
-    (18, 18, -0.182),
-    (18, 19, -0.016),
-    (18, 20, 0.216),
-    (18, 24, -0.307),
-    (18, 25, 0.172),
-    (19, 19, -0.132),
-    (19, 20, -0.03),
-    (19, 24, 0.279),
-    (20, 20, 0.273),
-    (20, 21, 0.062),
-    (20, 25, 0.722),
-    (20, 26, -1.042),
-    (21, 21, 0.005),
-    (21, 22, -0.028),
-    (21, 25, 0.004),
-    (23, 23, -0.042),
-    (24, 26, 0.019),
-)
-# Added when decoding. ``--fit`` chooses it on tune-half dumps the fit did not see (both
-# mixes): 0.0 and 0.5 tie there (mean F1 0.965), and 0.5 scores a little higher.
-_DECODE_OFFSET = 0.5
+# and ``j``. ``_DECODE_OFFSET`` is added when decoding. The numbers are read from
+# ``bot/data/segment_model/model.json``, built by ``scripts/build_segment_model.py`` from
+# licence-compatible text only (its ``meta`` names the sources and their licences); about
+# 200 numbers over layout and cohesion features, no words.
+MODEL_FILE = Path(str(resources.files("bot").joinpath("data", "segment_model", "model.json")))
+
+
+def _load_model(
+    path: Path,
+) -> tuple[tuple[float, ...], tuple[float, ...], float, tuple[tuple[int, int, float], ...], float]:
+    """The boundary model's mean, scale, bias, terms and decoding offset from ``path``."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("format") != "newsbot-segment-model":
+        raise ValueError(f"{path} is not a segmenter model")
+    return (
+        tuple(float(value) for value in data["feature_mean"]),
+        tuple(float(value) for value in data["feature_scale"]),
+        float(data["bias"]),
+        tuple((int(i), int(j), float(weight)) for i, j, weight in data["terms"]),
+        float(data["decode_offset"]),
+    )
+
+
+_FEATURE_MEAN, _FEATURE_SCALE, _BIAS, _TERMS, _DECODE_OFFSET = _load_model(MODEL_FILE)
 # Scores of the headline cues, in log-odds units (chosen on the "tune" half).
 _HEADLINE_BIAS = 2.0
 _HEADLINE_TITLE_CASE = 2.0
@@ -589,6 +398,31 @@ _CUT_LINE_CHARS = 100
 _CUT_LINE_NUDGE = 4.0  # Log-odds added to "the next line opens a story".
 # Log-odds taken from "opens a story" for a line that opens in mid-sentence.
 _MID_SENTENCE_NUDGE = 4.0
+# Log-odds taken from "opens a story" for a line without a dateline in a dump whose
+# stories carry one (_unmarked_in_dateline_dump), and the datelines that make such a dump.
+_UNMARKED_NUDGE = 6.0
+_DATELINE_DUMP_MIN = 3
+# A line that is a wire agency's sign-off alone, and the sign-offs that make a dump read as
+# signed copy, where a story without one is unlikely.
+_SIGN_OFF_LINE = re.compile(r"^(?:reuters?|ap|afp|upi|dpa)$", re.IGNORECASE)
+_SIGNED_DUMP_MIN = 3
+# Log-odds taken from "opens a story" for the line under a headline.
+_AFTER_HEADLINE_NUDGE = 2.0
+# The same after a line cut off: the two lines are one paragraph broken in copying.
+_BROKEN_PARAGRAPH_NUDGE = 12.0
+# Hard-wrapped copy (_wrapped_continuations): at least this many lines, a width (the 90th
+# percentile of line lengths) of at most this many characters, and this share of lines
+# within the slack of it.
+_WRAPPED_MIN_LINES = 10
+_WRAPPED_MAX_WIDTH = 90
+_WRAPPED_SLACK = 12
+_WRAPPED_SHARE = 0.5
+# Log-odds taken from "opens a story" for a line that opens by referring back
+# (_referring_openers).
+_REFERRING_NUDGE = 1.5
+_REFERRING_FIRST_WORDS = _PRONOUNS | word_set(
+    "but and yet however meanwhile also still instead moreover furthermore nevertheless thus"
+)
 # Openers of a paragraph that refers back to what came before (_is_brief_list): unlike
 # _CONTINUATION_OPENERS, not "The" alone, which opens many a brief ("The army ...").
 _REFERRING_OPENERS = _PRONOUNS | word_set(
@@ -843,10 +677,34 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
     cues = _line_cues(lines)
     blocks = _block_layout(cues)
     forced = _forced_starts(lines, cues, blocks)
+    sign_offs = [] if blocks else _sign_off_lines(lines)
+    forced.update(position + 1 for position in sign_offs if position + 1 < count)
     nudges = _topic_shifts(lines, cues)
     mid_sentence = _mid_sentence_openers(lines)
     for position in mid_sentence:
-        nudges[position] = nudges.get(position, 0.0) - _MID_SENTENCE_NUDGE
+        # After a line cut off, a line that carries on in mid-sentence is the rest of that
+        # paragraph, broken in copying: both halves belong to one story.
+        broken = lines[position - 1].open_ended
+        nudge = _BROKEN_PARAGRAPH_NUDGE if broken else _MID_SENTENCE_NUDGE
+        nudges[position] = nudges.get(position, 0.0) - nudge
+    for position in _wrapped_continuations(lines):
+        nudges[position] = nudges.get(position, 0.0) - _BROKEN_PARAGRAPH_NUDGE
+    for position in range(1, count):
+        if cues[position - 1].headline and cues[position - 1].fixed[3] > 0:
+            # The line under a headline is its story's first paragraph.
+            nudges[position] = nudges.get(position, 0.0) - _AFTER_HEADLINE_NUDGE
+    for position in _referring_openers(lines, cues):
+        nudges[position] = nudges.get(position, 0.0) - _REFERRING_NUDGE
+    for position in _unmarked_in_dateline_dump(lines, cues, forced):
+        nudges[position] = nudges.get(position, 0.0) - _UNMARKED_NUDGE
+    for position in sign_offs:
+        nudges[position] = nudges.get(position, 0.0) - _BROKEN_PARAGRAPH_NUDGE
+    if len(sign_offs) >= _SIGNED_DUMP_MIN:
+        # Signed copy: a story ends with its sign-off, so one without is unlikely.
+        after = {position + 1 for position in sign_offs}
+        for position in range(1, count):
+            if position not in after:
+                nudges[position] = nudges.get(position, 0.0) - _UNMARKED_NUDGE
     for position in set(_cut_lines(lines, cues, blocks)) - set(mid_sentence):
         # A line cut off before one that carries on its sentence is a paragraph broken
         # mid-sentence, not a teaser's end.
@@ -982,11 +840,7 @@ def _names_something(text: str) -> bool:
     words = text.split()
     for before, word in itertools.pairwise(words):
         core = word.strip("\"'“”‘’([{,;:.!?")
-        if (
-            core[:1].isupper()
-            and before[-1:] not in ".!?:"
-            and core.lower() not in _CALENDAR_WORDS
-        ):
+        if core[:1].isupper() and before[-1:] not in ".!?:" and core.lower() not in _CALENDAR_WORDS:
             return True
     return False
 
@@ -1179,9 +1033,88 @@ def _mid_sentence_openers(lines: Sequence[_Line]) -> list[int]:
         if line.kicker or not line.words:
             continue
         first = line.words[0]
-        if first[:1] in ",;." or (
+        if first[:1] in ",;:." or (
             first[:1].islower() and first == first.lower() and "." not in first[:-1]
         ):
+            found.append(position)
+    return found
+
+
+def _unmarked_in_dateline_dump(
+    lines: Sequence[_Line], cues: Sequence[_Cues], forced: Collection[int]
+) -> list[int]:
+    """Lines that neither carry nor head an agency dateline, in a dump whose stories do.
+
+    Agency copy dates every story ("LONDON (Reuters) - "): when the first story opens with
+    a dateline (on its first or second line) and several more do, a story that carries none
+    is unlikely, so the lines without one are read as paragraphs unless the evidence against
+    that is strong (a separator, a cut-off teaser's end).
+    """
+    dated = [
+        position
+        for position, (line, cue) in enumerate(zip(lines, cues, strict=True))
+        if cue.fixed[1] and _AGENCY_DATELINE.match(line.text)
+    ]
+    if len(dated) < _DATELINE_DUMP_MIN or dated[0] > 1:
+        return []
+    marked = set(dated) | {position for position in forced if position + 1 in set(dated)}
+    return [position for position in range(1, len(lines)) if position not in marked]
+
+
+def _sign_off_lines(lines: Sequence[_Line]) -> list[int]:
+    """Lines that are an agency's sign-off alone ("Reuter", "AP"), which close a wire story.
+
+    The line after one opens the next story; the sign-off itself never opens one. Two at
+    least, or a line reading "AP" is no sign of wire copy.
+    """
+    found = [
+        position
+        for position, line in enumerate(lines)
+        if not line.kicker and _SIGN_OFF_LINE.match(line.text)
+    ]
+    return found if len(found) >= 2 else []
+
+
+def _wrapped_continuations(lines: Sequence[_Line]) -> list[int]:
+    """Lines that carry on a line hard-wrapped at the dump's width (wire copy at 60-70).
+
+    In copy wrapped at a fixed width, most lines run close to that width; a line that
+    reaches it without closing its sentence was wrapped there, and its sentence goes on in
+    the next line. Cut-off cues (the line before "cut off") do not hold there: such a line
+    never ends a story.
+    """
+    count = len(lines)
+    if count < _WRAPPED_MIN_LINES:
+        return []
+    lengths = sorted(len(line.text) for line in lines)
+    width = lengths[int(count * 0.9)]
+    if width > _WRAPPED_MAX_WIDTH:
+        return []
+    near = width - _WRAPPED_SLACK
+    if sum(length >= near for length in lengths) < _WRAPPED_SHARE * count:
+        return []
+    return [
+        position
+        for position in range(1, count)
+        if lines[position - 1].open_ended
+        and len(lines[position - 1].text) >= near
+        and not lines[position].kicker
+    ]
+
+
+def _referring_openers(lines: Sequence[_Line], cues: Sequence[_Cues]) -> list[int]:
+    """Lines that open by referring back to what came before: a pronoun or "But" as the
+    first word, or a quotation. A story's first paragraph introduces its subject; these
+    go on about one already named. Not a line with a kicker or a dateline, which open
+    stories whatever their first word.
+    """
+    found = []
+    for position in range(1, len(lines)):
+        line = lines[position]
+        if line.kicker or cues[position].fixed[1] or not line.words:
+            continue
+        first = line.words[0].lower().strip(",;:")
+        if _OPEN_QUOTE.match(line.text) or first in _REFERRING_FIRST_WORDS:
             found.append(position)
     return found
 
@@ -1224,7 +1157,7 @@ def boundary_examples(text: str, starts: Collection[int]) -> list[tuple[tuple[fl
     ``starts`` are the indices (in ``text.splitlines()``) of the lines where stories start.
     Every line after the first is described against the true story running up to it, which
     is the context the decoder scores it in along the best path. Used by
-    ``benchmarks/segmentation.py --fit`` to fit ``_TERMS``.
+    ``scripts/build_segment_model.py`` to fit ``_TERMS``.
     """
     lines = _read_lines(text)
     cues = _line_cues(lines)
