@@ -380,7 +380,8 @@ SEED_TERMS: dict[str, tuple[str, ...]] = {
         "islamic state of",
         "levant",
         "military coup",
-        "coup d",
+        "coup etat",
+        "coup état",
         "coup leaders",
         "presidential guard",
         "armed attack",
@@ -893,6 +894,14 @@ SEED_TERMS: dict[str, tuple[str, ...]] = {
         "ceo of",
         "chief executive officer",
         "appointed chief",
+        # Company names carry their legal form ("Foods Inc", "Holdings plc"), and groups own
+        # subsidiaries: firm words, whatever the firm sells.
+        "subsidiary",
+        "subsidiaries",
+        "inc",
+        "corp",
+        "plc",
+        "holdings",
     ),
     "technology": (
         "technology",
