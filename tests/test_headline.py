@@ -292,3 +292,27 @@ def test_a_cut_never_leaves_a_count_waiting_for_its_noun() -> None:
     )
     assert title.split()[-1].lower() not in {"two", "of"}
     assert len(title) <= 90
+
+
+def test_a_wire_dateline_with_its_date_goes() -> None:
+    title = write_headline(
+        "VELDRA, March 3 - Northport Mills Inc said it plans to close its oldest paper mill "
+        "next year. The mill employs 240 people."
+    )
+    assert title.startswith("Northport Mills Inc")
+
+
+def test_an_acronym_given_after_its_name_is_not_said_twice() -> None:
+    title = write_headline(
+        "WASHINGTON - The Grain Export Board, GEB, accepted an offer to cover the sale of "
+        "30,000 tonnes of wheat. The GEB said the wheat would ship in May."
+    )
+    assert "GEB, GEB" not in title and title.startswith("GEB accepted")
+
+
+def test_a_stock_ticker_is_no_acronym() -> None:
+    title = write_headline(
+        "Landover Brick Company <LBC> said it expects its stock to begin trading on the "
+        "exchange next week. Landover Brick has 1,200 workers."
+    )
+    assert title.startswith("Landover Brick Company")

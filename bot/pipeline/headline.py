@@ -379,10 +379,11 @@ _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November"
     r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
 )
-# "LONDON (Reuters) - ", "HARTFORD, Conn. — ", "Lille (AFP) - ": a place in capitals or with
-# an agency; "David Blunkett - who ..." is no dateline.
+# "LONDON (Reuters) - ", "HARTFORD, Conn. — ", "CLEVELAND, Feb 26 - ", "Lille (AFP) - ": a
+# place in capitals (with its date) or with an agency; "David Blunkett - who ..." is no dateline.
 _DATELINE = re.compile(
-    r"^(?:[A-Z][A-Z.&'’]+(?:[ ,]+[A-Z][\w.&'’]*){0,4}\s*(?:\([^()]{1,30}\))?"
+    r"^(?:[A-Z][A-Z.&'’]+(?:[ ,]+[A-Z][\w.&'’]*){0,4}(?:,?\s+" + _MONTH + r"\s+\d{1,2})?"
+    r"\s*(?:\([^()]{1,30}\))?"
     r"|[A-Z][\w.&'’]*(?:[ ,]+[A-Z][\w.&'’]*){0,4}\s*\([^()]{1,30}\)|\([^()]{1,30}\))"
     r"\s+(?:-{1,2}|—|–)\s+"
 )
@@ -624,6 +625,8 @@ _NAME_RUN = re.compile(
     r"(?<![\w'’-])[A-Z][\w'’&-]*(?:\s+(?:(?:of|and|for|the|on)\s+)?[A-Z][\w'’&-]*)+"
     r"(?:(?<=Co)\.|(?<=Inc)\.|(?<=Ltd)\.|(?<=Corp)\.)?"
 )
+_TICKER = re.compile(r"<[^<>\s]{1,12}>")
+_REPEATED_ACRONYM = re.compile(r"\b([A-Z][A-Z&]{1,5})(?:,\s+\1,|\s+\(\1\))(?=\s|$)")
 # A word in capitals that may be an acronym: "EU", "FBI", "LSE" (not "I" or "A").
 _ACRONYM_WORD = re.compile(r"(?<![\w'’&-])[A-Z][A-Z&]{1,5}(?![\w&-])")
 
@@ -636,7 +639,8 @@ def _story_short_forms(title: str, story: str) -> str:
     "FBI"), which saves room for the rest of the lede. Only an acronym the story writes in
     capitals elsewhere counts, so no abbreviation is invented.
     """
-    counts = Counter(_ACRONYM_WORD.findall(story))
+    # Stock tickers ("<SRD>") abbreviate nothing the story spells out.
+    counts = Counter(_ACRONYM_WORD.findall(_TICKER.sub(" ", story)))
     # Two letters spell many names ("AP", "HR"): such an acronym must be the story's habit.
     acronyms = {word for word, count in counts.items() if len(word) > 2 or count >= 3}
     if not acronyms:
@@ -660,7 +664,9 @@ def _story_short_forms(title: str, story: str) -> str:
                 return " ".join([*words[:start], initials + possessive, *words[end:]])
         return match.group(0)
 
-    return _NAME_RUN.sub(shorten_run, title)
+    shortened = _NAME_RUN.sub(shorten_run, title)
+    # "The Commodity Credit Corporation, CCC, accepted": the acronym is not said twice.
+    return _REPEATED_ACRONYM.sub(r"\1", shortened) if shortened != title else title
 
 
 def _named_speaker(text: str) -> tuple[int, str] | None:
