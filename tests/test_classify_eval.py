@@ -17,6 +17,7 @@ from sklearn.model_selection import train_test_split
 from benchmarks.classify import AG_MAPPING, BBC_MAPPING, hard_news, hard_news_sets
 from benchmarks.common import read_jsonl
 from bot.pipeline.classify import TopicModel, train
+from bot.pipeline.feeds import parse_feed
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 
@@ -75,22 +76,22 @@ def test_default_model_through_the_mapping(shared_data: Path) -> None:
         f1_score(
             gold, _strict_predictions(model, bbc, BBC_MAPPING), average="macro", labels=classes
         )
-        >= 0.895
+        >= 0.905
     )
     ag = _rows(shared_data, "ag")
     ag_gold = [r["label"] for r in ag]
-    assert accuracy_score(ag_gold, _restricted_predictions(model, ag, AG_MAPPING)) >= 0.78
-    assert accuracy_score(gold, _strict_predictions(model, bbc, BBC_MAPPING)) >= 0.87
+    assert accuracy_score(ag_gold, _restricted_predictions(model, ag, AG_MAPPING)) >= 0.79
+    assert accuracy_score(gold, _strict_predictions(model, bbc, BBC_MAPPING)) >= 0.875
 
 
 # Figures printed by the benchmark for the shipped model (whole dev splits, never trained on):
-# current_events top-1 0.723, recall among the best two disaster 0.957, conflict 0.939,
-# crime 0.915; news_events (ECB+) top-1 0.827, recall 0.976, 1.0, 0.949.
+# current_events top-1 0.774, recall among the best two disaster 0.957, conflict 0.970,
+# crime 0.915; news_events (ECB+) top-1 0.854, recall 0.976, 1.0, 0.949.
 @pytest.mark.parametrize(
     ("name", "floor_top1", "floor_recall"),
     [
-        ("current_events", 0.69, {"disaster": 0.93, "conflict": 0.91, "crime": 0.88}),
-        ("news_events", 0.80, {"disaster": 0.95, "conflict": 0.96, "crime": 0.93}),
+        ("current_events", 0.75, {"disaster": 0.93, "conflict": 0.94, "crime": 0.89}),
+        ("news_events", 0.83, {"disaster": 0.95, "conflict": 0.96, "crime": 0.93}),
     ],
 )
 def test_default_model_on_real_hard_news(
@@ -100,6 +101,27 @@ def test_default_model_on_real_hard_news(
     assert figures["top1"] >= floor_top1
     for topic, floor in floor_recall.items():
         assert figures[f"{topic}@2"] >= floor, topic
+
+
+# The two science feeds of the data (phys.org and Science magazine's RSS 1.0 feed): 59 of their
+# 99 items come out as science and 2 as entertainment (24 did before research vocabulary was
+# added: with no known word, a story fell to the topic with the highest intercept).
+SCIENCE_FEEDS = ("phys_org_daily_scitech_news.rss", "rss-1.rss")
+
+
+def test_default_model_on_science_feeds(shared_data: Path) -> None:
+    model = TopicModel.load()
+    items = [
+        (item.title, item.text)
+        for name in SCIENCE_FEEDS
+        for item in parse_feed(
+            (shared_data / "feeds" / "rss_parser_inputs" / name).read_bytes()
+        ).items
+    ]
+    assert len(items) >= 95
+    best = [labels[0][0] for labels in model.classify_many(items)]
+    assert best.count("science") / len(best) >= 0.55
+    assert best.count("entertainment") / len(best) <= 0.04
 
 
 def test_default_model_throughput(shared_data: Path) -> None:

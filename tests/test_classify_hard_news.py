@@ -195,3 +195,96 @@ def test_harm_terms_are_not_tied_to_one_event_topic() -> None:
     for topic in EVENT_TOPICS:
         assert not set(SEED_TERMS[topic]) & set(SHARED_HARM_TERMS), topic
     assert len(set(SHARED_HARM_TERMS)) == len(SHARED_HARM_TERMS)
+
+
+# Written for these tests: the shapes of the stories the brief names, each with words that
+# pull towards a neighbouring topic (a quake's "stars" of rescue, a court in a war story).
+def test_an_earthquake_is_a_disaster_first(model: TopicModel) -> None:
+    assert (
+        _best(
+            model,
+            "Quake flattens villages in the north",
+            "A magnitude 7.1 earthquake struck before dawn, bringing down hundreds of homes "
+            "and killing at least 60 people; aftershocks hampered rescuers.",
+        )
+        == "disaster"
+    )
+
+
+def test_an_armed_attack_is_conflict_first(model: TopicModel) -> None:
+    assert (
+        _best(
+            model,
+            "",
+            "Militants launched coordinated attacks on army posts near the border overnight, "
+            "killing 14 soldiers, before air strikes drove them back into the hills.",
+        )
+        == "conflict"
+    )
+
+
+def test_a_sentencing_is_crime_first(model: TopicModel) -> None:
+    assert (
+        _best(
+            model,
+            "Former treasurer sentenced to eight years",
+            "A judge sentenced the former club treasurer to eight years in prison for "
+            "embezzling members' savings, saying the fraud had ruined families.",
+        )
+        == "crime"
+    )
+
+
+SCIENCE = [
+    (
+        "Astronomers find water vapour on a distant exoplanet",
+        "Using the space telescope, astronomers detected water vapour in the atmosphere of an "
+        "exoplanet twice the size of Earth orbiting a red dwarf star.",
+    ),
+    ("How neurons store a memory overnight", ""),
+    ("An enzyme from soil microbes breaks down polymers", ""),
+    (
+        "Fossil skull pushes back the origin of a human ancestor",
+        "Palaeontologists say the skull, found during an excavation in a cave, belongs to a "
+        "hominin species that lived 300,000 years earlier than thought.",
+    ),
+    (
+        "Physicists trap electrons with a laser",
+        "A team of physicists used a pair of lasers to hold single electrons in place, a step "
+        "towards quantum computers, they report in the journal.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("title", "text"), SCIENCE)
+def test_a_science_discovery_is_science_not_entertainment(
+    model: TopicModel, title: str, text: str
+) -> None:
+    """Research titles, even with no word of common news vocabulary, are science: with no
+    known word a story fell to the topic with the highest intercept, entertainment."""
+    assert _best(model, title, text) == "science"
+
+
+def test_a_takeover_between_technology_firms_is_business(model: TopicModel) -> None:
+    assert (
+        _best(
+            model,
+            "Chip maker agrees to buy graphics rival",
+            "The chip maker agreed to buy its graphics rival for $5.4 billion in cash and "
+            "stock, paying $20.50 a share, a premium of 24 per cent; regulators must approve "
+            "the acquisition.",
+        )
+        == "business"
+    )
+
+
+def test_a_contract_offer_to_a_ballplayer_is_sport(model: TopicModel) -> None:
+    assert (
+        _best(
+            model,
+            "",
+            "The Yankees made an eight-year contract offer to the free agent first baseman, "
+            "the slugger's agent said, after he hit 33 home runs last season.",
+        )
+        == "sport"
+    )

@@ -233,3 +233,86 @@ def test_a_lede_opening_with_a_place_keeps_its_event() -> None:
         "ranger from the Northfield Park Service, Sergeant Mila Ostrander."
     )
     assert "manhunt" in title and len(title) <= 90
+
+
+def test_a_name_the_story_also_writes_as_an_acronym_is_shortened_to_it() -> None:
+    title = write_headline(
+        "The Northland Rail Authority is to close three rural stations next year to save money. "
+        "The NRA said passenger numbers had halved since 2010, and the NRA board will vote on "
+        "the plan in March."
+    )
+    assert title.startswith("NRA ") and "Northland Rail Authority" not in title
+
+
+def test_no_acronym_is_invented_when_the_story_never_uses_one() -> None:
+    title = write_headline(
+        "The Northland Rail Authority is to close three rural stations next year to save money. "
+        "Passenger numbers have halved since 2010, the authority said."
+    )
+    assert title.startswith("Northland Rail Authority")
+
+
+def test_a_bracketed_acronym_replaces_only_the_name_it_spells() -> None:
+    # "Shares of" is no part of the name; "(Haso)" written as a word still spells its name.
+    shares = write_headline(
+        "Shares of Tarrow Mining Group (TMG) jumped on Monday after the firm found copper "
+        "near Lowbridge."
+    )
+    assert shares.startswith("Shares of TMG jumped")
+    office = write_headline(
+        "The Harbour Anti-Smuggling Office (Haso) will appeal against the acquittal of two "
+        "Northport dock workers, its director said."
+    )
+    assert office.startswith("Haso will appeal")
+
+
+def test_title_case_copy_keeps_its_words() -> None:
+    # Capitals do not tell names in Title Case, so "Aceh Province" is not turned into "AP".
+    title = write_headline(
+        "Earthquake Of Magnitude 6.1 Strikes Veldra's Aceh Province Killing One. AP reported "
+        "the quake. AP said more were hurt. AP photographers saw damage."
+    )
+    assert "Aceh Province" in title
+
+
+def test_a_named_source_goes_first_even_when_the_lede_is_long() -> None:
+    title = write_headline(
+        "Plans to build more than 40,000 homes on the edge of Northport will cause irreversible "
+        "damage to the river valley and the wildlife that depends on it, the Greens have warned. "
+        "The Greens want the plan withdrawn."
+    )
+    assert title.startswith("Greens warn plans to build")
+    assert len(title) <= 90 and title[-1].isalnum()
+
+
+def test_a_cut_never_leaves_a_count_waiting_for_its_noun() -> None:
+    title = write_headline(
+        "Shares in Lumen Systems rose sharply on Wednesday after two of the largest chip makers "
+        "in the region said that their planned merger had collapsed in a dispute over jobs."
+    )
+    assert title.split()[-1].lower() not in {"two", "of"}
+    assert len(title) <= 90
+
+
+def test_a_wire_dateline_with_its_date_goes() -> None:
+    title = write_headline(
+        "VELDRA, March 3 - Northport Mills Inc said it plans to close its oldest paper mill "
+        "next year. The mill employs 240 people."
+    )
+    assert title.startswith("Northport Mills Inc")
+
+
+def test_an_acronym_given_after_its_name_is_not_said_twice() -> None:
+    title = write_headline(
+        "WASHINGTON - The Grain Export Board, GEB, accepted an offer to cover the sale of "
+        "30,000 tonnes of wheat. The GEB said the wheat would ship in May."
+    )
+    assert "GEB, GEB" not in title and title.startswith("GEB accepted")
+
+
+def test_a_stock_ticker_is_no_acronym() -> None:
+    title = write_headline(
+        "Landover Brick Company <LBC> said it expects its stock to begin trading on the "
+        "exchange next week. Landover Brick has 1,200 workers."
+    )
+    assert title.startswith("Landover Brick Company")

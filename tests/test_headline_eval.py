@@ -39,7 +39,7 @@ def _share(values: list[bool | None]) -> float:
 
 @pytest.mark.parametrize(
     ("corpus", "rouge_floor", "names_floor"),
-    [("bbc", 0.25, 0.77), ("basil", 0.275, 0.80)],
+    [("bbc", 0.25, 0.79), ("basil", 0.275, 0.81)],
 )
 def test_written_titles_beat_the_cut_lede_and_name_the_subject(
     shared_data: Path, corpus: str, rouge_floor: float, names_floor: float

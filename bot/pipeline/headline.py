@@ -12,7 +12,9 @@ When a story has no headline, :func:`write_headline` writes one by compressing t
 sub-editors do, without a generative model: the dateline, bracketed and dashed asides,
 appositives and relative clauses, generic attributions ("police said", "according to ..."),
 time phrases ("on Monday") and leading adverbials go; a named source moves up front ("MPs
-say ..."); a name with its acronym becomes the acronym ("WTO"); articles and passive
+say ..."), the rest then cut to fit; a name with its acronym becomes the acronym ("WTO"), and
+so does a name whose acronym the story uses elsewhere ("European Union" in a story that says
+"EU"), which names the subject in fewer characters; articles and passive
 auxiliaries go (headline style: "12 killed", not "12 people were killed"); trailing
 subordinate clauses go while the headline is longer than a headline should be, unless they
 hold the story's subject or names it repeats. Whatever is cut is cut at a clause or phrase
@@ -61,6 +63,14 @@ _FUNCTION_WORDS = word_set(
     would can could should may might must shall do does did not no its his her their our my
     your this these those it he she they we i you if while when where because since although
     though so such very more most less also just per via amid despite during including its
+    """
+)
+# Counts and quantifiers: a cut right after one leaves it waiting for its noun ("shares rose
+# after two"), though a sentence may end on one ("the toll rose to seven").
+_COUNT_WORDS = word_set(
+    """
+    two three four five six seven eight nine ten eleven twelve dozen dozens hundreds thousands
+    millions several many some both each every few other another all any
     """
 )
 # Words that open a sentence far more often than they continue a headline.
@@ -369,10 +379,11 @@ _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November"
     r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
 )
-# "LONDON (Reuters) - ", "HARTFORD, Conn. — ", "Lille (AFP) - ": a place in capitals or with
-# an agency; "David Blunkett - who ..." is no dateline.
+# "LONDON (Reuters) - ", "HARTFORD, Conn. — ", "CLEVELAND, Feb 26 - ", "Lille (AFP) - ": a
+# place in capitals (with its date) or with an agency; "David Blunkett - who ..." is no dateline.
 _DATELINE = re.compile(
-    r"^(?:[A-Z][A-Z.&'’]+(?:[ ,]+[A-Z][\w.&'’]*){0,4}\s*(?:\([^()]{1,30}\))?"
+    r"^(?:[A-Z][A-Z.&'’]+(?:[ ,]+[A-Z][\w.&'’]*){0,4}(?:,?\s+" + _MONTH + r"\s+\d{1,2})?"
+    r"\s*(?:\([^()]{1,30}\))?"
     r"|[A-Z][\w.&'’]*(?:[ ,]+[A-Z][\w.&'’]*){0,4}\s*\([^()]{1,30}\)|\([^()]{1,30}\))"
     r"\s+(?:-{1,2}|—|–)\s+"
 )
@@ -518,6 +529,9 @@ _QUOTES = re.compile(r"[\"“”]")
 _DANGLING_END = re.compile(r"[\s,;:\-–—“‘(]+$")
 
 
+_COMPANY_ENDINGS = frozenset({"Inc", "Co", "Corp", "Ltd", "Bros", "Jr", "Sr"})
+
+
 def _tidy(text: str) -> str:
     text = _SPACES.sub(" ", text).strip()
     text = re.sub(r"\s+([,;:.!?%)])", r"\1", text)
@@ -526,6 +540,8 @@ def _tidy(text: str) -> str:
     if text.endswith(('"', "'")) and text.count(text[-1]) % 2:
         text = _DANGLING_END.sub("", text[:-1]).strip(" ,;")  # A quotation opened, not closed.
     words = text.split()
+    if words and words[-1].rstrip(".") in _COMPANY_ENDINGS:
+        words[-1] = words[-1].rstrip(".")  # "... ATI Technologies Inc.": no stop in a headline.
     while len(words) > 3 and _bare(words[-1]).lower() in _FUNCTION_WORDS:
         words.pop()  # "... on the last": a headline does not end on a function word.
     return " ".join(words)
@@ -559,18 +575,98 @@ def _clean_cut(text: str, position: int, needs_verb: bool) -> bool:
     head = _tidy(text[:position])
     if len(head) < _MIN_CHARS or len(head.split()) < 3 or not _ends_well(head):
         return False
+    if _bare(head.split()[-1]).lower() in _COUNT_WORDS and text[position:].lstrip()[:1].islower():
+        return False
     return not needs_verb or _has_verb(head)
 
 
+def _initials(words: Sequence[str]) -> str:
+    """The letters an acronym takes from ``words``: each capitalised word or hyphenated part
+    gives its first letter, a word in capitals all of it ("UK Independence Party": UKIP), and
+    lower-case links ("of", "and") none."""
+    letters = []
+    for word in words:
+        bare = _bare(word).removesuffix("'s").removesuffix("’s")
+        if len(bare) > 1 and bare.isupper():
+            letters.append(bare)
+            continue
+        letters.extend(part[0] for part in bare.split("-") if part[:1].isupper())
+    return "".join(letters)
+
+
 def _acronym(match: re.Match[str]) -> str:
-    """The acronym in place of the name it stands for, when its letters fit the name's."""
+    """The acronym in place of the name it stands for, when its letters fit the name's.
+
+    The name found before the brackets can take in words that are not part of it ("Shares of
+    Sumitomo Mitsui Financial (SMFG)"): the longest tail of it whose initials spell the
+    acronym, or begin it, is what the acronym replaces. An acronym written as a word
+    ("Wada", "Balco") must spell the name's initials, not only share their first letter.
+    """
     name, short = match.group("name"), match.group("short")
     lead = re.match(r"(?:The|A|An)\s+", name)
     words = name[lead.end() if lead else 0 :].split()
-    initials = "".join(word[0] for word in words if word[0].isupper())
+    key = short.lower()
+    for start in range(len(words)):
+        initials = _initials(words[start:]).lower()
+        if not words[start][:1].isupper() or len(initials) < 2:
+            continue
+        if initials == key or (key.startswith(initials) and len(initials) >= 3):
+            kept = " ".join(words[:start])
+            prefix = (lead.group(0) if lead and not start else "") + (kept + " " if kept else "")
+            return prefix + short
+    initials = _initials(words)
     if initials and short[0] == initials[0] and short.isupper():
         return (lead.group(0) if lead else "") + short
     return match.group(0)
+
+
+# A run of capitalised words, with the links names carry inside ("Bank of England").
+_NAME_RUN = re.compile(
+    r"(?<![\w'’-])[A-Z][\w'’&-]*(?:\s+(?:(?:of|and|for|the|on)\s+)?[A-Z][\w'’&-]*)+"
+    r"(?:(?<=Co)\.|(?<=Inc)\.|(?<=Ltd)\.|(?<=Corp)\.)?"
+)
+_TICKER = re.compile(r"<[^<>\s]{1,12}>")
+_REPEATED_ACRONYM = re.compile(r"\b([A-Z][A-Z&]{1,5})(?:,\s+\1,|\s+\(\1\))(?=\s|$)")
+# A word in capitals that may be an acronym: "EU", "FBI", "LSE" (not "I" or "A").
+_ACRONYM_WORD = re.compile(r"(?<![\w'’&-])[A-Z][A-Z&]{1,5}(?![\w&-])")
+
+
+def _story_short_forms(title: str, story: str) -> str:
+    """Names in ``title`` written as the acronym the story also uses for them.
+
+    Headlines use the short form a story gives a name ("European Union ministers ..." in a
+    story that says "EU" becomes "EU ministers ..."; "Federal Bureau of Investigation",
+    "FBI"), which saves room for the rest of the lede. Only an acronym the story writes in
+    capitals elsewhere counts, so no abbreviation is invented.
+    """
+    # Stock tickers ("<SRD>") abbreviate nothing the story spells out.
+    counts = Counter(_ACRONYM_WORD.findall(_TICKER.sub(" ", story)))
+    # Two letters spell many names ("AP", "HR"): such an acronym must be the story's habit.
+    acronyms = {word for word, count in counts.items() if len(word) > 2 or count >= 3}
+    if not acronyms:
+        return title
+    content = [word for word in title.split() if _bare(word).lower() not in _FUNCTION_WORDS]
+    if content and sum(_capitalised(word) for word in content) / len(content) >= 0.75:
+        return title  # Title Case: capitals do not tell a name from an ordinary word.
+
+    def shorten_run(match: re.Match[str]) -> str:
+        words = match.group(0).split()
+        for start in range(len(words) - 1):
+            for end in range(len(words), start + 1, -1):
+                span = words[start:end]
+                if not (span[0][:1].isupper() and span[-1][:1].isupper()):
+                    continue
+                initials = _initials(span)
+                if len(initials) < 2 or initials not in acronyms or initials == span[0]:
+                    continue
+                last = span[-1].rstrip(".")
+                possessive = "'s" if last.endswith("'s") else "’s" if last.endswith("’s") else ""
+                return " ".join([*words[:start], initials + possessive, *words[end:]])
+        return match.group(0)
+
+    shortened = _NAME_RUN.sub(shorten_run, title)
+    # "The Commodity Credit Corporation, CCC, accepted": the acronym is not said twice.
+    return _REPEATED_ACRONYM.sub(r"\1", shortened) if shortened != title else title
 
 
 def _named_speaker(text: str) -> tuple[int, str] | None:
@@ -608,8 +704,8 @@ def _speaker_says(speaker: str, verb: str) -> str | None:
         capitals = capitals[roles[-1] + 1 :]  # "Secretary Alan Johnson": the person's name.
     said = _PRESENT_TENSE.get(verb.lower(), verb.lower())
     last = capitals[-1]
-    if said == "says" and last.endswith("s") and not last.endswith("ss") and len(capitals) == 1:
-        said = "say"  # "MPs say", "Tories say".
+    if said.endswith("s") and last.endswith("s") and not last.endswith("ss") and len(capitals) == 1:
+        said = said[:-1]  # "MPs say", "Tories warn".
     return f"{' '.join(capitals)} {said}"
 
 
@@ -652,10 +748,12 @@ def _drop_asides(sentence: str, names: Counter[str] | None = None) -> str:
         shorter = pattern.sub(replacement, text)
         if _has_verb(shorter) or not _has_verb(text):
             text = shorter
-    if speaker is not None and text and len(text) + len(speaker[1]) < HEADLINE_MAX_CHARS:
-        first = text.split(" ", 1)[0]
-        if not (len(first) > 1 and first.isupper()) and (
-            names is None or names[_bare(first).lower()] == 0
+    if speaker is not None and text and len(text) + len(speaker[1]) < 2 * HEADLINE_MAX_CHARS:
+        first, *rest = text.split(" ", 2)
+        if first in ("The", "A", "An") or (
+            not (len(first) > 1 and first.isupper())
+            and (names is None or names[_bare(first).lower()] == 0)
+            and not (rest and _capitalised(rest[0]))  # "George W Bush" stays a name.
         ):
             text = text[:1].lower() + text[1:]
         text = f"{speaker[1]} {text}"
@@ -775,6 +873,7 @@ def write_headline(
     weighted, names = _story_names(opening)
     subject = weighted[0] if weighted is not None else None
     compressed = _drop_asides(sentence, names) or _tidy(_TERMINAL.sub("", sentence))
+    compressed = _story_short_forms(compressed, opening)
     styled = _headline_style(compressed)
     if len(styled) < _MIN_CHARS:
         styled = _headline_style(_tidy(_TERMINAL.sub("", _DATELINE.sub("", sentence))))
