@@ -722,10 +722,9 @@ class DedupDecision:
     new_information: bool
 
 
-_NO_SHINGLES: U32 = np.zeros(0, dtype=np.uint32)
 # Every value of the signature of a text without shingles.
 _NO_SHINGLE_VALUE = np.iinfo(np.uint32).max
-_NO_TERMS: TermIds = np.zeros(0, dtype=np.int32)
+_TERM_BYTES = np.dtype(np.int32).itemsize
 
 
 @dataclass(slots=True)
@@ -855,9 +854,12 @@ class StoryIndex:
         self._slot_of: dict[str, int] = {}
         self._free_slots: list[int] = []
         self._story_ids: list[str | None] = []  # None: a free slot
-        self._shingles: list[U32] = []  # sorted distinct shingle hashes
-        self._terms: list[TermIds] = []  # sorted distinct content-term ids
-        self._key_terms: list[TermIds] = []  # the rarest terms when indexed: inverted-index keys
+        # Per-story arrays are kept as the bytes of their values (read back with
+        # :meth:`_shingles_of` and the like): a bytes object costs ~100 bytes less than a numpy
+        # array, a few tens of MB over a large window's three arrays a story.
+        self._shingles: list[bytes] = []  # sorted distinct shingle hashes (uint32)
+        self._terms: list[bytes] = []  # sorted distinct content-term ids (int32)
+        self._key_terms: list[bytes] = []  # the rarest terms when indexed: inverted-index keys
         self._clusters: list[str] = []
         self._originals: list[str] = []  # the story it reprints, or its own id
         self._anchors: list[bytes] = []  # ``_anchors`` of a long story, else empty
@@ -1073,10 +1075,10 @@ class StoryIndex:
         generation = vocabulary.generation
         return [
             Fingerprint(
-                shingles=shingles_low[shingle_bounds[n] : shingle_bounds[n + 1]].copy(),
+                shingles=shingles_low[shingle_bounds[n] : shingle_bounds[n + 1]],
                 signature=signatures[n],
                 band_keys=band_keys[n],
-                terms=terms_low[term_bounds[n] : term_bounds[n + 1]].copy(),
+                terms=terms_low[term_bounds[n] : term_bounds[n + 1]],
                 lead_terms=lead_low[lead_bounds[n] : lead_bounds[n + 1]],
                 vocabulary=vocabulary,
                 generation=generation,
@@ -1227,9 +1229,9 @@ class StoryIndex:
         best: int | None = None
         best_score = 0.0
         size_new = features.shingles.size
-        all_shingles = self._shingles
+        shingles_of = self._shingles_of
         for slot in found[agreement >= min_agreement].tolist():
-            shingles = all_shingles[slot]
+            shingles = shingles_of(slot)
             shared = _intersection_size(features.shingles, shingles)
             covered_new = shared / size_new
             covered_old = shared / max(shingles.size, 1)
@@ -1296,12 +1298,13 @@ class StoryIndex:
         rank = (counts << shift) - (pool[starts] & ((1 << shift) - 1))
         top = np.argsort(-rank, kind="stable")[: self.story_max_candidates]
         all_terms = self._terms
+        terms_of = self._terms_of
         in_window = self._within_window(slots[starts[top]], when)
         shared_keys = dict(zip(slots[starts[top]].tolist(), counts[top].tolist(), strict=True))
         candidates = [
             slot
             for slot in in_window.tolist()
-            if all_terms[slot].size  # found through its key terms, so it has some; kept safe
+            if all_terms[slot]  # found through its key terms, so it has some; kept safe
         ]
         if not candidates:
             return None
@@ -1310,7 +1313,7 @@ class StoryIndex:
         # whatever the array size): their term arrays are concatenated, each term is looked
         # up among the new story's sorted terms, and the weights of the terms found are
         # summed per candidate.
-        candidate_terms = [all_terms[slot] for slot in candidates]
+        candidate_terms = [terms_of(slot) for slot in candidates]
         pool = np.concatenate(candidate_terms)
         positions = np.searchsorted(features.terms, pool)
         positions[positions == features.terms.size] = 0
@@ -1321,7 +1324,7 @@ class StoryIndex:
         story_weights: list[float] = self._story_weights[candidates].tolist()
         story_squares: list[float] = self._story_squares[candidates].tolist()
         square = features.total_square
-        event_min_terms = self.event_min_terms
+        event_min_bytes = self.event_min_terms * _TERM_BYTES
         best: int | None = None
         best_similarity = best_cosine = 0.0
         anchors, all_anchors = features.anchors, self._anchors
@@ -1332,7 +1335,7 @@ class StoryIndex:
             # order words were first seen (a batch or one story at a time), so two candidates
             # that tie could otherwise swap places on the last bits of a float.
             # Among equally similar candidates the first wins: it shares the most rare keys.
-            long_pair = event_tier and all_terms[slot].size >= event_min_terms
+            long_pair = event_tier and len(all_terms[slot]) >= event_min_bytes
             overlap = (
                 round(shared_weight / max(min(weight, story_weight), 1e-9), 9)
                 if shared_keys[slot] >= overlap_shared and not long_pair
@@ -1377,7 +1380,7 @@ class StoryIndex:
         root = self._slot_of.get(self._clusters[slot])
         if root is None or root == slot:
             return True
-        terms = self._terms[root]
+        terms = self._terms_of(root)
         if terms.size < self.event_min_terms:
             return True
         found = _member_mask(features.terms, terms)
@@ -1396,8 +1399,8 @@ class StoryIndex:
             return terms.size >= self.min_new_terms
         if isinstance(members, str):
             members = {members}
-        slot_of, all_terms = self._slot_of, self._terms
-        seen = np.sort(np.concatenate([all_terms[slot_of[member]] for member in members]))
+        slot_of, terms_of = self._slot_of, self._terms_of
+        seen = np.sort(np.concatenate([terms_of(slot_of[member]) for member in members]))
         novel = int(np.count_nonzero(~_member_mask(terms, seen)))
         if novel < self.min_new_terms or novel / max(terms.size, 1) < self.min_new_share:
             return False
@@ -1407,6 +1410,18 @@ class StoryIndex:
         return novel_lead / max(lead_terms.size, 1) >= self.min_new_lead_share
 
     # ------------------------------------------------------------------------ bookkeeping
+
+    def _shingles_of(self, slot: int) -> U32:
+        """The sorted distinct shingle hashes of the story in ``slot``."""
+        return np.frombuffer(self._shingles[slot], dtype=np.uint32)
+
+    def _terms_of(self, slot: int) -> TermIds:
+        """The sorted distinct content-term ids of the story in ``slot``."""
+        return np.frombuffer(self._terms[slot], dtype=np.int32)
+
+    def _key_terms_of(self, slot: int) -> TermIds:
+        """The inverted-index keys of the story in ``slot``."""
+        return np.frombuffer(self._key_terms[slot], dtype=np.int32)
 
     def _effective_time(self, published: datetime | None) -> float | None:
         if published is not None:
@@ -1441,9 +1456,9 @@ class StoryIndex:
         if self._free_slots:
             slot = self._free_slots.pop()
             self._story_ids[slot] = story_id
-            self._shingles[slot] = features.shingles
-            self._terms[slot] = features.terms
-            self._key_terms[slot] = features.key_terms
+            self._shingles[slot] = features.shingles.tobytes()
+            self._terms[slot] = features.terms.tobytes()
+            self._key_terms[slot] = features.key_terms.tobytes()
             self._clusters[slot] = cluster
             self._originals[slot] = original or story_id
             self._anchors[slot] = features.anchors
@@ -1452,9 +1467,9 @@ class StoryIndex:
             if slot == self._times.size:
                 self._grow()
             self._story_ids.append(story_id)
-            self._shingles.append(features.shingles)
-            self._terms.append(features.terms)
-            self._key_terms.append(features.key_terms)
+            self._shingles.append(features.shingles.tobytes())
+            self._terms.append(features.terms.tobytes())
+            self._key_terms.append(features.key_terms.tobytes())
             self._clusters.append(cluster)
             self._originals.append(original or story_id)
             self._anchors.append(features.anchors)
@@ -1499,16 +1514,16 @@ class StoryIndex:
 
     def _remove(self, story_id: str) -> None:
         slot = self._slot_of.pop(story_id)
-        shingles, terms, key_terms = self._shingles[slot], self._terms[slot], self._key_terms[slot]
+        has_shingles = bool(self._shingles[slot])
+        terms, key_terms = self._terms_of(slot), self._key_terms_of(slot)
         cluster = self._clusters[slot]
         self._story_ids[slot] = None
-        self._shingles[slot] = _NO_SHINGLES
-        self._terms[slot] = self._key_terms[slot] = _NO_TERMS
+        self._shingles[slot] = self._terms[slot] = self._key_terms[slot] = b""
         self._anchors[slot] = _NO_ANCHORS
         self._clusters[slot] = self._originals[slot] = ""
         self._times[slot] = np.nan
         self._free_slots.append(slot)
-        if shingles.size:
+        if has_shingles:
             keys = self._band_keys(self._signatures[slot])
             self._bands.remove(keys, keys.tolist(), slot)
         for term in key_terms.tolist():
