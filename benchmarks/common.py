@@ -47,3 +47,15 @@ def read_jsonl(path: Path) -> Iterator[dict]:
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process now, in MiB (``VmRSS``; Linux only, else 0)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024  # reported in kB
+    except OSError:
+        pass
+    return 0.0

@@ -19,6 +19,7 @@ FIELDS = (
     "p95_ms",
     "matches_per_story",
     "peak_rss_mb",
+    "matcher_rss_mb",
     "naive_stories_per_s",
     "naive_matches_per_story",
     "naive_stories",

@@ -122,6 +122,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import mmap
 import re
 import unicodedata
 import zlib
@@ -130,7 +131,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -494,8 +495,217 @@ def shingle_hashes(token_hashes: U64, size: int = 3) -> U32:
 # Index
 # --------------------------------------------------------------------------------------
 
-# A band bucket shared by more stories than this is a list rather than a tuple.
-_TUPLE_BUCKET = 16
+# Band entries kept in the dict of recent ones before they are merged into the sorted arrays:
+# at least this many, and at most a sixteenth of the merged ones, so that the copy a merge
+# makes costs a bounded amount per entry.
+_RECENT_BANDS = 1 << 16
+# Bits of the band index's filter per merged entry: a band key the window does not hold
+# passes it with a probability of about 1/32 (the share of bits set).
+_FILTER_BITS_PER_ENTRY = 32
+_FILTER_BLOCK = 1 << 18
+
+
+class _BandIndex:
+    """The LSH band buckets: band key -> the slots of the stories having it, in the order added.
+
+    A dict from each band key to its slots took ~300 MB at 100,000 stories (40 keys each):
+    a 64-bit int object and a dict entry per key, ~80 bytes. Here most entries live in two
+    sorted numpy arrays (the key and the slot: 12 bytes an entry); those added since the last
+    merge live in a small dict, which is what keeps adding cheap, and are merged in when it
+    grows past ``_RECENT_BANDS`` entries or a sixteenth of the arrays. A removed entry's slot
+    becomes -1 in the arrays until the next merge drops it.
+
+    A binary search of millions of keys costs a cache miss per step, several times a dict
+    look-up; but most band keys of a new story are in no other story, so a bitmap of
+    ``_FILTER_BITS_PER_ENTRY`` bits per merged entry, indexed by the top bits of the key,
+    turns nearly all of them away with one gather, and only the rest are searched.
+
+    :meth:`find` gives slots as the dict of buckets did: band by band, and within a band in
+    the order the stories were added (the arrays are sorted stably, and hold older entries
+    than the dict); so are reprint candidates met, and ties among them broken, as before.
+    """
+
+    def __init__(self, min_recent: int = _RECENT_BANDS) -> None:
+        self.min_recent = min_recent
+        self.keys: U64 = np.zeros(0, dtype=np.uint64)  # sorted; equal keys in order added
+        self.slots: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)  # -1: removed
+        self.removed = 0  # entries of the arrays whose slot is -1
+        # Band key -> a bare slot, or a list of slots in the order added.
+        self.recent: dict[int, int | list[int]] = {}
+        self.recent_entries = 0
+        self.shift = np.uint64(64)  # key >> shift is the key's bit of the filter
+        self.filter: npt.NDArray[np.uint8] = np.zeros(1, dtype=np.uint8)
+
+    def __len__(self) -> int:
+        """The number of (key, slot) entries."""
+        return self.keys.size - self.removed + self.recent_entries
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """Every (key, slot) entry, in no particular order (for tests)."""
+        live = self.slots >= 0
+        found = list(zip(self.keys[live].tolist(), self.slots[live].tolist(), strict=True))
+        for key, value in self.recent.items():
+            found += [(key, slot) for slot in ([value] if isinstance(value, int) else value)]
+        return found
+
+    def _passing(self, keys: U64) -> U64:
+        """The ``keys`` the filter lets through: all those the arrays hold, and a few more."""
+        if not self.keys.size:
+            return keys[:0]
+        bits = keys >> self.shift
+        passed: U64 = keys[
+            (self.filter[bits >> np.uint64(3)] >> (bits & np.uint64(7)).astype(np.uint8)) & 1 != 0
+        ]
+        return passed
+
+    def _merged(self, keys: U64) -> dict[int, list[int]]:
+        """Per position in ``keys``, the live slots the arrays hold for it (only those with
+        some), in the order added."""
+        if not self.keys.size:
+            return {}
+        bits = keys >> self.shift
+        passed = np.flatnonzero(
+            (self.filter[bits >> np.uint64(3)] >> (bits & np.uint64(7)).astype(np.uint8)) & 1
+        )
+        if not passed.size:
+            return {}
+        wanted = keys[passed]
+        lows = np.searchsorted(self.keys, wanted).tolist()
+        highs = np.searchsorted(self.keys, wanted, side="right").tolist()
+        found: dict[int, list[int]] = {}
+        for position, low, high in zip(passed.tolist(), lows, highs, strict=True):
+            if high > low:
+                slots = [slot for slot in self.slots[low:high].tolist() if slot >= 0]
+                if slots:
+                    found[position] = slots
+        return found
+
+    def find(self, keys: U64, key_list: list[int]) -> list[int]:
+        """The slots having any of the band ``keys`` (``key_list`` is the same as Python
+        ints), band by band, each band's in the order added; a slot may repeat."""
+        recent = self.recent
+        values = list(map(recent.get, key_list)) if recent else [None] * len(key_list)
+        merged = self._merged(keys)
+        found: list[int] = []
+        for position, value in enumerate(values):
+            if merged and position in merged:
+                found += merged[position]
+            if value is not None:
+                if isinstance(value, int):
+                    found.append(value)
+                else:
+                    found += value
+        return found
+
+    def add(self, key_list: list[int], slot: int) -> None:
+        """Add ``slot`` to the bucket of every key."""
+        recent = self.recent
+        for key in key_list:
+            value = recent.get(key)
+            if value is None:
+                recent[key] = slot
+            elif isinstance(value, int):
+                recent[key] = [value, slot]
+            else:
+                value.append(slot)
+        self.recent_entries += len(key_list)
+        if self.recent_entries > max(self.min_recent, self.keys.size >> 4):
+            self._merge()
+
+    def remove(self, keys: U64, key_list: list[int], slot: int) -> None:
+        """Take ``slot`` out of the bucket of every key."""
+        recent = self.recent
+        for key in key_list:
+            value = recent.get(key)
+            if value is None:
+                continue
+            if isinstance(value, int):
+                if value == slot:
+                    del recent[key]
+                    self.recent_entries -= 1
+            elif slot in value:
+                value.remove(slot)
+                self.recent_entries -= 1
+                if len(value) == 1:
+                    recent[key] = value[0]
+        passed = self._passing(keys)
+        if not passed.size:
+            return
+        lows = np.searchsorted(self.keys, passed)
+        highs = np.searchsorted(self.keys, passed, side="right")
+        for low, high in zip(lows.tolist(), highs.tolist(), strict=True):
+            if high > low:
+                hits = np.flatnonzero(self.slots[low:high] == slot)
+                self.slots[low + hits] = -1
+                self.removed += hits.size
+
+    def _merge(self) -> None:
+        """Move the recent entries into the sorted arrays, drop the removed ones, and
+        rebuild the filter."""
+        keys: list[int] = []
+        slots: list[int] = []
+        for key, value in self.recent.items():
+            if isinstance(value, int):
+                keys.append(key)
+                slots.append(value)
+            else:
+                keys += [key] * len(value)
+                slots += value
+        self.recent = {}
+        self.recent_entries = 0
+        new_keys = np.array(keys, dtype=np.uint64)
+        order = np.argsort(new_keys, kind="stable")  # equal keys stay in the order added
+        new_keys = new_keys[order]
+        new_slots = np.array(slots, dtype=np.int32)[order]
+        old_keys, old_slots = self.keys, self.slots
+        live = old_slots >= 0
+        # Where each new entry goes: after the equal keys already there (added earlier),
+        # counting only the entries that stay.
+        at = np.searchsorted(old_keys, new_keys, side="right")
+        if self.removed:
+            at -= np.searchsorted(np.flatnonzero(~live), at)
+        at += np.arange(at.size)
+        size = old_keys.size - self.removed + new_keys.size
+        is_old = np.ones(size, dtype=bool)
+        is_old[at] = False
+        self.keys = _mapped(size, np.uint64)
+        self.keys[at] = new_keys
+        self.keys[is_old] = old_keys[live] if self.removed else old_keys
+        del old_keys
+        self.slots = _mapped(size, np.int32)
+        self.slots[at] = new_slots
+        self.slots[is_old] = old_slots[live] if self.removed else old_slots
+        del old_slots
+        self.removed = 0
+        self._build_filter()
+
+    def _build_filter(self) -> None:
+        """Set the filter's bit of every key, a block of keys at a time: the temporary
+        arrays of all at once would take eight times the keys' memory."""
+        self.filter = np.zeros(1, dtype=np.uint8)  # the old one goes first
+        size_bits = max(16, int(self.keys.size * _FILTER_BITS_PER_ENTRY).bit_length())
+        self.shift = np.uint64(64 - size_bits)
+        bitmap = _mapped(1 << (size_bits - 3), np.uint8)
+        for start in range(0, self.keys.size, _FILTER_BLOCK):
+            bits = self.keys[start : start + _FILTER_BLOCK] >> self.shift  # sorted
+            cells = bits >> np.uint64(3)
+            firsts = np.flatnonzero(np.concatenate(([True], cells[1:] != cells[:-1])))
+            values = np.left_shift(np.uint8(1), (bits & np.uint64(7)).astype(np.uint8))
+            bitmap[cells[firsts]] |= np.bitwise_or.reduceat(values, firsts)
+        self.filter = bitmap
+
+
+def _mapped(size: int, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """A zeroed array in memory of its own, mapped from the system rather than taken from
+    the heap.
+
+    The band index replaces its arrays (tens of MB) on every merge. From the heap, each old
+    array would leave a hole there that the allocator keeps: at 100,000 stories the process
+    kept ~150 MB more than it used. A mapping is given back whole when the array goes, and
+    its pages count only once written.
+    """
+    nbytes = max(size * np.dtype(dtype).itemsize, 1)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=size)
 
 
 @dataclass(frozen=True)
@@ -512,10 +722,9 @@ class DedupDecision:
     new_information: bool
 
 
-_NO_SHINGLES: U32 = np.zeros(0, dtype=np.uint32)
 # Every value of the signature of a text without shingles.
 _NO_SHINGLE_VALUE = np.iinfo(np.uint32).max
-_NO_TERMS: TermIds = np.zeros(0, dtype=np.int32)
+_TERM_BYTES = np.dtype(np.int32).itemsize
 
 
 @dataclass(slots=True)
@@ -533,7 +742,7 @@ class Fingerprint:
 
     shingles: U32  # sorted distinct shingle hashes
     signature: U32
-    band_keys: list[int]
+    band_keys: U64
     terms: TermIds  # sorted distinct content-term ids
     lead_terms: TermIds  # those of the headline and the start of the body
     vocabulary: _Vocabulary
@@ -544,7 +753,7 @@ class Fingerprint:
 class _Features:
     shingles: U32
     signature: U32
-    band_keys: list[int]
+    band_keys: U64
     terms: TermIds  # sorted distinct content-term ids
     weights: npt.NDArray[np.float64]  # idf of each term, aligned with ``terms``
     total_weight: float  # their sum
@@ -552,7 +761,7 @@ class _Features:
     key_terms: TermIds  # the rarest terms: the story's keys in the inverted index
     lookup_terms: list[int]  # the rarest terms already in the window: keys to look up
     lead_terms: TermIds  # the terms of the headline and the start of the body
-    band_values: list[int | None] | None = None  # ``_bands`` of each band key, once read
+    band_list: list[int] | None = None  # ``band_keys`` as Python ints, once made
     # ``_anchors`` of a story long enough for the event tier, else empty; read only once the
     # story is known not to be a reprint (a reprint takes its original's).
     anchors: bytes = b""
@@ -645,9 +854,12 @@ class StoryIndex:
         self._slot_of: dict[str, int] = {}
         self._free_slots: list[int] = []
         self._story_ids: list[str | None] = []  # None: a free slot
-        self._shingles: list[U32] = []  # sorted distinct shingle hashes
-        self._terms: list[TermIds] = []  # sorted distinct content-term ids
-        self._key_terms: list[TermIds] = []  # the rarest terms when indexed: inverted-index keys
+        # Per-story arrays are kept as the bytes of their values (read back with
+        # :meth:`_shingles_of` and the like): a bytes object costs ~100 bytes less than a numpy
+        # array, a few tens of MB over a large window's three arrays a story.
+        self._shingles: list[bytes] = []  # sorted distinct shingle hashes (uint32)
+        self._terms: list[bytes] = []  # sorted distinct content-term ids (int32)
+        self._key_terms: list[bytes] = []  # the rarest terms when indexed: inverted-index keys
         self._clusters: list[str] = []
         self._originals: list[str] = []  # the story it reprints, or its own id
         self._anchors: list[bytes] = []  # ``_anchors`` of a long story, else empty
@@ -659,13 +871,9 @@ class StoryIndex:
         self._sequence: npt.NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)
         self._inserted = 0
         self._signatures: U32 = np.zeros((capacity, bins), dtype=np.uint32)
-        # Band key -> a bare slot (>= 0) while one story has that band, else ~n (< 0) for
-        # the n-th shared bucket. The dict then holds ints only, so the garbage collector
-        # does not track it: a dict holding a tuple or list is walked, all of its ~4 million
-        # entries (40 per story), by every full collection.
-        self._bands: dict[int, int] = {}
-        self._shared_buckets: list[tuple[int, ...] | list[int]] = []
-        self._free_buckets: list[int] = []  # numbers of emptied shared buckets, to reuse
+        # Band key -> slots: numpy arrays, not a dict of ~4 million entries (40 per story),
+        # which took most of the index's memory and which every full collection walked.
+        self._bands = _BandIndex()
         self._postings: dict[int, array[int]] = {}
         self._vocabulary = _Vocabulary()
         # The stories of each cluster: a bare id while it has one (most do), which keeps the
@@ -867,10 +1075,10 @@ class StoryIndex:
         generation = vocabulary.generation
         return [
             Fingerprint(
-                shingles=shingles_low[shingle_bounds[n] : shingle_bounds[n + 1]].copy(),
+                shingles=shingles_low[shingle_bounds[n] : shingle_bounds[n + 1]],
                 signature=signatures[n],
                 band_keys=band_keys[n],
-                terms=terms_low[term_bounds[n] : term_bounds[n + 1]].copy(),
+                terms=terms_low[term_bounds[n] : term_bounds[n + 1]],
                 lead_terms=lead_low[lead_bounds[n] : lead_bounds[n + 1]],
                 vocabulary=vocabulary,
                 generation=generation,
@@ -952,11 +1160,11 @@ class StoryIndex:
             signatures[empty] = _NO_SHINGLE_VALUE
         return signatures
 
-    def _band_keys_of(self, signatures: U32) -> list[list[int]]:
+    def _band_keys_of(self, signatures: U32) -> U64:
         """Per row of ``signatures``, one hash per band of ``reprint_rows`` values, salted by
         band number."""
         rows = signatures.reshape(-1, self.reprint_bands, self.reprint_rows).astype(np.uint64)
-        keys: list[list[int]] = ((rows @ self._row_mult) + self._band_salt).tolist()
+        keys: U64 = (rows @ self._row_mult) + self._band_salt
         return keys
 
     def _features(self, title: str, text: str, fingerprint: Fingerprint | None) -> _Features:
@@ -993,11 +1201,7 @@ class StoryIndex:
             lead_terms=fingerprint.lead_terms,
         )
 
-    def _bucket(self, value: int) -> tuple[int, ...] | list[int]:
-        """The slots of a band bucket, given its value in ``_bands``."""
-        return (value,) if value >= 0 else self._shared_buckets[~value]
-
-    def _band_keys(self, signature: U32) -> list[int]:
+    def _band_keys(self, signature: U32) -> U64:
         """:meth:`_band_keys_of` one signature."""
         return self._band_keys_of(signature[None, :])[0]
 
@@ -1007,21 +1211,13 @@ class StoryIndex:
         """The slot of the story this one reprints, or None."""
         if features.shingles.size == 0:
             return None
-        shared_buckets = self._shared_buckets
-        # Kept for :meth:`_insert`, which then need not look the keys up again: each look-up
-        # in a dict of ~4 million band keys is a few cache misses.
-        features.band_values = values = list(map(self._bands.get, features.band_keys))
-        buckets = [
-            (value,) if value >= 0 else shared_buckets[~value]
-            for value in values
-            if value is not None
-        ]
-        if not buckets:
+        # Kept for :meth:`_insert`, which then need not convert the keys again.
+        features.band_list = key_list = features.band_keys.tolist()
+        sharing = self._bands.find(features.band_keys, key_list)
+        if not sharing:
             return None
         # Stories sharing a band, each once, in the order found.
-        found = self._within_window(
-            np.fromiter(dict.fromkeys(chain.from_iterable(buckets)), dtype=np.intp), when
-        )
+        found = self._within_window(np.fromiter(dict.fromkeys(sharing), dtype=np.intp), when)
         if not found.size:
             return None
         # A reprint that dropped most of a long original can have a Jaccard similarity near
@@ -1033,9 +1229,9 @@ class StoryIndex:
         best: int | None = None
         best_score = 0.0
         size_new = features.shingles.size
-        all_shingles = self._shingles
+        shingles_of = self._shingles_of
         for slot in found[agreement >= min_agreement].tolist():
-            shingles = all_shingles[slot]
+            shingles = shingles_of(slot)
             shared = _intersection_size(features.shingles, shingles)
             covered_new = shared / size_new
             covered_old = shared / max(shingles.size, 1)
@@ -1102,12 +1298,13 @@ class StoryIndex:
         rank = (counts << shift) - (pool[starts] & ((1 << shift) - 1))
         top = np.argsort(-rank, kind="stable")[: self.story_max_candidates]
         all_terms = self._terms
+        terms_of = self._terms_of
         in_window = self._within_window(slots[starts[top]], when)
         shared_keys = dict(zip(slots[starts[top]].tolist(), counts[top].tolist(), strict=True))
         candidates = [
             slot
             for slot in in_window.tolist()
-            if all_terms[slot].size  # found through its key terms, so it has some; kept safe
+            if all_terms[slot]  # found through its key terms, so it has some; kept safe
         ]
         if not candidates:
             return None
@@ -1116,7 +1313,7 @@ class StoryIndex:
         # whatever the array size): their term arrays are concatenated, each term is looked
         # up among the new story's sorted terms, and the weights of the terms found are
         # summed per candidate.
-        candidate_terms = [all_terms[slot] for slot in candidates]
+        candidate_terms = [terms_of(slot) for slot in candidates]
         pool = np.concatenate(candidate_terms)
         positions = np.searchsorted(features.terms, pool)
         positions[positions == features.terms.size] = 0
@@ -1127,7 +1324,7 @@ class StoryIndex:
         story_weights: list[float] = self._story_weights[candidates].tolist()
         story_squares: list[float] = self._story_squares[candidates].tolist()
         square = features.total_square
-        event_min_terms = self.event_min_terms
+        event_min_bytes = self.event_min_terms * _TERM_BYTES
         best: int | None = None
         best_similarity = best_cosine = 0.0
         anchors, all_anchors = features.anchors, self._anchors
@@ -1138,7 +1335,7 @@ class StoryIndex:
             # order words were first seen (a batch or one story at a time), so two candidates
             # that tie could otherwise swap places on the last bits of a float.
             # Among equally similar candidates the first wins: it shares the most rare keys.
-            long_pair = event_tier and all_terms[slot].size >= event_min_terms
+            long_pair = event_tier and len(all_terms[slot]) >= event_min_bytes
             overlap = (
                 round(shared_weight / max(min(weight, story_weight), 1e-9), 9)
                 if shared_keys[slot] >= overlap_shared and not long_pair
@@ -1183,7 +1380,7 @@ class StoryIndex:
         root = self._slot_of.get(self._clusters[slot])
         if root is None or root == slot:
             return True
-        terms = self._terms[root]
+        terms = self._terms_of(root)
         if terms.size < self.event_min_terms:
             return True
         found = _member_mask(features.terms, terms)
@@ -1202,8 +1399,8 @@ class StoryIndex:
             return terms.size >= self.min_new_terms
         if isinstance(members, str):
             members = {members}
-        slot_of, all_terms = self._slot_of, self._terms
-        seen = np.sort(np.concatenate([all_terms[slot_of[member]] for member in members]))
+        slot_of, terms_of = self._slot_of, self._terms_of
+        seen = np.sort(np.concatenate([terms_of(slot_of[member]) for member in members]))
         novel = int(np.count_nonzero(~_member_mask(terms, seen)))
         if novel < self.min_new_terms or novel / max(terms.size, 1) < self.min_new_share:
             return False
@@ -1213,6 +1410,18 @@ class StoryIndex:
         return novel_lead / max(lead_terms.size, 1) >= self.min_new_lead_share
 
     # ------------------------------------------------------------------------ bookkeeping
+
+    def _shingles_of(self, slot: int) -> U32:
+        """The sorted distinct shingle hashes of the story in ``slot``."""
+        return np.frombuffer(self._shingles[slot], dtype=np.uint32)
+
+    def _terms_of(self, slot: int) -> TermIds:
+        """The sorted distinct content-term ids of the story in ``slot``."""
+        return np.frombuffer(self._terms[slot], dtype=np.int32)
+
+    def _key_terms_of(self, slot: int) -> TermIds:
+        """The inverted-index keys of the story in ``slot``."""
+        return np.frombuffer(self._key_terms[slot], dtype=np.int32)
 
     def _effective_time(self, published: datetime | None) -> float | None:
         if published is not None:
@@ -1247,9 +1456,9 @@ class StoryIndex:
         if self._free_slots:
             slot = self._free_slots.pop()
             self._story_ids[slot] = story_id
-            self._shingles[slot] = features.shingles
-            self._terms[slot] = features.terms
-            self._key_terms[slot] = features.key_terms
+            self._shingles[slot] = features.shingles.tobytes()
+            self._terms[slot] = features.terms.tobytes()
+            self._key_terms[slot] = features.key_terms.tobytes()
             self._clusters[slot] = cluster
             self._originals[slot] = original or story_id
             self._anchors[slot] = features.anchors
@@ -1258,9 +1467,9 @@ class StoryIndex:
             if slot == self._times.size:
                 self._grow()
             self._story_ids.append(story_id)
-            self._shingles.append(features.shingles)
-            self._terms.append(features.terms)
-            self._key_terms.append(features.key_terms)
+            self._shingles.append(features.shingles.tobytes())
+            self._terms.append(features.terms.tobytes())
+            self._key_terms.append(features.key_terms.tobytes())
             self._clusters.append(cluster)
             self._originals.append(original or story_id)
             self._anchors.append(features.anchors)
@@ -1272,37 +1481,9 @@ class StoryIndex:
         self._sequence[slot] = self._inserted
         self._inserted += 1
         if features.shingles.size:
-            bands, shared_buckets = self._bands, self._shared_buckets
-            # The values :meth:`_find_reprint` read just before, unless it did not run (a
-            # restored story): nothing was inserted in between, so they are still current.
-            values = features.band_values
-            if values is None:
-                values = list(map(bands.get, features.band_keys))
-            for key, value in zip(features.band_keys, values, strict=True):
-                # A bucket holds a bare slot until it is shared: most buckets have one story,
-                # and a list per bucket would double the index's memory. A shared bucket is a
-                # tuple while it is small: the garbage collector stops tracking tuples of
-                # ints, while each list is one more object that every full collection walks
-                # (there are tens of thousands in a large window). Large buckets are lists,
-                # so that adding to them does not copy them.
-                if value is None:
-                    bands[key] = slot
-                elif value >= 0:
-                    if self._free_buckets:
-                        number = self._free_buckets.pop()
-                        shared_buckets[number] = (value, slot)
-                    else:
-                        number = len(shared_buckets)
-                        shared_buckets.append((value, slot))
-                    bands[key] = ~number
-                else:
-                    bucket = shared_buckets[~value]
-                    if isinstance(bucket, list):
-                        bucket.append(slot)
-                    elif len(bucket) < _TUPLE_BUCKET:
-                        shared_buckets[~value] = (*bucket, slot)
-                    else:
-                        shared_buckets[~value] = [*bucket, slot]
+            # Converted by :meth:`_find_reprint`, unless it did not run (a restored story).
+            key_list = features.band_list
+            self._bands.add(features.band_keys.tolist() if key_list is None else key_list, slot)
         postings = self._postings
         for term in features.key_terms.tolist():
             posting = postings.get(term)
@@ -1333,34 +1514,18 @@ class StoryIndex:
 
     def _remove(self, story_id: str) -> None:
         slot = self._slot_of.pop(story_id)
-        shingles, terms, key_terms = self._shingles[slot], self._terms[slot], self._key_terms[slot]
+        has_shingles = bool(self._shingles[slot])
+        terms, key_terms = self._terms_of(slot), self._key_terms_of(slot)
         cluster = self._clusters[slot]
         self._story_ids[slot] = None
-        self._shingles[slot] = _NO_SHINGLES
-        self._terms[slot] = self._key_terms[slot] = _NO_TERMS
+        self._shingles[slot] = self._terms[slot] = self._key_terms[slot] = b""
         self._anchors[slot] = _NO_ANCHORS
         self._clusters[slot] = self._originals[slot] = ""
         self._times[slot] = np.nan
         self._free_slots.append(slot)
-        if shingles.size:
-            bands, shared_buckets = self._bands, self._shared_buckets
-            for key in self._band_keys(self._signatures[slot]):
-                value = bands.get(key)
-                if value is None or value >= 0:
-                    if value == slot:
-                        del bands[key]
-                    continue
-                bucket = shared_buckets[~value]
-                if isinstance(bucket, list):
-                    bucket.remove(slot)
-                else:
-                    bucket = shared_buckets[~value] = tuple(
-                        other for other in bucket if other != slot
-                    )
-                if len(bucket) == 1:
-                    bands[key] = bucket[0]
-                    shared_buckets[~value] = ()
-                    self._free_buckets.append(~value)
+        if has_shingles:
+            keys = self._band_keys(self._signatures[slot])
+            self._bands.remove(keys, keys.tolist(), slot)
         for term in key_terms.tolist():
             posting = self._postings.get(term)
             if posting is not None:

@@ -103,6 +103,10 @@ def _identifier() -> Any:
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     identifier.set_languages(list(NEWS_LANGUAGES))
+    # The restriction copies the columns of these languages and keeps the whole model (28 MB
+    # of its ~80) only to allow another restriction later, which never comes here.
+    if hasattr(identifier, "_full_model"):
+        identifier._full_model = (identifier.nb_ptc, identifier.nb_pc, identifier.nb_classes)
     return identifier
 
 

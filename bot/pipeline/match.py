@@ -768,6 +768,13 @@ class _Builder:
         result_type = np.int32 if len(self.results) < 2**31 else np.int64
         need_type = np.uint8 if max(self.need, default=0) < 2**8 else np.int64
         terms = np.array([term for term, _ in postings], dtype=np.int64)
+        codes = np.array([code for _, code in postings], dtype=code_type)
+        # The posting tuples (millions of objects with many subscriptions) go before the
+        # results are made, which then reuse their memory instead of taking more.
+        del postings
+        for pairs in (self.singles, self.group_hits, self.exclusions, self.anchors):
+            pairs.clear()
+        self.reason_rows.clear()
         by_kind: dict[str, dict[str, int]] = {kind: {} for kind in "wupx"}
         field_terms: dict[TermKey, int] = {}
         for (kind, value), term in self.compiler.term_ids.items():
@@ -802,7 +809,7 @@ class _Builder:
             result_base=np.array(self.result_base, dtype=result_type),
             slow=np.array(self.slow, dtype=bool),
             starts=np.searchsorted(terms, np.arange(term_count + 1)).astype(np.int64),
-            codes=np.array([code for _, code in postings], dtype=code_type),
+            codes=codes,
             group_base=group_base,
             exclude_base=exclude_base,
             anchor_base=anchor_base,
