@@ -101,12 +101,21 @@ def _identifier() -> Any:
     """The py3langid model, loaded once, on first use, and restricted to NEWS_LANGUAGES."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    identifier.set_languages(list(NEWS_LANGUAGES))
-    # The restriction copies the columns of these languages and keeps the whole model (28 MB
-    # of its ~80) only to allow another restriction later, which never comes here.
-    if hasattr(identifier, "_full_model"):
-        identifier._full_model = (identifier.nb_ptc, identifier.nb_pc, identifier.nb_classes)
+    full = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    full.set_languages(list(NEWS_LANGUAGES))
+    # The restriction copies the columns of these languages but keeps the whole model (28 MB
+    # of its ~80) only to allow another restriction later, which never comes here: a new
+    # identifier built from the restricted tables alone lets the whole model go.
+    identifier = LanguageIdentifier(
+        full.nb_ptc,
+        full.nb_pc,
+        full.nb_classes,
+        full.tk_nextmove,
+        full.tk_output,
+        tk_row=full.tk_row,
+        norm_probs=True,
+    )
+    del full
     return identifier
 
 
