@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 import sqlite3
@@ -22,6 +23,11 @@ from typing import TextIO
 
 import httpx
 
+from bot.cluster import database_url
+from bot.cluster.bucket import SharedBudget, SharedPacer
+from bot.cluster.leader import LeaderElection, LeaderGate
+from bot.cluster.notify import Listener
+from bot.cluster.outbox import ClaimingDeliveryWorker, DeliverLoop
 from bot.delivery.worker import DeliveryWorker
 from bot.logformat import EscapingFormatter
 from bot.metrics import Metrics
@@ -29,6 +35,7 @@ from bot.models import Chat, Reply
 from bot.pipeline.classify import TopicModel
 from bot.pipeline.fetch import Fetcher, build_http_client
 from bot.pipeline.run import Pipeline
+from bot.roles import role_parts
 from bot.scheduler import BotScheduler
 from bot.services import Services
 from bot.settings import Settings
@@ -37,9 +44,15 @@ from bot.transports.base import PlatformRunner, Transport
 from bot.web import WebServer
 from handlers.registry import build_router
 from handlers.router import Router
+from storage import coordination
+from storage.coordination import OUTBOX_CHANNEL, SUBSCRIPTIONS_CHANNEL
 from storage.db import DatabaseWorker
 
 log = logging.getLogger("newsbot")
+
+#: A source poll taken by the leader (storage.coordination.claim_source_poll) and cut short by a
+#: crash is taken again after this long: longer than any fetch may take.
+POLL_LEASE_SECONDS = 120.0
 
 
 class SecretsFilter(logging.Filter):
@@ -153,8 +166,19 @@ class NewsBot:
         console_stream: TextIO | None = None,
         read_stdin: bool = False,
         http_transport: httpx.AsyncBaseTransport | None = None,
+        role: str = "all",
     ) -> None:
         self.settings = settings
+        self.role = role
+        self.parts = role_parts(role)
+        #: PostgreSQL: the processes of every role share the database (see docs/scaling.md).
+        self.cluster_url = database_url(settings)
+        self.exit_code = 0
+        self.election: LeaderElection | None = None
+        self.listener: Listener | None = None
+        self.deliver_loop: DeliverLoop | None = None
+        self.claiming: ClaimingDeliveryWorker | None = None
+        self._budgets: list[SharedBudget] = []
         self.console_stream = console_stream
         self.read_stdin = read_stdin
         self.http_transport = http_transport
@@ -195,20 +219,27 @@ class NewsBot:
         context = CommandContext(services, settings)
         self.router = build_router(context)
         await self._build_transports(core)
+        if self.cluster_url is not None:
+            self._share_platform_limits(self.cluster_url)
+        # In a cluster this worker sends cluster updates and digests (the leader's scheduler,
+        # /digest); alerts are claimed by the deliver part. It must not "recover" rows in
+        # flight: they may be another live process's.
         self.worker = DeliveryWorker(
             core.db,
             self.transports,
             metrics=core.metrics,
+            alerts=self.cluster_url is None,
         )
-        recovered = await self.worker.recover()
-        if recovered:
-            log.info("event=outbox_recovered rows=%d", recovered)
+        if self.cluster_url is None:
+            recovered = await self.worker.recover()
+            if recovered:
+                log.info("event=outbox_recovered rows=%d", recovered)
         context.send_digest = self._send_digest
         context.send_to_chat = self._send_to_chat
         context.transport_status = lambda: {name: "running" for name in self.transports}
         self.scheduler = BotScheduler(services, self.worker)
         context.jobs = self.scheduler.jobs
-        if settings.http_port >= 0:
+        if settings.http_port >= 0 and "web" in self.parts:
             self.web = WebServer(services, core.metrics, scheduler_alive=self._scheduler_alive)
             for runner in self._platform_runners:
                 attach = getattr(runner, "attach_web", None)
@@ -226,11 +257,100 @@ class NewsBot:
                 ) from None
         for runner in self._platform_runners:
             await runner.start()
+        if self.cluster_url is not None and "deliver" in self.parts:
+            await self._start_deliver(core, self.cluster_url)
         if settings.console_mode:
             await self._load_demo(fresh_database)
 
     def _scheduler_alive(self) -> bool:
+        if self.cluster_url is not None and "ingest" not in self.parts:
+            return True  # no scheduler in this process: the ingest leader runs it
+        if self.election is not None and not self.election.leading:
+            return True  # an ingest standby: its scheduler starts when it is elected
         return bool(self.scheduler and self.scheduler.alive)
+
+    # -- several processes on PostgreSQL (newsbot run --role) ----------------------------------
+    def _share_platform_limits(self, url: str) -> None:
+        """Each platform token's budget is kept in the database, shared by every process; who
+        receives updates is decided per role (webhooks: web; polling, Socket Mode: the leader,
+        once elected)."""
+        from bot.transports import slack as slack_module
+        from bot.transports import telegram as telegram_module
+
+        settings = self.settings
+        for runner in self._platform_runners:
+            if isinstance(runner, telegram_module.TelegramRunner):
+                runner.register_webhook = "web" in self.parts
+                runner.poll_updates = False
+                bot_id = settings.telegram_bot_token.split(":", 1)[0]
+                budget = SharedBudget(
+                    url,
+                    f"telegram:{bot_id}",
+                    telegram_module.GLOBAL_RATE,
+                    window_limit=telegram_module.GLOBAL_WINDOW_LIMIT,
+                )
+                runner.transport.pacer = SharedPacer(budget)
+                self._budgets.append(budget)
+            elif isinstance(runner, slack_module.SlackRunner):
+                runner.connect_socket = False
+                digest = hashlib.sha256(settings.slack_bot_token.encode()).hexdigest()[:16]
+                budget = SharedBudget(url, f"slack:{digest}", slack_module.GLOBAL_RATE)
+                runner.transport.pacer = SharedPacer(budget, shared_keys=True)
+                self._budgets.append(budget)
+
+    async def _start_deliver(self, core: Core, url: str) -> None:
+        from bot.cluster.leader import holder_name
+
+        self.claiming = ClaimingDeliveryWorker(
+            core.db,
+            self.transports,
+            metrics=core.metrics,
+            updates=False,
+            digests=False,
+            worker_id=holder_name(),
+            lease_seconds=self.settings.claim_lease_seconds,
+        )
+        recovered = await self.claiming.recover()
+        if recovered:
+            log.info("event=outbox_recovered rows=%d (lease expired)", recovered)
+        self.deliver_loop = DeliverLoop(
+            self.claiming, idle_seconds=self.settings.delivery_poll_seconds
+        )
+        listener = self._require_listener(url)
+        listener.on(OUTBOX_CHANNEL, self.deliver_loop.poke)
+
+    def _require_listener(self, url: str) -> Listener:
+        if self.listener is None:
+            self.listener = Listener(url)
+        return self.listener
+
+    async def _lead(self, url: str) -> None:
+        """Stand by until elected, then run the leader's part until the lock is lost."""
+        assert self.core is not None and self.scheduler is not None
+        core = self.core
+        self.election = LeaderElection(url)
+        await self.election.campaign()
+        self.scheduler.gate = LeaderGate(
+            self.election, core.db, poll_lease_seconds=POLL_LEASE_SECONDS
+        )
+        # The reprint index and the subscriptions live in memory: rebuilt from the database now.
+        await core.db.call(core.services.pipeline.refresh)
+        for runner in self._platform_runners:
+            start_receiving = getattr(runner, "start_polling", None) or getattr(
+                runner, "start_socket", None
+            )
+            if start_receiving is not None:
+                await start_receiving()
+        self.scheduler.build().start()
+        await self.election.watch()
+        # Lost (or unsure): stop now; the process exits non-zero and its supervisor restarts
+        # it as a standby, while another process is elected.
+        self.exit_code = 1
+        self.request_stop()
+
+    async def _refresh_subscriptions(self, _payload: str) -> None:
+        if self.core is not None:
+            await self.core.db.call(self.core.services.pipeline.refresh)
 
     async def _build_transports(self, core: Core) -> None:
         settings = self.settings
@@ -318,14 +438,30 @@ class NewsBot:
         assert self.core is not None and self.worker is not None
         await self.core.services.poll_all()
         await self.core.services.scan_inbox(settle_seconds=0)
+        if self.claiming is not None:
+            await self.claiming.drain()  # alerts, claimed: other processes may be running
         await self.worker.drain()
 
     async def run_forever(self) -> None:
         assert self.scheduler is not None
-        self.scheduler.build().start()
+        if self.cluster_url is None:
+            self.scheduler.build().start()
+        else:
+            await self._run_cluster_parts(self.cluster_url)
         if self.read_stdin and sys.stdin is not None and "console" in self.transports:
             self._background.append(asyncio.create_task(self._console_input()))
         await self._stop.wait()
+
+    async def _run_cluster_parts(self, url: str) -> None:
+        if "ingest" in self.parts:
+            self._require_listener(url).on(SUBSCRIPTIONS_CHANNEL, self._refresh_subscriptions)
+        if self.listener is not None:
+            await self.listener.start()
+        if self.claiming is not None and self.deliver_loop is not None:
+            self.claiming.start_heartbeat()
+            self.deliver_loop.start()
+        if "ingest" in self.parts:
+            self._background.append(asyncio.create_task(self._lead(url), name="newsbot-leader"))
 
     async def _console_input(self) -> None:
         from bot.transports.console import CONSOLE_CHAT_ID, ConsoleTransport, read_commands
@@ -343,7 +479,9 @@ class NewsBot:
         # end of a pipe, /dev/null) ends the reading, not the bot, and a pipe's end says so.
         stdin = sys.stdin
         terminal = stdin.isatty()
-        count = await read_commands(stdin, self.router.handle, transport, chat_for, echo=not terminal)
+        count = await read_commands(
+            stdin, self.router.handle, transport, chat_for, echo=not terminal
+        )
         if count and not terminal:
             print(
                 "newsbot: end of the commands piped in; the bot keeps running (Ctrl-C stops it). "
@@ -361,6 +499,17 @@ class NewsBot:
             await self.scheduler.shutdown(grace_seconds=5.0)
         for task in self._background:
             task.cancel()
+        if self.election is not None:
+            await self.election.resign()
+        if self.deliver_loop is not None:
+            await self.deliver_loop.stop()
+        if self.claiming is not None:
+            await self.claiming.stop_heartbeat()
+            if self.core is not None:
+                with contextlib.suppress(Exception):
+                    await self.core.db.call(coordination.release_claims, self.claiming.worker_id)
+        if self.listener is not None:
+            await self.listener.stop()
         for runner in reversed(self._platform_runners):
             try:
                 await runner.stop()
@@ -368,12 +517,17 @@ class NewsBot:
                 log.exception("event=transport_stop_failed")
         if self.web is not None:
             await self.web.stop()
+        for budget in self._budgets:
+            with contextlib.suppress(Exception):
+                await budget.close()
         if self.core is not None:
             await self.core.close()
 
 
-async def run_bot(settings: Settings, *, once: bool, read_stdin: bool = True) -> int:
-    bot = NewsBot(settings, read_stdin=read_stdin)
+async def run_bot(
+    settings: Settings, *, once: bool, read_stdin: bool = True, role: str = "all"
+) -> int:
+    bot = NewsBot(settings, read_stdin=read_stdin, role=role)
     print(bot.mode_line(), file=sys.stderr, flush=True)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -397,4 +551,4 @@ async def run_bot(settings: Settings, *, once: bool, read_stdin: bool = True) ->
             await bot.run_forever()
     finally:
         await bot.stop()
-    return 0
+    return bot.exit_code

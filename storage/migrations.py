@@ -166,3 +166,13 @@ def m003_story_images(db: Database) -> None:
     """A story's lead image URL (never fetched by us), and each chat's choice to show images."""
     db.table("stories").add_column("image_url", str)
     db.table("chats").add_column("images", int, not_null_default=1)
+
+
+@MIGRATIONS()
+def m006_coordination(db: Database) -> None:
+    """Several processes on one database: outbox claims with a lease (``claimed_by``,
+    ``claimed_until``), the ingest leader's epoch, the shared send budget; on PostgreSQL also
+    the NOTIFY triggers and the budget's reservation function (see storage/coordination.py)."""
+    from storage.coordination import create_schema
+
+    create_schema(db)

@@ -199,6 +199,13 @@ class Pipeline:
             self._last_seen_id = max(self._last_seen_id, max(story.id for story in stories))
         self._last_seen_id = max(self._last_seen_id, story_store.max_story_id(db))
 
+    def refresh(self, db: Database) -> None:
+        """Bring the reprint index and the compiled subscriptions up to date now, instead of at
+        the next batch: a new ingest leader rebuilds its memory from the database at once, and a
+        subscription change another process announced (NOTIFY) is compiled before it is needed."""
+        self._catch_up(db)
+        self.compiled(db)
+
     def compiled(self, db: Database) -> _CompiledSubscriptions:
         """The subscription index, rebuilt only when some process changed a subscription."""
         version = sub_store.subscriptions_version(db)

@@ -1,0 +1,219 @@
+"""Several processes on one database: roles, the leader lock, the shared send budget, LISTEN/NOTIFY
+and outbox claims, against a real PostgreSQL server (and SQLite where the code is shared)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.cluster.bucket import SharedBudget, SharedPacer
+from bot.cluster.leader import LeaderElection
+from bot.cluster.notify import Listener
+from bot.roles import ROLES
+from bot.transports.pacing import Rate
+from storage import coordination
+from storage.coordination import SUBSCRIPTIONS_CHANNEL
+from tests.helpers import run_cli
+
+psycopg = pytest.importorskip("psycopg")
+
+
+@pytest.fixture
+def coordination_url(postgres_url: str) -> str:
+    """A PostgreSQL database with the coordination tables of migration m006 (and the two tables
+    it alters, as the first migrations make them)."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE deliveries (id BIGINT PRIMARY KEY)")
+        conn.execute(
+            "CREATE TABLE service_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
+            "updated_at TEXT NOT NULL)"
+        )
+        for statement in coordination.PORTABLE_DDL + coordination.POSTGRESQL_DDL:
+            conn.execute(statement)
+    return postgres_url
+
+
+# -- roles ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", [r for r in ROLES if r != "all"])
+def test_a_role_on_sqlite_exits_with_one_line(tmp_path: Path, role: str) -> None:
+    result = run_cli(tmp_path, "run", "--role", role, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "needs PostgreSQL" in lines[0] and f"--role {role}" in lines[0]
+    assert not (tmp_path / "newsbot.db").exists()  # refused before anything was opened
+
+
+# -- the leader lock -------------------------------------------------------------------------------
+
+
+async def test_one_leader_and_a_standby_takes_over_with_a_new_epoch(coordination_url: str) -> None:
+    first = LeaderElection(coordination_url, holder="first", retry_seconds=0.2)
+    second = LeaderElection(coordination_url, holder="second", retry_seconds=0.2)
+    assert await first.campaign() == 1
+    standby = asyncio.create_task(second.campaign())
+    await asyncio.sleep(1.0)
+    assert not standby.done()  # the lock is taken
+    assert await first.still_leader()
+
+    await first.resign()  # the session ends, as when the process dies
+    started = time.monotonic()
+    assert await asyncio.wait_for(standby, 5) == 2
+    assert time.monotonic() - started < 2
+    assert await second.still_leader()
+    assert not await first.still_leader()
+    await second.resign()
+
+
+async def test_a_leader_whose_session_is_killed_knows_it_lost(coordination_url: str) -> None:
+    leader = LeaderElection(coordination_url, holder="doomed")
+    await leader.campaign()
+    with psycopg.connect(coordination_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'newsbot-ingest-leader'"
+        )
+    await asyncio.wait_for(leader.watch(interval=0.1), 5)
+    assert not leader.leading
+    await leader.resign()
+
+
+# -- the shared budget ---------------------------------------------------------------------------
+
+
+async def test_two_connections_share_one_budget_never_above_it(coordination_url: str) -> None:
+    """Two pacers (two connections, as two processes) send as fast as they may; every send
+    "arrives" after a random network delay. No one-second window holds more than the limit, and
+    together they use most of it."""
+    limit, per_second, sends = 20, 19.5, 60
+    rng = random.Random(7)
+    arrivals: list[float] = []
+
+    async def sender(name: str, count: int) -> None:
+        budget = SharedBudget(coordination_url, "test:token", Rate(per_second), window_limit=limit)
+        pacer = SharedPacer(budget)
+
+        async def one(n: int) -> None:
+            async with pacer.sending(f"{name}{n}", Rate(100.0, burst=10)):
+                await asyncio.sleep(rng.uniform(0.0, 0.04))  # the request on its way
+                arrivals.append(time.monotonic())
+                await asyncio.sleep(rng.uniform(0.0, 0.02))  # the answer on its way back
+
+        try:
+            await asyncio.gather(*(one(n) for n in range(count)))
+        finally:
+            await budget.close()
+
+    started = time.monotonic()
+    await asyncio.gather(sender("a", sends // 2), sender("b", sends // 2))
+    elapsed = time.monotonic() - started
+    arrivals.sort()
+    assert len(arrivals) == sends
+    busiest = max(
+        sum(1 for t in arrivals[i:] if t < start + 1.0) for i, start in enumerate(arrivals)
+    )
+    assert busiest <= limit
+    assert sends / elapsed >= 0.8 * per_second, f"{sends / elapsed:.1f} sends a second"
+
+
+async def test_a_global_pause_holds_every_process(coordination_url: str) -> None:
+    one = SharedBudget(coordination_url, "test:pause", Rate(50.0))
+    other = SharedBudget(coordination_url, "test:pause", Rate(50.0))
+    await one.reserve()
+    await one.pause(1.5)
+    _ticket, wait = await other.reserve()
+    assert 1.2 < wait <= 1.5
+    await one.close()
+    await other.close()
+
+
+# -- LISTEN/NOTIFY ---------------------------------------------------------------------------------
+
+
+async def test_a_subscription_change_is_notified_within_two_seconds(coordination_url: str) -> None:
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listener = Listener(coordination_url)
+    listener.on(SUBSCRIPTIONS_CHANNEL, heard.put_nowait)
+    await listener.start()
+    try:
+        await asyncio.wait_for(listener.listening.wait(), 10)
+        with psycopg.connect(coordination_url, autocommit=True) as writer:
+            writer.execute(
+                "INSERT INTO service_state (key, value, updated_at) VALUES "
+                "('subscriptions_version', '7', 'now')"
+            )
+            started = time.monotonic()
+        assert await asyncio.wait_for(heard.get(), 2) == "7"
+        assert time.monotonic() - started < 2
+    finally:
+        await listener.stop()
+
+
+# -- outbox claims (SQLite: the same statements, serialised by the write lock) -------------------
+
+
+def _outbox_with_rows(path: Path, chats_count: int, per_chat: int) -> None:
+    from storage import chats
+    from storage import deliveries as outbox
+    from storage.db import open_database
+
+    db = open_database(path)
+    now = datetime.now(UTC) - timedelta(seconds=5)
+    rows = []
+    for n in range(chats_count):
+        chat = chats.ensure_chat(db, "telegram", str(5000 + n), kind="private")
+        for k in range(per_chat):
+            story = db.table("stories").insert(
+                {
+                    "title": f"t{n}-{k}",
+                    "fetched_at": now.isoformat(),
+                    "content_hash": f"h{n}-{k}",
+                }
+            )
+            rows.append(
+                outbox.QueuedDelivery(
+                    chat_id=chat.id,
+                    story_id=int(story.last_pk),
+                    cluster_id=int(story.last_pk),
+                    platform="telegram",
+                    reasons=[],
+                    subscription_ids=[],
+                    thread_id=None,
+                    sources_count=1,
+                )
+            )
+    outbox.queue_deliveries(db, rows, now)
+    db.close()
+
+
+def test_claims_on_sqlite_keep_a_chat_with_one_worker(tmp_path: Path) -> None:
+    from storage.db import open_database
+
+    path = tmp_path / "newsbot.db"
+    _outbox_with_rows(path, chats_count=10, per_chat=3)
+    one, two = open_database(path), open_database(path)
+    now = datetime.now(UTC)
+    lease = now + timedelta(seconds=30)
+    first = coordination.claim_due(one, "w1", "telegram", now, lease, 15)
+    second = coordination.claim_due(two, "w2", "telegram", now, lease, 100)
+    assert first and second and not set(first) & set(second)
+    owner = {
+        row[0]: row[1]
+        for row in one.execute(
+            "SELECT chat_id, group_concat(DISTINCT claimed_by) FROM deliveries GROUP BY chat_id"
+        ).fetchall()
+    }
+    assert all("," not in str(who) for who in owner.values())  # never two workers per chat
+    assert len(first) + len(second) == 30
+    # A worker that dies: its lease runs out and its rows go to the other.
+    assert coordination.release_claims(two, "w2") == len(second)
+    later = now + timedelta(seconds=31)
+    taken = coordination.claim_due(two, "w2", "telegram", later, later + timedelta(seconds=30), 100)
+    assert set(taken) == set(first) | set(second)
