@@ -53,6 +53,8 @@ log = logging.getLogger("newsbot")
 #: A source poll taken by the leader (storage.coordination.claim_source_poll) and cut short by a
 #: crash is taken again after this long: longer than any fetch may take.
 POLL_LEASE_SECONDS = 120.0
+#: SQLite (no NOTIFY): how often the newest outbox id is looked at.
+OUTBOX_WATCH_SECONDS = 0.25
 
 
 class SecretsFilter(logging.Filter):
@@ -446,11 +448,35 @@ class NewsBot:
         assert self.scheduler is not None
         if self.cluster_url is None:
             self.scheduler.build().start()
+            self._background.append(
+                asyncio.create_task(self._watch_outbox(), name="newsbot-outbox-watch")
+            )
         else:
             await self._run_cluster_parts(self.cluster_url)
         if self.read_stdin and sys.stdin is not None and "console" in self.transports:
             self._background.append(asyncio.create_task(self._console_input()))
         await self._stop.wait()
+
+    async def _watch_outbox(self) -> None:
+        """One process on SQLite: drain as soon as alerts are queued, by this process or by
+        another (``newsbot ingest``), instead of at the next period of the drain job. SQLite
+        has no NOTIFY; the newest outbox id is one index lookup, so looking four times a
+        second costs nothing and keeps store-to-send latency well under two seconds."""
+        assert self.core is not None and self.scheduler is not None
+        db, scheduler = self.core.db, self.scheduler.scheduler
+        seen = await db.call(coordination.latest_delivery_id)
+        while True:
+            await asyncio.sleep(OUTBOX_WATCH_SECONDS)
+            try:
+                latest = await db.call(coordination.latest_delivery_id)
+            except Exception:
+                log.exception("event=outbox_watch_failed")
+                continue
+            if latest > seen and not (self.worker is not None and self.worker.busy):
+                seen = latest  # (while a pass runs, looked at again next time)
+                job = scheduler.get_job("deliveries")
+                if job is not None:
+                    job.modify(next_run_time=datetime.now(UTC))
 
     async def _run_cluster_parts(self, url: str) -> None:
         if "ingest" in self.parts:

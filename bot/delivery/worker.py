@@ -93,6 +93,11 @@ class DeliveryWorker:
         self.digests = digests
         self._lock = asyncio.Lock()
 
+    @property
+    def busy(self) -> bool:
+        """A pass is running (a new one would wait for it)."""
+        return self._lock.locked()
+
     async def recover(self) -> int:
         """At start: rows a crash left in flight are sent again (the one duplicate allowed)."""
         return await self.db.call(outbox.recover_in_flight)
