@@ -217,3 +217,98 @@ def test_claims_on_sqlite_keep_a_chat_with_one_worker(tmp_path: Path) -> None:
     later = now + timedelta(seconds=31)
     taken = coordination.claim_due(two, "w2", "telegram", later, later + timedelta(seconds=30), 100)
     assert set(taken) == set(first) | set(second)
+
+
+def test_a_source_poll_is_taken_once_and_only_with_the_current_epoch(tmp_path: Path) -> None:
+    from storage import sources as source_store
+    from storage.db import open_database
+
+    db = open_database(tmp_path / "newsbot.db")
+    source, _ = source_store.add_source(db, "https://feeds.example/a.xml")
+    db.execute(
+        "INSERT INTO cluster_leader (role, epoch, holder, since) VALUES ('ingest', 2, 'b', 'x')"
+    )
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    lease = now + timedelta(minutes=2)
+    stale = coordination.claim_source_poll(db, source.id, now, lease, role="ingest", epoch=1)
+    assert not stale  # a deposed leader takes nothing
+    assert coordination.claim_source_poll(db, source.id, now, lease, role="ingest", epoch=2)
+    again = coordination.claim_source_poll(db, source.id, now, lease, role="ingest", epoch=2)
+    assert not again  # taken: not due until the poll records its next check (or the lease ends)
+    after = lease + timedelta(seconds=1)
+    later = coordination.claim_source_poll(
+        db, source.id, after, after + timedelta(minutes=2), role="ingest", epoch=2
+    )
+    assert later  # a poll cut short by a crash is taken again after the lease
+
+
+# -- two deliver workers draining one outbox -----------------------------------------------------
+
+
+async def _drain_with_two_workers(db_spec: str, expected: int) -> list[tuple[str, str]]:
+    """Two claiming workers (two connections, as two processes) drain concurrently; returns the
+    (chat, text) of every message the fake Bot API accepted."""
+    from telegram.ext import ExtBot
+    from telegram.request import HTTPXRequest
+
+    from bot.cluster.outbox import ClaimingDeliveryWorker
+    from bot.transports.telegram import TelegramTransport
+    from storage import deliveries as outbox
+    from storage.db import DatabaseWorker
+    from tests.fakes.telegram_api import FakeTelegram
+
+    with FakeTelegram() as tg:
+        databases = [DatabaseWorker(db_spec), DatabaseWorker(db_spec)]
+        workers = []
+        bots = []
+        for n, db in enumerate(databases):
+            await db.start()
+            bot = ExtBot(
+                "123:CLAIMS",
+                base_url=tg.api_url,
+                base_file_url=tg.file_url,
+                request=HTTPXRequest(connection_pool_size=64),
+            )
+            await bot.initialize()
+            bots.append(bot)
+            workers.append(
+                ClaimingDeliveryWorker(
+                    db,
+                    {"telegram": TelegramTransport(bot)},
+                    worker_id=f"w{n}",
+                    batch=7,  # small claims: the two interleave many times
+                    updates=False,
+                    digests=False,
+                )
+            )
+
+        async def drain_until_done(worker: ClaimingDeliveryWorker) -> None:
+            while True:
+                await worker.drain()
+                counts = await worker.db.call(outbox.counts_by_status)
+                if not counts.get(("telegram", "pending")) and not counts.get(
+                    ("telegram", "sending")
+                ):
+                    return
+
+        await asyncio.wait_for(asyncio.gather(*(drain_until_done(w) for w in workers)), 120)
+        senders = await databases[0].call(
+            lambda db: db.execute(
+                "SELECT count(DISTINCT claimed_by) FROM deliveries WHERE status = 'sent'"
+            ).fetchone()[0]
+        )
+        assert senders == 2  # both took part
+        for bot in bots:
+            await bot.shutdown()
+        for db in databases:
+            await db.close()
+        sent = [(str(c.params["chat_id"]), str(c.params["text"])) for c in tg.sent_messages()]
+    assert len(set(sent)) == expected
+    return sent
+
+
+async def test_two_deliver_workers_never_send_one_row_twice_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "newsbot.db"
+    _outbox_with_rows(path, chats_count=40, per_chat=2)
+    sent = await _drain_with_two_workers(str(path), 80)
+    assert len(sent) == 80
