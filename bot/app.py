@@ -487,7 +487,20 @@ class NewsBot:
             self.claiming.start_heartbeat()
             self.deliver_loop.start()
         if "ingest" in self.parts:
-            self._background.append(asyncio.create_task(self._lead(url), name="newsbot-leader"))
+            self._background.append(
+                asyncio.create_task(self._lead_or_stop(url), name="newsbot-leader")
+            )
+
+    async def _lead_or_stop(self, url: str) -> None:
+        """The leader's part must not fail silently in the background: stop the process."""
+        try:
+            await self._lead(url)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event=leader_failed")
+            self.exit_code = 1
+            self.request_stop()
 
     async def _console_input(self) -> None:
         from bot.transports.console import CONSOLE_CHAT_ID, ConsoleTransport, read_commands
