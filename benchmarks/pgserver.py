@@ -102,7 +102,9 @@ class TemporaryPostgres:
             "--pwfile", str(password_file),
             "--auth", "scram-sha-256",
             "--encoding", "UTF8",
-            "--locale", "C",
+            # Byte-order text sorting (as SQLite's) and Unicode-aware case folding: under
+            # plain C, full-text search would lower-case ASCII letters only.
+            "--locale", "C", "--lc-ctype", "C.UTF-8",
             "--no-sync",
         )  # fmt: skip
         self.port = free_port()

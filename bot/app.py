@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import logging
 import signal
-import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +45,9 @@ from handlers.registry import build_router
 from handlers.router import Router
 from storage import coordination
 from storage.coordination import OUTBOX_CHANNEL, SUBSCRIPTIONS_CHANNEL
-from storage.db import DatabaseWorker
+from storage.db import DatabaseUrlError, DatabaseWorker, describe_target, is_database_error
+from storage.engine import is_postgres_url
+from storage.maintenance import holds_no_data
 
 log = logging.getLogger("newsbot")
 
@@ -136,13 +137,24 @@ async def build_core(
     clock: Callable[[], datetime] | None = None,
 ) -> Core:
     clock = clock or (lambda: datetime.now(UTC))
-    db = DatabaseWorker(settings.db_path)
     try:
-        await db.start()  # opens the file and applies pending migrations
-    except (OSError, sqlite3.Error) as exc:
+        db = DatabaseWorker(settings.db_path)
+    except DatabaseUrlError as exc:
+        raise StartupError(f"NEWSBOT_DB: {exc}") from None
+    try:
+        await db.start()  # opens the file or connects, and applies pending migrations
+    except Exception as exc:
         await db.close()
+        if not (isinstance(exc, OSError) or is_database_error(exc)):
+            raise
+        target = describe_target(settings.db_path)
+        if db.dialect == "postgresql":
+            raise StartupError(
+                f"cannot open the database {target} (NEWSBOT_DB): {' '.join(str(exc).split())}; check "
+                "that the server runs, the database exists and the user and password are right"
+            ) from None
         raise StartupError(
-            f"cannot open the database {settings.db_path} (NEWSBOT_DB): {exc}; check that its "
+            f"cannot open the database {target} (NEWSBOT_DB): {exc}; check that its "
             "folder exists and this user may write there, or set NEWSBOT_DB to another file"
         ) from None
     http = build_http_client(
@@ -213,8 +225,14 @@ class NewsBot:
     async def start(self) -> None:
         settings = self.settings
         # The demo may only ever write into a database it creates itself (see _load_demo).
-        fresh_database = not Path(settings.db_path).exists()
+        fresh_database = (
+            not is_postgres_url(settings.db_path)
+            and not Path(settings.db_path).expanduser().exists()
+        )
         core = self.core = await build_core(settings, http_transport=self.http_transport)
+        if is_postgres_url(settings.db_path):
+            # A server database is never "created by this start": empty counts as new.
+            fresh_database = await core.db.call(holds_no_data)
         services = core.services
         from handlers.context import CommandContext
 
@@ -397,7 +415,7 @@ class NewsBot:
         demo_database = fresh_database or (
             await self.core.db.call(source_store.find_source_by_url, first) is not None
         )
-        db_path = self.settings.db_path
+        db_path = describe_target(self.settings.db_path)
         if not demo_database:
             print(
                 f"newsbot: {db_path} (NEWSBOT_DB) holds your own data, so the demo is not "

@@ -23,10 +23,10 @@ from storage import db as storage_db
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from sqlite_utils import Database
 
     from bot.models import Reply
     from handlers.context import CommandContext
+    from storage.engine import Store
 
 log = logging.getLogger("newsbot.cli")
 
@@ -143,7 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     admin.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND [ARGS] [--out PATH]")
 
-    db = _add(sub, "db", "database maintenance", "newsbot db stats\nnewsbot db backup backup.db")
+    db = _add(
+        sub,
+        "db",
+        "database maintenance",
+        "newsbot db stats\nnewsbot db backup backup.db\n"
+        "newsbot db copy newsbot.db postgresql://newsbot:secret@db.example:5432/newsbot",
+    )
     dsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     _add(dsub, "migrate", "apply pending migrations", "newsbot db migrate")
     backup = _add(
@@ -154,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("path", type=Path)
     _add(dsub, "stats", "row counts and file sizes", "newsbot db stats")
+    copy = _add(
+        dsub,
+        "copy",
+        "copy every table of a database into an empty one (SQLite <-> PostgreSQL), ids kept",
+        "newsbot db copy ./newsbot.db postgresql://newsbot:secret@db.example:5432/newsbot",
+    )
+    copy.add_argument("src", metavar="SRC", help="SQLite file or postgresql:// URL")
+    copy.add_argument("dst", metavar="DST", help="an empty database: SQLite file or URL")
 
     dedup = _add(
         sub,
@@ -342,10 +356,10 @@ def _where_alerts_go(settings: Settings, queued: int) -> str:
     )
 
 
-def _open_db(settings: Settings) -> Database:
-    from storage.db import open_database
+def _open_db(settings: Settings) -> Store:
+    from storage.db import open_store
 
-    return open_database(settings.db_path)
+    return open_store(settings.db_path)
 
 
 def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
@@ -437,18 +451,26 @@ def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
-    from storage.db import backup_database, open_database, pending_migrations
+    from storage.db import apply_migrations, backup_database, open_store, pending_migrations
+    from storage.engine import SqliteStore
 
+    if args.db_command == "copy":
+        return _copy_db(args.src, args.dst)
     if args.db_command == "migrate":
-        db = open_database(settings.db_path, migrate=False)
+        db = open_store(settings.db_path, migrate=False)
         pending = pending_migrations(db)
-        from storage.migrations import MIGRATIONS
-
-        MIGRATIONS.apply(db)
+        apply_migrations(db)
         print(f"applied {len(pending)} migration(s): {', '.join(pending) or 'none pending'}")
         return 0
-    db = open_database(settings.db_path)
+    db = open_store(settings.db_path)
     if args.db_command == "backup":
+        if not isinstance(db, SqliteStore):
+            print(
+                "error: `newsbot db backup` copies a SQLite file; for PostgreSQL use pg_dump, or "
+                "`newsbot db copy` into a SQLite file",
+                file=sys.stderr,
+            )
+            return 2
         target = backup_database(db, args.path)
         print(f"backup written to {target} ({target.stat().st_size:,} bytes)")
         return 0
@@ -456,6 +478,36 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 
     for key, value in database_stats(db, settings.db_path).items():
         print(f"{key}: {value}")
+    return 0
+
+
+def _copy_db(src: str, dst: str) -> int:
+    """``newsbot db copy``: every problem is one line on stderr and exit code 2."""
+    from storage.copy import CopyError, check_source_exists, copy_database
+    from storage.db import DatabaseUrlError, check_target, describe_target, open_store
+
+    try:
+        check_target(src)
+        check_target(dst)
+        check_source_exists(src)
+        if str(src) == str(dst):
+            raise CopyError("SRC and DST are the same database")
+        source, target = open_store(src), open_store(dst)
+        try:
+            report = copy_database(
+                source, target, progress=lambda table, rows: print(f"{table}: {rows} rows")
+            )
+        finally:
+            source.close()
+            target.close()
+    except (CopyError, DatabaseUrlError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    total = sum(report.tables.values())
+    print(
+        f"copied {total} rows in {len(report.tables)} tables from {describe_target(src)} to "
+        f"{describe_target(dst)}; counts checked"
+    )
     return 0
 
 

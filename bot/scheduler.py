@@ -27,6 +27,7 @@ from bot.models import Source
 from bot.services import Services
 from storage import sources as source_store
 from storage import stories as story_store
+from storage.maintenance import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class BotScheduler:
         cutoff = self.services.clock() - timedelta(days=settings.retention_days)
         pruned = await self.services.db.call(story_store.prune_stories, cutoff)
         self.services.pipeline.index.prune(self.services.clock())
-        await self.services.db.call(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+        await self.services.db.call(checkpoint)
         log.info("event=housekeeping pruned=%d", pruned)
 
     async def shutdown(self, grace_seconds: float) -> None:

@@ -13,7 +13,6 @@ import dataclasses
 import errno
 import logging
 import os
-import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -38,7 +37,13 @@ from bot.pipeline.run import IngestReport, Pipeline
 from bot.settings import Settings
 from storage import sources as source_store
 from storage import state
-from storage.db import DatabaseWorker, StorageFullError, is_storage_full, to_iso
+from storage.db import (
+    DatabaseWorker,
+    StorageFullError,
+    is_database_busy,
+    is_storage_full,
+    to_iso,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +101,6 @@ def _unused_path(path: Path) -> Path:
         number += 1
         candidate = path.with_name(f"{path.name}-{number}")
     return candidate
-
-
-def _database_busy(exc: sqlite3.OperationalError) -> bool:
-    """A lock held by another writer: a condition that passes, unlike a bad input."""
-    message = str(exc).lower()
-    return "locked" in message or "busy" in message
 
 
 def _describe(exc: BaseException) -> str:
@@ -261,7 +260,7 @@ class Services:
                         chunk_size=size,
                     )
                 )
-            except sqlite3.OperationalError as exc:
+            except Exception as exc:
                 if is_storage_full(exc):
                     log.error("event=storage_full stories=%d error=%r", len(raws), str(exc))
                     raise StorageFullError(
@@ -437,7 +436,7 @@ class Services:
                 self._warn_once(name, str(exc))
                 continue
             except Exception as exc:  # one bad file must never stop the inbox
-                if isinstance(exc, sqlite3.OperationalError) and _database_busy(exc):
+                if is_database_busy(exc):
                     # Another process holds the database: not this file's fault, so it stays
                     # in the inbox and the scan resumes at the next poll.
                     log.warning("event=inbox_deferred name=%s error=%r", shown, str(exc))

@@ -121,6 +121,16 @@ def _telegram_ids(value: frozenset[str]) -> str | None:
     return f"user ids are numbers; not {', '.join(bad)}" if bad else None
 
 
+def _database_target(value: str) -> str | None:
+    """A path, or a URL of a scheme we can open (``mysql://`` is refused, not made a file)."""
+    if "://" in value and not value.startswith(("postgresql://", "postgres://")):
+        return (
+            f"unknown database scheme {value.split('://', 1)[0]}://: use a SQLite file path or "
+            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+        )
+    return None
+
+
 def _model_dir(value: Path | None) -> str | None:
     if value is not None and not value.is_dir():
         return f"{value} is not a folder (make one with `newsbot train`)"
@@ -131,7 +141,7 @@ def _model_dir(value: Path | None) -> str | None:
 class Settings:
     """The bot's whole configuration; see the module docstring for how a setting is declared."""
 
-    db_path: Path = setting("NEWSBOT_DB", Path("./newsbot.db"), "SQLite database file (WAL mode; keep it on a local disk).", example="./newsbot.db")
+    db_path: str = setting("NEWSBOT_DB", "./newsbot.db", "SQLite database file (WAL mode; keep it on a local disk), or postgresql://USER:PASSWORD@HOST:PORT/DBNAME for PostgreSQL.", check=_database_target, example="./newsbot.db")
     inbox: Path = setting("NEWSBOT_INBOX", Path("./inbox"), "Folder watched for text dumps; processed files move to done/ or failed/.", example="./inbox")
     http_host: str = setting("NEWSBOT_HTTP_HOST", "127.0.0.1", "Address of the bot's own HTTP server (/healthz, /metrics, /ingest, /slack/events).")
     http_port: int = setting("NEWSBOT_HTTP_PORT", 8080, "Port of that server; 0 picks a free port (logged at start), -1 turns the server off.", min=-1, max=65535)

@@ -15,8 +15,6 @@ import statistics
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlite_utils import Database
-
 from bot.alerts import TOPIC_LABELS
 from bot.models import Attachment, Button, Chat, Reply
 from handlers import sources_admin
@@ -28,7 +26,8 @@ from storage import chats as chat_store
 from storage import deliveries as outbox
 from storage import sources as source_store
 from storage import stories as story_store
-from storage.maintenance import file_sizes
+from storage.engine import Store
+from storage.maintenance import database_sizes
 
 PAGE = 10
 BROADCAST_KEY = "pending_broadcast:"
@@ -124,19 +123,7 @@ async def admin_export(ctx: CommandContext, req: Request, chat: Chat, args: str)
     )
 
 
-def _latencies(db: Database, since: datetime) -> list[float]:
-    rows = db.execute(
-        """
-        SELECT (julianday(d.sent_at) - julianday(s.fetched_at)) * 86400.0
-        FROM deliveries d JOIN stories s ON s.id = d.story_id
-        WHERE d.status = 'sent' AND d.kind = 'alert' AND d.sent_at >= ?
-        """,
-        [since.isoformat(timespec="seconds")],
-    ).fetchall()
-    return sorted(max(0.0, r[0]) for r in rows if r[0] is not None)
-
-
-def gather_stats(db: Database, now: datetime) -> dict[str, object]:
+def gather_stats(db: Store, now: datetime) -> dict[str, object]:
     per_day = story_store.stories_per_day_by_topic(db, now, days=7)
     counts = outbox.counts_by_status(db)
     by_status: dict[str, int] = {}
@@ -145,7 +132,7 @@ def gather_stats(db: Database, now: datetime) -> dict[str, object]:
     chats_by_state: dict[str, int] = {}
     for chat in chat_store.list_chats(db):
         chats_by_state[chat.state] = chats_by_state.get(chat.state, 0) + 1
-    latencies = _latencies(db, now - timedelta(days=7))
+    latencies = outbox.alert_latencies(db, now - timedelta(days=7))
     return {
         "per_day": per_day,
         "deliveries": by_status,
@@ -268,7 +255,7 @@ async def admin_retry(ctx: CommandContext, req: Request, chat: Chat, args: str) 
 async def admin_users(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
     page = _page(args)
 
-    def listing(db: Database) -> tuple[list[str], int]:
+    def listing(db: Store) -> tuple[list[str], int]:
         total = int(db.execute("SELECT count(*) FROM chats").fetchone()[0])
         rows = db.execute(
             """
@@ -361,7 +348,7 @@ async def admin_jobs(ctx: CommandContext, req: Request, chat: Chat, args: str) -
 
 async def admin_health(ctx: CommandContext, req: Request, chat: Chat, args: str) -> Reply:
     db = ctx.services.db
-    sizes = file_sizes(ctx.settings.db_path)
+    sizes = await db.call(database_sizes, ctx.settings.db_path)
     last_poll = await db.call(state.get_value, "last_successful_poll_at")
     transports = ctx.transport_status() if ctx.transport_status else {}
     lines = [

@@ -7,8 +7,6 @@ Each command takes the context, the request and the (already registered) chat, a
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-
 from bot.alerts import TOPIC_LABELS
 from bot.models import Button, Chat, Reply, Story, Subscription
 from bot.pipeline.match import StoryFeatures, naive_match
@@ -26,6 +24,7 @@ from handlers.router import CommandSpec, Handler, Request
 from storage import chats as chat_store
 from storage import stories as story_store
 from storage import subscriptions as sub_store
+from storage.engine import Store
 
 MAX_SUBSCRIPTIONS_PER_CHAT = 200
 PAGE_SIZE = 5
@@ -234,7 +233,7 @@ async def cmd_unmute(ctx: CommandContext, req: Request, chat: Chat) -> Reply:
     return await _remove(ctx, chat, req.args, "mute", "mute", "/unmute 7")
 
 
-def _recent_matching(db: Database, query_text: str, limit: int) -> list[Story]:
+def _recent_matching(db: Store, query_text: str, limit: int) -> list[Story]:
     query = parse_query(query_text)
     found: list[Story] = []
     offset = 0

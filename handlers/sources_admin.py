@@ -11,13 +11,13 @@ from datetime import datetime
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from defusedxml import ElementTree as SafeET
-from sqlite_utils import Database
 
 from bot.models import Reply, Source
 from bot.pipeline.fetch import SourceState
 from bot.pipeline.urls import UnsafeURLError, check_url_allowed
 from handlers.context import CommandContext
 from storage import sources as source_store
+from storage.engine import Store
 
 MAX_OPML_OUTLINES = 2000
 
@@ -57,7 +57,7 @@ def describe_source(source: Source, now: datetime, last_day: int) -> str:
     return "\n".join(lines)
 
 
-def format_sources(db: Database, now: datetime, *, offset: int = 0, limit: int = 1000) -> str:
+def format_sources(db: Store, now: datetime, *, offset: int = 0, limit: int = 1000) -> str:
     sources = source_store.list_sources(db)
     if not sources:
         return "No sources yet. Add one: newsbot sources add https://example.com/feed.xml"
@@ -69,7 +69,7 @@ def format_sources(db: Database, now: datetime, *, offset: int = 0, limit: int =
     return "\n".join(lines)
 
 
-def change_state(db: Database, ref: str, action: str) -> str:
+def change_state(db: Store, ref: str, action: str) -> str:
     """``pause``, ``resume`` or ``remove`` a source by id, name or URL."""
     source = source_store.resolve_source(db, ref)
     if action == "remove":
@@ -182,7 +182,7 @@ async def import_opml(ctx: CommandContext, content: bytes) -> Reply:
     return Reply("\n".join(lines))
 
 
-def export_opml(db: Database) -> bytes:
+def export_opml(db: Store) -> bytes:
     opml = Element("opml", version="2.0")
     head = SubElement(opml, "head")
     SubElement(head, "title").text = "newsbot sources"

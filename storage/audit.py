@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Database
-
 from storage.db import to_iso, utcnow
+from storage.engine import Store
 
 
 def record(
-    db: Database,
+    db: Store,
     *,
     platform: str,
     user_id: str,
@@ -19,7 +18,8 @@ def record(
     arguments: str = "",
     result: str = "",
 ) -> None:
-    db.table("audit_log").insert(
+    db.insert(
+        "audit_log",
         {
             "at": to_iso(utcnow()),
             "platform": platform,
@@ -28,9 +28,9 @@ def record(
             "action": action,
             "arguments": arguments[:500],
             "result": result[:500],
-        }
+        },
     )
 
 
-def recent(db: Database, limit: int = 20) -> list[dict[str, Any]]:
-    return list(db.table("audit_log").rows_where(order_by="id desc", limit=limit))
+def recent(db: Store, limit: int = 20) -> list[dict[str, Any]]:
+    return list(db.query("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", [limit]))

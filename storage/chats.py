@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Database
-
 from bot.models import Chat
 from storage import state
 from storage.db import to_iso, utcnow
+from storage.engine import Store
 
 SETTING_COLUMNS = (
     "mode",
@@ -46,24 +45,24 @@ def _row_to_chat(row: dict[str, Any]) -> Chat:
     )
 
 
-def find_chat(db: Database, platform: str, external_id: str) -> Chat | None:
+def find_chat(db: Store, platform: str, external_id: str) -> Chat | None:
     rows = list(
-        db.table("chats").rows_where(
-            "platform = ? AND external_id = ?", [platform, external_id], limit=1
+        db.query(
+            "SELECT * FROM chats WHERE platform = ? AND external_id = ?", [platform, external_id]
         )
     )
     return _row_to_chat(rows[0]) if rows else None
 
 
-def get_chat(db: Database, chat_id: int) -> Chat:
-    rows = list(db.table("chats").rows_where("id = ?", [chat_id], limit=1))
+def get_chat(db: Store, chat_id: int) -> Chat:
+    rows = list(db.query("SELECT * FROM chats WHERE id = ?", [chat_id]))
     if not rows:
         raise ChatNotFound(f"no chat with id {chat_id}")
     return _row_to_chat(rows[0])
 
 
 def ensure_chat(
-    db: Database, platform: str, external_id: str, *, title: str = "", kind: str = "private"
+    db: Store, platform: str, external_id: str, *, title: str = "", kind: str = "private"
 ) -> Chat:
     """Find or create the chat; any command may be a chat's first message."""
     now = to_iso(utcnow())
@@ -81,31 +80,31 @@ def ensure_chat(
     return chat
 
 
-def update_chat_settings(db: Database, chat_id: int, **changes: Any) -> Chat:
+def update_chat_settings(db: Store, chat_id: int, **changes: Any) -> Chat:
     unknown = set(changes) - set(SETTING_COLUMNS)
     if unknown:
         raise ValueError(f"unknown chat settings: {sorted(unknown)}")
     with db.atomic():
-        db.table("chats").update(chat_id, changes)
+        db.update("chats", chat_id, changes)
         state.bump(db, state.SUBSCRIPTIONS_VERSION)  # the language filter is read by the matcher
     return get_chat(db, chat_id)
 
 
-def set_chat_state(db: Database, chat_id: int, new_state: str, reason: str | None = None) -> Chat:
+def set_chat_state(db: Store, chat_id: int, new_state: str, reason: str | None = None) -> Chat:
     with db.atomic():
-        db.table("chats").update(chat_id, {"state": new_state, "state_reason": reason})
+        db.update("chats", chat_id, {"state": new_state, "state_reason": reason})
         state.bump(db, state.SUBSCRIPTIONS_VERSION)  # a paused chat's queries stop matching
     return get_chat(db, chat_id)
 
 
-def change_external_id(db: Database, chat_id: int, new_external_id: str) -> Chat:
+def change_external_id(db: Store, chat_id: int, new_external_id: str) -> Chat:
     """Follow a platform's chat migration (Telegram group -> supergroup)."""
-    db.table("chats").update(chat_id, {"external_id": new_external_id})
+    db.update("chats", chat_id, {"external_id": new_external_id})
     return get_chat(db, chat_id)
 
 
 def list_chats(
-    db: Database, *, chat_state: str | None = None, platform: str | None = None
+    db: Store, *, chat_state: str | None = None, platform: str | None = None
 ) -> list[Chat]:
     where, params = [], []
     if chat_state:
@@ -114,11 +113,12 @@ def list_chats(
     if platform:
         where.append("platform = ?")
         params.append(platform)
-    rows = db.table("chats").rows_where(" AND ".join(where) or None, params, order_by="id")
+    condition = " AND ".join(where) or "1 = 1"
+    rows = db.query(f"SELECT * FROM chats WHERE {condition} ORDER BY id", params)
     return [_row_to_chat(r) for r in rows]
 
 
-def delete_chat(db: Database, chat_id: int) -> bool:
+def delete_chat(db: Store, chat_id: int) -> bool:
     """Forget a chat: its subscriptions and outbox rows go with it (ON DELETE CASCADE).
 
     False when it was already gone: of two concurrent confirmations only one deletes.

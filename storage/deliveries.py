@@ -1,7 +1,8 @@
 """The outbox: one ``deliveries`` row per (chat, story cluster), drained by the delivery worker.
 
 The UNIQUE key on (chat_id, cluster_id) is what makes "a chat never gets the same story twice"
-hold across restarts, reprints and concurrent processes: queueing is ``INSERT OR IGNORE``.
+hold across restarts, reprints and concurrent processes: queueing is
+``INSERT ... ON CONFLICT DO NOTHING``.
 
 Statuses: ``pending`` (due at ``next_attempt_at``), ``sending`` (claimed by a worker: a row
 left in this state by a crash is re-sent at start, the one possible duplicate), ``held`` (kept
@@ -16,10 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from bot.models import Delivery
 from storage.db import from_iso, to_iso, utcnow
+from storage.engine import Store
 
 
 def _row_to_delivery(row: dict[str, Any]) -> Delivery:
@@ -44,14 +44,12 @@ def _row_to_delivery(row: dict[str, Any]) -> Delivery:
 
 
 def _select(
-    db: Database, where: str, params: list[Any], *, order: str = "d.id", limit: int | None = None
+    db: Store, where: str, params: list[Any], *, order: str = "d.id", limit: int | None = None
 ) -> list[Delivery]:
     sql = f"SELECT d.* FROM deliveries d JOIN chats c ON c.id = d.chat_id WHERE {where} ORDER BY {order}"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    cursor = db.execute(sql, params)
-    columns = [d[0] for d in cursor.description]
-    return [_row_to_delivery(dict(zip(columns, r, strict=True))) for r in cursor.fetchall()]
+    return [_row_to_delivery(row) for row in db.query(sql, params)]
 
 
 @dataclass(frozen=True)
@@ -67,22 +65,16 @@ class QueuedDelivery:
     sources_count: int = 1
 
 
-def queue_deliveries(db: Database, rows: list[QueuedDelivery], now: datetime | None = None) -> int:
+def queue_deliveries(db: Store, rows: list[QueuedDelivery], now: datetime | None = None) -> int:
     """Insert outbox rows, ignoring (chat, cluster) pairs already queued. Returns rows added.
 
     Call inside the transaction that stores the story, so a match is never recorded without its
     delivery or the other way round.
     """
     stamp = to_iso(now or utcnow())
-    before = db.conn.total_changes
-    db.conn.executemany(
-        """
-        INSERT OR IGNORE INTO deliveries (chat_id, story_id, cluster_id, platform, status,
-            reasons, subscription_ids, created_at, next_attempt_at, thread_id,
-            sources_count, updated_sources_count)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """,
-        [
+    added = 0
+    with db.atomic():
+        for values in (
             (
                 row.chat_id,
                 row.story_id,
@@ -98,12 +90,22 @@ def queue_deliveries(db: Database, rows: list[QueuedDelivery], now: datetime | N
                 row.sources_count,
             )
             for row in rows
-        ],
-    )
-    return db.conn.total_changes - before
+        ):
+            cursor = db.execute(
+                """
+                INSERT INTO deliveries (chat_id, story_id, cluster_id, platform, status,
+                    reasons, subscription_ids, created_at, next_attempt_at, thread_id,
+                    sources_count, updated_sources_count)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """,
+                values,
+            )
+            added += max(0, cursor.rowcount)
+    return added
 
 
-def note_cluster_growth(db: Database, cluster_id: int, sources_count: int) -> int:
+def note_cluster_growth(db: Store, cluster_id: int, sources_count: int) -> int:
     """A cluster gained sources: alerts already out become due for an update."""
     cursor = db.execute(
         "UPDATE deliveries SET updated_sources_count = ? WHERE cluster_id = ? AND updated_sources_count < ?",
@@ -112,7 +114,7 @@ def note_cluster_growth(db: Database, cluster_id: int, sources_count: int) -> in
     return int(cursor.rowcount)
 
 
-def recover_in_flight(db: Database) -> int:
+def recover_in_flight(db: Store) -> int:
     """At start: rows a crashed worker left in ``sending`` go back to ``pending``.
 
     Their send may or may not have reached the platform: this is the one place a duplicate can
@@ -124,7 +126,7 @@ def recover_in_flight(db: Database) -> int:
     return int(cursor.rowcount)
 
 
-def due_deliveries(db: Database, platform: str, now: datetime, limit: int = 200) -> list[Delivery]:
+def due_deliveries(db: Store, platform: str, now: datetime, limit: int = 200) -> list[Delivery]:
     """Pending alerts whose time has come, for chats that may receive them, oldest first.
 
     A row waits while an older row of the same chat is waiting for its retry or is in flight, so
@@ -141,7 +143,7 @@ def due_deliveries(db: Database, platform: str, now: datetime, limit: int = 200)
     )
 
 
-def due_updates(db: Database, platform: str, limit: int = 100) -> list[Delivery]:
+def due_updates(db: Store, platform: str, limit: int = 100) -> list[Delivery]:
     """Sent alerts whose cluster has gained sources since."""
     return _select(
         db,
@@ -152,7 +154,7 @@ def due_updates(db: Database, platform: str, limit: int = 100) -> list[Delivery]
     )
 
 
-def mark_sending(db: Database, delivery_id: int) -> bool:
+def mark_sending(db: Store, delivery_id: int) -> bool:
     """Claim a row; False when another worker or process already took it."""
     cursor = db.execute(
         "UPDATE deliveries SET status = 'sending' WHERE id = ? AND status = 'pending'",
@@ -162,7 +164,7 @@ def mark_sending(db: Database, delivery_id: int) -> bool:
 
 
 def mark_sent(
-    db: Database,
+    db: Store,
     delivery_id: int,
     message_ref: str | None,
     *,
@@ -176,11 +178,11 @@ def mark_sent(
     )
 
 
-def mark_update_sent(db: Database, delivery_id: int, sources_count: int) -> None:
+def mark_update_sent(db: Store, delivery_id: int, sources_count: int) -> None:
     db.execute("UPDATE deliveries SET sources_count = ? WHERE id = ?", [sources_count, delivery_id])
 
 
-def mark_retry(db: Database, delivery_id: int, error: str, next_attempt: datetime) -> None:
+def mark_retry(db: Store, delivery_id: int, error: str, next_attempt: datetime) -> None:
     db.execute(
         "UPDATE deliveries SET status = 'pending', attempts = attempts + 1, last_error = ?, "
         "next_attempt_at = ? WHERE id = ?",
@@ -188,14 +190,14 @@ def mark_retry(db: Database, delivery_id: int, error: str, next_attempt: datetim
     )
 
 
-def mark_dead(db: Database, delivery_id: int, error: str) -> None:
+def mark_dead(db: Store, delivery_id: int, error: str) -> None:
     db.execute(
         "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
         [error, delivery_id],
     )
 
 
-def release(db: Database, delivery_id: int, next_attempt: datetime) -> None:
+def release(db: Store, delivery_id: int, next_attempt: datetime) -> None:
     """Put a claimed row back untouched (pacing, rate limit): not an attempt."""
     db.execute(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ?",
@@ -203,7 +205,7 @@ def release(db: Database, delivery_id: int, next_attempt: datetime) -> None:
     )
 
 
-def hold(db: Database, delivery_ids: list[int], at: datetime) -> None:
+def hold(db: Store, delivery_ids: list[int], at: datetime) -> None:
     """Keep rows for the chat's next digest (cap reached, quiet hours, digest mode); ``at`` is
     recorded in ``next_attempt_at`` as the time they were held."""
     with db.atomic():
@@ -214,7 +216,7 @@ def hold(db: Database, delivery_ids: list[int], at: datetime) -> None:
             )
 
 
-def oldest_held_at(db: Database, chat_id: int) -> datetime | None:
+def oldest_held_at(db: Store, chat_id: int) -> datetime | None:
     row = db.execute(
         "SELECT min(next_attempt_at) FROM deliveries WHERE chat_id = ? AND status = 'held'",
         [chat_id],
@@ -222,17 +224,17 @@ def oldest_held_at(db: Database, chat_id: int) -> datetime | None:
     return from_iso(row[0]) if row and row[0] else None
 
 
-def held_for_chat(db: Database, chat_id: int) -> list[Delivery]:
+def held_for_chat(db: Store, chat_id: int) -> list[Delivery]:
     return _select(db, "d.chat_id = ? AND d.status = 'held'", [chat_id])
 
 
-def chats_with_held(db: Database) -> list[int]:
+def chats_with_held(db: Store) -> list[int]:
     rows = db.execute("SELECT DISTINCT chat_id FROM deliveries WHERE status = 'held'").fetchall()
     return [int(r[0]) for r in rows]
 
 
 def mark_digest_sent(
-    db: Database, delivery_ids: list[int], message_ref: str | None, at: datetime | None = None
+    db: Store, delivery_ids: list[int], message_ref: str | None, at: datetime | None = None
 ) -> None:
     now = to_iso(at or utcnow())
     with db.atomic():
@@ -244,7 +246,7 @@ def mark_digest_sent(
             )
 
 
-def sent_since(db: Database, chat_id: int, since: datetime) -> int:
+def sent_since(db: Store, chat_id: int, since: datetime) -> int:
     """Instant alerts sent to a chat since ``since`` (for the hourly cap)."""
     row = db.execute(
         "SELECT count(*) FROM deliveries WHERE chat_id = ? AND status = 'sent' AND kind = 'alert' "
@@ -254,11 +256,11 @@ def sent_since(db: Database, chat_id: int, since: datetime) -> int:
     return int(row[0])
 
 
-def dead_letters(db: Database, limit: int = 20) -> list[Delivery]:
+def dead_letters(db: Store, limit: int = 20) -> list[Delivery]:
     return _select(db, "d.status = 'dead'", [], order="d.id DESC", limit=limit)
 
 
-def retry_dead(db: Database, delivery_id: int | None = None) -> int:
+def retry_dead(db: Store, delivery_id: int | None = None) -> int:
     where, params = "status = 'dead'", []
     if delivery_id is not None:
         where += " AND id = ?"
@@ -270,6 +272,26 @@ def retry_dead(db: Database, delivery_id: int | None = None) -> int:
     return int(cursor.rowcount)
 
 
-def counts_by_status(db: Database) -> dict[tuple[str, str], int]:
+def alert_latencies(db: Store, since: datetime) -> list[float]:
+    """Seconds from fetching a story to sending its alert, for alerts sent since ``since``.
+
+    The timestamps are ISO 8601 text in both engines; each engine has its own date arithmetic.
+    """
+    if db.dialect == "postgresql":
+        seconds = "EXTRACT(EPOCH FROM (d.sent_at::timestamptz - s.fetched_at::timestamptz))"
+    else:
+        seconds = "(julianday(d.sent_at) - julianday(s.fetched_at)) * 86400.0"
+    rows = db.execute(
+        f"""
+        SELECT {seconds}
+        FROM deliveries d JOIN stories s ON s.id = d.story_id
+        WHERE d.status = 'sent' AND d.kind = 'alert' AND d.sent_at >= ?
+        """,
+        [since.isoformat(timespec="seconds")],
+    ).fetchall()
+    return sorted(max(0.0, float(r[0])) for r in rows if r[0] is not None)
+
+
+def counts_by_status(db: Store) -> dict[tuple[str, str], int]:
     rows = db.execute("SELECT platform, status, count(*) FROM deliveries GROUP BY 1, 2").fetchall()
     return {(platform, status): count for platform, status, count in rows}

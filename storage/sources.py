@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
 from bot.models import Source
 from storage.db import from_iso, to_iso, utcnow
+from storage.engine import Store
 
 
 class SourceNotFound(LookupError):
@@ -36,7 +35,7 @@ def _row_to_source(row: dict[str, Any]) -> Source:
 
 
 def add_source(
-    db: Database,
+    db: Store,
     url: str,
     *,
     name: str | None = None,
@@ -49,7 +48,8 @@ def add_source(
     if existing is not None:
         return existing, False
     now = to_iso(utcnow())
-    db.table("sources").insert(
+    db.insert(
+        "sources",
         {
             "url": url,
             "name": name or url,
@@ -58,33 +58,36 @@ def add_source(
             "fetch_full_text": int(fetch_full_text),
             "created_at": now,
             "next_check_at": now,
-        }
+        },
     )
     source = find_source_by_url(db, url)
     assert source is not None
     return source, True
 
 
-def find_source_by_url(db: Database, url: str) -> Source | None:
-    rows = list(db.table("sources").rows_where("url = ?", [url], limit=1))
+def find_source_by_url(db: Store, url: str) -> Source | None:
+    rows = list(db.query("SELECT * FROM sources WHERE url = ?", [url]))
     return _row_to_source(rows[0]) if rows else None
 
 
-def get_source(db: Database, source_id: int) -> Source:
-    rows = list(db.table("sources").rows_where("id = ?", [source_id], limit=1))
+def get_source(db: Store, source_id: int) -> Source:
+    rows = list(db.query("SELECT * FROM sources WHERE id = ?", [source_id]))
     if not rows:
         raise SourceNotFound(f"no source with id {source_id}")
     return _row_to_source(rows[0])
 
 
-def resolve_source(db: Database, ref: str) -> Source:
+def resolve_source(db: Store, ref: str) -> Source:
     """A source by id, exact name or URL: what users type after `sources pause`."""
     ref = ref.strip()
     # ASCII digits only, within SQLite's integer range ("²".isdigit() is true; int("²") fails).
     if ref.isascii() and ref.isdigit() and len(ref) <= 18:
         return get_source(db, int(ref))
     rows = list(
-        db.table("sources").rows_where("url = ? OR lower(name) = lower(?)", [ref, ref], limit=2)
+        db.query(
+            "SELECT * FROM sources WHERE url = ? OR lower(name) = lower(?) ORDER BY id LIMIT 2",
+            [ref, ref],
+        )
     )
     if len(rows) == 1:
         return _row_to_source(rows[0])
@@ -93,39 +96,39 @@ def resolve_source(db: Database, ref: str) -> Source:
     raise SourceNotFound(f"no source with id, name or URL {ref!r}")
 
 
-def list_sources(db: Database, *, kinds: tuple[str, ...] | None = None) -> list[Source]:
-    rows = db.table("sources").rows_where(order_by="id")
+def list_sources(db: Store, *, kinds: tuple[str, ...] | None = None) -> list[Source]:
+    rows = db.query("SELECT * FROM sources ORDER BY id")
     sources = [_row_to_source(row) for row in rows]
     return [s for s in sources if kinds is None or s.kind in kinds]
 
 
-def due_sources(db: Database, now: datetime) -> list[Source]:
+def due_sources(db: Store, now: datetime) -> list[Source]:
     """Active polled sources whose next check has come."""
-    rows = db.table("sources").rows_where(
-        "state = 'active' AND kind IN ('feed', 'page') AND (next_check_at IS NULL OR next_check_at <= ?)",
+    rows = db.query(
+        "SELECT * FROM sources WHERE state = 'active' AND kind IN ('feed', 'page') "
+        "AND (next_check_at IS NULL OR next_check_at <= ?) ORDER BY next_check_at",
         [to_iso(now)],
-        order_by="next_check_at",
     )
     return [_row_to_source(row) for row in rows]
 
 
-def set_source_state(db: Database, source_id: int, state: str, reason: str | None = None) -> Source:
+def set_source_state(db: Store, source_id: int, state: str, reason: str | None = None) -> Source:
     get_source(db, source_id)
     changes: dict[str, Any] = {"state": state, "state_reason": reason}
     if state == "active":
         changes.update(consecutive_errors=0, next_check_at=to_iso(utcnow()))
-    db.table("sources").update(source_id, changes)
+    db.update("sources", source_id, changes)
     return get_source(db, source_id)
 
 
-def remove_source(db: Database, source_id: int) -> Source:
+def remove_source(db: Store, source_id: int) -> Source:
     source = get_source(db, source_id)
-    db.table("sources").delete(source_id)
+    db.execute("DELETE FROM sources WHERE id = ?", [source_id])
     return source
 
 
 def record_fetch_success(
-    db: Database,
+    db: Store,
     source_id: int,
     *,
     now: datetime,
@@ -145,11 +148,11 @@ def record_fetch_success(
     }
     if new_url and find_source_by_url(db, new_url) is None:
         changes["url"] = new_url
-    db.table("sources").update(source_id, changes)
+    db.update("sources", source_id, changes)
 
 
 def record_fetch_error(
-    db: Database,
+    db: Store,
     source_id: int,
     *,
     now: datetime,
@@ -168,10 +171,10 @@ def record_fetch_error(
     if pause:
         changes["state"] = "error"
         changes["state_reason"] = f"paused after {consecutive_errors} consecutive errors: {error}"
-    db.table("sources").update(source_id, changes)
+    db.update("sources", source_id, changes)
 
 
-def stories_last_day(db: Database, now: datetime) -> dict[int, int]:
+def stories_last_day(db: Store, now: datetime) -> dict[int, int]:
     """Stories stored per source in the last 24 hours, for the health listing."""
     since = to_iso(now - timedelta(days=1))
     rows = db.execute(

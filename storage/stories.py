@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
 from bot.models import Story
 from bot.pipeline.query import cyrillic_stem
 from storage.db import from_iso, to_iso
+from storage.engine import Store
 
 
 class StoryNotFound(LookupError):
@@ -63,10 +63,10 @@ def _row_to_story(row: dict[str, Any]) -> Story:
     )
 
 
-def insert_story(db: Database, story: NewStory) -> int:
+def insert_story(db: Store, story: NewStory) -> int:
     """Insert and return the id; a story with no cluster starts its own (cluster = own id)."""
-    table = db.table("stories")
-    table.insert(
+    story_id = db.insert(
+        "stories",
         {
             "source_id": story.source_id,
             "source_name": story.source_name,
@@ -86,15 +86,14 @@ def insert_story(db: Database, story: NewStory) -> int:
             "cluster_id": story.cluster_id,
             "duplicate_of": story.duplicate_of,
             "image_url": story.image_url,
-        }
+        },
     )
-    story_id = int(table.last_pk)  # type: ignore[arg-type]
     if story.cluster_id is None:
         db.execute("UPDATE stories SET cluster_id = ? WHERE id = ?", [story_id, story_id])
     return story_id
 
 
-def find_exact_duplicate(db: Database, content_hash: str, canonical_url: str | None) -> int | None:
+def find_exact_duplicate(db: Store, content_hash: str, canonical_url: str | None) -> int | None:
     """The id of a stored story with the same normalized text or the same canonical URL."""
     row = db.execute("SELECT id FROM stories WHERE content_hash = ?", [content_hash]).fetchone()
     if row:
@@ -108,64 +107,76 @@ def find_exact_duplicate(db: Database, content_hash: str, canonical_url: str | N
     return None
 
 
-def get_story(db: Database, story_id: int) -> Story:
-    rows = list(db.table("stories").rows_where("id = ?", [story_id], limit=1))
+def get_story(db: Store, story_id: int) -> Story:
+    rows = list(db.query("SELECT * FROM stories WHERE id = ?", [story_id]))
     if not rows:
         raise StoryNotFound(f"no story with id {story_id}")
     return _row_to_story(rows[0])
 
 
-def stories_after(db: Database, after_id: int, *, since: datetime | None = None) -> list[Story]:
+def stories_after(db: Store, after_id: int, *, since: datetime | None = None) -> list[Story]:
     """Stories stored after ``after_id`` (by any process), oldest first."""
     where = "id > ?"
     params: list[Any] = [after_id]
     if since is not None:
         where += " AND coalesce(published_at, fetched_at) >= ?"
         params.append(to_iso(since))
-    return [_row_to_story(r) for r in db.table("stories").rows_where(where, params, order_by="id")]
+    rows = db.query(f"SELECT * FROM stories WHERE {where} ORDER BY id", params)
+    return [_row_to_story(r) for r in rows]
 
 
-def max_story_id(db: Database) -> int:
+def max_story_id(db: Store) -> int:
     row = db.execute("SELECT coalesce(max(id), 0) FROM stories").fetchone()
     return int(row[0])
 
 
-def cluster_members(db: Database, cluster_id: int) -> list[Story]:
-    rows = db.table("stories").rows_where("cluster_id = ?", [cluster_id], order_by="id")
+def cluster_members(db: Store, cluster_id: int) -> list[Story]:
+    rows = db.query("SELECT * FROM stories WHERE cluster_id = ? ORDER BY id", [cluster_id])
     return [_row_to_story(r) for r in rows]
 
 
-def cluster_source_count(db: Database, cluster_id: int) -> int:
+def cluster_source_count(db: Store, cluster_id: int) -> int:
     row = db.execute(
-        "SELECT count(DISTINCT coalesce(nullif(source_name, ''), id)) FROM stories WHERE cluster_id = ?",
+        "SELECT count(DISTINCT coalesce(nullif(source_name, ''), CAST(id AS TEXT))) FROM stories "
+        "WHERE cluster_id = ?",
         [cluster_id],
     ).fetchone()
     return int(row[0])
 
 
 def latest_stories(
-    db: Database, *, limit: int = 10, offset: int = 0, topic: str | None = None
+    db: Store, *, limit: int = 10, offset: int = 0, topic: str | None = None
 ) -> list[Story]:
     """Newest cluster leaders first (reprints never listed twice)."""
     where = "duplicate_of IS NULL AND cluster_id = id"
     params: list[Any] = []
     if topic:
-        where += " AND EXISTS (SELECT 1 FROM json_each(stories.topics) WHERE value = ?)"
+        where += f" AND {_json_list_contains(db, 'stories.topics')}"
         params.append(topic)
-    rows = db.table("stories").rows_where(
-        where,
-        params,
-        order_by="coalesce(published_at, fetched_at) DESC, id DESC",
-        limit=limit,
-        offset=offset,
+    rows = db.query(
+        f"SELECT * FROM stories WHERE {where} "
+        "ORDER BY coalesce(published_at, fetched_at) DESC, id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
     )
     return [_row_to_story(r) for r in rows]
+
+
+def _json_list_contains(db: Store, column: str) -> str:
+    """SQL true when the JSON list (text) in ``column`` holds the next ``?`` parameter."""
+    if db.dialect == "postgresql":
+        return f"EXISTS (SELECT 1 FROM jsonb_array_elements_text(({column})::jsonb) AS e(value) WHERE e.value = ?)"
+    return f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ?)"
 
 
 @dataclass(frozen=True)
 class SearchHit:
     story: Story
     snippet: str
+
+
+def _query_words(text: str) -> list[str]:
+    """The words of a search, letters and digits only (no search syntax can leak in)."""
+    return [w for w in "".join(c if c.isalnum() else " " for c in text).split() if w][:20]
 
 
 def fts_query(text: str) -> str:
@@ -176,10 +187,9 @@ def fts_query(text: str) -> str:
     word with ß also finds its ss spelling (and the other way round), and a Cyrillic word
     is searched by the stem its case forms share (``Москва`` finds *Москве*, *Москвы*).
     """
-    words = [w for w in "".join(c if c.isalnum() else " " for c in text).split() if w]
     # An explicit AND: FTS5 takes a bare space between phrases as AND, but not next to a
     # parenthesised group ('"a" ("b" OR "c")' is a syntax error).
-    return " AND ".join(_fts_word(w) for w in words[:20])
+    return " AND ".join(_fts_word(w) for w in _query_words(text))
 
 
 def _fts_word(word: str) -> str:
@@ -193,14 +203,44 @@ def _fts_word(word: str) -> str:
     return f'"{word}"'
 
 
-def search_stories(db: Database, text: str, *, limit: int = 5, offset: int = 0) -> list[SearchHit]:
-    """Ranked full-text search (bm25) with highlighted snippets; ``[`` and ``]`` mark matches."""
+def ts_query(text: str) -> str:
+    """The same parsed query as :func:`fts_query`, as PostgreSQL ``to_tsquery`` text: every
+    word a quoted lexeme, the same ß/ss and Cyrillic-stem alternatives (``:*`` is a prefix)."""
+    return " & ".join(_ts_word(w) for w in _query_words(text))
+
+
+def _ts_word(word: str) -> str:
+    stem = cyrillic_stem(word)
+    if stem is not None:
+        return f"('{word}' | '{stem}':*)"
+    lower = word.casefold()
+    if "ss" in lower:
+        return f"('{lower}' | '{lower.replace('ss', 'ß')}')"
+    return f"'{word}'"
+
+
+# FTS5's snippet(): up to 12 tokens around the matches, '…' where the text was cut.
+SNIPPET_TOKENS = 12
+_PG_RANK_WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"  # D, C (text), B (summary), A (title): 1 : 2 : 5
+_PG_HEADLINE = f'StartSel="[", StopSel="]", MaxWords={SNIPPET_TOKENS}, MinWords=4, MaxFragments=1'
+_SNIPPET_COLUMNS = ("title", "text", "summary")  # FTS5's column order: the first wins a tie
+
+
+def search_stories(db: Store, text: str, *, limit: int = 5, offset: int = 0) -> list[SearchHit]:
+    """Ranked full-text search with highlighted snippets; ``[`` and ``]`` mark matches.
+
+    SQLite: FTS5, bm25 with weights title 5, text 1, summary 2. PostgreSQL: the weighted
+    ``tsvector`` (A title, B summary, C text) ranked by ``ts_rank_cd`` in the same 5 : 2 : 1
+    proportion; ties go to the newest story on both.
+    """
+    if db.dialect == "postgresql":
+        return _search_postgres(db, text, limit=limit, offset=offset)
     query = fts_query(text)
     if not query:
         return []
-    rows = db.execute(
-        """
-        SELECT stories.*, snippet(stories_fts, -1, '[', ']', '…', 12) AS snip
+    rows = db.query(
+        f"""
+        SELECT stories.*, snippet(stories_fts, -1, '[', ']', '…', {SNIPPET_TOKENS}) AS snip
         FROM stories_fts JOIN stories ON stories.rowid = stories_fts.rowid
         WHERE stories_fts MATCH ? AND stories.duplicate_of IS NULL
         ORDER BY bm25(stories_fts, 5.0, 1.0, 2.0), stories.id DESC
@@ -208,33 +248,74 @@ def search_stories(db: Database, text: str, *, limit: int = 5, offset: int = 0) 
         """,
         [query, limit, offset],
     )
-    columns = [d[0] for d in rows.description]
-    hits = []
-    for values in rows.fetchall():
-        row = dict(zip(columns, values, strict=True))
-        hits.append(SearchHit(_row_to_story(row), row["snip"]))
-    return hits
+    return [SearchHit(_row_to_story(row), row["snip"]) for row in rows]
 
 
-def count_stories(db: Database) -> int:
+def _search_postgres(db: Store, text: str, *, limit: int, offset: int) -> list[SearchHit]:
+    from storage.migrations import PG_FTS_CONFIG
+
+    query = ts_query(text)
+    if not query:
+        return []
+    # Ranked and cut in the inner query, so headlines are made for the page's rows only.
+    headlines = ", ".join(
+        f"ts_headline('{PG_FTS_CONFIG}', coalesce(hit.{column}, ''), hit.q, ?) AS snip_{column}"
+        for column in _SNIPPET_COLUMNS
+    )
+    rows = db.query(
+        f"""
+        SELECT hit.*, {headlines}
+        FROM (
+            SELECT stories.*, q
+            FROM stories, to_tsquery('{PG_FTS_CONFIG}', ?) AS q
+            WHERE stories.search_vector @@ q AND stories.duplicate_of IS NULL
+            ORDER BY ts_rank_cd('{_PG_RANK_WEIGHTS}', stories.search_vector, q) DESC,
+                stories.id DESC
+            LIMIT ? OFFSET ?
+        ) AS hit
+        ORDER BY ts_rank_cd('{_PG_RANK_WEIGHTS}', hit.search_vector, hit.q) DESC, hit.id DESC
+        """,
+        [*([_PG_HEADLINE] * len(_SNIPPET_COLUMNS)), query, limit, offset],
+    )
+    return [SearchHit(_row_to_story(row), _best_snippet(row)) for row in rows]
+
+
+def _best_snippet(row: dict[str, Any]) -> str:
+    """The column FTS5's snippet(-1) would pick: most distinct matched words, then most
+    matches, then the first column; '…' marks where the column's text was cut."""
+
+    def score(column: str) -> tuple[int, int]:
+        marked = re.findall(r"\[([^\]]*)\]", row[f"snip_{column}"] or "")
+        return len({m.casefold() for m in marked}), len(marked)
+
+    best = max(_SNIPPET_COLUMNS, key=lambda c: (score(c), -_SNIPPET_COLUMNS.index(c)))
+    snippet = row[f"snip_{best}"] or ""
+    whole = (row[best] or "").strip()
+    plain = snippet.replace("[", "").replace("]", "").strip()
+    if plain and not whole.startswith(plain):
+        snippet = "…" + snippet
+    if plain and not whole.endswith(plain):
+        snippet = snippet + "…"
+    return snippet
+
+
+def count_stories(db: Store) -> int:
     return int(db.execute("SELECT count(*) FROM stories").fetchone()[0])
 
 
-def prune_stories(db: Database, older_than: datetime) -> int:
+def prune_stories(db: Store, older_than: datetime) -> int:
     """Delete stories fetched before ``older_than``; FTS follows through its triggers."""
     with db.atomic():
         cursor = db.execute("DELETE FROM stories WHERE fetched_at < ?", [to_iso(older_than)])
     return int(cursor.rowcount)
 
 
-def stories_per_day_by_topic(
-    db: Database, now: datetime, days: int = 7
-) -> dict[str, dict[str, int]]:
+def stories_per_day_by_topic(db: Store, now: datetime, days: int = 7) -> dict[str, dict[str, int]]:
     """{day: {topic: count}} for the last ``days`` days (first topic of each story)."""
     since = to_iso(now - timedelta(days=days))
     rows = db.execute(
-        """
-        SELECT substr(fetched_at, 1, 10) AS day, coalesce(json_extract(topics, '$[0]'), 'other'), count(*)
+        f"""
+        SELECT substr(fetched_at, 1, 10) AS day, coalesce({_first_topic(db)}, 'other'), count(*)
         FROM stories WHERE fetched_at >= ? AND duplicate_of IS NULL GROUP BY 1, 2 ORDER BY 1
         """,
         [since],
@@ -243,3 +324,10 @@ def stories_per_day_by_topic(
     for day, topic, count in rows:
         result.setdefault(day, {})[topic] = count
     return result
+
+
+def _first_topic(db: Store) -> str:
+    """SQL for a story's first topic (its JSON list is text in both engines)."""
+    if db.dialect == "postgresql":
+        return "(topics::jsonb ->> 0)"
+    return "json_extract(topics, '$[0]')"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Database
-
 from bot.models import Subscription
 from storage import state
 from storage.db import to_iso, utcnow
+from storage.engine import Store
 
 VERSION_KEY = state.SUBSCRIPTIONS_VERSION
 
@@ -25,7 +24,7 @@ def _row_to_subscription(row: dict[str, Any]) -> Subscription:
 
 
 def add_subscription(
-    db: Database,
+    db: Store,
     chat_id: int,
     *,
     kind: str,
@@ -35,15 +34,16 @@ def add_subscription(
 ) -> tuple[Subscription, bool]:
     """Store a query or mute; the same canonical query twice returns the first (created=False)."""
     existing = list(
-        db.table("subscriptions").rows_where(
-            "chat_id = ? AND kind = ? AND canonical = ?", [chat_id, kind, canonical], limit=1
+        db.query(
+            "SELECT * FROM subscriptions WHERE chat_id = ? AND kind = ? AND canonical = ?",
+            [chat_id, kind, canonical],
         )
     )
     if existing:
         return _row_to_subscription(existing[0]), False
-    table = db.table("subscriptions")
     with db.atomic():
-        table.insert(
+        sub_id = db.insert(
+            "subscriptions",
             {
                 "chat_id": chat_id,
                 "kind": kind,
@@ -51,21 +51,20 @@ def add_subscription(
                 "canonical": canonical,
                 "thread_id": thread_id,
                 "created_at": to_iso(utcnow()),
-            }
+            },
         )
-        sub_id = int(table.last_pk)  # type: ignore[arg-type]
         state.bump(db, VERSION_KEY)
     return get_subscription(db, sub_id), True
 
 
-def get_subscription(db: Database, sub_id: int) -> Subscription:
-    rows = list(db.table("subscriptions").rows_where("id = ?", [sub_id], limit=1))
+def get_subscription(db: Store, sub_id: int) -> Subscription:
+    rows = list(db.query("SELECT * FROM subscriptions WHERE id = ?", [sub_id]))
     if not rows:
         raise LookupError(f"no subscription with id {sub_id}")
     return _row_to_subscription(rows[0])
 
 
-def remove_subscription(db: Database, sub_id: int) -> bool:
+def remove_subscription(db: Store, sub_id: int) -> bool:
     """Delete a subscription; False when it was already gone (a second press of Undo)."""
     with db.atomic():
         cursor = db.execute("DELETE FROM subscriptions WHERE id = ?", [sub_id])
@@ -75,32 +74,31 @@ def remove_subscription(db: Database, sub_id: int) -> bool:
     return True
 
 
-def chat_subscriptions(db: Database, chat_id: int, kind: str | None = None) -> list[Subscription]:
+def chat_subscriptions(db: Store, chat_id: int, kind: str | None = None) -> list[Subscription]:
     where = "chat_id = ?"
     params_list: list[object] = [chat_id]
     if kind:
         where += " AND kind = ?"
         params_list.append(kind)
-    rows = db.table("subscriptions").rows_where(where, params_list, order_by="id")
+    rows = db.query(f"SELECT * FROM subscriptions WHERE {where} ORDER BY id", params_list)
     return [_row_to_subscription(r) for r in rows]
 
 
-def active_subscriptions(db: Database) -> list[Subscription]:
+def active_subscriptions(db: Store) -> list[Subscription]:
     """Subscriptions and mutes of chats that can receive alerts (active state)."""
-    rows = db.execute(
+    rows = db.query(
         """
         SELECT s.* FROM subscriptions s JOIN chats c ON c.id = s.chat_id
         WHERE c.state = 'active' ORDER BY s.id
         """
     )
-    columns = [d[0] for d in rows.description]
-    return [_row_to_subscription(dict(zip(columns, r, strict=True))) for r in rows.fetchall()]
+    return [_row_to_subscription(row) for row in rows]
 
 
-def subscriptions_version(db: Database) -> int:
+def subscriptions_version(db: Store) -> int:
     """Changes whenever any subscription changes, in any process: matchers rebuild on change."""
     return int(state.get_value(db, VERSION_KEY, "0") or 0)
 
 
-def count_subscriptions(db: Database) -> int:
+def count_subscriptions(db: Store) -> int:
     return int(db.execute("SELECT count(*) FROM subscriptions").fetchone()[0])

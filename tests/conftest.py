@@ -10,6 +10,8 @@ import pytest
 
 from benchmarks.common import find_shared_data
 from benchmarks.pgserver import PostgresUnavailable, TemporaryPostgres
+from storage.db import open_store
+from storage.engine import Store
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +47,22 @@ def postgres_server() -> Iterator[TemporaryPostgres]:
 def postgres_url(postgres_server: TemporaryPostgres) -> str:
     """A fresh, empty PostgreSQL database for one test: its ``postgresql://`` URL."""
     return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """``NEWSBOT_DB`` for one test, once per engine: a SQLite file, then a fresh PostgreSQL
+    database on the session's server (skipped where no server binaries exist)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "newsbot.db")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """An opened, migrated :class:`~storage.engine.Store` on each engine."""
+    opened = open_store(db_url)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -35,7 +35,10 @@ RUNTIME_LOCK = ROOT / "constraints.txt"
 DEV_LOCK = ROOT / "constraints-dev.txt"
 
 # Declared runtime dependencies that no module imports, and why they are needed all the same.
-NOT_IMPORTED = {"tzdata": "time-zone data that zoneinfo reads where the system has none"}
+NOT_IMPORTED = {
+    "tzdata": "time-zone data that zoneinfo reads where the system has none",
+    "psycopg-binary": "the libpq psycopg loads itself (its [binary] extra), no system libpq needed",
+}
 
 # Private names of third-party packages that runtime code does use: (owner, why no public way
 # exists, the test that fails when the name stops working). The owner has an upper bound below

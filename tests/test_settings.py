@@ -9,7 +9,7 @@ from tests.helpers import REPO
 
 def test_defaults_without_environment(tmp_path: Path) -> None:
     settings = load_settings({}, env_file=None)
-    assert settings.db_path == Path("./newsbot.db")
+    assert settings.db_path == "./newsbot.db"
     assert settings.inbox == Path("./inbox")
     assert settings.http_host == "127.0.0.1"
     assert settings.telegram_api_url == DEFAULT_TELEGRAM_API_URL
@@ -22,7 +22,7 @@ def test_environment_wins_over_env_file(tmp_path: Path) -> None:
         "# comment\nNEWSBOT_DB=/from/file.db\nTELEGRAM_ADMIN_IDS='1, 2'\nexport NEWSBOT_HTTP_PORT=9000\n"
     )
     settings = load_settings({"NEWSBOT_DB": "/from/env.db"}, env_file=env_file)
-    assert settings.db_path == Path("/from/env.db")
+    assert settings.db_path == "/from/env.db"
     assert settings.telegram_admin_ids == frozenset({"1", "2"})
     assert settings.http_port == 9000
 

@@ -26,6 +26,7 @@ from handlers.commands import _parse_setting
 from storage import chats as chat_store
 from storage import stories as story_store
 from storage import subscriptions as sub_store
+from storage.engine import SqliteStore
 from storage.migrations import MIGRATIONS
 from storage.sources import add_source
 from tests.fakes.feed_server import FeedServer
@@ -219,9 +220,10 @@ def test_migration_adds_image_columns_to_an_existing_database(tmp_path: Path) ->
     )
     MIGRATIONS.apply(db)
     assert "image_url" in db.table("stories").columns_dict
-    chat = chat_store.find_chat(db, "telegram", "1")
+    store = SqliteStore(db)
+    chat = chat_store.find_chat(store, "telegram", "1")
     assert chat is not None and chat.images is True
-    assert chat_store.update_chat_settings(db, chat.id, images=False).images is False
+    assert chat_store.update_chat_settings(store, chat.id, images=False).images is False
 
 
 def test_settings_images_on_off() -> None:

@@ -6,14 +6,13 @@ plain value in :mod:`bot.alerts`, which every transport renders without touching
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-
 from bot.alerts import DEFAULT_SUMMARY_CHARS, Alert
 from bot.models import Button, Delivery, Story
 from bot.pipeline.headline import without_repeated_title
 from bot.pipeline.summarize import summarize
 from storage import stories as story_store
 from storage import subscriptions as sub_store
+from storage.engine import Store
 
 
 def cluster_sources(members: list[Story]) -> tuple[tuple[str, str | None], ...]:
@@ -43,7 +42,7 @@ def alert_buttons(story: Story, subscription_id: int | None) -> tuple[tuple[Butt
 
 
 def build_alert(
-    db: Database, delivery: Delivery, summary_chars: int | None = None, images: bool = True
+    db: Store, delivery: Delivery, summary_chars: int | None = None, images: bool = True
 ) -> Alert:
     """The alert for an outbox row; ``summary_chars`` is the chat's summary length setting
     (the stored summary is made at the default length; another length is summarized anew);

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlite_utils import Database
-
 from bot.alerts import TOPIC_LABELS
 from bot.models import Button, Delivery, Reply, Story
 from storage import stories as story_store
+from storage.engine import Store
 
 TOPIC_WEIGHT = {"disaster": 1.0, "conflict": 0.8, "world": 0.6, "politics": 0.5, "crime": 0.4}
 MAX_LISTED = 25
@@ -27,7 +26,7 @@ def importance(story: Story, sources: int, now: datetime) -> float:
     return sources * 1.5 + recency + TOPIC_WEIGHT.get(topic, 0.0)
 
 
-def build_digest(db: Database, held: list[Delivery], now: datetime) -> Reply:
+def build_digest(db: Store, held: list[Delivery], now: datetime) -> Reply:
     scored: list[tuple[float, Story, int]] = []
     for delivery in held:
         try:

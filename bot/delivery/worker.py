@@ -27,8 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlite_utils import Database
-
 from bot.delivery.build import build_alert
 from bot.delivery.digest import build_digest
 from bot.metrics import Metrics
@@ -39,6 +37,7 @@ from storage import chats as chat_store
 from storage import deliveries as outbox
 from storage import state
 from storage.db import DatabaseWorker, from_iso, to_iso
+from storage.engine import Store
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +296,7 @@ class DeliveryWorker:
         return 0
 
 
-def _digest_is_due(db: Database, chat: Chat, now: datetime) -> bool:
+def _digest_is_due(db: Store, chat: Chat, now: datetime) -> bool:
     """Digest-mode chats follow their schedule; instant chats get held alerts (over the cap or
     after quiet hours) at the top of the next hour, once quiet hours are over."""
     if in_quiet_hours(chat.quiet_hours, chat.timezone, now):

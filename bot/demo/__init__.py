@@ -11,12 +11,11 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from bot.pipeline.query import parse_query
 from storage import chats as chat_store
 from storage import sources as source_store
 from storage import subscriptions as sub_store
+from storage.engine import Store
 
 DEMO_FILES = {"demo_feed.xml": "Newsbot Demo Wire", "wire_dump.txt": "Newsbot Demo Dump"}
 DEMO_SOURCE_PREFIX = "newsbot-demo:"
@@ -32,7 +31,7 @@ def demo_paths() -> list[Path]:
     return [Path(str(root.joinpath(filename))) for filename in DEMO_FILES]
 
 
-def register_demo(db: Database, chat_platform: str, chat_id: str) -> None:
+def register_demo(db: Store, chat_platform: str, chat_id: str) -> None:
     """Demo sources (listed in `sources list`) and the console chat's demo subscriptions."""
     for filename, name in DEMO_FILES.items():
         source_store.add_source(db, DEMO_SOURCE_PREFIX + filename, name=name, kind="file")
@@ -43,7 +42,7 @@ def register_demo(db: Database, chat_platform: str, chat_id: str) -> None:
         )
 
 
-def remove_demo_data(db: Database) -> int:
+def remove_demo_data(db: Store) -> int:
     """Delete demo sources and their stories; returns the number of stories removed."""
     with db.atomic():
         names = list(DEMO_FILES.values())

@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlite_utils import Database
-
 from bot.alerts import DEFAULT_SUMMARY_CHARS
 from bot.models import Chat, RawStory, Subscription
 from bot.pipeline.classify import TopicModel
@@ -46,6 +44,7 @@ from storage import deliveries as outbox
 from storage import stories as story_store
 from storage import subscriptions as sub_store
 from storage.db import write_transaction
+from storage.engine import Store
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +176,7 @@ class Pipeline:
         self._compiled: _CompiledSubscriptions | None = None
 
     # -- state kept in step with the database (other processes write too) -----------------
-    def _catch_up(self, db: Database) -> None:
+    def _catch_up(self, db: Store) -> None:
         """Index stories stored since we last looked, by this process or another one."""
         since = self.clock() - self.window if self._last_seen_id == 0 else None
         stories = story_store.stories_after(db, self._last_seen_id, since=since)
@@ -199,14 +198,14 @@ class Pipeline:
             self._last_seen_id = max(self._last_seen_id, max(story.id for story in stories))
         self._last_seen_id = max(self._last_seen_id, story_store.max_story_id(db))
 
-    def refresh(self, db: Database) -> None:
+    def refresh(self, db: Store) -> None:
         """Bring the reprint index and the compiled subscriptions up to date now, instead of at
         the next batch: a new ingest leader rebuilds its memory from the database at once, and a
         subscription change another process announced (NOTIFY) is compiled before it is needed."""
         self._catch_up(db)
         self.compiled(db)
 
-    def compiled(self, db: Database) -> _CompiledSubscriptions:
+    def compiled(self, db: Store) -> _CompiledSubscriptions:
         """The subscription index, rebuilt only when some process changed a subscription."""
         version = sub_store.subscriptions_version(db)
         if self._compiled is not None and self._compiled.version == version:
@@ -230,7 +229,7 @@ class Pipeline:
     # -- the stages, joined ------------------------------------------------------------------
     def process(
         self,
-        db: Database,
+        db: Store,
         raws: Sequence[RawStory],
         *,
         source_id: int | None = None,
@@ -251,7 +250,7 @@ class Pipeline:
 
     def _process_chunk(
         self,
-        db: Database,
+        db: Store,
         chunk: Sequence[RawStory],
         report: IngestReport,
         source_id: int | None,
@@ -275,7 +274,7 @@ class Pipeline:
 
     def _process_batch(
         self,
-        db: Database,
+        db: Store,
         raws: Sequence[RawStory],
         cleaned: list[tuple[str, str]],
         scores: list[list[tuple[str, float]]],
@@ -294,7 +293,7 @@ class Pipeline:
 
     def _prepare(
         self,
-        db: Database,
+        db: Store,
         compiled: _CompiledSubscriptions,
         raws: Sequence[RawStory],
         cleaned: list[tuple[str, str]],
@@ -347,7 +346,7 @@ class Pipeline:
 
     def _process_one(
         self,
-        db: Database,
+        db: Store,
         raw: RawStory,
         title: str,
         text: str,
@@ -431,14 +430,14 @@ class Pipeline:
             )
         )
 
-    def match(self, db: Database, features: StoryFeatures) -> dict[int, list[MatchResult]]:
+    def match(self, db: Store, features: StoryFeatures) -> dict[int, list[MatchResult]]:
         """Matches per chat after mutes, for a story (used by ingest and by /latest QUERY)."""
         compiled = self.compiled(db)
         return _per_chat(compiled, compiled.matcher.match(features), compiled.mutes.match(features))
 
     def _queue_matches(
         self,
-        db: Database,
+        db: Store,
         compiled: _CompiledSubscriptions,
         prepared: _Prepared,
         story_id: int,
