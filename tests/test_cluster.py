@@ -25,16 +25,10 @@ psycopg = pytest.importorskip("psycopg")
 
 @pytest.fixture
 def coordination_url(postgres_url: str) -> str:
-    """A PostgreSQL database with the coordination tables of migration m006 (and the two tables
-    it alters, as the first migrations make them)."""
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE deliveries (id BIGINT PRIMARY KEY)")
-        conn.execute(
-            "CREATE TABLE service_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
-            "updated_at TEXT NOT NULL)"
-        )
-        for statement in coordination.PORTABLE_DDL + coordination.POSTGRESQL_DDL:
-            conn.execute(statement)
+    """A PostgreSQL database with every migration applied (m006 made the coordination tables)."""
+    from storage.db import open_store
+
+    open_store(postgres_url).close()
     return postgres_url
 
 
@@ -159,29 +153,30 @@ async def test_a_subscription_change_is_notified_within_two_seconds(coordination
 # -- outbox claims (SQLite: the same statements, serialised by the write lock) -------------------
 
 
-def _outbox_with_rows(path: Path, chats_count: int, per_chat: int) -> None:
+def _outbox_with_rows(spec: Path | str, chats_count: int, per_chat: int) -> None:
     from storage import chats
     from storage import deliveries as outbox
-    from storage.db import open_database
+    from storage.db import open_store
 
-    db = open_database(path)
+    db = open_store(spec)
     now = datetime.now(UTC) - timedelta(seconds=5)
     rows = []
     for n in range(chats_count):
         chat = chats.ensure_chat(db, "telegram", str(5000 + n), kind="private")
         for k in range(per_chat):
-            story = db.table("stories").insert(
+            story = db.insert(
+                "stories",
                 {
                     "title": f"t{n}-{k}",
                     "fetched_at": now.isoformat(),
                     "content_hash": f"h{n}-{k}",
-                }
+                },
             )
             rows.append(
                 outbox.QueuedDelivery(
                     chat_id=chat.id,
-                    story_id=int(story.last_pk),
-                    cluster_id=int(story.last_pk),
+                    story_id=story,
+                    cluster_id=story,
                     platform="telegram",
                     reasons=[],
                     subscription_ids=[],
@@ -312,3 +307,83 @@ async def test_two_deliver_workers_never_send_one_row_twice_sqlite(tmp_path: Pat
     _outbox_with_rows(path, chats_count=40, per_chat=2)
     sent = await _drain_with_two_workers(str(path), 80)
     assert len(sent) == 80
+
+
+async def test_two_deliver_workers_never_send_one_row_twice_postgres(coordination_url: str) -> None:
+    _outbox_with_rows(coordination_url, chats_count=40, per_chat=2)
+    sent = await _drain_with_two_workers(coordination_url, 80)
+    assert len(sent) == 80
+
+
+def test_claims_on_postgres_skip_rows_another_process_holds(coordination_url: str) -> None:
+    """Row locks held by one process's open transaction are skipped, not waited for."""
+    from storage.db import open_store
+
+    _outbox_with_rows(coordination_url, chats_count=6, per_chat=1)
+    holder, claimer = open_store(coordination_url), open_store(coordination_url)
+    now = datetime.now(UTC)
+    lease = now + timedelta(seconds=30)
+    with holder.atomic():
+        locked = [
+            row[0]
+            for row in holder.execute(
+                "SELECT id FROM deliveries ORDER BY id LIMIT 2 FOR UPDATE"
+            ).fetchall()
+        ]
+        started = time.monotonic()
+        taken = coordination.claim_due(claimer, "w2", "telegram", now, lease, 100)
+        assert time.monotonic() - started < 2
+    assert len(taken) == 4 and not set(taken) & set(locked)
+    holder.close()
+    claimer.close()
+
+
+# -- the leader's matcher follows subscription changes made elsewhere ----------------------------
+
+
+async def test_a_subscription_made_elsewhere_reaches_the_matcher_within_two_seconds(
+    coordination_url: str,
+) -> None:
+    """As in the ingest leader: a NOTIFY from the database makes the pipeline recompile its
+    subscriptions, with no story being processed; the change is made by another connection (a
+    ``web`` process answering /subscribe)."""
+    from bot.pipeline.classify import TopicModel
+    from bot.pipeline.query import parse_query
+    from bot.pipeline.run import Pipeline
+    from storage import chats, subscriptions
+    from storage.db import DatabaseWorker, open_store
+
+    db = DatabaseWorker(coordination_url)
+    await db.start()
+    pipeline = Pipeline(await asyncio.to_thread(TopicModel.load, None))
+    await db.call(pipeline.refresh)
+    listener = Listener(coordination_url)
+
+    async def refresh(_payload: str) -> None:
+        await db.call(pipeline.refresh)
+
+    listener.on(SUBSCRIPTIONS_CHANNEL, refresh)
+    await listener.start()
+    try:
+        await asyncio.wait_for(listener.listening.wait(), 10)
+        web = open_store(coordination_url)
+        chat = chats.ensure_chat(web, "telegram", "777", kind="private")
+        sub, _ = subscriptions.add_subscription(
+            web,
+            chat.id,
+            kind="query",
+            query="harbour cranes",
+            canonical=parse_query("harbour cranes").canonical(),
+        )
+        web.close()
+        started = time.monotonic()
+        while time.monotonic() - started < 2:
+            compiled = pipeline._compiled
+            if compiled is not None and sub.id in compiled.subscriptions:
+                break
+            await asyncio.sleep(0.02)
+        compiled = pipeline._compiled
+        assert compiled is not None and sub.id in compiled.subscriptions
+    finally:
+        await listener.stop()
+        await db.close()
