@@ -102,8 +102,12 @@ def test_kill_9_leader_and_a_deliver_worker(tmp_path: Path, postgres_url: str) -
         fetches = {p: len(feeds.requests_for(p)) for p in paths}
         store.close()
 
+    duplicates = sum(n - 1 for n in received.values())
+    print(
+        f"failover: standby leader after {takeover:.1f} s; {len(received)}/{expected} alerts, "
+        f"{duplicates} duplicates ({in_flight} sends in flight at the kill); fetches {fetches}"
+    )
     assert takeover < 15
     assert len(received) == expected, f"lost {expected - len(received)}"
-    duplicates = sum(n - 1 for n in received.values())
     assert duplicates <= in_flight, (duplicates, in_flight)
     assert fetches == dict.fromkeys(paths, 1), fetches  # none polled twice in the hand-over
