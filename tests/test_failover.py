@@ -62,12 +62,19 @@ def test_kill_9_leader_and_a_deliver_worker(tmp_path: Path, postgres_url: str) -
         env.update(NEWSBOT_ALLOW_PRIVATE_SOURCES="true", NEWSBOT_CLAIM_LEASE_SECONDS="4")
         processes = Processes(tmp_path, env)
         try:
-            leader, leader_log = processes.start("ingest")
-            wait_for_line(leader_log, "event=leader_elected", leader, 60)
-            standby, standby_log = processes.start("ingest")
-            wait_for_line(standby_log, "event=leader_standby", standby, 60)
+            # All four start together (start-up is most of this test's time); whichever ingest
+            # process is elected first is the leader, the other must stand by.
+            ingest = [processes.start("ingest"), processes.start("ingest")]
             doomed, doomed_log = processes.start("deliver")
             survivor, survivor_log = processes.start("deliver")
+            for process, log in ingest:
+                wait_for_line(log, "event=leader_", process, 60)
+            elected = [
+                "event=leader_elected" in log.read_text(errors="replace") for _p, log in ingest
+            ]
+            assert sorted(elected) == [False, True], "exactly one leader"
+            (leader, _), (standby, standby_log) = ingest if elected[0] else ingest[::-1]
+            wait_for_line(standby_log, "event=leader_standby", standby, 10)
             for process, log in ((doomed, doomed_log), (survivor, survivor_log)):
                 wait_for_line(log, "event=telegram_started", process, 60)
             deadline = time.monotonic() + 30
