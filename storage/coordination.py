@@ -91,6 +91,51 @@ POSTGRESQL_DDL = (
     $body$
     """,
     """
+    CREATE FUNCTION newsbot_rate_admit(
+        p_scope TEXT, p_interval DOUBLE PRECISION, p_burst INTEGER, p_limit INTEGER,
+        p_window DOUBLE PRECISION, p_stall DOUBLE PRECISION, p_keep BIGINT,
+        OUT ticket BIGINT, OUT wait DOUBLE PRECISION)
+    LANGUAGE plpgsql AS $body$
+    DECLARE
+        old_tat DOUBLE PRECISION;
+        last_seq BIGINT;
+        now_at DOUBLE PRECISION;
+        unsettled BIGINT;
+        free_from DOUBLE PRECISION;
+    BEGIN
+        INSERT INTO rate_buckets (scope, tat, seq) VALUES (p_scope, 0, 0)
+            ON CONFLICT (scope) DO NOTHING;
+        SELECT b.tat, b.seq INTO old_tat, last_seq FROM rate_buckets b
+            WHERE b.scope = p_scope FOR UPDATE;
+        now_at := extract(epoch FROM clock_timestamp());
+        ticket := 0;
+        wait := greatest(0, old_tat - (p_burst - 1) * p_interval - now_at);
+        IF p_limit > 0 AND last_seq + 1 > p_limit THEN
+            SELECT count(*) FILTER (WHERE s.answered_at IS NULL AND s.slot + p_stall > now_at),
+                   max(coalesce(s.answered_at, s.slot + p_stall))
+                INTO unsettled, free_from
+                FROM rate_sends s
+                WHERE s.scope = p_scope
+                AND s.seq BETWEEN last_seq + 2 - 2 * p_limit AND last_seq + 1 - p_limit;
+            IF unsettled > 0 THEN
+                wait := greatest(wait, 0.005);
+            ELSIF free_from IS NOT NULL THEN
+                wait := greatest(wait, free_from + p_window - now_at);
+            END IF;
+        END IF;
+        IF wait > 0 THEN
+            RETURN;
+        END IF;
+        ticket := last_seq + 1;
+        UPDATE rate_buckets SET tat = greatest(now_at, old_tat) + p_interval, seq = ticket
+            WHERE scope = p_scope;
+        INSERT INTO rate_sends (scope, seq, slot) VALUES (p_scope, ticket, now_at);
+        DELETE FROM rate_sends WHERE rate_sends.scope = p_scope
+            AND rate_sends.seq <= ticket - p_keep;
+    END
+    $body$
+    """,
+    """
     CREATE FUNCTION newsbot_notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $body$
     BEGIN
         PERFORM pg_notify('newsbot_outbox', '');

@@ -387,3 +387,21 @@ async def test_a_subscription_made_elsewhere_reaches_the_matcher_within_two_seco
     finally:
         await listener.stop()
         await db.close()
+
+
+async def test_a_channel_pace_holds_across_processes(coordination_url: str) -> None:
+    """Slack's one message a second per channel, kept in the database: two processes sending to
+    one channel take turns; a channel's "retry after" holds both."""
+    budgets = [SharedBudget(coordination_url, "slack:test", Rate(50.0)) for _ in range(2)]
+    pacers = [SharedPacer(budget, shared_keys=True) for budget in budgets]
+    started = time.monotonic()
+    for pacer in pacers:
+        await pacer.wait("C1", Rate(1.0))
+    assert 0.8 < time.monotonic() - started < 2.0  # the second waited for the channel
+    pacers[0].pause(1.5, "C1")
+    await asyncio.gather(*pacers[0]._pending)
+    started = time.monotonic()
+    await pacers[1].wait("C1", Rate(1.0))
+    assert time.monotonic() - started > 1.2
+    for budget in budgets:
+        await budget.close()

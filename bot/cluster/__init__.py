@@ -31,10 +31,6 @@ KEEPALIVE_OPTIONS: dict[str, Any] = {
 }
 
 
-def is_postgres_url(value: object) -> bool:
-    return str(value).startswith(("postgresql://", "postgres://"))
-
-
 async def connect(url: str, *, application_name: str = "newsbot") -> Any:
     """An autocommit async connection with the keepalives above."""
     import psycopg
@@ -46,7 +42,7 @@ async def connect(url: str, *, application_name: str = "newsbot") -> Any:
 
 def database_url(settings: Any) -> str | None:
     """The ``postgresql://`` URL of ``NEWSBOT_DB``, or None for a SQLite file."""
-    value = str(getattr(settings, "db_url", None) or settings.db_path)
-    if value.startswith(("postgresql:/", "postgres:/")) and "://" not in value:
-        value = value.replace(":/", "://", 1)  # a URL read as a path lost one slash
+    from storage.engine import is_postgres_url
+
+    value = str(settings.db_path)
     return value if is_postgres_url(value) else None

@@ -3,23 +3,27 @@
 Telegram allows about 30 messages a second per bot token, whatever number of processes send
 them; Slack paces each channel. With several ``deliver`` processes each one's own
 :class:`~bot.transports.pacing.Pacer` would spend the whole budget alone, so the budget moves into
-the database, with no new server:
+the database, with no new server. One row per scope in ``rate_buckets``, locked for one
+statement at a time, and the database's clock (so the clocks of different hosts never matter):
 
-- *spacing* (GCRA): one row per scope in ``rate_buckets`` holds the theoretical arrival time;
-  ``newsbot_rate_reserve`` (one round trip, the row locked for one statement) books the earliest
-  slot at the scope's rate and burst, by the database's clock, and returns how long to wait, so
-  clocks of different hosts never matter;
+- *admission* (``newsbot_rate_admit``, one round trip): a send may start now if the scope's
+  spacing allows it (GCRA: the row's theoretical arrival time, at the scope's rate and burst)
+  and the window cap allows it; the send then gets the next *ticket*, with its start time in
+  ``rate_sends``; otherwise the answer is how long to wait. Tickets are given only to sends that
+  start at once, so the schedule can never run ahead of what really happens;
 - *the window cap*: the reason :class:`~bot.transports.pacing.Pacer` has one also holds across
-  processes (a slot is when a send starts, the platform counts it when it arrives). Every booked
-  send gets a ticket number; ticket ``n`` starts only ``window`` seconds after every ticket up to
-  ``n - limit`` was answered (``rate_sends.answered_at``, by the database's clock). Any two sends
-  ``limit`` tickets apart then arrive more than ``window`` apart, so no window holds more than
-  ``limit`` of them, whatever the jitter; a ticket unanswered ``stall`` seconds after its slot
-  (its process died) counts as answered then;
-- a platform's global "retry after" moves the scope's arrival time for everyone.
+  processes (a send is counted by the platform when it arrives, not when it starts). Ticket
+  ``n`` is admitted only ``window`` seconds after every ticket up to ``n - limit`` was answered
+  (``answered_at``): any two sends ``limit`` tickets apart arrive more than ``window`` apart, so
+  no window holds more than ``limit`` of them, whatever the jitter. A ticket unanswered
+  ``stall`` seconds after it started (its process died) counts as answered then;
+- a platform's "retry after" moves the scope's arrival time for every process.
 
-:class:`SharedPacer` plugs this into the transports in place of the in-process pacer; per-chat
-pacing stays in process (a chat's alerts are claimed by one process at a time).
+Per-key pacing (Slack's channels) can be shared too (``newsbot_rate_reserve`` books a key's next
+slot). :class:`SharedPacer` plugs all this into the transports in place of the in-process pacer;
+Telegram's per-chat pacing stays in process (a chat's alerts are claimed by one process at a
+time). Within a process one coroutine at a time asks for admission, so waiting senders do not
+stampede the database.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ log = logging.getLogger(__name__)
 
 #: Tickets kept per scope (the window check reads the last ``2 * limit``).
 KEEP_TICKETS = 400
-#: How often a send waiting for earlier ones to be answered looks again.
+#: The shortest wait between two admission requests of one process (while earlier sends are
+#: still unanswered the database cannot say how long to wait).
 ANSWER_POLL_SECONDS = 0.005
 
 
@@ -62,6 +67,7 @@ class SharedBudget:
         self.stall_seconds = stall_seconds
         self._conn: Any = None
         self._connecting = asyncio.Lock()
+        self._admitting = asyncio.Lock()
 
     async def _connection(self) -> Any:
         async with self._connecting:
@@ -93,31 +99,26 @@ class SharedBudget:
         slot, ticket, now_at = float(row[0]), int(row[1]), float(row[2])
         return ticket, max(0.0, slot - now_at)
 
-    async def window_wait(self, ticket: int) -> float:
-        """Seconds until ``ticket`` may start under the window cap (0 when it may now)."""
-        limit = self.window_limit
-        if limit is None or ticket <= limit:
-            return 0.0
-        while True:
-            row = await self._query(
-                "SELECT count(*) FILTER (WHERE answered_at IS NULL AND slot + %s > now_at), "
-                "max(coalesce(answered_at, slot + %s)), max(now_at) FROM rate_sends, "
-                "(SELECT extract(epoch FROM clock_timestamp()) AS now_at) AS clock "
-                "WHERE scope = %s AND seq BETWEEN %s AND %s",
-                (
-                    self.stall_seconds,
-                    self.stall_seconds,
-                    self.scope,
-                    max(1, ticket - 2 * limit + 1),
-                    ticket - limit,
-                ),
-            )
-            pending, free_from, now_at = int(row[0]), row[1], row[2]
-            if free_from is None:
-                return 0.0  # the earlier tickets were pruned long ago: long answered
-            if pending == 0:
-                return max(0.0, float(free_from) + self.window_seconds - float(now_at))
-            await asyncio.sleep(ANSWER_POLL_SECONDS)
+    async def admit(self) -> int:
+        """Wait until a send may start under the scope's rate and window cap; its ticket."""
+        async with self._admitting:
+            while True:
+                row = await self._query(
+                    "SELECT ticket, wait FROM newsbot_rate_admit(%s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        self.scope,
+                        1.0 / self.rate.per_second,
+                        self.rate.burst,
+                        self.window_limit or 0,
+                        self.window_seconds,
+                        self.stall_seconds,
+                        KEEP_TICKETS,
+                    ),
+                )
+                ticket, wait = int(row[0]), float(row[1])
+                if ticket:
+                    return ticket
+                await asyncio.sleep(max(wait, ANSWER_POLL_SECONDS))
 
     async def answered(self, ticket: int) -> None:
         """Note that ``ticket``'s send was answered (it certainly arrived by now)."""
@@ -127,12 +128,13 @@ class SharedBudget:
             (self.scope, ticket),
         )
 
-    async def pause(self, seconds: float) -> None:
-        """The platform said "retry after" to the token: nobody sends before then."""
+    async def pause(self, seconds: float, scope: str | None = None) -> None:
+        """The platform said "retry after" (to the token, or for one ``scope`` such as a
+        channel): no process sends there before then."""
         await self._query(
             "UPDATE rate_buckets SET tat = greatest(tat, extract(epoch FROM clock_timestamp()) "
             "+ %s) WHERE scope = %s RETURNING tat",
-            (seconds, self.scope),
+            (seconds, scope or self.scope),
         )
 
     async def close(self) -> None:
@@ -161,10 +163,7 @@ class SharedPacer(Pacer):
             _ticket, key_delay = await self.budget.reserve(rate, f"{self.budget.scope}:{key}")
             if key_delay > 0:
                 await self.sleep(key_delay)
-        ticket, delay = await self.budget.reserve()
-        if delay > 0:
-            await self.sleep(delay)
-        return ticket
+        return await self.budget.admit()
 
     async def wait(self, key: str, rate: Rate) -> None:
         if not self.shared_keys:
@@ -176,9 +175,6 @@ class SharedPacer(Pacer):
         if not self.shared_keys:
             await super().wait(key, rate)
         ticket = await self._shared_wait(key, rate)
-        delay = await self.budget.window_wait(ticket)
-        if delay > 0:
-            await self.sleep(delay)
         try:
             yield
         finally:
@@ -187,6 +183,11 @@ class SharedPacer(Pacer):
     def pause(self, seconds: float, key: str | None = None) -> None:
         super().pause(seconds, key)
         if key is None:
-            task = asyncio.get_running_loop().create_task(self.budget.pause(seconds))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            shared = self.budget.pause(seconds)
+        elif self.shared_keys:
+            shared = self.budget.pause(seconds, f"{self.budget.scope}:{key}")
+        else:
+            return  # a chat's pause stays with the process that holds the chat's alerts
+        task = asyncio.get_running_loop().create_task(shared)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
