@@ -94,12 +94,11 @@ POSTGRESQL_DDL = (
     CREATE FUNCTION newsbot_rate_admit(
         p_scope TEXT, p_interval DOUBLE PRECISION, p_burst INTEGER, p_limit INTEGER,
         p_window DOUBLE PRECISION, p_stall DOUBLE PRECISION, p_keep BIGINT,
-        OUT ticket BIGINT, OUT wait DOUBLE PRECISION)
+        OUT ticket BIGINT, OUT wait DOUBLE PRECISION, OUT now_at DOUBLE PRECISION)
     LANGUAGE plpgsql AS $body$
     DECLARE
         old_tat DOUBLE PRECISION;
         last_seq BIGINT;
-        now_at DOUBLE PRECISION;
         unsettled BIGINT;
         free_from DOUBLE PRECISION;
     BEGIN
@@ -127,7 +126,10 @@ POSTGRESQL_DDL = (
             RETURN;
         END IF;
         ticket := last_seq + 1;
-        UPDATE rate_buckets SET tat = greatest(now_at, old_tat) + p_interval, seq = ticket
+        -- Admitted a little after its slot (a sleep, a round trip), a send keeps the
+        -- schedule: up to one interval of lateness is not carried over to every later send.
+        UPDATE rate_buckets SET tat = greatest(now_at - p_interval, old_tat) + p_interval,
+            seq = ticket
             WHERE scope = p_scope;
         INSERT INTO rate_sends (scope, seq, slot) VALUES (p_scope, ticket, now_at);
         DELETE FROM rate_sends WHERE rate_sends.scope = p_scope

@@ -18,6 +18,7 @@ from bot.roles import ROLES
 from bot.transports.pacing import Rate
 from storage import coordination
 from storage.coordination import SUBSCRIPTIONS_CHANNEL
+from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import run_cli
 
 psycopg = pytest.importorskip("psycopg")
@@ -405,3 +406,48 @@ async def test_a_channel_pace_holds_across_processes(coordination_url: str) -> N
     assert time.monotonic() - started > 1.2
     for budget in budgets:
         await budget.close()
+
+
+def test_each_role_runs_its_own_parts_on_postgres(tmp_path: Path, coordination_url: str) -> None:
+    """Real processes: ``web`` serves /healthz (no scheduler of its own to wait for); ``deliver``
+    opens no port; a second ``ingest`` stands by while the first leads; SIGTERM stops each."""
+    from benchmarks.scale_out import _env
+
+    with FakeTelegram() as tg:
+        env = _env(coordination_url, tmp_path, tg.api_url)
+        env.update(NEWSBOT_HTTP_PORT="0")
+        _run_every_role(tmp_path, env, tg)
+
+
+def _run_every_role(tmp_path: Path, env: dict[str, str], tg: FakeTelegram) -> None:
+    import re
+    import signal
+    import urllib.request
+
+    from benchmarks.scale_out import Processes, wait_for_line
+
+    processes = Processes(tmp_path, env)
+    try:
+        web, web_log = processes.start("web")
+        deliver, deliver_log = processes.start("deliver")
+        first, first_log = processes.start("ingest")
+        wait_for_line(first_log, "event=leader_elected", first, 90)
+        second, second_log = processes.start("ingest")
+        wait_for_line(second_log, "event=leader_standby", second, 90)
+        wait_for_line(web_log, "event=http_started", web, 90)
+        port = re.search(r"event=http_started host=\S+ port=(\d+)", web_log.read_text())
+        assert port is not None
+        with urllib.request.urlopen(f"http://127.0.0.1:{port[1]}/healthz", timeout=10) as reply:
+            assert reply.status == 200
+        time.sleep(1.0)
+        assert deliver.poll() is None
+        assert "event=http_started" not in deliver_log.read_text()
+        assert "event=leader_elected" not in second_log.read_text()
+        polling = [c for c in tg.calls if c.method == "getUpdates"]
+        assert polling  # the leader long-polls (one consumer per token)
+        for process in (web, deliver, first, second):
+            process.send_signal(signal.SIGTERM)
+        for process in (web, deliver, first, second):
+            assert process.wait(timeout=30) == 0
+    finally:
+        processes.stop()

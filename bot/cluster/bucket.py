@@ -31,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Tickets kept per scope (the window check reads the last ``2 * limit``).
 KEEP_TICKETS = 400
+#: Recent clock-offset samples kept (a clock step is forgotten after this many admissions).
+OFFSET_SAMPLES = 64
 #: The shortest wait between two admission requests of one process (while earlier sends are
 #: still unanswered the database cannot say how long to wait).
 ANSWER_POLL_SECONDS = 0.005
@@ -65,23 +69,29 @@ class SharedBudget:
         self.window_limit = window_limit
         self.window_seconds = window_seconds
         self.stall_seconds = stall_seconds
-        self._conn: Any = None
+        # Two connections: answers are recorded on their own, never queued behind admission
+        # requests, since a late record holds back the sends 30 tickets later.
+        self._conns: dict[str, Any] = {}
         self._connecting = asyncio.Lock()
         self._admitting = asyncio.Lock()
+        self._offsets: deque[float] = deque(maxlen=OFFSET_SAMPLES)
 
-    async def _connection(self) -> Any:
+    async def _connection(self, purpose: str) -> Any:
         async with self._connecting:
-            if self._conn is None or self._conn.closed:
-                self._conn = await connect(self.url, application_name="newsbot-budget")
-            return self._conn
+            conn = self._conns.get(purpose)
+            if conn is None or conn.closed:
+                conn = self._conns[purpose] = await connect(
+                    self.url, application_name=f"newsbot-budget-{purpose}"
+                )
+            return conn
 
-    async def _query(self, sql: str, params: tuple[Any, ...]) -> Any:
+    async def _query(self, sql: str, params: tuple[Any, ...], purpose: str = "admit") -> Any:
         try:
-            conn = await self._connection()
+            conn = await self._connection(purpose)
             cursor = await conn.execute(sql, params)
             return await cursor.fetchone()
         except Exception:
-            conn, self._conn = self._conn, None
+            conn = self._conns.pop(purpose, None)
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.close()
@@ -103,8 +113,10 @@ class SharedBudget:
         """Wait until a send may start under the scope's rate and window cap; its ticket."""
         async with self._admitting:
             while True:
+                asked_at = time.time()
                 row = await self._query(
-                    "SELECT ticket, wait FROM newsbot_rate_admit(%s, %s, %s, %s, %s, %s, %s)",
+                    "SELECT ticket, wait, now_at "
+                    "FROM newsbot_rate_admit(%s, %s, %s, %s, %s, %s, %s)",
                     (
                         self.scope,
                         1.0 / self.rate.per_second,
@@ -116,16 +128,29 @@ class SharedBudget:
                     ),
                 )
                 ticket, wait = int(row[0]), float(row[1])
+                # The database's clock read after we asked: an upper bound of its offset to ours.
+                self._offsets.append(float(row[2]) - asked_at)
                 if ticket:
                     return ticket
                 await asyncio.sleep(max(wait, ANSWER_POLL_SECONDS))
 
-    async def answered(self, ticket: int) -> None:
-        """Note that ``ticket``'s send was answered (it certainly arrived by now)."""
+    async def answered(self, ticket: int, at: float | None = None) -> None:
+        """Note that ``ticket``'s send was answered at ``at`` (``time.time()``; it certainly
+        arrived by then), in the database's clock.
+
+        Our moment is converted with the smallest recent upper bound of the clocks' offset (the
+        database's clock read after a request was sent, minus when it was sent), so the time
+        recorded is never earlier than the real answer, and not later than needed: a record
+        made late (a busy event loop) does not hold back the sends that wait for it. The
+        database's own clock when the record is made is the fallback, also an upper bound.
+        """
+        bound = at + min(self._offsets) if at is not None and self._offsets else None
         await self._query(
-            "UPDATE rate_sends SET answered_at = extract(epoch FROM clock_timestamp()) "
+            "UPDATE rate_sends SET answered_at = "
+            "least(coalesce(%s::float8, 'Infinity'::float8), extract(epoch FROM clock_timestamp())) "
             "WHERE scope = %s AND seq = %s RETURNING seq",
-            (self.scope, ticket),
+            (bound, self.scope, ticket),
+            "answer",
         )
 
     async def pause(self, seconds: float, scope: str | None = None) -> None:
@@ -138,8 +163,8 @@ class SharedBudget:
         )
 
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
+        conns, self._conns = list(self._conns.values()), {}
+        for conn in conns:
             await conn.close()
 
 
@@ -178,7 +203,7 @@ class SharedPacer(Pacer):
         try:
             yield
         finally:
-            await self.budget.answered(ticket)
+            await self.budget.answered(ticket, time.time())
 
     def pause(self, seconds: float, key: str | None = None) -> None:
         super().pause(seconds, key)
