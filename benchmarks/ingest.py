@@ -6,11 +6,15 @@ next to a baseline in the same run: the same rows inserted into the same schema 
 understanding at all, which bounds what the storage alone costs.
 
     python -m benchmarks.ingest [--stories 1500] [--subscriptions 1000] [--batch 50]
+        [--engine sqlite|postgresql]
+
+``--engine postgresql`` runs both on a temporary PostgreSQL server (benchmarks/pgserver.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import tempfile
@@ -24,7 +28,7 @@ from bot.pipeline.classify import TopicModel
 from bot.pipeline.query import parse_query
 from bot.pipeline.run import Pipeline, content_hash
 from storage import chats, stories, subscriptions
-from storage.db import open_database
+from storage.db import open_store
 
 
 def load_articles(limit: int) -> list[RawStory]:
@@ -60,13 +64,21 @@ def main() -> None:
     parser.add_argument("--stories", type=int, default=1500)
     parser.add_argument("--subscriptions", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     articles = load_articles(args.stories)
     words = sorted(
         {w.lower() for a in articles for w in a.title.split() if w.isalpha() and len(w) > 5}
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        baseline_db = open_database(Path(tmp) / "baseline.db")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        if args.engine == "postgresql":
+            from benchmarks.pgserver import TemporaryPostgres
+
+            server = stack.enter_context(TemporaryPostgres())
+            targets = [server.create_database(), server.create_database()]
+        else:
+            targets = [str(Path(tmp) / "baseline.db"), str(Path(tmp) / "pipeline.db")]
+        baseline_db = open_store(targets[0])
         started = time.perf_counter()
         for offset in range(0, len(articles), args.batch):
             with baseline_db.atomic():
@@ -96,7 +108,7 @@ def main() -> None:
                     )
         baseline_s = time.perf_counter() - started
 
-        db = open_database(Path(tmp) / "pipeline.db")
+        db = open_store(targets[1])
         subscribe(db, args.subscriptions, words)
         load_started = time.perf_counter()
         pipeline = Pipeline(TopicModel.load(None))
@@ -113,6 +125,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "engine": args.engine,
                 "stories": len(articles),
                 "subscriptions": args.subscriptions,
                 "stored": new,

@@ -552,8 +552,16 @@ def cmd_summarize(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
     from bot.dashboard import serve_dashboard
+    from storage.engine import is_postgres_url
 
-    return serve_dashboard(Path(settings.db_path), host=args.host, port=args.port)
+    if is_postgres_url(settings.db_path):
+        print(
+            "error: the dashboard (Datasette) reads a SQLite file and NEWSBOT_DB is PostgreSQL: "
+            "`newsbot db copy` it into a file to browse a snapshot",
+            file=sys.stderr,
+        )
+        return 2
+    return serve_dashboard(Path(settings.db_path).expanduser(), host=args.host, port=args.port)
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {

@@ -114,7 +114,7 @@ def copy_database(
             if progress is not None:
                 progress(table, report.tables[table])
         if dst.dialect == "postgresql":
-            _advance_sequences(dst, tables)
+            _advance_sequences(dst, [t for t in tables if "id" in _columns(dst, t)])
     for table in tables:
         expected, copied = src.count(table), dst.count(table)
         if expected != copied:
@@ -150,7 +150,8 @@ def _copy_table(src: Store, dst: Store, table: str, columns: list[str]) -> int:
 
 
 def _advance_sequences(dst: Store, tables: list[str]) -> None:
-    """Move each identity sequence past the copied ids (rows were inserted with their ids)."""
+    """Move each identity sequence past the copied ids (rows were inserted with their ids);
+    ``tables`` are those with an ``id`` column."""
     for table in tables:
         sequence = dst.execute("SELECT pg_get_serial_sequence(?, 'id')", [table]).fetchone()
         if sequence is None or sequence[0] is None:

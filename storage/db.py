@@ -232,6 +232,8 @@ class DatabaseWorker:
                     min_size=1,
                     max_size=self.POSTGRES_THREADS,
                     kwargs={"autocommit": True},
+                    # A connection the server dropped (a restart) is replaced, not handed out.
+                    check=ConnectionPool.check_connection,
                     open=False,
                     name="newsbot",
                 )

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 Dialect = Literal["sqlite", "postgresql"]
 Params = Sequence[Any]
 
+# The advisory lock key of PostgresStore.write_transaction (any constant all processes share).
+WRITE_LOCK_KEY = 7_160_914_001
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -222,6 +225,7 @@ class PostgresStore(Store):
     def __init__(self, conn: psycopg.Connection[Any], *, owned: bool = True) -> None:
         self.conn = conn
         self._owned = owned
+        self._holds_write_lock = False
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:
         cursor = self.conn.cursor()
@@ -250,9 +254,23 @@ class PostgresStore(Store):
         with self.conn.transaction():
             yield self
 
-    def write_transaction(self) -> Any:
-        # Row locks and unique keys do the work SQLite's database-wide write lock does.
-        return self.atomic()
+    @contextmanager
+    def write_transaction(self) -> Iterator[PostgresStore]:
+        """A transaction holding the writers' advisory lock until it ends.
+
+        What ``BEGIN IMMEDIATE`` gives on SQLite: the pipeline reads (is this story new? which
+        stories came since?) and then writes on that reading, so two such transactions, in
+        two processes or two pooled connections, must not interleave; stories also commit in
+        id order, which the pipeline's catch-up relies on. Other writes stay concurrent.
+        """
+        with self.atomic():
+            if not self._holds_write_lock:
+                self.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK_KEY])
+            outer, self._holds_write_lock = self._holds_write_lock, True
+            try:
+                yield self
+            finally:
+                self._holds_write_lock = outer
 
     @property
     def in_transaction(self) -> bool:
@@ -267,6 +285,13 @@ class PostgresStore(Store):
     def close(self) -> None:
         if self._owned:
             self.conn.close()
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """A UNIQUE key refused the row (either driver): another caller stored it first."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    return type(exc).__name__ == "UniqueViolation" and type(exc).__module__.startswith("psycopg")
 
 
 def is_postgres_url(url_or_path: object) -> bool:

@@ -247,6 +247,8 @@ _TYPE_WORDS = (
     (re.compile(r"\bREAL\b", re.I), "DOUBLE PRECISION"),
     (re.compile(r"\bBLOB\b", re.I), "BYTEA"),
 )  # fmt: skip
+# SQLite's table options (``) WITHOUT ROWID, STRICT``) mean nothing to PostgreSQL.
+_TABLE_OPTIONS = re.compile(r"\)\s*(?:(?:WITHOUT\s+ROWID|STRICT)\s*,?\s*)+;?\s*$", re.I)
 _PY_TYPES = {str: "TEXT", int: "BIGINT", float: "DOUBLE PRECISION", bytes: "BYTEA"}
 
 
@@ -256,7 +258,7 @@ def translate_ddl(sql: str) -> str:
         return sql
     for pattern, replacement in _TYPE_WORDS:
         sql = pattern.sub(replacement, sql)
-    return sql
+    return _TABLE_OPTIONS.sub(")", sql)
 
 
 def _literal(value: object) -> str:
@@ -323,6 +325,21 @@ class _PostgresMigrationTable:
             f"{identifier(name)} ON {identifier(self.name)} "
             f"({', '.join(identifier(c) for c in columns)})"
         )
+        return self
+
+    def insert(self, record: dict[str, Any]) -> _PostgresMigrationTable:
+        """Seed one row (the sqlite-utils call ``db["t"].insert({...})``)."""
+        self.insert_all([record])
+        return self
+
+    def insert_all(self, records: Sequence[dict[str, Any]]) -> _PostgresMigrationTable:
+        for record in records:
+            columns = ", ".join(identifier(c) for c in record)
+            marks = ", ".join("?" for _ in record)
+            self.db.store.execute(
+                f"INSERT INTO {identifier(self.name)} ({columns}) VALUES ({marks})",
+                list(record.values()),
+            )
         return self
 
     def enable_fts(self, columns: Sequence[str], **_sqlite_options: object) -> None:

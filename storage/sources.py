@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.models import Source
 from storage.db import from_iso, to_iso, utcnow
-from storage.engine import Store
+from storage.engine import Store, is_unique_violation
 
 
 class SourceNotFound(LookupError):
@@ -48,6 +48,27 @@ def add_source(
     if existing is not None:
         return existing, False
     now = to_iso(utcnow())
+    try:
+        _insert_source(db, url, name, kind, interval_minutes, fetch_full_text, now)
+    except Exception as exc:  # the same URL added at the same moment by another caller
+        raced = find_source_by_url(db, url) if is_unique_violation(exc) else None
+        if raced is None:
+            raise
+        return raced, False
+    source = find_source_by_url(db, url)
+    assert source is not None
+    return source, True
+
+
+def _insert_source(
+    db: Store,
+    url: str,
+    name: str | None,
+    kind: str,
+    interval_minutes: int,
+    fetch_full_text: bool,
+    now: str | None,
+) -> None:
     db.insert(
         "sources",
         {
@@ -60,9 +81,6 @@ def add_source(
             "next_check_at": now,
         },
     )
-    source = find_source_by_url(db, url)
-    assert source is not None
-    return source, True
 
 
 def find_source_by_url(db: Store, url: str) -> Source | None:

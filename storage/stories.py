@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +12,7 @@ from bot.models import Story
 from bot.pipeline.query import cyrillic_stem
 from storage.db import from_iso, to_iso
 from storage.engine import Store
+from storage.snippet import CLOSE_MARK, OPEN_MARK, fold, snippet
 
 
 class StoryNotFound(LookupError):
@@ -222,8 +223,8 @@ def _ts_word(word: str) -> str:
 # FTS5's snippet(): up to 12 tokens around the matches, '…' where the text was cut.
 SNIPPET_TOKENS = 12
 _PG_RANK_WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"  # D, C (text), B (summary), A (title): 1 : 2 : 5
-_PG_HEADLINE = f'StartSel="[", StopSel="]", MaxWords={SNIPPET_TOKENS}, MinWords=4, MaxFragments=1'
-_SNIPPET_COLUMNS = ("title", "text", "summary")  # FTS5's column order: the first wins a tie
+_PG_HEADLINE = f"StartSel={OPEN_MARK}, StopSel={CLOSE_MARK}, HighlightAll=true"
+_SNIPPET_COLUMNS = ("title", "text", "summary")  # the FTS5 index's column order
 
 
 def search_stories(db: Store, text: str, *, limit: int = 5, offset: int = 0) -> list[SearchHit]:
@@ -257,46 +258,54 @@ def _search_postgres(db: Store, text: str, *, limit: int, offset: int) -> list[S
     query = ts_query(text)
     if not query:
         return []
-    # Ranked and cut in the inner query, so headlines are made for the page's rows only.
+    # Normalisation 2 divides the rank by the story's length, as bm25 does: it gives the
+    # order SQLite gives for 22 of the 25 multi-result demo searches (tests/test_search_parity).
+    # Ranked and cut in the inner query, so only the page's rows are marked up. ts_headline
+    # marks every word PostgreSQL matched; the snippet is then cut as FTS5 cuts it.
     headlines = ", ".join(
-        f"ts_headline('{PG_FTS_CONFIG}', coalesce(hit.{column}, ''), hit.q, ?) AS snip_{column}"
+        f"ts_headline('{PG_FTS_CONFIG}', coalesce(hit.{column}, ''), hit.q, ?) AS marked_{column}"
         for column in _SNIPPET_COLUMNS
     )
     rows = db.query(
         f"""
         SELECT hit.*, {headlines}
         FROM (
-            SELECT stories.*, q
+            SELECT stories.*, q,
+                ts_rank_cd('{_PG_RANK_WEIGHTS}', stories.search_vector, q, 2) AS search_rank
             FROM stories, to_tsquery('{PG_FTS_CONFIG}', ?) AS q
             WHERE stories.search_vector @@ q AND stories.duplicate_of IS NULL
-            ORDER BY ts_rank_cd('{_PG_RANK_WEIGHTS}', stories.search_vector, q) DESC,
-                stories.id DESC
+            ORDER BY search_rank DESC, stories.id DESC
             LIMIT ? OFFSET ?
         ) AS hit
-        ORDER BY ts_rank_cd('{_PG_RANK_WEIGHTS}', hit.search_vector, hit.q) DESC, hit.id DESC
+        ORDER BY hit.search_rank DESC, hit.id DESC
         """,
         [*([_PG_HEADLINE] * len(_SNIPPET_COLUMNS)), query, limit, offset],
     )
-    return [SearchHit(_row_to_story(row), _best_snippet(row)) for row in rows]
+    term_of = _term_finder(_query_words(text))
+    return [
+        SearchHit(
+            _row_to_story(row),
+            snippet([row[f"marked_{c}"] for c in _SNIPPET_COLUMNS], term_of, tokens=SNIPPET_TOKENS),
+        )
+        for row in rows
+    ]
 
 
-def _best_snippet(row: dict[str, Any]) -> str:
-    """The column FTS5's snippet(-1) would pick: most distinct matched words, then most
-    matches, then the first column; '…' marks where the column's text was cut."""
+def _term_finder(words: list[str]) -> Callable[[str], str]:
+    """Which query word a matched token stands for (FTS5 scores distinct query terms)."""
+    forms = []
+    for word in words:
+        stem = cyrillic_stem(word)
+        forms.append((fold(word), fold(stem) if stem else None))
 
-    def score(column: str) -> tuple[int, int]:
-        marked = re.findall(r"\[([^\]]*)\]", row[f"snip_{column}"] or "")
-        return len({m.casefold() for m in marked}), len(marked)
+    def term_of(token: str) -> str:
+        folded = fold(token)
+        for number, (whole, stem) in enumerate(forms):
+            if folded == whole or (stem is not None and folded.startswith(stem)):
+                return f"#{number}"
+        return folded
 
-    best = max(_SNIPPET_COLUMNS, key=lambda c: (score(c), -_SNIPPET_COLUMNS.index(c)))
-    snippet = row[f"snip_{best}"] or ""
-    whole = (row[best] or "").strip()
-    plain = snippet.replace("[", "").replace("]", "").strip()
-    if plain and not whole.startswith(plain):
-        snippet = "…" + snippet
-    if plain and not whole.endswith(plain):
-        snippet = snippet + "…"
-    return snippet
+    return term_of
 
 
 def count_stories(db: Store) -> int:

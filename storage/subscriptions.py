@@ -7,7 +7,7 @@ from typing import Any
 from bot.models import Subscription
 from storage import state
 from storage.db import to_iso, utcnow
-from storage.engine import Store
+from storage.engine import Store, is_unique_violation
 
 VERSION_KEY = state.SUBSCRIPTIONS_VERSION
 
@@ -32,29 +32,50 @@ def add_subscription(
     canonical: str,
     thread_id: str | None = None,
 ) -> tuple[Subscription, bool]:
-    """Store a query or mute; the same canonical query twice returns the first (created=False)."""
-    existing = list(
+    """Store a query or mute; the same canonical query twice returns the first (created=False).
+
+    Two identical requests may run at once (PostgreSQL serves calls in parallel): the UNIQUE
+    key decides, and the loser returns the winner's row.
+    """
+    existing = _find(db, chat_id, kind, canonical)
+    if existing is not None:
+        return existing, False
+    try:
+        with db.atomic():
+            sub_id = _insert(db, chat_id, kind, query, canonical, thread_id)
+            state.bump(db, VERSION_KEY)
+    except Exception as exc:
+        found = _find(db, chat_id, kind, canonical) if is_unique_violation(exc) else None
+        if found is None:
+            raise
+        return found, False
+    return get_subscription(db, sub_id), True
+
+
+def _find(db: Store, chat_id: int, kind: str, canonical: str) -> Subscription | None:
+    rows = list(
         db.query(
             "SELECT * FROM subscriptions WHERE chat_id = ? AND kind = ? AND canonical = ?",
             [chat_id, kind, canonical],
         )
     )
-    if existing:
-        return _row_to_subscription(existing[0]), False
-    with db.atomic():
-        sub_id = db.insert(
-            "subscriptions",
-            {
-                "chat_id": chat_id,
-                "kind": kind,
-                "query": query,
-                "canonical": canonical,
-                "thread_id": thread_id,
-                "created_at": to_iso(utcnow()),
-            },
-        )
-        state.bump(db, VERSION_KEY)
-    return get_subscription(db, sub_id), True
+    return _row_to_subscription(rows[0]) if rows else None
+
+
+def _insert(
+    db: Store, chat_id: int, kind: str, query: str, canonical: str, thread_id: str | None
+) -> int:
+    return db.insert(
+        "subscriptions",
+        {
+            "chat_id": chat_id,
+            "kind": kind,
+            "query": query,
+            "canonical": canonical,
+            "thread_id": thread_id,
+            "created_at": to_iso(utcnow()),
+        },
+    )
 
 
 def get_subscription(db: Store, sub_id: int) -> Subscription:

@@ -24,8 +24,11 @@ RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Valid Feed</ti
 
 
 @pytest.fixture
-async def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
-    core = await build_core(make_settings(tmp_path, telegram_admin_ids=frozenset({ADMIN})))
+async def setup(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+    """Every admin command on both engines (``db_url``: SQLite, then PostgreSQL)."""
+    core = await build_core(
+        make_settings(tmp_path, telegram_admin_ids=frozenset({ADMIN}), db_path=db_url)
+    )
     context = CommandContext(core.services, core.settings)
     sent: list[tuple[str, str]] = []
 

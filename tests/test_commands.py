@@ -17,8 +17,9 @@ from tests.helpers import make_settings
 
 
 @pytest.fixture
-async def router(tmp_path: Path):  # type: ignore[no-untyped-def]
-    core = await build_core(make_settings(tmp_path))
+async def router(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+    """Every chat command on both engines (``db_url``: SQLite, then PostgreSQL)."""
+    core = await build_core(make_settings(tmp_path, db_path=db_url))
     router = build_router(CommandContext(core.services, core.settings))
     await core.services.process(
         [

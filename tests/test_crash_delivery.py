@@ -23,7 +23,7 @@ import pytest
 
 from bot.pipeline.query import parse_query
 from storage import chats, subscriptions
-from storage.db import open_database
+from storage.db import open_store
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import cli_env, env_file, run_cli
 
@@ -66,9 +66,10 @@ def _alerts(tg: FakeTelegram) -> Counter[tuple[str, str]]:
     return received
 
 
-def test_kill_9_during_delivery_loses_nothing(tmp_path: Path) -> None:
+def test_kill_9_during_delivery_loses_nothing(tmp_path: Path, db_url: str) -> None:
+    """On both engines (``db_url``): SQLite's file, and PostgreSQL's pooled connections."""
     rng = random.Random(20261128)
-    db = open_database(tmp_path / "newsbot.db")
+    db = open_store(db_url)
     query = " OR ".join(WORDS[:STORIES])
     for n in range(CHATS):
         chat = chats.ensure_chat(db, "telegram", str(1000 + n), kind="private")
@@ -78,7 +79,7 @@ def test_kill_9_during_delivery_loses_nothing(tmp_path: Path) -> None:
     db.close()
     stories = tmp_path / "stories.jsonl"
     stories.write_text("\n".join(json.dumps(_story(n, rng)) for n in range(STORIES)) + "\n")
-    ingest = run_cli(tmp_path, "ingest", str(stories))
+    ingest = run_cli(tmp_path, "ingest", str(stories), NEWSBOT_DB=db_url)
     assert ingest.returncode == 0, ingest.stderr
     assert f"{CHATS * STORIES} alerts queued" in ingest.stderr
 
@@ -89,6 +90,7 @@ def test_kill_9_during_delivery_loses_nothing(tmp_path: Path) -> None:
             TELEGRAM_BOT_TOKEN="123:CRASHTEST",
             TELEGRAM_API_URL=tg.api_url,
             NEWSBOT_DELIVERY_POLL_SECONDS="0.5",
+            NEWSBOT_DB=db_url,
         )
         kills = 0
         while kills < KILLS:

@@ -1,9 +1,12 @@
 """Storage on both engines: a real SQLite file and a real PostgreSQL database (``store``
 fixture, one fresh database per test): migrations, FTS, the outbox key, every named query."""
 
+import asyncio
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlite_utils import Database
@@ -16,8 +19,8 @@ from storage.db import (
     open_store,
     pending_migrations,
 )
-from storage.engine import Store, to_pyformat
-from storage.migrations import MIGRATIONS
+from storage.engine import PostgresStore, Store, to_pyformat
+from storage.migrations import MIGRATIONS, PostgresMigrationDb, translate_ddl
 from tests.helpers import new_story
 
 REQUIRED_TABLES = {"sources", "stories", "chats", "subscriptions", "deliveries", "audit_log"}
@@ -291,4 +294,111 @@ def test_postgres_bumps_never_lose_a_change(postgres_url: str) -> None:
         thread.join()
     store = open_store(postgres_url)
     assert subscriptions.subscriptions_version(store) == 80
+    store.close()
+
+
+async def test_worker_runs_postgres_calls_at_once(postgres_url: str) -> None:
+    """On PostgreSQL each call gets its own pooled connection: slow calls overlap."""
+    worker = DatabaseWorker(postgres_url)
+    await worker.start()
+    try:
+        started = time.monotonic()
+        await asyncio.gather(
+            *(
+                worker.call(lambda db: db.execute("SELECT pg_sleep(0.4)").fetchone())
+                for _ in range(3)
+            )
+        )
+        assert time.monotonic() - started < 1.0  # one after another would take 1.2 s
+        assert await worker.call(stories.count_stories) == 0
+    finally:
+        await worker.close()
+
+
+def test_postgres_write_transactions_take_turns_and_races_resolve(postgres_url: str) -> None:
+    """write_transaction is SQLite's BEGIN IMMEDIATE on PostgreSQL (an advisory lock): a second
+    one waits for the first; and two identical subscriptions at once store one row."""
+    first, second = open_store(postgres_url), open_store(postgres_url, migrate=False)
+    chat = chats.ensure_chat(first, "telegram", "7")
+    holding, waited = threading.Event(), []
+
+    def hold() -> None:
+        with first.write_transaction():
+            holding.set()
+            time.sleep(0.4)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(5)
+    started = time.monotonic()
+    with second.write_transaction():
+        waited.append(time.monotonic() - started)
+    holder.join()
+    assert waited[0] >= 0.2
+    results: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def subscribe() -> None:
+        store = open_store(postgres_url, migrate=False)
+        barrier.wait(5)
+        results.append(
+            subscriptions.add_subscription(
+                store, chat.id, kind="query", query="quake", canonical="quake"
+            )[1]
+        )
+        store.close()
+
+    threads = [threading.Thread(target=subscribe) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, False, True]
+    assert len(subscriptions.chat_subscriptions(first, chat.id)) == 1
+    first.close()
+    second.close()
+
+
+def test_migrations_in_todays_style_run_on_postgres(postgres_url: str) -> None:
+    """What other migrations are written like (raw SQLite DDL, the sqlite-utils table API)
+    runs unchanged through the PostgreSQL runner's translation."""
+    store = open_store(postgres_url)
+    assert isinstance(store, PostgresStore)
+    db = PostgresMigrationDb(store)
+
+    def m_example(db: Any) -> None:
+        db.execute("ALTER TABLE chats ADD COLUMN interface_language TEXT")
+        db.execute(
+            """
+            CREATE TABLE slack_installations (
+                id INTEGER PRIMARY KEY,
+                team_id TEXT NOT NULL UNIQUE,
+                bot_token TEXT NOT NULL,
+                score REAL,
+                installed_at TEXT NOT NULL
+            )
+            """
+        )
+        db.table("slack_installations").add_column("enabled", int, not_null_default=1)
+        db.table("slack_installations").add_column("note", "TEXT", not_null_default="it's")
+        db.table("slack_installations").create_index(["installed_at"])
+        db.execute("CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT) WITHOUT ROWID")
+        db["leases"].insert({"name": "leader", "holder": None})
+
+    with store.atomic():
+        m_example(db)
+    new_id = store.insert(
+        "slack_installations", {"team_id": "T1", "bot_token": "x", "installed_at": "now"}
+    )
+    row = next(store.query("SELECT * FROM slack_installations WHERE id = ?", [new_id]))
+    assert row["enabled"] == 1 and row["note"] == "it's" and row["score"] is None
+    types = dict(
+        store.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'slack_installations'"
+        ).fetchall()
+    )
+    assert types["id"] == "bigint" and types["score"] == "double precision"
+    assert store.execute("SELECT name FROM leases").fetchall() == [("leader",)]
+    assert translate_ddl("SELECT 'INTEGER'") == "SELECT 'INTEGER'"  # data statements untouched
     store.close()

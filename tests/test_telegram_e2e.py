@@ -33,13 +33,17 @@ def tg() -> Iterator[FakeTelegram]:
         yield fake
 
 
-async def ingest(tmp_path: Path, *stories: dict[str, str]) -> None:
-    """Stories arrive through a second process, as from a cron job, into the same database."""
+async def ingest(tmp_path: Path, *stories: dict[str, str], db_url: str | None = None) -> None:
+    """Stories arrive through a second process, as from a cron job, into the same database
+    (``db_url``: that database's ``NEWSBOT_DB``, when not the default file in ``tmp_path``)."""
     path = tmp_path / f"stories{len(list(tmp_path.glob('stories*')))}.jsonl"
     path.write_text("\n".join(json.dumps(story) for story in stories) + "\n", encoding="utf-8")
     # The checkout on the path too, so this works whether or not the package is installed.
     python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
-    result = await asyncio.to_thread(run_cli, tmp_path, "ingest", str(path), PYTHONPATH=python_path)
+    extra = {"NEWSBOT_DB": db_url} if db_url else {}
+    result = await asyncio.to_thread(
+        run_cli, tmp_path, "ingest", str(path), PYTHONPATH=python_path, **extra
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -75,9 +79,10 @@ async def reply_containing(
 
 
 async def test_subscribe_alert_button_and_hostile_headline(
-    tmp_path: Path, tg: FakeTelegram
+    tmp_path: Path, tg: FakeTelegram, db_url: str
 ) -> None:
-    async with running_telegram_bot(tmp_path, tg.api_url) as bot:
+    """On both engines: the bot and the ingesting process share SQLite's file or PostgreSQL."""
+    async with running_telegram_bot(tmp_path, tg.api_url, db_path=db_url) as bot:
         assert bot.worker is not None and bot.core is not None
         tg.push_message(42, "/start")
         await reply_containing(tg, 42, "Hello!")
@@ -94,6 +99,7 @@ async def test_subscribe_alert_button_and_hostile_headline(
                 "text": "A strong earthquake shook Dhaka on Monday, damaging buildings and "
                 "cutting power to thousands of homes across the city.",
             },
+            db_url=db_url,
         )
         report = await bot.worker.drain()
         assert report.sent == 1, report
