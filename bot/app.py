@@ -241,15 +241,18 @@ class NewsBot:
         await self._build_transports(core)
         if self.cluster_url is not None:
             self._share_platform_limits(self.cluster_url)
-        # In a cluster this worker sends cluster updates and digests (the leader's scheduler,
-        # /digest); alerts are claimed by the deliver part. It must not "recover" rows in
-        # flight: they may be another live process's.
-        self.worker = DeliveryWorker(
-            core.db,
-            self.transports,
-            metrics=core.metrics,
-            alerts=self.cluster_url is None,
-        )
+        # In a cluster, alerts are claimed (the deliver part's worker); cluster updates and
+        # digests are sent by the leader only (its scheduler; /digest anywhere). No process
+        # "recovers" rows in flight at start: they may be another live process's.
+        if self.cluster_url is not None and "deliver" in self.parts:
+            self.worker = self.claiming = await self._claiming_worker(core)
+        else:
+            self.worker = DeliveryWorker(
+                core.db,
+                self.transports,
+                metrics=core.metrics,
+                alerts=self.cluster_url is None,
+            )
         if self.cluster_url is None:
             recovered = await self.worker.recover()
             if recovered:
@@ -277,8 +280,16 @@ class NewsBot:
                 ) from None
         for runner in self._platform_runners:
             await runner.start()
-        if self.cluster_url is not None and "deliver" in self.parts:
-            await self._start_deliver(core, self.cluster_url)
+        if self.cluster_url is not None and self.claiming is not None:
+            self.deliver_loop = DeliverLoop(
+                self.claiming, idle_seconds=self.settings.delivery_poll_seconds
+            )
+            self._require_listener(self.cluster_url).on(OUTBOX_CHANNEL, self.deliver_loop.poke)
+        if self.cluster_url is not None and "ingest" in self.parts:
+            # A free lock is taken at once, so a lone process is the whole bot from the start.
+            self.election = LeaderElection(self.cluster_url)
+            if await self.election.try_once():
+                await self._became_leader()
         if settings.console_mode:
             await self._load_demo(fresh_database)
 
@@ -318,41 +329,37 @@ class NewsBot:
                 runner.transport.pacer = SharedPacer(budget, shared_keys=True)
                 self._budgets.append(budget)
 
-    async def _start_deliver(self, core: Core, url: str) -> None:
+    async def _claiming_worker(self, core: Core) -> ClaimingDeliveryWorker:
         from bot.cluster.leader import holder_name
 
-        self.claiming = ClaimingDeliveryWorker(
+        worker = ClaimingDeliveryWorker(
             core.db,
             self.transports,
             metrics=core.metrics,
-            updates=False,
+            updates=False,  # until this process leads (role all)
             digests=False,
             worker_id=holder_name(),
             lease_seconds=self.settings.claim_lease_seconds,
         )
-        recovered = await self.claiming.recover()
+        recovered = await worker.recover()
         if recovered:
             log.info("event=outbox_recovered rows=%d (lease expired)", recovered)
-        self.deliver_loop = DeliverLoop(
-            self.claiming, idle_seconds=self.settings.delivery_poll_seconds
-        )
-        listener = self._require_listener(url)
-        listener.on(OUTBOX_CHANNEL, self.deliver_loop.poke)
+        return worker
 
     def _require_listener(self, url: str) -> Listener:
         if self.listener is None:
             self.listener = Listener(url)
         return self.listener
 
-    async def _lead(self, url: str) -> None:
-        """Stand by until elected, then run the leader's part until the lock is lost."""
+    async def _became_leader(self) -> None:
+        """The leader's part, before its scheduler starts: fencing, memory, receiving."""
         assert self.core is not None and self.scheduler is not None
+        assert self.election is not None and self.worker is not None
         core = self.core
-        self.election = LeaderElection(url)
-        await self.election.campaign()
         self.scheduler.gate = LeaderGate(
             self.election, core.db, poll_lease_seconds=POLL_LEASE_SECONDS
         )
+        self.worker.updates = self.worker.digests = True
         # The reprint index and the subscriptions live in memory: rebuilt from the database now.
         await core.db.call(core.services.pipeline.refresh)
         for runner in self._platform_runners:
@@ -361,6 +368,13 @@ class NewsBot:
             )
             if start_receiving is not None:
                 await start_receiving()
+
+    async def _lead(self) -> None:
+        """Stand by until elected, then run the leader's part until the lock is lost."""
+        assert self.election is not None and self.scheduler is not None
+        if not self.election.leading:
+            await self.election.campaign()
+            await self._became_leader()
         self.scheduler.build().start()
         await self.election.watch()
         # Lost (or unsure): stop now; the process exits non-zero and its supervisor restarts
@@ -458,9 +472,7 @@ class NewsBot:
         assert self.core is not None and self.worker is not None
         await self.core.services.poll_all()
         await self.core.services.scan_inbox(settle_seconds=0)
-        if self.claiming is not None:
-            await self.claiming.drain()  # alerts, claimed: other processes may be running
-        await self.worker.drain()
+        await self.worker.drain()  # in a cluster: alerts claimed, other processes may run
 
     async def run_forever(self) -> None:
         assert self.scheduler is not None
@@ -506,13 +518,13 @@ class NewsBot:
             self.deliver_loop.start()
         if "ingest" in self.parts:
             self._background.append(
-                asyncio.create_task(self._lead_or_stop(url), name="newsbot-leader")
+                asyncio.create_task(self._lead_or_stop(), name="newsbot-leader")
             )
 
-    async def _lead_or_stop(self, url: str) -> None:
+    async def _lead_or_stop(self) -> None:
         """The leader's part must not fail silently in the background: stop the process."""
         try:
-            await self._lead(url)
+            await self._lead()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -66,7 +66,8 @@ class LeaderElection:
     def leading(self) -> bool:
         return self.epoch is not None
 
-    async def _try_once(self) -> bool:
+    async def try_once(self) -> bool:
+        """One try for the lock (the first at start, so a free lock is taken at once)."""
         if self._conn is None or self._conn.closed:
             self._conn = await connect(self.url, application_name=f"newsbot-{self.role}-leader")
         cursor = await self._conn.execute(
@@ -84,6 +85,9 @@ class LeaderElection:
         row = await cursor.fetchone()
         assert row is not None
         self.epoch = int(row[0])
+        log.info(
+            "event=leader_elected role=%s epoch=%d holder=%s", self.role, self.epoch, self.holder
+        )
         return True
 
     async def campaign(self) -> int:
@@ -91,14 +95,8 @@ class LeaderElection:
         announced = False
         while True:
             try:
-                if await self._try_once():
+                if self.leading or await self.try_once():
                     assert self.epoch is not None
-                    log.info(
-                        "event=leader_elected role=%s epoch=%d holder=%s",
-                        self.role,
-                        self.epoch,
-                        self.holder,
-                    )
                     return self.epoch
             except asyncio.CancelledError:
                 raise
