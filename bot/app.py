@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 import sys
@@ -21,6 +22,11 @@ from typing import TextIO
 
 import httpx
 
+from bot.cluster import database_url
+from bot.cluster.bucket import SharedBudget, SharedPacer
+from bot.cluster.leader import LeaderElection, LeaderGate
+from bot.cluster.notify import Listener
+from bot.cluster.outbox import ClaimingDeliveryWorker, DeliverLoop
 from bot.delivery.worker import DeliveryWorker
 from bot.logformat import EscapingFormatter
 from bot.metrics import Metrics
@@ -28,6 +34,7 @@ from bot.models import Chat, Reply
 from bot.pipeline.classify import TopicModel
 from bot.pipeline.fetch import Fetcher, build_http_client
 from bot.pipeline.run import Pipeline
+from bot.roles import role_parts
 from bot.scheduler import BotScheduler
 from bot.services import Services
 from bot.settings import Settings
@@ -36,11 +43,19 @@ from bot.transports.base import PlatformRunner, Transport
 from bot.web import WebServer
 from handlers.registry import build_router
 from handlers.router import Router
+from storage import coordination
+from storage.coordination import OUTBOX_CHANNEL, SUBSCRIPTIONS_CHANNEL
 from storage.db import DatabaseUrlError, DatabaseWorker, describe_target, is_database_error
 from storage.engine import is_postgres_url
 from storage.maintenance import holds_no_data
 
 log = logging.getLogger("newsbot")
+
+#: A source poll taken by the leader (storage.coordination.claim_source_poll) and cut short by a
+#: crash is taken again after this long: longer than any fetch may take.
+POLL_LEASE_SECONDS = 120.0
+#: SQLite (no NOTIFY): how often the newest outbox id is looked at.
+OUTBOX_WATCH_SECONDS = 0.25
 
 
 class SecretsFilter(logging.Filter):
@@ -166,8 +181,19 @@ class NewsBot:
         console_stream: TextIO | None = None,
         read_stdin: bool = False,
         http_transport: httpx.AsyncBaseTransport | None = None,
+        role: str = "all",
     ) -> None:
         self.settings = settings
+        self.role = role
+        self.parts = role_parts(role)
+        #: PostgreSQL: the processes of every role share the database (see docs/scaling.md).
+        self.cluster_url = database_url(settings)
+        self.exit_code = 0
+        self.election: LeaderElection | None = None
+        self.listener: Listener | None = None
+        self.deliver_loop: DeliverLoop | None = None
+        self.claiming: ClaimingDeliveryWorker | None = None
+        self._budgets: list[SharedBudget] = []
         self.console_stream = console_stream
         self.read_stdin = read_stdin
         self.http_transport = http_transport
@@ -214,20 +240,30 @@ class NewsBot:
         context = CommandContext(services, settings)
         self.router = build_router(context)
         await self._build_transports(core)
-        self.worker = DeliveryWorker(
-            core.db,
-            self.transports,
-            metrics=core.metrics,
-        )
-        recovered = await self.worker.recover()
-        if recovered:
-            log.info("event=outbox_recovered rows=%d", recovered)
+        if self.cluster_url is not None:
+            self._share_platform_limits(self.cluster_url)
+        # In a cluster, alerts are claimed (the deliver part's worker); cluster updates and
+        # digests are sent by the leader only (its scheduler; /digest anywhere). No process
+        # "recovers" rows in flight at start: they may be another live process's.
+        if self.cluster_url is not None and "deliver" in self.parts:
+            self.worker = self.claiming = await self._claiming_worker(core)
+        else:
+            self.worker = DeliveryWorker(
+                core.db,
+                self.transports,
+                metrics=core.metrics,
+                alerts=self.cluster_url is None,
+            )
+        if self.cluster_url is None:
+            recovered = await self.worker.recover()
+            if recovered:
+                log.info("event=outbox_recovered rows=%d", recovered)
         context.send_digest = self._send_digest
         context.send_to_chat = self._send_to_chat
         context.transport_status = lambda: {name: "running" for name in self.transports}
         self.scheduler = BotScheduler(services, self.worker)
         context.jobs = self.scheduler.jobs
-        if settings.http_port >= 0:
+        if settings.http_port >= 0 and "web" in self.parts:
             self.web = WebServer(services, core.metrics, scheduler_alive=self._scheduler_alive)
             for runner in self._platform_runners:
                 attach = getattr(runner, "attach_web", None)
@@ -245,11 +281,111 @@ class NewsBot:
                 ) from None
         for runner in self._platform_runners:
             await runner.start()
+        if self.cluster_url is not None and self.claiming is not None:
+            self.deliver_loop = DeliverLoop(
+                self.claiming, idle_seconds=self.settings.delivery_poll_seconds
+            )
+            self._require_listener(self.cluster_url).on(OUTBOX_CHANNEL, self.deliver_loop.poke)
+        if self.cluster_url is not None and "ingest" in self.parts:
+            # A free lock is taken at once, so a lone process is the whole bot from the start.
+            self.election = LeaderElection(self.cluster_url)
+            if await self.election.try_once():
+                await self._became_leader()
         if settings.console_mode:
             await self._load_demo(fresh_database)
 
     def _scheduler_alive(self) -> bool:
+        if self.cluster_url is not None and "ingest" not in self.parts:
+            return True  # no scheduler in this process: the ingest leader runs it
+        if self.election is not None and not self.election.leading:
+            return True  # an ingest standby: its scheduler starts when it is elected
         return bool(self.scheduler and self.scheduler.alive)
+
+    # -- several processes on PostgreSQL (newsbot run --role) ----------------------------------
+    def _share_platform_limits(self, url: str) -> None:
+        """Each platform token's budget is kept in the database, shared by every process; who
+        receives updates is decided per role (webhooks: web; polling, Socket Mode: the leader,
+        once elected)."""
+        from bot.transports import slack as slack_module
+        from bot.transports import telegram as telegram_module
+
+        settings = self.settings
+        for runner in self._platform_runners:
+            if isinstance(runner, telegram_module.TelegramRunner):
+                runner.register_webhook = "web" in self.parts
+                runner.poll_updates = False
+                bot_id = settings.telegram_bot_token.split(":", 1)[0]
+                budget = SharedBudget(
+                    url,
+                    f"telegram:{bot_id}",
+                    telegram_module.GLOBAL_RATE,
+                    window_limit=telegram_module.GLOBAL_WINDOW_LIMIT,
+                )
+                runner.transport.pacer = SharedPacer(budget)
+                self._budgets.append(budget)
+            elif isinstance(runner, slack_module.SlackRunner):
+                runner.connect_socket = False
+                digest = hashlib.sha256(settings.slack_bot_token.encode()).hexdigest()[:16]
+                budget = SharedBudget(url, f"slack:{digest}", slack_module.GLOBAL_RATE)
+                runner.transport.pacer = SharedPacer(budget, shared_keys=True)
+                self._budgets.append(budget)
+
+    async def _claiming_worker(self, core: Core) -> ClaimingDeliveryWorker:
+        from bot.cluster.leader import holder_name
+
+        worker = ClaimingDeliveryWorker(
+            core.db,
+            self.transports,
+            metrics=core.metrics,
+            updates=False,  # until this process leads (role all)
+            digests=False,
+            worker_id=holder_name(),
+            lease_seconds=self.settings.claim_lease_seconds,
+        )
+        recovered = await worker.recover()
+        if recovered:
+            log.info("event=outbox_recovered rows=%d (lease expired)", recovered)
+        return worker
+
+    def _require_listener(self, url: str) -> Listener:
+        if self.listener is None:
+            self.listener = Listener(url)
+        return self.listener
+
+    async def _became_leader(self) -> None:
+        """The leader's part, before its scheduler starts: fencing, memory, receiving."""
+        assert self.core is not None and self.scheduler is not None
+        assert self.election is not None and self.worker is not None
+        core = self.core
+        self.scheduler.gate = LeaderGate(
+            self.election, core.db, poll_lease_seconds=POLL_LEASE_SECONDS
+        )
+        self.worker.updates = self.worker.digests = True
+        # The reprint index and the subscriptions live in memory: rebuilt from the database now.
+        await core.db.call(core.services.pipeline.refresh)
+        for runner in self._platform_runners:
+            start_receiving = getattr(runner, "start_polling", None) or getattr(
+                runner, "start_socket", None
+            )
+            if start_receiving is not None:
+                await start_receiving()
+
+    async def _lead(self) -> None:
+        """Stand by until elected, then run the leader's part until the lock is lost."""
+        assert self.election is not None and self.scheduler is not None
+        if not self.election.leading:
+            await self.election.campaign()
+            await self._became_leader()
+        self.scheduler.build().start()
+        await self.election.watch()
+        # Lost (or unsure): stop now; the process exits non-zero and its supervisor restarts
+        # it as a standby, while another process is elected.
+        self.exit_code = 1
+        self.request_stop()
+
+    async def _refresh_subscriptions(self, _payload: str) -> None:
+        if self.core is not None:
+            await self.core.db.call(self.core.services.pipeline.refresh)
 
     async def _build_transports(self, core: Core) -> None:
         settings = self.settings
@@ -337,14 +473,65 @@ class NewsBot:
         assert self.core is not None and self.worker is not None
         await self.core.services.poll_all()
         await self.core.services.scan_inbox(settle_seconds=0)
-        await self.worker.drain()
+        await self.worker.drain()  # in a cluster: alerts claimed, other processes may run
 
     async def run_forever(self) -> None:
         assert self.scheduler is not None
-        self.scheduler.build().start()
+        if self.cluster_url is None:
+            self.scheduler.build().start()
+            self._background.append(
+                asyncio.create_task(self._watch_outbox(), name="newsbot-outbox-watch")
+            )
+        else:
+            await self._run_cluster_parts(self.cluster_url)
         if self.read_stdin and sys.stdin is not None and "console" in self.transports:
             self._background.append(asyncio.create_task(self._console_input()))
         await self._stop.wait()
+
+    async def _watch_outbox(self) -> None:
+        """One process on SQLite: drain as soon as alerts are queued, by this process or by
+        another (``newsbot ingest``), instead of at the next period of the drain job. SQLite
+        has no NOTIFY; the newest outbox id is one index lookup, so looking four times a
+        second costs nothing and keeps store-to-send latency well under two seconds."""
+        assert self.core is not None and self.scheduler is not None
+        db, scheduler = self.core.db, self.scheduler.scheduler
+        seen = await db.call(coordination.latest_delivery_id)
+        while True:
+            await asyncio.sleep(OUTBOX_WATCH_SECONDS)
+            try:
+                latest = await db.call(coordination.latest_delivery_id)
+            except Exception:
+                log.exception("event=outbox_watch_failed")
+                continue
+            if latest > seen and not (self.worker is not None and self.worker.busy):
+                seen = latest  # (while a pass runs, looked at again next time)
+                job = scheduler.get_job("deliveries")
+                if job is not None:
+                    job.modify(next_run_time=datetime.now(UTC))
+
+    async def _run_cluster_parts(self, url: str) -> None:
+        if "ingest" in self.parts:
+            self._require_listener(url).on(SUBSCRIPTIONS_CHANNEL, self._refresh_subscriptions)
+        if self.listener is not None:
+            await self.listener.start()
+        if self.claiming is not None and self.deliver_loop is not None:
+            self.claiming.start_heartbeat()
+            self.deliver_loop.start()
+        if "ingest" in self.parts:
+            self._background.append(
+                asyncio.create_task(self._lead_or_stop(), name="newsbot-leader")
+            )
+
+    async def _lead_or_stop(self) -> None:
+        """The leader's part must not fail silently in the background: stop the process."""
+        try:
+            await self._lead()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event=leader_failed")
+            self.exit_code = 1
+            self.request_stop()
 
     async def _console_input(self) -> None:
         from bot.transports.console import CONSOLE_CHAT_ID, ConsoleTransport, read_commands
@@ -382,6 +569,17 @@ class NewsBot:
             await self.scheduler.shutdown(grace_seconds=5.0)
         for task in self._background:
             task.cancel()
+        if self.election is not None:
+            await self.election.resign()
+        if self.deliver_loop is not None:
+            await self.deliver_loop.stop()
+        if self.claiming is not None:
+            await self.claiming.stop_heartbeat()
+            if self.core is not None:
+                with contextlib.suppress(Exception):
+                    await self.core.db.call(coordination.release_claims, self.claiming.worker_id)
+        if self.listener is not None:
+            await self.listener.stop()
         for runner in reversed(self._platform_runners):
             try:
                 await runner.stop()
@@ -389,12 +587,17 @@ class NewsBot:
                 log.exception("event=transport_stop_failed")
         if self.web is not None:
             await self.web.stop()
+        for budget in self._budgets:
+            with contextlib.suppress(Exception):
+                await budget.close()
         if self.core is not None:
             await self.core.close()
 
 
-async def run_bot(settings: Settings, *, once: bool, read_stdin: bool = True) -> int:
-    bot = NewsBot(settings, read_stdin=read_stdin)
+async def run_bot(
+    settings: Settings, *, once: bool, read_stdin: bool = True, role: str = "all"
+) -> int:
+    bot = NewsBot(settings, read_stdin=read_stdin, role=role)
     print(bot.mode_line(), file=sys.stderr, flush=True)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -418,4 +621,4 @@ async def run_bot(settings: Settings, *, once: bool, read_stdin: bool = True) ->
             await bot.run_forever()
     finally:
         await bot.stop()
-    return 0
+    return bot.exit_code

@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--once", action="store_true", help="poll every source and the inbox once, deliver, exit"
     )
+    run.add_argument(
+        "--role",
+        choices=("all", "ingest", "deliver", "web"),
+        default="all",
+        help="which parts this process runs (default all); the others need PostgreSQL: "
+        "ingest (one leader: sources, pipeline, digests), deliver (outbox; any number), "
+        "web (HTTP server; any number); see docs/scaling.md",
+    )
 
     ingest = _add(
         sub,
@@ -215,9 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
 # -- commands ---------------------------------------------------------------------------------
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import configure_logging, run_bot
+    from bot.cluster import database_url
+    from bot.roles import role_error
 
+    problem = role_error(args.role, postgres=database_url(settings) is not None, once=args.once)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     configure_logging(settings)
-    return asyncio.run(run_bot(settings, once=args.once, read_stdin=sys.stdin is not None))
+    return asyncio.run(
+        run_bot(settings, once=args.once, read_stdin=sys.stdin is not None, role=args.role)
+    )
 
 
 class IngestProgress:

@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
@@ -52,14 +52,27 @@ async def _guarded(name: str, step: Callable[[], Awaitable[object]]) -> None:
         log.exception("event=job_failed job=%s", name)
 
 
+class JobGate(Protocol):
+    """Where several processes share the database, only the elected leader runs jobs
+    (:class:`bot.cluster.leader.LeaderGate`): checked before every job, and a source's poll is
+    taken atomically with a fencing check."""
+
+    async def allow(self) -> bool: ...
+
+    async def claim_source(self, source_id: int, now: datetime) -> bool: ...
+
+
 def source_job_id(source_id: int) -> str:
     return f"source:{source_id}"
 
 
 class BotScheduler:
-    def __init__(self, services: Services, worker: DeliveryWorker | None) -> None:
+    def __init__(
+        self, services: Services, worker: DeliveryWorker | None, gate: JobGate | None = None
+    ) -> None:
         self.services = services
         self.worker = worker
+        self.gate = gate
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -75,6 +88,9 @@ class BotScheduler:
         A cancellation that :meth:`shutdown` asked for ends the job quietly (APScheduler would
         log it as a failed job with a traceback); any other cancellation propagates.
         """
+        if self.gate is not None and not await self.gate.allow():
+            log.warning("event=job_skipped reason=not_leader")
+            return
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
@@ -171,6 +187,8 @@ class BotScheduler:
         now = self.services.clock()
         if source.state != "active" or (source.next_check_at and source.next_check_at > now):
             return
+        if self.gate is not None and not await self.gate.claim_source(source_id, now):
+            return  # taken by another leader's poll, or this one's epoch is over
         await _guarded(f"poll:{source_id}", lambda: self.services.poll_source(source))
 
     async def housekeeping(self) -> None:

@@ -178,6 +178,7 @@ class Settings:
     dedup_window_hours: float = setting("NEWSBOT_DEDUP_WINDOW_HOURS", 72.0, "How far back reprints and story clusters are looked for.", min=1, max=24 * 365, example="72")
     inbox_poll_seconds: float = setting("NEWSBOT_INBOX_POLL_SECONDS", 5.0, "How often the inbox folder is checked.", min=0.1, max=86400, example="5")
     delivery_poll_seconds: float = setting("NEWSBOT_DELIVERY_POLL_SECONDS", 2.0, "How often the outbox is drained.", min=0.1, max=3600, example="2")
+    claim_lease_seconds: float = setting("NEWSBOT_CLAIM_LEASE_SECONDS", 30.0, "PostgreSQL with several deliver processes: how long an outbox row claimed by a process that died waits before another takes it (renewed while the process lives).", min=3, max=3600, example="30")
     default_interval_minutes: int = setting("NEWSBOT_DEFAULT_INTERVAL_MINUTES", 15, "Polling interval for new sources.", min=1, max=7 * 24 * 60)
     startup_retry_seconds: float = setting("NEWSBOT_STARTUP_RETRY_SECONDS", 300.0, "How long start-up retries an unreachable Telegram or Slack API (with backoff) before giving up; 0 tries once.", min=0, max=86400, example="300")
     max_input_bytes: int = setting("NEWSBOT_MAX_INPUT_BYTES", 5_000_000, "Largest inbox file or `newsbot ingest` file read; a larger one moves to failed/.", min=1, max=2**40, example="5000000")

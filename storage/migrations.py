@@ -274,6 +274,16 @@ def m005_slack_installations(db: Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m006_coordination(db: Any) -> None:
+    """Several processes on one database: outbox claims with a lease (``claimed_by``,
+    ``claimed_until``), the ingest leader's epoch, the shared send budget; on PostgreSQL also
+    the NOTIFY triggers and the budget's reservation function (see storage/coordination.py)."""
+    from storage.coordination import create_schema
+
+    create_schema(db)
+
+
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 PG_MIGRATIONS_TABLE = "_newsbot_migrations"

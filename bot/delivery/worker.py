@@ -72,7 +72,14 @@ class DeliveryWorker:
         max_backoff: timedelta = timedelta(minutes=5),
         concurrency: int = 64,
         metrics: Metrics | None = None,
+        alerts: bool = True,
+        updates: bool = True,
+        digests: bool = True,
     ) -> None:
+        """``alerts``, ``updates``, ``digests``: which of the three this worker sends. One
+        process does all three; with several processes (``newsbot run --role``) every
+        ``deliver`` process sends alerts and the ``ingest`` leader alone sends updates and
+        digests, so none is sent twice."""
         self.db = db
         self.transports = transports
         self.clock = clock
@@ -81,7 +88,15 @@ class DeliveryWorker:
         self.max_backoff = max_backoff
         self.concurrency = concurrency
         self.metrics = metrics
+        self.alerts = alerts
+        self.updates = updates
+        self.digests = digests
         self._lock = asyncio.Lock()
+
+    @property
+    def busy(self) -> bool:
+        """A pass is running (a new one would wait for it)."""
+        return self._lock.locked()
 
     async def recover(self) -> int:
         """At start: rows a crash left in flight are sent again (the one duplicate allowed)."""
@@ -92,16 +107,22 @@ class DeliveryWorker:
         report = DrainReport()
         async with self._lock:
             for platform, transport in self.transports.items():
-                await self._drain_platform(platform, transport, report)
-                await self._send_updates(platform, transport, report)
-            await self._send_due_digests(report)
+                if self.alerts:
+                    await self._drain_platform(platform, transport, report)
+                if self.updates:
+                    await self._send_updates(platform, transport, report)
+            if self.digests:
+                await self._send_due_digests(report)
         return report
+
+    async def _due(self, platform: str, now: datetime) -> list[Delivery]:
+        """The alerts this pass sends (a subclass claims them from a shared outbox)."""
+        return await self.db.call(outbox.due_deliveries, platform, now, 2000)
 
     async def _drain_platform(
         self, platform: str, transport: Transport, report: DrainReport
     ) -> None:
-        now = self.clock()
-        due = await self.db.call(outbox.due_deliveries, platform, now, 2000)
+        due = await self._due(platform, self.clock())
         by_chat: dict[int, list[Delivery]] = defaultdict(list)
         for delivery in due:
             by_chat[delivery.chat_id].append(delivery)

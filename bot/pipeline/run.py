@@ -36,7 +36,7 @@ from bot.pipeline.dedup import Fingerprint, StoryIndex
 from bot.pipeline.language import detect_language, key_terms
 from bot.pipeline.match import Matcher, MatchResult, StoryFeatures
 from bot.pipeline.policy import story_language_allowed
-from bot.pipeline.query import Query, QueryError, parse_query
+from bot.pipeline.query import Query, QueryError, is_common_word, parse_query
 from bot.pipeline.summarize import summarize
 from bot.pipeline.text import normalize_whitespace, strip_boilerplate, strip_control_characters
 from bot.pipeline.urls import canonical_url, public_image_url
@@ -198,6 +198,16 @@ class Pipeline:
         if stories:
             self._last_seen_id = max(self._last_seen_id, max(story.id for story in stories))
         self._last_seen_id = max(self._last_seen_id, story_store.max_story_id(db))
+
+    def refresh(self, db: Store) -> None:
+        """Bring the reprint index and the compiled subscriptions up to date now, instead of at
+        the next batch: a new ingest leader rebuilds its memory from the database at once, and a
+        subscription change another process announced (NOTIFY) is compiled before it is needed.
+        The query analyser's word list is loaded here too (a second or two on first use), so the
+        first subscription compiled later does not pay for it."""
+        is_common_word("the")
+        self._catch_up(db)
+        self.compiled(db)
 
     def compiled(self, db: Store) -> _CompiledSubscriptions:
         """The subscription index, rebuilt only when some process changed a subscription."""

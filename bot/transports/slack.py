@@ -538,6 +538,8 @@ class SlackRunner:
         # with no interface language chosen yet starts in it.
         self._user_locales: dict[str, str | None] = {}
         self._socket: Any = None
+        #: False where another process (the ingest leader) holds Socket Mode's connection.
+        self.connect_socket = True
         self._register()
         self.app.error(self._on_listener_error)
 
@@ -723,7 +725,12 @@ class SlackRunner:
             budget_seconds=self.settings.startup_retry_seconds,
             hint="check the network, a proxy, or SLACK_API_URL",
         )
-        if self.socket_mode:
+        if self.connect_socket:
+            await self.start_socket()
+
+    async def start_socket(self) -> None:
+        """Socket Mode's one WebSocket (one process: the leader when several run)."""
+        if self.socket_mode and self._socket is None:
             self._socket = self.build_socket_handler()
             # Connects, then bolt keeps the WebSocket alive and reconnects on its own.
             try:

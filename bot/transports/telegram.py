@@ -473,6 +473,11 @@ class TelegramRunner:
         self.transport = TelegramTransport(self.app.bot)
         self.bot_username: str | None = None
         self._polling = False
+        #: What this process receives (``newsbot run --role``): the webhook is registered by
+        #: the processes that serve it, long polling runs in one process only (the leader,
+        #: which calls :meth:`start_polling` once elected).
+        self.register_webhook = True
+        self.poll_updates = True
         self._webhook_path = urlsplit(settings.telegram_webhook_url).path or "/telegram/webhook"
         self.app.add_handler(
             MessageHandler(
@@ -541,6 +546,9 @@ class TelegramRunner:
             )
         await self.app.start()
         if self.settings.telegram_webhook_url:
+            if not self.register_webhook:
+                log.info("event=telegram_started mode=send-only bot=%s", self.bot_username)
+                return
             try:
                 await self.app.bot.set_webhook(
                     self.settings.telegram_webhook_url,
@@ -554,6 +562,15 @@ class TelegramRunner:
                     "TELEGRAM_WEBHOOK_SECRET, or leave TELEGRAM_WEBHOOK_URL empty for polling"
                 ) from None
             log.info("event=telegram_started mode=webhook bot=%s", self.bot_username)
+            return
+        if not self.poll_updates:
+            log.info("event=telegram_started mode=send-only bot=%s", self.bot_username)
+            return
+        await self.start_polling()
+
+    async def start_polling(self) -> None:
+        """Long polling (no webhook configured): one consumer per token, so one process."""
+        if self.settings.telegram_webhook_url or self._polling:
             return
         assert self.app.updater is not None
         try:
