@@ -10,9 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.common import read_jsonl
+from benchmarks.segmentation import LayoutDump, day_half
 from bot.pipeline import segment as segmenter
 from bot.pipeline.segment import MODEL_FILE, split_dump_spans
-from scripts.build_segment_model import SOURCES, _story_title, load_sources
+from scripts.build_segment_model import (
+    SOURCES,
+    _linked_groups,
+    _story_title,
+    as_training_dump,
+    load_sources,
+)
 from tests.test_segment_layouts import CHIPS, QUAKE, TRANSFER, TRIAL
 
 # A longer invented story than the four of the layout tests: the cues matter most where the
@@ -78,6 +86,50 @@ def test_training_sources_read_from_the_evaluation_data(shared_data: Path) -> No
     # The tokenizer's spaces around clitics and punctuation are undone.
     assert not any(" 's " in headline or " , " in headline for headline in headlines)
     assert all(headline[:1] == headline[:1].upper() for headline in headlines)
+
+
+@pytest.mark.shared_data
+def test_training_items_are_none_of_the_scored_current_events_days(shared_data: Path) -> None:
+    # current_events_dumps is scored on the "eval" days; the fit reads the other days only.
+    articles, briefs, _ = load_sources(shared_data)
+    paragraphs = {p for a in articles for s in a for p in s.paragraphs}
+    paragraphs |= {p for brief in briefs for p in brief.paragraphs}
+    scored = [
+        row
+        for row in read_jsonl(
+            shared_data / "current_events_dumps" / "current_events_dumps.dev.jsonl"
+        )
+        if day_half(row["date"]) == "eval"
+    ]
+    assert scored and paragraphs
+    scored_items = {row["text"][s["start"] : s["end"]] for row in scored for s in row["stories"]}
+    assert not paragraphs & scored_items
+
+
+def test_items_with_no_story_join_on_a_cited_article_or_a_rare_page() -> None:
+    def item(name: str, url: str, *pages: str) -> dict:
+        return {"id": name, "sources": [{"url": url}], "entities": list(pages)}
+
+    rows = [
+        item("a", "https://a.example/1", "Ruritania", "Lake Vessen"),
+        item("b", "https://b.example/2", "Ruritania", "Lake Vessen"),
+        item("c", "https://a.example/1", "Ruritania"),
+        item("d", "https://d.example/4", "Ruritania"),
+        item("e", "https://e.example/5", "Ruritania"),
+    ]
+    # "Ruritania" is named by five items: too common to tie them; a shared page or URL does.
+    groups = [[row["id"] for row in group] for group in _linked_groups(rows)]
+    assert groups == [["a", "b", "c"], ["d"], ["e"]]
+
+
+def test_layout_dump_opens_each_story_at_its_first_line() -> None:
+    dump = LayoutDump(
+        "numbered items",
+        ("Morning brief", "1. Dam opens", "Water flows.", "", "2. Rates held", "Banks wait."),
+        (-1, 0, 0, -1, 1, 1),
+    )
+    training = as_training_dump(dump)
+    assert (training.first_line, training.boundaries, training.stories) == (1, {4}, 2)
 
 
 def test_lines_that_refer_back_are_found() -> None:
