@@ -43,10 +43,12 @@ def _rows(path: Path, half: str, count: int) -> list[dict]:
 def test_segmentation_f1_on_seeded_dumps(shared_data: Path) -> None:
     dumps = build_dumps(shared_data, 100, seed=7, half="eval")
     precision, recall, f1 = score(dumps, predict_ours)
-    assert f1 >= 0.96, (precision, recall, f1)
+    # 0.909 with the boundary model fitted on licence-compatible text only (0.97 with the
+    # earlier weights, which were fitted on evaluation-only BBC/AG dumps and had to go).
+    assert f1 >= 0.89, (precision, recall, f1)
     wire = build_dumps(shared_data, 100, seed=7, half="eval", wire_share=_WIRE_STYLE_SHARE)
     precision, recall, f1 = score(wire, predict_ours)
-    assert f1 >= 0.94, ("wire-style", precision, recall, f1)
+    assert f1 >= 0.87, ("wire-style", precision, recall, f1)  # 0.885 (0.95 before the refit)
     leaked, kept = leak_report(dumps)
     assert leaked == 0
     assert kept >= 0.998
