@@ -46,7 +46,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchmarks.common import peak_rss_mb, read_jsonl, require_shared_data
@@ -128,7 +128,7 @@ def load_stories(data: Path, half: str | None = None) -> tuple[list[Story], list
     return bbc, ag
 
 
-def _truncate(paragraphs: list[str], rng: random.Random) -> list[str]:
+def truncate_paragraphs(paragraphs: list[str], rng: random.Random) -> list[str]:
     """Keep a prefix of the paragraphs and cut the last one mid-sentence at a word boundary."""
     keep = paragraphs[: rng.randint(1, len(paragraphs))]
     words = keep[-1].split()
@@ -141,55 +141,85 @@ def _truncate(paragraphs: list[str], rng: random.Random) -> list[str]:
     return keep
 
 
+@dataclass
+class DumpAssembler:
+    """Lays stories out one after another with the furniture of the mixes: kickers, photo
+    credits inside a story and before it, blank lines between stories in some dumps.
+
+    Shared by these mixes and the segmenter's training dumps (scripts/build_segment_model.py),
+    which bring their own stories and word lists; the random draws come in one fixed order, so a
+    seed gives the same dump every run.
+    """
+
+    rng: random.Random
+    blank_separated: bool
+    kickers: Sequence[str] = tuple(_GENERIC_KICKERS)
+    credit_templates: Sequence[str] = tuple(_CREDIT_TEMPLATES)
+    credit_names: Sequence[str] = tuple(_CREDIT_NAMES)
+    lines: list[str] = field(default_factory=list)
+    boundaries: set[int] = field(default_factory=set)
+    credits: list[str] = field(default_factory=list)
+    words: set[str] = field(default_factory=set)
+    first_line: int = 0
+    stories: int = 0
+
+    def _credit(self) -> str:
+        template = self.rng.choice(self.credit_templates)
+        return template.format(name=self.rng.choice(self.credit_names))
+
+    def add(self, story_lines: list[str], label: str) -> None:
+        """Append one story (its lines, headline first if it has one; changed in place)."""
+        rng = self.rng
+        for line in story_lines:
+            self.words.update(line.split())
+        if rng.random() < 0.2:
+            kicker = label if rng.random() < 0.5 else rng.choice(self.kickers)
+            story_lines[0] = f"{kicker}: {story_lines[0]}"
+        if rng.random() < 0.15 and len(story_lines) > 2:
+            credit = self._credit()
+            story_lines.insert(rng.randint(2, len(story_lines) - 1), credit)
+            self.credits.append(credit)
+        lead_credit = rng.random() < 0.15
+        if self.stories and self.blank_separated:
+            self.lines.append("")
+        if lead_credit:
+            credit = self._credit()
+            self.lines.append(credit)
+            self.credits.append(credit)
+        if self.stories:
+            self.boundaries.add(len(self.lines))
+        else:
+            self.first_line = len(self.lines)
+        self.lines.extend(story_lines)
+        self.stories += 1
+
+    def dump(self) -> Dump:
+        return Dump(
+            "\n".join(self.lines),
+            frozenset(self.boundaries),
+            self.stories,
+            tuple(self.credits),
+            frozenset(self.words),
+            self.first_line,
+        )
+
+
 def build_dump(
     bbc: Sequence[Story], ag: Sequence[Story], rng: random.Random, wire_share: float = 0.0
 ) -> Dump:
     """Assemble one dump of 3-8 stories with the mix of cues described in the module docstring."""
-    lines: list[str] = []
-    first_line = 0
-    boundaries: set[int] = set()
-    credits: list[str] = []
-    words: set[str] = set()
-    blank_separated = rng.random() < 0.15
-    count = rng.randint(3, 8)
-    for index in range(count):
+    assembler = DumpAssembler(rng, blank_separated=rng.random() < 0.15)
+    for _ in range(rng.randint(3, 8)):
         story = rng.choice(bbc) if rng.random() < 0.6 else rng.choice(ag)
         paragraphs = list(story.paragraphs)
         if wire_share and len(paragraphs) > 1 and rng.random() < wire_share:
             # Wire copy runs one sentence per paragraph: short lines that share few words.
             paragraphs = [sentence for p in paragraphs for sentence in split_sentences(p)]
         if rng.random() < 0.25:
-            paragraphs = _truncate(paragraphs, rng)
+            paragraphs = truncate_paragraphs(paragraphs, rng)
         story_lines = ([story.title] if rng.random() < 0.5 else []) + paragraphs
-        for line in story_lines:
-            words.update(line.split())
-        if rng.random() < 0.2:
-            kicker = story.label if rng.random() < 0.5 else rng.choice(_GENERIC_KICKERS)
-            story_lines[0] = f"{kicker}: {story_lines[0]}"
-        if rng.random() < 0.15 and len(story_lines) > 2:
-            credit = rng.choice(_CREDIT_TEMPLATES).format(name=rng.choice(_CREDIT_NAMES))
-            story_lines.insert(rng.randint(2, len(story_lines) - 1), credit)
-            credits.append(credit)
-        lead_credit = rng.random() < 0.15
-        if index and blank_separated:
-            lines.append("")
-        if lead_credit:
-            credit = rng.choice(_CREDIT_TEMPLATES).format(name=rng.choice(_CREDIT_NAMES))
-            lines.append(credit)
-            credits.append(credit)
-        if index:
-            boundaries.add(len(lines))
-        else:
-            first_line = len(lines)
-        lines.extend(story_lines)
-    return Dump(
-        "\n".join(lines),
-        frozenset(boundaries),
-        count,
-        tuple(credits),
-        frozenset(words),
-        first_line,
-    )
+        assembler.add(story_lines, story.label)
+    return assembler.dump()
 
 
 def build_dumps(

@@ -63,12 +63,14 @@ from benchmarks.segmentation import (  # noqa: E402
     LAYOUTS,
     BoundaryModel,
     Dump,
+    DumpAssembler,
     LayoutDump,
     Story,
     build_layout_dump,
     choose_offset,
     day_half,
     fit_model,
+    truncate_paragraphs,
 )
 from bot.pipeline.headline import write_headline  # noqa: E402
 from bot.pipeline.segment import MODEL_FILE  # noqa: E402
@@ -230,19 +232,6 @@ def _article(items: Sequence[Source], rng: random.Random) -> Source:
     return Source(run[0].title, tuple(item.paragraphs[0] for item in run), run[0].label)
 
 
-def _truncate(paragraphs: list[str], rng: random.Random) -> list[str]:
-    """A prefix of the paragraphs, the last one cut mid-sentence at a word boundary."""
-    keep = paragraphs[: rng.randint(1, len(paragraphs))]
-    words = keep[-1].split()
-    if len(words) < 6:
-        return keep
-    for _ in range(10):
-        cut = rng.randint(5, len(words) - 1)
-        if not words[cut - 1].endswith((".", "!", "?", '"', "'", ")")):
-            return [*keep[:-1], " ".join(words[:cut])]
-    return keep
-
-
 def build_dump(
     articles: Sequence[Sequence[Source]],
     briefs: Sequence[Source],
@@ -251,16 +240,17 @@ def build_dump(
     wire_share: float,
 ) -> Dump:
     """One dump of 3-8 stories, none twice, with the cues of the benchmark's mixes."""
-    lines: list[str] = []
-    boundaries: set[int] = set()
-    credits: list[str] = []
-    words: set[str] = set()
-    first_line = 0
-    blank_separated = rng.random() < 0.15
+    assembler = DumpAssembler(
+        rng,
+        blank_separated=rng.random() < 0.15,
+        kickers=_KICKERS,
+        credit_templates=_CREDITS,
+        credit_names=_NAMES,
+    )
     count = rng.randint(3, 8)
     picked_articles = rng.sample(range(len(articles)), min(count, len(articles)))
     picked_briefs = rng.sample(range(len(briefs)), count)
-    for index in range(count):
+    for _ in range(count):
         draw = rng.random()
         if draw < FLASH_SHARE:
             story = Source(rng.choice(headlines), (), "FLASH")
@@ -272,37 +262,10 @@ def build_dump(
         if wire_share and rng.random() < wire_share:
             paragraphs = [sentence for p in paragraphs for sentence in split_sentences(p)]
         if paragraphs and rng.random() < 0.25:
-            paragraphs = _truncate(paragraphs, rng)
+            paragraphs = truncate_paragraphs(paragraphs, rng)
         with_title = not paragraphs or rng.random() < 0.5
-        story_lines = ([story.title] if with_title else []) + paragraphs
-        for line in story_lines:
-            words.update(line.split())
-        if rng.random() < 0.2:
-            kicker = story.label if rng.random() < 0.5 else rng.choice(_KICKERS)
-            story_lines[0] = f"{kicker}: {story_lines[0]}"
-        if rng.random() < 0.15 and len(story_lines) > 2:
-            credit = rng.choice(_CREDITS).format(name=rng.choice(_NAMES))
-            story_lines.insert(rng.randint(2, len(story_lines) - 1), credit)
-            credits.append(credit)
-        if index and blank_separated:
-            lines.append("")
-        if rng.random() < 0.15:
-            credit = rng.choice(_CREDITS).format(name=rng.choice(_NAMES))
-            lines.append(credit)
-            credits.append(credit)
-        if index:
-            boundaries.add(len(lines))
-        else:
-            first_line = len(lines)
-        lines.extend(story_lines)
-    return Dump(
-        "\n".join(lines),
-        frozenset(boundaries),
-        count,
-        tuple(credits),
-        frozenset(words),
-        first_line,
-    )
+        assembler.add(([story.title] if with_title else []) + paragraphs, story.label)
+    return assembler.dump()
 
 
 def build_dumps(data: Path, count: int, seed: int, wire_share: float) -> list[Dump]:
