@@ -7,6 +7,10 @@ import os
 import resource
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.pipeline.feeds import ParsedFeed
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,3 +63,26 @@ def current_rss_mb() -> float:
     except OSError:
         pass
     return 0.0
+
+
+def manifest_content_type(row: dict) -> str | None:
+    """The Content-Type a feed-corpus manifest row records (feedparser's encoding tests carry a
+    simulated HTTP header, "Content-type: ..."), or None."""
+    name, _, value = str(row.get("header") or "").partition(":")
+    return value.strip() if name.strip().lower() == "content-type" else None
+
+
+def parsed_feed_corpus(feeds_dir: Path) -> Iterator[tuple[dict, ParsedFeed]]:
+    """Every document of the shared feed corpus (``feeds/manifest.jsonl``) with its manifest row,
+    parsed by the product's own parser as a fetch would: with the recorded Content-Type."""
+    from bot.pipeline.feeds import parse_feed
+
+    for row in read_jsonl(feeds_dir / "manifest.jsonl"):
+        yield (
+            row,
+            parse_feed(
+                (feeds_dir / row["path"]).read_bytes(),
+                url=f"https://feeds.example/{row['path']}",
+                content_type=manifest_content_type(row),
+            ),
+        )

@@ -21,7 +21,6 @@ Prints one line per case and state. Linux only (``/proc``).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import subprocess
@@ -32,6 +31,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from tests.helpers import cli_env
 
 _PORT = re.compile(r"event=http_started host=\S+ port=(\d+)")
 
@@ -47,18 +48,8 @@ def _status(pid: int) -> dict[str, float]:
 
 
 def _env(folder: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("NEWSBOT_", "TELEGRAM_", "SLACK_"))
-    }
-    env.update(
-        NEWSBOT_DB=str(folder / "newsbot.db"),
-        NEWSBOT_INBOX=str(folder / "inbox"),
-        NEWSBOT_HTTP_PORT="0",
-        NEWSBOT_LOG_LEVEL="INFO",
-    )
-    return env
+    """The tests' subprocess environment, without their leave to poll private addresses."""
+    return cli_env(folder, NEWSBOT_ALLOW_PRIVATE_SOURCES="false")
 
 
 def _command(folder: Path, *args: str) -> list[str]:

@@ -51,10 +51,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import require_shared_data
+from benchmarks.common import parsed_feed_corpus, require_shared_data
 from bot.pipeline import language as language_module
 from bot.pipeline import summarize as summarize_module
-from bot.pipeline.feeds import parse_feed
 from bot.pipeline.ingest import stories_from_feed_items
 from bot.pipeline.language import detect_language
 from bot.pipeline.run import clean_raw
@@ -143,15 +142,7 @@ def _reference_stop_words(language: str) -> frozenset[str]:
 def feed_items(feeds: Path) -> dict[str, list[tuple[str, str]]]:
     """Distinct (title, cleaned text) of the corpus's feed items, by detected language."""
     found: dict[str, dict[tuple[str, str], None]] = defaultdict(dict)
-    for line in (feeds / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        name, _, value = str(row.get("header") or "").partition(":")
-        content_type = value.strip() if name.strip().lower() == "content-type" else None
-        parsed = parse_feed(
-            (feeds / row["path"]).read_bytes(),
-            url=f"https://feeds.example/{row['path']}",
-            content_type=content_type,
-        )
+    for _row, parsed in parsed_feed_corpus(feeds):
         for raw in stories_from_feed_items(parsed.items, source_name="feed"):
             raw = clean_raw(raw)
             title, text = normalize_whitespace(raw.title), strip_boilerplate(raw.text)

@@ -12,6 +12,7 @@ from benchmarks.common import find_shared_data
 from benchmarks.pgserver import PostgresUnavailable, TemporaryPostgres
 from storage.db import open_store
 from storage.engine import Store
+from tests.fakes.slack_api import FakeSlack
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +67,11 @@ def store(db_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """A fake Slack Web API on 127.0.0.1 (port 0) that records every call. A test file that
+    needs workspaces or an OAuth app set up first defines its own ``slack``."""
+    with FakeSlack() as fake:
+        yield fake

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.common import parsed_feed_corpus
 from bot.cli import main as cli_main
 from bot.models import RawStory
 from bot.pipeline.classify import (
@@ -20,7 +21,6 @@ from bot.pipeline.classify import (
     train,
     training_languages,
 )
-from bot.pipeline.feeds import parse_feed
 from bot.pipeline.language import detect_language
 from bot.pipeline.query import parse_query
 from bot.pipeline.run import Pipeline
@@ -121,15 +121,7 @@ def test_pipeline_stores_no_topic_for_a_german_story(tmp_path: Path, model: Topi
 def _feed_items(feeds: Path) -> list[tuple[str, str]]:
     """Title and text of every distinct item of the shared feed corpus."""
     found: dict[tuple[str, str], None] = {}
-    for line in (feeds / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        name, _, value = str(row.get("header") or "").partition(":")
-        content_type = value.strip() if name.strip().lower() == "content-type" else None
-        parsed = parse_feed(
-            (feeds / row["path"]).read_bytes(),
-            url=f"https://feeds.example/{row['path']}",
-            content_type=content_type,
-        )
+    for _row, parsed in parsed_feed_corpus(feeds):
         for item in parsed.items:
             title, text = normalize_whitespace(item.title), strip_boilerplate(item.text)
             if title or text:

@@ -8,7 +8,7 @@ errors surface as ``SlackApiError`` with the status, headers and error names Sla
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -28,12 +28,6 @@ from tests.fakes.slack_blocks import (
 )
 
 TOKEN = "xoxb-test-token"
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.common import read_jsonl
-from bot.pipeline.feeds import ParsedFeed, parse_feed
+from benchmarks.common import parsed_feed_corpus
+from bot.pipeline.feeds import ParsedFeed
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 
@@ -52,20 +52,6 @@ REAL_FEEDS = [
 ]
 
 
-def _content_type(row: dict) -> str | None:
-    """The simulated HTTP header of feedparser's encoding tests ("Content-type: ...")."""
-    header = str(row.get("header") or "")
-    name, _, value = header.partition(":")
-    return value.strip() if name.strip().lower() == "content-type" else None
-
-
-def _parse(feeds_dir: Path, row: dict) -> ParsedFeed:
-    content = (feeds_dir / row["path"]).read_bytes()
-    return parse_feed(
-        content, url=f"https://feeds.example/{row['path']}", content_type=_content_type(row)
-    )
-
-
 def _check_items(path: str, parsed: ParsedFeed) -> None:
     for item in parsed.items:
         assert item.title or item.text or item.url, path
@@ -80,7 +66,7 @@ def parsed_corpus(shared_data: Path) -> tuple[list[tuple[dict, ParsedFeed]], flo
     """Every document parsed once (the three tests share the ~5 s of CPU it costs)."""
     feeds_dir = shared_data / "feeds"
     started = time.monotonic()
-    results = [(row, _parse(feeds_dir, row)) for row in read_jsonl(feeds_dir / "manifest.jsonl")]
+    results = list(parsed_feed_corpus(feeds_dir))
     return results, time.monotonic() - started
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -412,12 +412,6 @@ async def test_a_telegram_user_with_language_code_uk_gets_ukrainian(tmp_path: Pa
             # A language we have no catalog for leaves a new chat in English.
             tg.push_message(78, "/help", language_code="zh-hans")
             await reply_containing(tg, 78, "What I can do:")
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import hmac
 import html
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -42,12 +42,6 @@ QUAKE_TEXT = (
     "likely over the coming days and asked people to stay away from damaged buildings. Rail "
     "services were suspended while engineers inspected the tracks near the epicentre."
 )
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,6 @@ from bot.transports.slack import SlackRunner, SlackTransport
 from tests.fakes.slack_api import FakeSlack
 from tests.helpers import make_settings
 from tests.test_slack_e2e import SECRET, press_home_pause, slash, wait_response
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 def slack_settings(tmp_path: Path, slack: FakeSlack) -> Settings:
