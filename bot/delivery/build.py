@@ -79,7 +79,9 @@ def build_alert(
         headline=story.title,
         summary=without_repeated_title(
             story.title,
-            summarize(story.title, story.text, max_chars=summary_chars).text
+            summarize(
+                story.title, story.text, max_chars=summary_chars, language=story.language
+            ).text
             if summary_chars and summary_chars != DEFAULT_SUMMARY_CHARS and story.text
             else story.summary,
         ),
