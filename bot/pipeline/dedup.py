@@ -765,6 +765,10 @@ class _Features:
     # ``_anchors`` of a story long enough for the event tier, else empty; read only once the
     # story is known not to be a reprint (a reprint takes its original's).
     anchors: bytes = b""
+    # The idf vector with lead terms weighted up, and its squared norm: made by
+    # ``StoryIndex._event_cosine`` when first needed.
+    lead_vector: npt.NDArray[np.float64] | None = None
+    lead_square: float = 0.0
 
 
 class StoryIndex:
@@ -798,6 +802,9 @@ class StoryIndex:
         lead_rule_min_similarity: float = 0.5,
         event_min_shared_names: int = 2,
         event_root_min_similarity: float = 0.2,
+        event_lead_weight: float = 2.0,
+        event_min_plain_similarity: float = 0.2,
+        event_max_candidates: int = 20,
         clock: Callable[[], datetime] | None = None,
         seed: int = 1,
     ) -> None:
@@ -824,6 +831,9 @@ class StoryIndex:
         self.lead_rule_min_similarity = lead_rule_min_similarity
         self.event_min_shared_names = event_min_shared_names
         self.event_root_min_similarity = event_root_min_similarity
+        self.event_lead_weight = event_lead_weight
+        self.event_min_plain_similarity = event_min_plain_similarity
+        self.event_max_candidates = event_max_candidates
         self._clock = clock
 
         rng = np.random.default_rng(seed)
@@ -964,7 +974,7 @@ class StoryIndex:
     def _read_anchors(self, features: _Features, title: str, text: str) -> None:
         """Set the anchors of a story long enough for the event tier."""
         if features.terms.size >= self.event_min_terms:
-            features.anchors = _anchors(title, text, self.lead_words)
+            features.anchors = _anchors(title, text, self.lead_words, features.lead_terms)
 
     def restore_many(self, stories: Sequence[tuple[str, str, str, datetime | None, str]]) -> None:
         """:meth:`restore` for ``(id, title, text, published, cluster)`` rows."""
@@ -1296,7 +1306,9 @@ class StoryIndex:
         starts, counts = starts[shared_enough], counts[shared_enough]
         # Most shared keys first; among as many, the story with the rarest key first.
         rank = (counts << shift) - (pool[starts] & ((1 << shift) - 1))
-        top = np.argsort(-rank, kind="stable")[: self.story_max_candidates]
+        top = np.argsort(-rank, kind="stable")[
+            : self.event_max_candidates if event_tier else self.story_max_candidates
+        ]
         all_terms = self._terms
         terms_of = self._terms_of
         in_window = self._within_window(slots[starts[top]], when)
@@ -1326,7 +1338,7 @@ class StoryIndex:
         square = features.total_square
         event_min_bytes = self.event_min_terms * _TERM_BYTES
         best: int | None = None
-        best_similarity = best_cosine = 0.0
+        best_similarity = best_cosine = best_plain = 0.0
         anchors, all_anchors = features.anchors, self._anchors
         for slot, shared_weight, story_weight, shared_square, story_square in zip(
             candidates, shared_weights, story_weights, shared_squares, story_squares, strict=True
@@ -1341,9 +1353,14 @@ class StoryIndex:
                 if shared_keys[slot] >= overlap_shared and not long_pair
                 else 0.0
             )
-            cosine = (
+            plain = (
                 round(shared_square / max((square * story_square) ** 0.5, 1e-9), 9)
                 if long_pair
+                else 0.0
+            )
+            cosine = (
+                round(self._event_cosine(features, slot), 9)
+                if long_pair and plain >= self.event_min_plain_similarity
                 else 0.0
             )
             # The event tier also needs the leads to agree on the event's anchors.
@@ -1358,7 +1375,7 @@ class StoryIndex:
                 overlap / self.story_min_similarity, cosine / self.event_min_similarity
             )
             if similarity > best_similarity or (best is None and similarity == best_similarity):
-                best, best_similarity, best_cosine = slot, similarity, cosine
+                best, best_similarity, best_cosine, best_plain = slot, similarity, cosine, plain
         if best is None or best_similarity < 1.0:
             return None
         if (
@@ -1367,7 +1384,9 @@ class StoryIndex:
             and not self._close_to_root(features, best)
         ):
             return None
-        return best, best_cosine
+        # The lead rule of the new-information test reads the plain cosine, the measure
+        # its threshold was set on; the lead-weighted one is higher for the same pair.
+        return best, best_plain if best_cosine else 0.0
 
     def _close_to_root(self, features: _Features, slot: int) -> bool:
         """Whether a story the event tier matched to ``slot`` is also close to the first
@@ -1380,13 +1399,36 @@ class StoryIndex:
         root = self._slot_of.get(self._clusters[slot])
         if root is None or root == slot:
             return True
-        terms = self._terms_of(root)
-        if terms.size < self.event_min_terms:
+        if self._terms_of(root).size < self.event_min_terms:
             return True
-        found = _member_mask(features.terms, terms)
-        shared = float(features.weights[found] @ features.weights[found])
-        norm = (features.total_square * float(self._story_squares[root])) ** 0.5
-        return shared / max(norm, 1e-9) >= self.event_root_min_similarity
+        return self._event_cosine(features, root) >= self.event_root_min_similarity
+
+    def _event_cosine(self, features: _Features, slot: int) -> float:
+        """The event tier's cosine of a new story and the story in ``slot``: idf vectors
+        over the window, each term of a story's lead (headline and first ``lead_words``
+        words) weighted ``event_lead_weight`` times.
+
+        Every outlet names the event in its lead (who, where, what) and then goes its own
+        way, so the leads are where two reports of one event agree most.
+        """
+        boost = self.event_lead_weight - 1.0
+        if features.lead_vector is None:
+            in_lead = _member_mask(features.terms, features.lead_terms)
+            vector = features.weights * (1.0 + boost * in_lead)
+            features.lead_vector = vector
+            features.lead_square = float(vector @ vector)
+        terms = self._terms_of(slot)
+        anchors = self._anchors[slot]
+        lead = _anchor_parts(anchors)[2] if anchors else terms[:0]
+        vocabulary = self._vocabulary
+        weights = np.log((len(self._slot_of) + 50.0) / (vocabulary.df[terms] + 1.0))
+        weights *= 1.0 + boost * _member_mask(terms, lead)
+        positions = np.searchsorted(features.terms, terms)
+        positions[positions == features.terms.size] = 0
+        shared = features.terms[positions] == terms
+        dot = float(weights[shared] @ features.lead_vector[positions[shared]])
+        norm = (features.lead_square * float(weights @ weights)) ** 0.5
+        return dot / max(norm, 1e-9)
 
     def _adds_information(self, terms: TermIds, lead_terms: TermIds | None, cluster: str) -> bool:
         """The new-information rule of the module docstring, against the cluster so far.
@@ -1559,7 +1601,7 @@ _CALENDAR_WORDS = frozenset(
 _NO_ANCHORS = b""
 
 
-def _anchors(title: str, text: str, lead_words: int) -> bytes:
+def _anchors(title: str, text: str, lead_words: int, lead_terms: TermIds | None = None) -> bytes:
     """What pins a report to one event, read from its lead: the years and the names.
 
     Two reports of similar but different events (two earthquakes in one country years
@@ -1568,8 +1610,9 @@ def _anchors(title: str, text: str, lead_words: int) -> bytes:
     headline and the first ``lead_words`` words of the body. Names are capitalised words
     that do not open a sentence, from the body only (a headline in title case capitalises
     every word); years come from both. Packed as 32-bit integers (the number of years, the
-    years, the CRC-32 of each lower-cased name): a window of 100,000 stories keeps them in
-    a few megabytes, where sets of strings would take a hundred.
+    years, the number of names, the CRC-32 of each lower-cased name, then the ``lead_terms``
+    ids, which the event tier weighs more): a window of 100,000 stories keeps them in a few
+    megabytes, where sets of strings would take a hundred.
     """
     # (Words average under six characters: the cut keeps the split from copying the rest.)
     body = " ".join(text[: 16 * lead_words].split(None, lead_words)[:lead_words])
@@ -1580,22 +1623,31 @@ def _anchors(title: str, text: str, lead_words: int) -> bytes:
         if (lowered := name.lower()) not in stop_words and lowered not in _CALENDAR_WORDS
     }
     years = {int(year) for year in chain(_YEAR.findall(title), _YEAR.findall(body))}
-    return array("I", [len(years), *sorted(years), *sorted(names)]).tobytes()
+    values = array("I", [len(years), *sorted(years), len(names), *sorted(names)])
+    return values.tobytes() + (b"" if lead_terms is None else lead_terms.tobytes())
+
+
+def _anchor_parts(anchors: bytes) -> tuple[set[int], set[int], TermIds]:
+    """The years, the names and the lead term ids packed by :func:`_anchors`."""
+    values = array("I")
+    values.frombytes(anchors)
+    years_end = 1 + values[0]
+    names_end = years_end + 1 + values[years_end]
+    return (
+        set(values[1:years_end]),
+        set(values[years_end + 1 : names_end]),
+        np.frombuffer(anchors, dtype=np.int32, offset=names_end * _TERM_BYTES),
+    )
 
 
 def _conflict(left: bytes, right: bytes, min_names: int) -> bool:
     """True when two leads (``_anchors``) name different years, or share fewer than
     ``min_names`` names (or than all names of the one naming fewer): the marks of two
     similar events (or two developments of one subject) rather than one event."""
-    left_values, right_values = array("I"), array("I")
-    left_values.frombytes(left)
-    right_values.frombytes(right)
-    left_years = set(left_values[1 : 1 + left_values[0]])
-    right_years = set(right_values[1 : 1 + right_values[0]])
+    left_years, left_names, _lead = _anchor_parts(left)
+    right_years, right_names, _lead = _anchor_parts(right)
     if left_years and right_years and not left_years & right_years:
         return True
-    left_names = set(left_values[1 + left_values[0] :])
-    right_names = set(right_values[1 + right_values[0] :])
     needed = min(min_names, len(left_names), len(right_names))
     return bool(needed) and len(left_names & right_names) < needed
 
