@@ -312,3 +312,31 @@ def test_headline_with_one_known_key_is_still_compared() -> None:
     index.add("recall", "Zorvex recalls cars over brake fault", "", T0)
     decision = index.add("slump", "Zorvex slump", "", T0 + timedelta(hours=1))
     assert decision.cluster == "recall"
+
+
+@pytest.mark.parametrize(("lead_weight", "cluster"), [(2.0, "wire"), (1.0, "radio")])
+def test_reports_leading_with_the_same_facts_match_on_their_leads(
+    lead_weight: float, cluster: str
+) -> None:
+    # The radio report words its body its own way (listeners, the fault line, the mines)
+    # but leads with the wire's news: weighting lead terms up is what makes the two close.
+    index = with_others(StoryIndex(event_min_similarity=0.4, event_lead_weight=lead_weight))
+    index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    radio = index.add("radio", QUAKE_RADIO_TITLE, body(QUAKE_RADIO), T0 + timedelta(hours=2))
+    assert radio.cluster == cluster
+
+
+@pytest.mark.parametrize(("plain_floor", "cluster"), [(0.2, "other"), (0.0, "wire")])
+def test_lead_agreement_alone_does_not_join_another_earthquake(
+    plain_floor: float, cluster: str
+) -> None:
+    # Both leads say "a magnitude ... earthquake struck ... Marendia ... killing at least":
+    # weighted up, that passes the event threshold. The whole texts share too little (other
+    # province, town, people and numbers), and the floor on their plain cosine keeps the
+    # second earthquake apart even without the name rule.
+    index = with_others(
+        StoryIndex(event_min_shared_names=0, event_min_plain_similarity=plain_floor)
+    )
+    index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    other = index.add("other", QUAKE_OTHER_TITLE, body(QUAKE_OTHER), T0 + timedelta(hours=8))
+    assert other.cluster == cluster
