@@ -340,3 +340,19 @@ def test_lead_agreement_alone_does_not_join_another_earthquake(
     index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
     other = index.add("other", QUAKE_OTHER_TITLE, body(QUAKE_OTHER), T0 + timedelta(hours=8))
     assert other.cluster == cluster
+
+
+@pytest.mark.parametrize(("strong_similarity", "cluster"), [(0.45, "wire"), (0.6, "radio")])
+def test_a_strong_match_needs_no_shared_names_in_the_leads(
+    strong_similarity: float, cluster: str
+) -> None:
+    # Name rule made strict on purpose (the leads must share every name): the radio report's
+    # lead names a place the wire's does not. Matched strongly (lead-weighted cosine ~0.5),
+    # it joins anyway; only a year in the leads would still keep it apart (see the
+    # anniversary tests above, which pass the strong threshold too).
+    index = with_others(
+        StoryIndex(event_min_shared_names=10, event_strong_similarity=strong_similarity)
+    )
+    index.add("wire", QUAKE_WIRE_TITLE, body(QUAKE_WIRE), T0)
+    radio = index.add("radio", QUAKE_RADIO_TITLE, body(QUAKE_RADIO), T0 + timedelta(hours=2))
+    assert radio.cluster == cluster
