@@ -22,7 +22,8 @@ from benchmarks.dedup import (
 
 pytestmark = pytest.mark.shared_data
 
-# Measured 10 (9 before the event tier, 61 with it unguarded) on this 600-article stream.
+# Measured 13 (9 before the event tier, 10 before its lead weighting and strong tier, 61
+# with it unguarded) on this 600-article stream.
 SILENT_MERGES_MAX = 14
 
 
@@ -53,7 +54,7 @@ def test_msrp_paraphrases_share_a_cluster(shared_data: Path) -> None:
 
 @pytest.mark.parametrize(
     ("corpus", "min_precision", "min_recall", "max_alerts_per_event"),
-    [("ecbplus", 0.92, 0.28, 7.2), ("basil", 0.97, 0.45, 2.9)],
+    [("ecbplus", 0.89, 0.44, 6.0), ("basil", 0.97, 0.48, 2.9)],
 )
 def test_reports_of_one_event_by_several_outlets_share_a_cluster(
     shared_data: Path,
