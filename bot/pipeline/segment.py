@@ -35,7 +35,9 @@ where that similarity dips below the similarity at the neighbouring candidates, 
 paragraphs of a long article, however far they drift, keep sharing its names and terms with
 their neighbours. The depth of the dip moves the model's decision either way. The fitted
 model learned from short licensed items and, alone, splits long articles and merges
-headline-less stories; this cue needs no training text.
+headline-less stories; this cue needs no training text. For the same reason a story that
+has already run several paragraphs is pulled back from ending (``_LONG_STORY``): the
+items taught the model that stories end within a few lines.
 
 Explicit separators force a story start: a rule line (``---``, ``* * *``), a "Read more"
 link or, when the dump's blank-line gaps differ in size, a gap larger than the smallest one.
@@ -410,6 +412,12 @@ _DEPTH_MIN_LINES = 24
 _DEPTH_SLOPE = 10.0
 _DEPTH_NEUTRAL = 0.1
 _DEPTH_CAP = 5.0
+# Log-odds taken from "opens a story", per unit of log story length past _LONG_FROM lines
+# (chosen on the tune half): the fitted model's pull toward ending a story as it grows
+# comes from short licensed items, and long articles need a counterweight.
+_LONG_STORY = 2.0
+_LONG_FROM = 8
+_LONG_FROM_LOG = math.log1p(_LONG_FROM)
 # A line cut off mid-sentence at least this long is a teaser's end, not a headline.
 _CUT_LINE_WORDS = 15
 _CUT_LINE_CHARS = 100
@@ -764,6 +772,10 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
                     for start in open_starts
                 ]
                 logits = _new_story_logits(rows) + nudges.get(end, 0.0)
+                # The model learned from short items that stories end within a few lines;
+                # one that has run on this long is a long article, likely to run on.
+                lengths = np.array([end - start for start in open_starts], dtype=np.float64)
+                logits -= _LONG_STORY * np.maximum(0.0, np.log1p(lengths) - _LONG_FROM_LOG)
                 opens = -np.logaddexp(0.0, -logits)  # log P(the line opens a new story)
                 continues = -np.logaddexp(0.0, logits)  # log P(it continues the running one)
                 for number, start in enumerate(open_starts):
