@@ -706,7 +706,9 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
     sign_offs = [] if blocks else _sign_off_lines(lines)
     forced.update(position + 1 for position in sign_offs if position + 1 < count)
     nudges = _topic_shifts(lines, cues)
-    for position, nudge in _cohesion_depths(cues).items():
+    # Lines of hard-wrapped copy are pieces of sentences, too short to read dips in.
+    depths = _cohesion_depths(cues) if _wrap_width(lines) is None else {}
+    for position, nudge in depths.items():
         nudges[position] = nudges.get(position, 0.0) + nudge
     mid_sentence = _mid_sentence_openers(lines)
     for position in mid_sentence:
@@ -1107,6 +1109,21 @@ def _sign_off_lines(lines: Sequence[_Line]) -> list[int]:
     return found if len(found) >= 2 else []
 
 
+def _wrap_width(lines: Sequence[_Line]) -> int | None:
+    """The width copy is hard-wrapped at (most lines run close to it), or None."""
+    count = len(lines)
+    if count < _WRAPPED_MIN_LINES:
+        return None
+    lengths = sorted(len(line.text) for line in lines)
+    width = lengths[int(count * 0.9)]
+    if width > _WRAPPED_MAX_WIDTH:
+        return None
+    near = width - _WRAPPED_SLACK
+    if sum(length >= near for length in lengths) < _WRAPPED_SHARE * count:
+        return None
+    return width
+
+
 def _wrapped_continuations(lines: Sequence[_Line]) -> list[int]:
     """Lines that carry on a line hard-wrapped at the dump's width (wire copy at 60-70).
 
@@ -1115,19 +1132,13 @@ def _wrapped_continuations(lines: Sequence[_Line]) -> list[int]:
     the next line. Cut-off cues (the line before "cut off") do not hold there: such a line
     never ends a story.
     """
-    count = len(lines)
-    if count < _WRAPPED_MIN_LINES:
-        return []
-    lengths = sorted(len(line.text) for line in lines)
-    width = lengths[int(count * 0.9)]
-    if width > _WRAPPED_MAX_WIDTH:
+    width = _wrap_width(lines)
+    if width is None:
         return []
     near = width - _WRAPPED_SLACK
-    if sum(length >= near for length in lengths) < _WRAPPED_SHARE * count:
-        return []
     return [
         position
-        for position in range(1, count)
+        for position in range(1, len(lines))
         if lines[position - 1].open_ended
         and len(lines[position - 1].text) >= near
         and not lines[position].kicker
