@@ -776,8 +776,9 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
                 logits = _new_story_logits(rows) + nudges.get(end, 0.0)
                 # The model learned from short items that stories end within a few lines;
                 # one that has run on this long is a long article, likely to run on.
-                lengths = np.array([end - start for start in open_starts], dtype=np.float64)
-                logits -= _LONG_STORY * np.maximum(0.0, np.log1p(lengths) - _LONG_FROM_LOG)
+                if end - min(open_starts) > _LONG_FROM:
+                    lengths = np.array([end - start for start in open_starts], dtype=np.float64)
+                    logits -= _LONG_STORY * np.maximum(0.0, np.log1p(lengths) - _LONG_FROM_LOG)
                 opens = -np.logaddexp(0.0, -logits)  # log P(the line opens a new story)
                 continues = -np.logaddexp(0.0, logits)  # log P(it continues the running one)
                 for number, start in enumerate(open_starts):
