@@ -1196,6 +1196,7 @@ def _window_vector(cues: Sequence[_Cues], first: int, last: int) -> dict[str, fl
 
 
 def _cosine(first: Mapping[str, float], second: Mapping[str, float]) -> float:
+    """Cosine of two sparse word vectors: a window's length does not count, only its mix."""
     if len(first) > len(second):
         first, second = second, first
     dot = sum(value * second.get(word, 0.0) for word, value in first.items())
