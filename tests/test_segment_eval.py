@@ -29,15 +29,17 @@ pytestmark = pytest.mark.shared_data
 # headline with no blank lines, 0.961 for datelines and 0.977 for the real dump mix (0.840,
 # 0.875, 0.937 and 0.969 before); blank after paragraph fell from 0.935 to 0.839 and its floor
 # went down with it: the earlier fit also read the Current Events days that
-# current_events_dumps is scored on, which are now held out.
+# current_events_dumps is scored on, which are now held out. The cohesion-depth cue measured
+# inside each dump and the counterweight to ending long stories gave 0.899 for paragraph per
+# line, 0.911 for blank after paragraph and 0.955 for a headline with no blank lines.
 FLOORS = {
-    "paragraph per line": 0.84,
+    "paragraph per line": 0.88,
     "story per line": 0.97,
     "headline into lede": 0.97,
     "real dump mix": 0.96,
-    "blank after paragraph": 0.82,
+    "blank after paragraph": 0.89,
     "headline, blank between stories": 0.95,
-    "headline, no blank lines": 0.91,
+    "headline, no blank lines": 0.94,
     "teasers cut mid-sentence": 0.95,
     "numbered items": 0.95,
     "bulleted items": 0.97,
@@ -73,12 +75,13 @@ def test_old_mixes_stories_exactly_right(shared_data: Path) -> None:
     # exactly right, and 502 and 501 with them and the boundary model fitted on BBC News and
     # AG News. Fitted on licence-compatible text only, 463 and 448; with the Current Events
     # days that current_events_dumps scores held out of the fit, 435 and 438 (it now merges
-    # more short stories): the floors sit under that.
+    # more short stories). With the cohesion-depth cue and the long-story counterweight, 450
+    # and 456: the floors sit under that.
     right, total = dumps_exactly_right(build_dumps(shared_data, 100, seed=7, half="eval"))
-    assert right >= 430, (right, total)
+    assert right >= 445, (right, total)
     wire = build_dumps(shared_data, 100, seed=7, half="eval", wire_share=0.3)
     right, total = dumps_exactly_right(wire)
-    assert right >= 430, (right, total)
+    assert right >= 450, (right, total)
 
 
 def test_exactly_right_counts_a_story_only_when_whole_and_alone() -> None:

@@ -412,3 +412,19 @@ def test_one_story_of_short_paragraphs_one_per_line_is_not_a_digest() -> None:
     )
     [story] = split_dump(dump)
     assert story.text.startswith("Flood waters") and story.text.endswith("until Wednesday.")
+
+
+def test_cohesion_dips_where_stories_meet() -> None:
+    # Six headline-less stories, one paragraph per line: the lines either side of a story's
+    # first line share no terms, while a story's own paragraphs keep its names and words.
+    order = [QUAKE, TRIAL, TRANSFER, CHIPS, QUAKE, TRIAL]
+    lines = [paragraph for _, body in order for paragraph in body]
+    read = segmenter._read_lines("\n".join(lines))
+    nudges = segmenter._cohesion_depths(segmenter._line_cues(read))
+    boundaries = {4, 8, 12, 16, 20}
+    assert all(nudges[position] > 0 for position in boundaries), nudges
+    inside = [nudges[position] for position in range(1, len(lines)) if position not in boundaries]
+    assert sum(nudge < 0 for nudge in inside) >= 0.75 * len(inside), nudges
+    # A dump of a few lines is too short to read dips in: no nudge either way.
+    short = segmenter._read_lines("\n".join(lines[:12]))
+    assert segmenter._cohesion_depths(segmenter._line_cues(short)) == {}
