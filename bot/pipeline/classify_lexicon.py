@@ -244,7 +244,6 @@ SEED_TERMS: dict[str, tuple[str, ...]] = {
         "snap election",
         "coalition government",
         "parliament votes",
-        "no confidence",
     ),
     "conflict": (
         "war",
@@ -1465,8 +1464,6 @@ SEED_TERMS: dict[str, tuple[str, ...]] = {
         "cdc",
         "disease control",
         "centers for",
-        "fda",
-        "food and drug",
         "health agency",
         "world health",
     ),
