@@ -110,9 +110,8 @@ REFILED: dict[str, frozenset[str]] = {
 # figures on that split are slightly optimistic.
 SEED_TERM_SHARE = 0.85
 # Top-1 on current_events' dev split, 5-fold cross-validated with whole stories held out, of
-# this build without and with that split's items added each way of CURRENT_EVENTS_WAYS (see the
-# docstring);
-# ``--trial-current-events`` measures it again.
+# this build without and with that split's items added each way of ``CURRENT_EVENTS_WAYS`` (see
+# the docstring); ``--trial-current-events`` measures it again.
 CURRENT_EVENTS_TRIAL = {
     "without": 0.803,
     "with": 0.788,
