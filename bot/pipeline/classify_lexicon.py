@@ -1516,6 +1516,8 @@ SEED_TERMS: dict[str, tuple[str, ...]] = {
         # Public health agencies: their leaders and rulings are health news first.
         "cdc",
         "disease control",
+        "cdc director",
+        "cdc chief",
         "centers for",
         "health agency",
         "world health",
