@@ -288,3 +288,67 @@ def test_a_contract_offer_to_a_ballplayer_is_sport(model: TopicModel) -> None:
         )
         == "sport"
     )
+
+
+# Written for these tests: officials leaving office, talks between states and fighting counted
+# in dead, each with words that pull towards a neighbouring topic (a health agency's "drug"
+# makers, a minister's stadium, police among the victims).
+def test_a_public_health_agency_chief_resigning_is_not_business(model: TopicModel) -> None:
+    """A real feed filed the head of the CDC resigning over his shareholdings as business: the
+    words of money outweighed the agency. Its leaving office is health or politics news."""
+    labels = model.classify(
+        "CDC chief quits over financial conflicts of interest",
+        "Her investments in several companies made it hard to do the job, a statement from the "
+        "agency said.\nThe head of the US Centers for Disease Control and Prevention has quit "
+        "because of financial conflicts of interest, officials said on Wednesday.",
+    )
+    assert labels[0][0] in {"health", "politics"}
+
+
+def test_a_minister_resigning_over_a_stadium_is_politics(model: TopicModel) -> None:
+    assert (
+        _best(
+            model,
+            "",
+            "The country's minister of education and sport resigns after the government "
+            "scrapped the design of the new national stadium over its cost.",
+        )
+        == "politics"
+    )
+
+
+def test_talks_between_two_states_are_world(model: TopicModel) -> None:
+    assert (
+        _best(
+            model,
+            "",
+            "The two presidents agree to restore diplomatic relations and send envoys back to "
+            "each other's capitals, ending a year-long dispute over their shared border.",
+        )
+        == "world"
+    )
+
+
+def test_deaths_in_clashes_are_conflict_not_disaster(model: TopicModel) -> None:
+    assert (
+        _best(
+            model,
+            "",
+            "The death toll from clashes between government troops and an armed group in the "
+            "mountains rises to 30.",
+        )
+        == "conflict"
+    )
+
+
+def test_militants_attacking_police_is_conflict(model: TopicModel) -> None:
+    """Police among the victims pull towards crime; the insurgency makes it conflict."""
+    assert (
+        _best(
+            model,
+            "",
+            "Militants ambush a police convoy in the south-east, killing two officers, as the "
+            "insurgency spreads after the collapse of a ceasefire.",
+        )
+        == "conflict"
+    )
