@@ -160,12 +160,23 @@ def note_cluster_growth(db: Store, cluster_id: int, sources_count: int) -> int:
 
 
 def note_clusters_growth(db: Store, sources_counts: Mapping[int, int]) -> None:
-    """:func:`note_cluster_growth` for several clusters (cluster id -> sources now), at once."""
+    """:func:`note_cluster_growth` for several clusters (cluster id -> sources now), at once
+    (on PostgreSQL one statement: one pass over the outbox, not one per cluster)."""
     if not sources_counts:
+        return
+    pairs = sorted(sources_counts.items())
+    if db.dialect == "postgresql":
+        db.execute(
+            "UPDATE deliveries SET updated_sources_count = grown.sources "
+            "FROM unnest(?::bigint[], ?::bigint[]) AS grown(cluster_id, sources) "
+            "WHERE deliveries.cluster_id = grown.cluster_id "
+            "AND deliveries.updated_sources_count < grown.sources",
+            [[cluster for cluster, _ in pairs], [count for _, count in pairs]],
+        )
         return
     db.executemany(
         "UPDATE deliveries SET updated_sources_count = ? WHERE cluster_id = ? AND updated_sources_count < ?",
-        [(count, cluster, count) for cluster, count in sorted(sources_counts.items())],
+        [(count, cluster, count) for cluster, count in pairs],
     )
 
 

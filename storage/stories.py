@@ -154,7 +154,7 @@ def stored_identities(
         return set(), set()
     rows = db.execute(
         "SELECT content_hash, canonical_url FROM stories "
-        f"WHERE content_hash IN {_text_list(db)} OR canonical_url IN {_text_list(db)}",
+        f"WHERE {_in_list(db, 'content_hash')} OR {_in_list(db, 'canonical_url')}",
         [_list_param(db, hashes), _list_param(db, urls)],
     ).fetchall()
     wanted_hashes, wanted_urls = set(hashes), set(urls)
@@ -174,7 +174,7 @@ def cluster_source_keys(db: Store, cluster_ids: Sequence[int]) -> dict[int, set[
         return keys
     rows = db.execute(
         "SELECT DISTINCT cluster_id, coalesce(nullif(source_name, ''), CAST(id AS TEXT)) "
-        f"FROM stories WHERE cluster_id IN {_integer_list(db)}",
+        f"FROM stories WHERE {_in_list(db, 'cluster_id', 'bigint')}",
         [_list_param(db, ids)],
     ).fetchall()
     for cluster, key in rows:
@@ -187,17 +187,12 @@ def source_key(story_id: int, source_name: str | None) -> str:
     return source_name or str(story_id)
 
 
-def _text_list(db: Store) -> str:
-    """SQL for the set of texts in the next ``?`` parameter (see :func:`_list_param`)."""
+def _in_list(db: Store, column: str, kind: str = "text") -> str:
+    """SQL true when ``column`` is one of the values in the next ``?`` parameter (given by
+    :func:`_list_param`): an index lookup per value on both engines."""
     if db.dialect == "postgresql":
-        return "(SELECT unnest(?::text[]))"
-    return "(SELECT value FROM json_each(?))"
-
-
-def _integer_list(db: Store) -> str:
-    if db.dialect == "postgresql":
-        return "(SELECT unnest(?::bigint[]))"
-    return "(SELECT value FROM json_each(?))"
+        return f"{column} = ANY(?::{kind}[])"
+    return f"{column} IN (SELECT value FROM json_each(?))"
 
 
 def _list_param(db: Store, values: Sequence[Any]) -> Any:
