@@ -13,6 +13,8 @@ engines (row locks, advisory locks) branch on the store's ``dialect`` inside the
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -200,6 +202,7 @@ def claim_due(
     now: datetime,
     lease_until: datetime,
     limit: int,
+    skip_chats: Sequence[int] = (),
 ) -> list[int]:
     """Claim up to ``limit`` due alerts of ``platform`` for ``worker``; returns their ids.
 
@@ -209,8 +212,19 @@ def claim_due(
     On PostgreSQL the claims are made one process at a time (a transaction-level advisory lock,
     held for one statement) so each sees the others' committed claims, and the rows are taken
     ``FOR UPDATE SKIP LOCKED`` so a claim never waits for a row another process is updating.
+    ``skip_chats``: chats the worker is still serving from an earlier claim (their next rows
+    wait until it is done with them, so a chat's alerts keep their order).
     """
     stamp, until = to_iso(now), to_iso(lease_until)
+    skip = ""
+    skip_params: list[Any] = []
+    if skip_chats:
+        if dialect_of(db) == "postgresql":
+            skip = "AND d.chat_id <> ALL(?::bigint[]) "
+            skip_params = [sorted(skip_chats)]
+        else:
+            skip = "AND d.chat_id NOT IN (SELECT value FROM json_each(?)) "
+            skip_params = [json.dumps(sorted(skip_chats))]
     pick = (
         "SELECT d.id FROM deliveries d JOIN chats c ON c.id = d.chat_id "
         "WHERE d.platform = ? AND d.status = 'pending' AND d.next_attempt_at <= ? "
@@ -219,9 +233,9 @@ def claim_due(
         "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.chat_id = d.chat_id AND e.id < d.id "
         "AND (e.status = 'sending' OR (e.status = 'pending' AND (e.next_attempt_at > ? "
         "OR (e.claimed_by <> ? AND e.claimed_until >= ?))))) "
-        "ORDER BY d.id LIMIT ?"
+        f"{skip}ORDER BY d.id LIMIT ?"
     )
-    params = [platform, stamp, stamp, worker, stamp, worker, stamp, int(limit)]
+    params = [platform, stamp, stamp, worker, stamp, worker, stamp, *skip_params, int(limit)]
     with _transaction(db):
         if dialect_of(db) == "postgresql":
             db.execute("SELECT pg_advisory_xact_lock(?, ?)", [LOCK_NAMESPACE, CLAIM_LOCK])

@@ -13,6 +13,7 @@ failure, reason in ``last_error``, visible to admins).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,43 +66,87 @@ class QueuedDelivery:
     sources_count: int = 1
 
 
+_QUEUE_COLUMNS = (
+    "chat_id, story_id, cluster_id, platform, status, reasons, subscription_ids, created_at, "
+    "next_attempt_at, thread_id, sources_count, updated_sources_count"
+)
+# The PostgreSQL array type of each column above, in order (see _queue_postgres).
+_QUEUE_ARRAY_TYPES = (
+    "bigint", "bigint", "bigint", "text", "text", "text", "text", "text", "text", "text",
+    "bigint", "bigint",
+)  # fmt: skip
+
+
 def queue_deliveries(db: Store, rows: list[QueuedDelivery], now: datetime | None = None) -> int:
     """Insert outbox rows, ignoring (chat, cluster) pairs already queued. Returns rows added.
 
     Call inside the transaction that stores the story, so a match is never recorded without its
     delivery or the other way round.
     """
+    return sum(queue_delivery_rows(db, rows, now))
+
+
+def queue_delivery_rows(
+    db: Store, rows: list[QueuedDelivery], now: datetime | None = None
+) -> list[bool]:
+    """:func:`queue_deliveries`, saying for each row whether it was added (False: its
+    (chat, cluster) pair was queued already, before or earlier in ``rows``).
+
+    On PostgreSQL the rows go in as one statement, however many: one round trip, and one
+    NOTIFY from the statement's trigger to wake the deliver processes, per batch of stories.
+    """
     stamp = to_iso(now or utcnow())
-    added = 0
+    values = [
+        (
+            row.chat_id,
+            row.story_id,
+            row.cluster_id,
+            row.platform,
+            row.status,
+            json.dumps(row.reasons),
+            json.dumps(row.subscription_ids),
+            stamp,
+            stamp,
+            row.thread_id,
+            row.sources_count,
+            row.sources_count,
+        )
+        for row in rows
+    ]
+    if not values:
+        return []
+    if db.dialect == "postgresql":
+        return _queue_postgres(db, values)
+    added = []
     with db.atomic():
-        for values in (
-            (
-                row.chat_id,
-                row.story_id,
-                row.cluster_id,
-                row.platform,
-                row.status,
-                json.dumps(row.reasons),
-                json.dumps(row.subscription_ids),
-                stamp,
-                stamp,
-                row.thread_id,
-                row.sources_count,
-                row.sources_count,
-            )
-            for row in rows
-        ):
+        for value in values:
             cursor = db.execute(
-                """
-                INSERT INTO deliveries (chat_id, story_id, cluster_id, platform, status,
-                    reasons, subscription_ids, created_at, next_attempt_at, thread_id,
-                    sources_count, updated_sources_count)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT DO NOTHING
-                """,
-                values,
+                f"INSERT INTO deliveries ({_QUEUE_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                value,
             )
-            added += max(0, cursor.rowcount)
+            added.append(cursor.rowcount > 0)
+    return added
+
+
+def _queue_postgres(db: Store, values: list[tuple[Any, ...]]) -> list[bool]:
+    """One ``INSERT ... SELECT FROM unnest(column arrays)``; the keys it returns say which rows
+    went in. In input order, so ids are given in the order the rows were queued."""
+    arrays = [list(column) for column in zip(*values, strict=True)]
+    unnest = ", ".join(f"?::{kind}[]" for kind in _QUEUE_ARRAY_TYPES)
+    cursor = db.execute(
+        f"INSERT INTO deliveries ({_QUEUE_COLUMNS}) "
+        f"SELECT {_QUEUE_COLUMNS} FROM unnest({unnest}) WITH ORDINALITY "
+        f"AS queued({_QUEUE_COLUMNS}, position) ORDER BY position "
+        "ON CONFLICT DO NOTHING RETURNING chat_id, cluster_id",
+        arrays,
+    )
+    inserted = {(int(chat), int(cluster)) for chat, cluster in cursor.fetchall()}
+    added = []
+    for value in values:
+        key = (int(value[0]), int(value[2]))
+        added.append(key in inserted)
+        inserted.discard(key)  # a pair given twice goes in once
     return added
 
 
@@ -112,6 +157,27 @@ def note_cluster_growth(db: Store, cluster_id: int, sources_count: int) -> int:
         [sources_count, cluster_id, sources_count],
     )
     return int(cursor.rowcount)
+
+
+def note_clusters_growth(db: Store, sources_counts: Mapping[int, int]) -> None:
+    """:func:`note_cluster_growth` for several clusters (cluster id -> sources now), at once
+    (on PostgreSQL one statement: one pass over the outbox, not one per cluster)."""
+    if not sources_counts:
+        return
+    pairs = sorted(sources_counts.items())
+    if db.dialect == "postgresql":
+        db.execute(
+            "UPDATE deliveries SET updated_sources_count = grown.sources "
+            "FROM unnest(?::bigint[], ?::bigint[]) AS grown(cluster_id, sources) "
+            "WHERE deliveries.cluster_id = grown.cluster_id "
+            "AND deliveries.updated_sources_count < grown.sources",
+            [[cluster for cluster, _ in pairs], [count for _, count in pairs]],
+        )
+        return
+    db.executemany(
+        "UPDATE deliveries SET updated_sources_count = ? WHERE cluster_id = ? AND updated_sources_count < ?",
+        [(count, cluster, count) for cluster, count in pairs],
+    )
 
 
 def recover_in_flight(db: Store) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,34 +64,69 @@ def _row_to_story(row: dict[str, Any]) -> Story:
     )
 
 
+def _story_record(story: NewStory) -> dict[str, Any]:
+    """The ``stories`` columns of a new story (its ``id`` and own cluster aside)."""
+    return {
+        "source_id": story.source_id,
+        "source_name": story.source_name,
+        "url": story.url,
+        "canonical_url": story.canonical_url,
+        "guid": story.guid,
+        "title": story.title,
+        "text": story.text,
+        "published_at": to_iso(story.published_at),
+        "fetched_at": to_iso(story.fetched_at),
+        "language": story.language,
+        "content_hash": story.content_hash,
+        "summary": story.summary,
+        "topics": json.dumps(story.topics),
+        "topic_scores": json.dumps(story.topic_scores),
+        "key_terms": json.dumps(story.key_terms),
+        "cluster_id": story.cluster_id,
+        "duplicate_of": story.duplicate_of,
+        "image_url": story.image_url,
+    }
+
+
 def insert_story(db: Store, story: NewStory) -> int:
     """Insert and return the id; a story with no cluster starts its own (cluster = own id)."""
-    story_id = db.insert(
-        "stories",
-        {
-            "source_id": story.source_id,
-            "source_name": story.source_name,
-            "url": story.url,
-            "canonical_url": story.canonical_url,
-            "guid": story.guid,
-            "title": story.title,
-            "text": story.text,
-            "published_at": to_iso(story.published_at),
-            "fetched_at": to_iso(story.fetched_at),
-            "language": story.language,
-            "content_hash": story.content_hash,
-            "summary": story.summary,
-            "topics": json.dumps(story.topics),
-            "topic_scores": json.dumps(story.topic_scores),
-            "key_terms": json.dumps(story.key_terms),
-            "cluster_id": story.cluster_id,
-            "duplicate_of": story.duplicate_of,
-            "image_url": story.image_url,
-        },
-    )
+    story_id = db.insert("stories", _story_record(story))
     if story.cluster_id is None:
         db.execute("UPDATE stories SET cluster_id = ? WHERE id = ?", [story_id, story_id])
     return story_id
+
+
+def reserve_story_ids(db: Store, count: int) -> list[int]:
+    """``count`` ids for stories about to be stored with :func:`insert_stories`, ascending.
+
+    Knowing the ids first lets a batch be written whole, with each story's cluster already
+    decided, instead of a round trip (and, on PostgreSQL, a rewritten row with its search
+    vector worked out again) per story. PostgreSQL takes them from the table's identity
+    sequence; SQLite gives the ids it would give itself (one above the largest), so call this
+    inside the write transaction that inserts them.
+    """
+    if count <= 0:
+        return []
+    if db.dialect == "postgresql":
+        rows = db.execute(
+            "SELECT nextval(pg_get_serial_sequence('stories', 'id')) FROM generate_series(1, ?)",
+            [count],
+        ).fetchall()
+        return sorted(int(row[0]) for row in rows)
+    top = int(db.execute("SELECT coalesce(max(id), 0) FROM stories").fetchone()[0])
+    return list(range(top + 1, top + 1 + count))
+
+
+def insert_stories(db: Store, stories: Sequence[tuple[int, NewStory]]) -> None:
+    """Store ``(id, story)`` pairs (ids from :func:`reserve_story_ids`) in one statement per
+    engine: the same rows :func:`insert_story` stores, a story with no cluster its own."""
+    if not stories:
+        return
+    records = [
+        {"id": story_id, **_story_record(story), "cluster_id": story.cluster_id or story_id}
+        for story_id, story in stories
+    ]
+    db.insert_many("stories", records)
 
 
 def find_exact_duplicate(db: Store, content_hash: str, canonical_url: str | None) -> int | None:
@@ -106,6 +141,63 @@ def find_exact_duplicate(db: Store, content_hash: str, canonical_url: str | None
         if row:
             return int(row[0])
     return None
+
+
+def stored_identities(
+    db: Store, content_hashes: Sequence[str], canonical_urls: Sequence[str]
+) -> tuple[set[str], set[str]]:
+    """Which of these content hashes and canonical URLs stored stories already have: the
+    question :func:`find_exact_duplicate` answers for one story, asked for a batch in one
+    query (a re-polled feed is mostly stories stored before)."""
+    hashes, urls = sorted(set(content_hashes)), sorted({u for u in canonical_urls if u})
+    if not hashes and not urls:
+        return set(), set()
+    rows = db.execute(
+        "SELECT content_hash, canonical_url FROM stories "
+        f"WHERE {_in_list(db, 'content_hash')} OR {_in_list(db, 'canonical_url')}",
+        [_list_param(db, hashes), _list_param(db, urls)],
+    ).fetchall()
+    wanted_hashes, wanted_urls = set(hashes), set(urls)
+    return (
+        {row[0] for row in rows if row[0] in wanted_hashes},
+        {row[1] for row in rows if row[1] in wanted_urls},
+    )
+
+
+def cluster_source_keys(db: Store, cluster_ids: Sequence[int]) -> dict[int, set[str]]:
+    """For each cluster, the distinct sources of its stored stories as
+    :func:`cluster_source_count` counts them (a story without a source name counts alone), so
+    a batch can count the sources of clusters it grows without a query per story."""
+    ids = sorted(set(cluster_ids))
+    keys: dict[int, set[str]] = {cluster: set() for cluster in ids}
+    if not ids:
+        return keys
+    rows = db.execute(
+        "SELECT DISTINCT cluster_id, coalesce(nullif(source_name, ''), CAST(id AS TEXT)) "
+        f"FROM stories WHERE {_in_list(db, 'cluster_id', 'bigint')}",
+        [_list_param(db, ids)],
+    ).fetchall()
+    for cluster, key in rows:
+        keys[int(cluster)].add(str(key))
+    return keys
+
+
+def source_key(story_id: int, source_name: str | None) -> str:
+    """What :func:`cluster_source_count` counts a story as: its source, or itself alone."""
+    return source_name or str(story_id)
+
+
+def _in_list(db: Store, column: str, kind: str = "text") -> str:
+    """SQL true when ``column`` is one of the values in the next ``?`` parameter (given by
+    :func:`_list_param`): an index lookup per value on both engines."""
+    if db.dialect == "postgresql":
+        return f"{column} = ANY(?::{kind}[])"
+    return f"{column} IN (SELECT value FROM json_each(?))"
+
+
+def _list_param(db: Store, values: Sequence[Any]) -> Any:
+    """A list as one parameter: an array on PostgreSQL, JSON text for SQLite's ``json_each``."""
+    return list(values) if db.dialect == "postgresql" else json.dumps(list(values))
 
 
 def get_story(db: Store, story_id: int) -> Story:

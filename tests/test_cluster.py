@@ -316,6 +316,65 @@ async def test_two_deliver_workers_never_send_one_row_twice_postgres(coordinatio
     assert len(sent) == 80
 
 
+async def test_one_pass_claims_again_while_its_last_chats_still_send(
+    coordination_url: str,
+) -> None:
+    """Claims of 5 alerts, 24 due: one pass takes them all (the next claim is made as soon as
+    every chat of the last one has started, leaving out the chats still being served), and
+    each chat still receives its alerts in order, each once."""
+    from telegram.ext import ExtBot
+    from telegram.request import HTTPXRequest
+
+    from bot.cluster.outbox import ClaimingDeliveryWorker
+    from bot.transports.telegram import TelegramTransport
+    from storage.db import DatabaseWorker
+
+    _outbox_with_rows(coordination_url, chats_count=12, per_chat=2)
+    with FakeTelegram() as tg:
+        db = DatabaseWorker(coordination_url)
+        await db.start()
+        bot = ExtBot(
+            "123:STREAM",
+            base_url=tg.api_url,
+            base_file_url=tg.file_url,
+            request=HTTPXRequest(connection_pool_size=16),
+        )
+        await bot.initialize()
+        worker = ClaimingDeliveryWorker(
+            db,
+            {"telegram": TelegramTransport(bot)},
+            worker_id="w1",
+            batch=5,
+            concurrency=3,
+            updates=False,
+            digests=False,
+        )
+        report = await asyncio.wait_for(worker.drain(), 120)
+        await bot.shutdown()
+        await db.close()
+        sent = [(str(c.params["chat_id"]), str(c.params["text"])) for c in tg.sent_messages()]
+    assert (report.sent, worker.last_claimed, len(set(sent)), len(sent)) == (24, 24, 24, 24)
+    for n in range(12):
+        texts = [text for who, text in sent if who == str(5000 + n)]
+        assert len(texts) == 2 and f"t{n}-0" in texts[0] and f"t{n}-1" in texts[1]
+
+
+def test_a_claim_leaves_out_the_chats_still_being_served(tmp_path: Path) -> None:
+    from storage.db import open_database
+
+    path = tmp_path / "newsbot.db"
+    _outbox_with_rows(path, chats_count=4, per_chat=1)
+    db = open_database(path)
+    chats = [row[0] for row in db.execute("SELECT id FROM chats ORDER BY id").fetchall()]
+    now = datetime.now(UTC)
+    lease = now + timedelta(seconds=30)
+    taken = coordination.claim_due(db, "w1", "telegram", now, lease, 100, chats[:3])
+    owners = db.execute(
+        f"SELECT chat_id FROM deliveries WHERE id IN ({', '.join('?' for _ in taken)})", taken
+    ).fetchall()
+    assert [row[0] for row in owners] == [chats[3]]
+
+
 def test_claims_on_postgres_skip_rows_another_process_holds(coordination_url: str) -> None:
     """Row locks held by one process's open transaction are skipped, not waited for."""
     from storage.db import open_store

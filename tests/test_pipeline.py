@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +14,8 @@ from bot.pipeline.classify import TopicModel
 from bot.pipeline.query import parse_query
 from bot.pipeline.run import Pipeline
 from storage import chats, subscriptions
-from storage.db import open_database
+from storage.db import open_database, open_store
+from storage.engine import Store
 
 QUAKE = RawStory(
     title="Earthquake hits the coast of Nordland",
@@ -107,3 +111,177 @@ def test_two_processes_share_one_database(tmp_path: Path, model: TopicModel) -> 
         source_name="Port Gazette",
     )
     assert first.process(first_db, [fresh]).deliveries == 1
+
+
+# -- the same batch on both engines ---------------------------------------------------------------
+
+FIXED_NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def _stored_rows(db: Store) -> dict[str, list[dict[str, Any]]]:
+    """Every stored story (its search index aside) and every outbox row, in id order; chats and
+    subscriptions named as the user knows them (PostgreSQL may skip ids where SQLite does not)."""
+    story_columns = ", ".join(_STORY_COLUMNS)
+    subscription_names = {
+        row["id"]: f"{row['external_id']}:{row['kind']}:{row['canonical']}"
+        for row in db.query(
+            "SELECT s.id, c.external_id, s.kind, s.canonical "
+            "FROM subscriptions s JOIN chats c ON c.id = s.chat_id"
+        )
+    }
+    deliveries = []
+    for row in db.query(
+        "SELECT d.*, c.external_id AS chat FROM deliveries d JOIN chats c ON c.id = d.chat_id "
+        "ORDER BY d.id"
+    ):
+        del row["chat_id"]
+        row["subscription_ids"] = [
+            subscription_names[number] for number in json.loads(row["subscription_ids"])
+        ]
+        deliveries.append(row)
+    return {
+        "stories": list(db.query(f"SELECT {story_columns} FROM stories ORDER BY id")),
+        "deliveries": deliveries,
+    }
+
+
+_STORY_COLUMNS = (
+    "id", "source_id", "source_name", "url", "canonical_url", "guid", "title", "text",
+    "published_at", "fetched_at", "language", "content_hash", "summary", "topics",
+    "topic_scores", "key_terms", "cluster_id", "duplicate_of", "image_url",
+)  # fmt: skip
+
+
+def _ingest_on_both_engines(
+    tmp_path: Path,
+    postgres_url: str,
+    model: TopicModel,
+    batches: list[list[RawStory]],
+    queries: list[tuple[str, str, str]],
+    chunk_size: int,
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """The same subscriptions and batches on a SQLite file and on PostgreSQL; the reports and
+    the stored rows of each, checked equal, and returned (SQLite's) for further checks."""
+    outcomes = []
+    for target in (str(tmp_path / "n.db"), postgres_url):
+        db = open_store(target)
+        try:
+            for chat, query, kind in queries:
+                _subscribe(db, chat, query, kind)
+            pipeline = Pipeline(model, clock=lambda: FIXED_NOW)
+            reports = [
+                pipeline.process(db, batch, chunk_size=chunk_size, source_name="Wire")
+                for batch in batches
+            ]
+            summary = [
+                {
+                    "new": [story.as_json() for story in report.new],
+                    "duplicates": report.duplicates,
+                    "reprints": report.reprints,
+                    "deliveries": report.deliveries,
+                }
+                for report in reports
+            ]
+            outcomes.append((summary, _stored_rows(db)))
+        finally:
+            db.close()
+    (sqlite_reports, sqlite_rows), (pg_reports, pg_rows) = outcomes
+    assert pg_reports == sqlite_reports
+    assert pg_rows["stories"] == sqlite_rows["stories"]
+    assert pg_rows["deliveries"] == sqlite_rows["deliveries"]
+    return sqlite_reports, sqlite_rows
+
+
+def test_a_batch_stores_the_same_rows_on_postgresql_as_on_sqlite(
+    tmp_path: Path, postgres_url: str, model: TopicModel
+) -> None:
+    """PostgreSQL writes a batch in a few statements, SQLite row by row: the stories, their
+    clusters, the alerts and the reports are the same, also across chunks and batches."""
+    reprint = RawStory(
+        title="Quake damages Tessel harbour",
+        text="Read more at our site.\n\n"
+        + QUAKE.text.replace("Monday", "Monday,")
+        + "\n\nThe agency contributed to this report from the regional capital."
+        + "\n\nPhoto: Agency",
+        url="https://other.example/story/123",
+        source_name="Other Paper",
+    )
+    same_batch_reprint = RawStory(
+        title="Strong quake in Nordland",
+        text=QUAKE.text + "\n\nOur correspondent in the regional capital contributed.",
+        url="https://agency.example/quake",
+        source_name="Agency Wire",
+    )
+    harbour = RawStory(
+        title="Harbour reopens after repairs",
+        text="The harbour of Tessel reopened to fishing boats on Friday after weeks of repairs "
+        "to its outer wall, the port authority said, with ferries returning next week.",
+        url="https://port.example/reopens",
+        published=datetime(2026, 3, 1, 18, 0, tzinfo=UTC),
+        guid="port-1",
+    )
+    first = [
+        QUAKE,
+        same_batch_reprint,
+        RawStory(title="", text=""),  # nothing to store
+        RawStory(title="Copy", text=QUAKE.text, url="https://copy.example/x"),  # same text
+        RawStory(title="Other text", text="Different words.", url=QUAKE.url + "&utm_medium=x"),
+        harbour,
+        RawStory(title="Match in the final", text="The football final ended 2-1 in Tessel."),
+    ]
+    second = [reprint, QUAKE, harbour, RawStory(title="Ferry news", text="Ferries to Tessel.")]
+    reports, rows = _ingest_on_both_engines(
+        tmp_path,
+        postgres_url,
+        model,
+        [first, second],
+        [
+            ("c1", "earthquake", "query"),
+            ("c1", "harbour", "query"),
+            ("c2", "Tessel", "query"),
+            ("c2", "football", "mute"),
+            ("c3", "ferries OR football", "query"),
+        ],
+        chunk_size=3,
+    )
+    assert [(r["duplicates"], r["reprints"], r["deliveries"]) for r in reports] == [
+        (2, 1, 6),
+        (2, 1, 2),
+    ]
+    # The quake's cluster grew by a reprint in its own batch and one in the next: its alerts,
+    # queued in the first batch, are due for an update to three sources.
+    quake = [
+        (d["chat"], d["updated_sources_count"]) for d in rows["deliveries"] if d["story_id"] == 1
+    ]
+    assert quake == [("c1", 3), ("c2", 3)]
+
+
+def test_a_real_batch_stores_the_same_rows_on_postgresql_as_on_sqlite(
+    tmp_path: Path, postgres_url: str, model: TopicModel, shared_data: Path
+) -> None:
+    """Articles of the same events from several outlets (ECB+): clusters grow within a batch
+    and across batches, and alerts already queued are marked for an update."""
+    lines = (shared_data / "news_events" / "news_events.dev.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines[:160]]
+    raws = [
+        RawStory(
+            title=row["title"],
+            text=row["text"],
+            url=f"https://events.example/{row['id']}",
+            source_name=f"Outlet {number % 7}",
+        )
+        for number, row in enumerate(rows)
+    ]
+    words = ["police", "fire", "earthquake", "killed", "arrested", "star", "election", "court"]
+    reports, stored = _ingest_on_both_engines(
+        tmp_path,
+        postgres_url,
+        model,
+        [raws[:100], raws[100:]],
+        [(f"c{n}", word, "query") for n, word in enumerate(words)],
+        chunk_size=40,
+    )
+    clusters = {story["cluster_id"] for story in stored["stories"]}
+    assert len(clusters) < len(stored["stories"])  # some events were clustered
+    assert any(d["updated_sources_count"] > d["sources_count"] for d in stored["deliveries"])
+    assert sum(r["deliveries"] for r in reports) > 20

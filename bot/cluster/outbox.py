@@ -16,11 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from bot.delivery.worker import DeliveryWorker, DrainReport
 from bot.models import Delivery
+from bot.transports.base import Transport
 from storage import coordination
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,9 @@ log = logging.getLogger(__name__)
 #: the ones recording finished sends. Fewer chats at once means sends are recorded sooner after
 #: they are answered: fewer alerts sent again if the process is killed.
 CONCURRENCY = 16
+#: How long one pass keeps claiming alerts of a platform while there are more (see
+#: ClaimingDeliveryWorker._drain_platform); then the pass ends and the next platform is served.
+STREAM_SECONDS = 30.0
 
 
 class ClaimingDeliveryWorker(DeliveryWorker):
@@ -54,12 +60,64 @@ class ClaimingDeliveryWorker(DeliveryWorker):
         """Rows left in flight by processes whose lease ran out (never a live one's)."""
         return await self.db.call(coordination.recover_expired, self.clock())
 
-    async def _due(self, platform: str, now: Any) -> list[Delivery]:
+    async def _due(self, platform: str, now: Any, skip_chats: Sequence[int] = ()) -> list[Delivery]:
         ids = await self.db.call(
-            coordination.claim_due, self.worker_id, platform, now, now + self.lease, self.batch
+            coordination.claim_due,
+            self.worker_id,
+            platform,
+            now,
+            now + self.lease,
+            self.batch,
+            skip_chats,
         )
         self.last_claimed += len(ids)
         return await self.db.call(coordination.claimed_deliveries, ids)
+
+    async def _drain_platform(
+        self, platform: str, transport: Transport, report: DrainReport
+    ) -> None:
+        """Claims follow each other without a pause in the sending: as soon as every chat of
+        a claim has started, the next claim is made (leaving out the chats still being
+        served), while the last chats of the earlier one are still sending; for up to
+        ``STREAM_SECONDS``, after which the other platforms get their turn.
+
+        Waiting for a claim's last send before claiming the next one left the token's budget
+        unused for a few database round trips at every claim (2 % of the throughput with
+        claims of 200 at Telegram's 30 a second).
+        """
+        semaphore = asyncio.Semaphore(self.concurrency)
+        serving: set[int] = set()
+        started: list[asyncio.Task[None]] = []
+        deadline = asyncio.get_running_loop().time() + STREAM_SECONDS
+
+        async def serve(chat_id: int, rows: list[Delivery]) -> None:
+            try:
+                await self._deliver_to_chat(chat_id, rows, transport, report)
+            finally:
+                serving.discard(chat_id)
+                semaphore.release()
+
+        try:
+            while not started or asyncio.get_running_loop().time() < deadline:
+                due = await self._due(platform, self.clock(), sorted(serving))
+                if not due:
+                    break
+                by_chat: dict[int, list[Delivery]] = defaultdict(list)
+                for delivery in due:
+                    by_chat[delivery.chat_id].append(delivery)
+                for chat_id, rows in by_chat.items():
+                    await semaphore.acquire()
+                    serving.add(chat_id)
+                    started.append(asyncio.create_task(serve(chat_id, rows)))
+        except asyncio.CancelledError:
+            for task in started:
+                task.cancel()
+            raise
+        except Exception:
+            # The chats already started finish their sends before the error is raised.
+            await asyncio.gather(*started, return_exceptions=True)
+            raise
+        await asyncio.gather(*started)
 
     async def drain(self) -> DrainReport:
         self.last_claimed = 0

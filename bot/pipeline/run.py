@@ -25,7 +25,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -290,10 +290,7 @@ class Pipeline:
             self._catch_up(db)
             compiled = self.compiled(db)
             prepared = self._prepare(db, compiled, raws, cleaned, scores, source_name)
-            for raw, (title, text), ready in zip(raws, cleaned, prepared, strict=True):
-                self._process_one(
-                    db, raw, title, text, ready, compiled, report, source_id, source_name
-                )
+            self._store(db, raws, cleaned, prepared, compiled, report, source_id, source_name)
 
     def _prepare(
         self,
@@ -314,18 +311,23 @@ class Pipeline:
         mostly those. Reprints found later by the index are matched for nothing, which is cheap.
         """
         prepared: list[_Prepared] = []
-        wanted: list[_Prepared] = []
-        for raw, (title, text), scored in zip(raws, cleaned, scores, strict=True):
+        for raw, (title, text) in zip(raws, cleaned, strict=True):
             url = raw.url or None
-            item = _Prepared(
-                url=url,
-                canonical=canonical_url(url) if url else None,
-                digest=content_hash(title, text),
+            prepared.append(
+                _Prepared(
+                    url=url,
+                    canonical=canonical_url(url) if url else None,
+                    digest=content_hash(title, text),
+                )
             )
-            prepared.append(item)
-            if (not title and not text) or story_store.find_exact_duplicate(
-                db, item.digest, item.canonical
-            ) is not None:
+        stored_hashes, stored_urls = story_store.stored_identities(
+            db, [item.digest for item in prepared], [item.canonical or "" for item in prepared]
+        )
+        wanted: list[_Prepared] = []
+        for raw, (title, text), scored, item in zip(raws, cleaned, scores, prepared, strict=True):
+            if (not title and not text) or item.digest in stored_hashes:
+                continue
+            if item.canonical and item.canonical in stored_urls:
                 continue
             language = detect_language(f"{title}. {text}")
             # The topic model cannot read every language: keep only its confident topics.
@@ -348,107 +350,164 @@ class Pipeline:
             item.matches, item.mutes, item.fingerprint = found, muted, fingerprint
         return prepared
 
-    def _process_one(
+    def _store(
         self,
         db: Store,
-        raw: RawStory,
-        title: str,
-        text: str,
-        prepared: _Prepared,
+        raws: Sequence[RawStory],
+        cleaned: list[tuple[str, str]],
+        prepared: list[_Prepared],
         compiled: _CompiledSubscriptions,
         report: IngestReport,
         source_id: int | None,
         source_name: str,
     ) -> None:
-        if not title and not text:
+        """Store the batch's new stories with their clusters, then their alerts, a few
+        statements for the whole batch (not a round trip per story and per alert, which is
+        what PostgreSQL ingest spent its time on).
+
+        The outcome is that of storing the stories one by one: the ids are taken first (in
+        story order), so the reprint index decides each story's cluster before its row is
+        written; a cluster's sources are counted from those stored before the batch plus the
+        batch's earlier stories; alerts are queued after all the stories, and clusters that
+        grew are noted after the alerts (a cluster's alerts are queued only by its first story,
+        and noting growth only ever raises a count, so the order changes nothing).
+        """
+        fresh: list[_Fresh] = []
+        batch_hashes: set[str] = set()
+        batch_urls: set[str] = set()
+        for raw, (title, text), item in zip(raws, cleaned, prepared, strict=True):
+            if not title and not text:
+                continue
+            # Stored before this batch (no features), or by an earlier story of this batch.
+            if (
+                item.features is None
+                or item.digest in batch_hashes
+                or (item.canonical and item.canonical in batch_urls)
+            ):
+                report.duplicates += 1
+                continue
+            batch_hashes.add(item.digest)
+            if item.canonical:
+                batch_urls.add(item.canonical)
+            fresh.append(self._new_story(raw, title, text, item, source_id, source_name))
+        if not fresh:
             return
-        url, canonical, digest = prepared.url, prepared.canonical, prepared.digest
-        # Stored before this batch (no features), or by an earlier story of this batch.
-        if prepared.features is None or (
-            story_store.find_exact_duplicate(db, digest, canonical) is not None
+
+        ids = story_store.reserve_story_ids(db, len(fresh))
+        for story_id, new in zip(ids, fresh, strict=True):
+            decision = self.index.add(
+                str(story_id),
+                new.story.title,
+                new.story.text,
+                new.story.published_at or new.story.fetched_at,
+                fingerprint=new.prepared.fingerprint,
+            )
+            new.new_information = decision.new_information
+            new.story = replace(
+                new.story,
+                cluster_id=int(decision.cluster),
+                duplicate_of=int(decision.duplicate_of) if decision.duplicate_of else None,
+            )
+        own = set(ids)
+        sources = story_store.cluster_source_keys(
+            db, [n.cluster for n in fresh if n.cluster not in own]
+        )
+        story_store.insert_stories(db, [(i, new.story) for i, new in zip(ids, fresh, strict=True)])
+        self._last_seen_id = max(self._last_seen_id, ids[-1])
+
+        alert_rows: list[outbox.QueuedDelivery] = []
+        owners: list[int] = []  # the position in ``fresh`` of each alert row's story
+        growth: dict[int, int] = {}
+        for position, (story_id, new) in enumerate(zip(ids, fresh, strict=True)):
+            cluster_id = new.cluster
+            keys = sources.setdefault(cluster_id, set())
+            keys.add(story_store.source_key(story_id, new.story.source_name))
+            sources_count = len(keys)
+            if new.new_information and new.story.duplicate_of is None:
+                alert_key = cluster_id if cluster_id == story_id else story_id
+                rows = self._alert_rows(
+                    compiled, new.prepared, story_id, alert_key, sources_count, new.story.language
+                )
+                alert_rows.extend(rows)
+                owners.extend([position] * len(rows))
+            if cluster_id != story_id:
+                growth[cluster_id] = max(growth.get(cluster_id, 0), sources_count)
+        alerted = [0] * len(fresh)
+        for position, added in zip(
+            owners, outbox.queue_delivery_rows(db, alert_rows, self.clock()), strict=True
         ):
-            report.duplicates += 1
-            return
-        now = self.clock()
+            alerted[position] += added
+        outbox.note_clusters_growth(db, growth)
+
+        for story_id, new, alerts in zip(ids, fresh, alerted, strict=True):
+            story = new.story
+            if story.duplicate_of is not None:
+                report.reprints += 1
+            report.deliveries += alerts
+            report.new.append(
+                StoredStory(
+                    id=story_id,
+                    title=story.title,
+                    source=story.source_name,
+                    url=story.url,
+                    topics=list(story.topics),
+                    summary=story.summary,
+                    language=story.language,
+                    cluster=new.cluster,
+                    duplicate_of=story.duplicate_of,
+                    alerted_chats=alerts,
+                )
+            )
+
+    def _new_story(
+        self,
+        raw: RawStory,
+        title: str,
+        text: str,
+        prepared: _Prepared,
+        source_id: int | None,
+        source_name: str,
+    ) -> _Fresh:
+        """A new story's row, all but its id and cluster: summary, topics, key terms."""
+        assert prepared.features is not None
         language = prepared.features.lang
         scored = prepared.scored
         summary = summarize(title, text, max_chars=self.summary_chars, language=language)
-        name = raw.source_name or source_name
-        story_id = story_store.insert_story(
-            db,
-            story_store.NewStory(
-                title=title,
-                text=text,
-                source_id=source_id,
-                source_name=name,
-                url=url,
-                canonical_url=canonical,
-                guid=raw.guid,
-                published_at=raw.published,
-                fetched_at=now,
-                content_hash=digest,
-                language=language,
-                summary=summary.text,
-                topics=[t for t, _ in scored],
-                topic_scores={t: round(s, 4) for t, s in scored},
-                key_terms=key_terms(title, text, language=language),
-                image_url=raw.image_url,
-            ),
+        story = story_store.NewStory(
+            title=title,
+            text=text,
+            source_id=source_id,
+            source_name=raw.source_name or source_name,
+            url=prepared.url,
+            canonical_url=prepared.canonical,
+            guid=raw.guid,
+            published_at=raw.published,
+            fetched_at=self.clock(),
+            content_hash=prepared.digest,
+            language=language,
+            summary=summary.text,
+            topics=[t for t, _ in scored],
+            topic_scores={t: round(s, 4) for t, s in scored},
+            key_terms=key_terms(title, text, language=language),
+            image_url=raw.image_url,
         )
-        decision = self.index.add(
-            str(story_id), title, text, raw.published or now, fingerprint=prepared.fingerprint
-        )
-        self._last_seen_id = max(self._last_seen_id, story_id)
-        cluster_id = int(decision.cluster)
-        duplicate_of = int(decision.duplicate_of) if decision.duplicate_of else None
-        if cluster_id != story_id or duplicate_of is not None:
-            db.execute(
-                "UPDATE stories SET cluster_id = ?, duplicate_of = ? WHERE id = ?",
-                [cluster_id, duplicate_of, story_id],
-            )
-        if duplicate_of is not None:
-            report.reprints += 1
-        sources_count = story_store.cluster_source_count(db, cluster_id)
-        alerted = 0
-        if decision.new_information and duplicate_of is None:
-            alert_key = cluster_id if cluster_id == story_id else story_id
-            queued = self._queue_matches(
-                db, compiled, prepared, story_id, alert_key, sources_count, language
-            )
-            alerted = queued
-            report.deliveries += queued
-        if cluster_id != story_id:
-            outbox.note_cluster_growth(db, cluster_id, sources_count)
-        report.new.append(
-            StoredStory(
-                id=story_id,
-                title=title,
-                source=name,
-                url=url,
-                topics=[t for t, _ in scored],
-                summary=summary.text,
-                language=language,
-                cluster=cluster_id,
-                duplicate_of=duplicate_of,
-                alerted_chats=alerted,
-            )
-        )
+        return _Fresh(story, prepared)
 
     def match(self, db: Store, features: StoryFeatures) -> dict[int, list[MatchResult]]:
         """Matches per chat after mutes, for a story (used by ingest and by /latest QUERY)."""
         compiled = self.compiled(db)
         return _per_chat(compiled, compiled.matcher.match(features), compiled.mutes.match(features))
 
-    def _queue_matches(
+    def _alert_rows(
         self,
-        db: Store,
         compiled: _CompiledSubscriptions,
         prepared: _Prepared,
         story_id: int,
         alert_key: int,
         sources_count: int,
         language: str,
-    ) -> int:
+    ) -> list[outbox.QueuedDelivery]:
+        """The outbox rows of a story's matches: one per chat that may have it."""
         rows = []
         for chat_id, results in _per_chat(compiled, prepared.matches, prepared.mutes).items():
             chat = compiled.chats.get(chat_id)
@@ -472,7 +531,7 @@ class Pipeline:
                     sources_count=sources_count,
                 )
             )
-        return outbox.queue_deliveries(db, rows, self.clock())
+        return rows
 
 
 @dataclass
@@ -489,6 +548,20 @@ class _Prepared:
     matches: list[MatchResult] = field(default_factory=list)
     mutes: list[MatchResult] = field(default_factory=list)
     fingerprint: Fingerprint | None = None
+
+
+@dataclass
+class _Fresh:
+    """A story of the batch that is stored: its row (cluster decided once its id is known)."""
+
+    story: story_store.NewStory
+    prepared: _Prepared
+    new_information: bool = False
+
+    @property
+    def cluster(self) -> int:
+        assert self.story.cluster_id is not None
+        return self.story.cluster_id
 
 
 def _per_chat(
