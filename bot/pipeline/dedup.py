@@ -136,7 +136,7 @@ from typing import Any, TextIO, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from bot.pipeline.text import strip_boilerplate
+from bot.pipeline.text import english_common_words, strip_boilerplate
 
 log = logging.getLogger(__name__)
 
@@ -228,10 +228,8 @@ def _word_bytes(text: str) -> bytes:
 
 @functools.cache
 def _stop_words() -> frozenset[str]:
-    """scikit-learn's English stop words, loaded on first use (its import takes ~1-2 s)."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS) | {"said", "says", "say", "told", "year", "years"}
+    """scikit-learn's English stop words (:func:`english_common_words`) and a few more."""
+    return english_common_words() | {"said", "says", "say", "told", "year", "years"}
 
 
 def content_term(token: str) -> str | None:
