@@ -150,3 +150,16 @@ print(sorted({name.split(".")[0] for name in sys.modules} & {"sklearn"}))
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_dense_weights_score_as_the_sparse_product_did() -> None:
+    """Scores come from sparse features times dense weights; they were a sparse product."""
+    model = TopicModel.load()
+    rng = np.random.default_rng(3)
+    rows, width = 200, model._weights.shape[0]
+    features = sp.random(rows, width, density=300 / width, format="csr", rng=rng, dtype=np.float32)
+    features.data = features.data.astype(np.float32)
+    dense = np.asarray(features @ model._weights)
+    sparse = (features @ sp.csr_matrix(model._weights)).toarray()
+    assert dense.dtype == sparse.dtype == np.float32
+    assert np.array_equal(dense, sparse)

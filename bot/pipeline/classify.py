@@ -277,9 +277,14 @@ class TopicModel:
             if self.word_map.shape != expected:
                 raise ValueError(f"word_map has shape {self.word_map.shape}, expected {expected}")
         # Map the whole hashed space onto the stored features, plus one zero row for the rest,
-        # so scoring is a single sparse product.
-        rows = np.vstack([self.coef.astype(np.float32), np.zeros((1, n_labels), np.float32)])
-        self._weights = sp.csr_matrix(rows)
+        # so scoring is a single product of the sparse features with these dense weights
+        # (``coef`` is a view of them: one copy, not a sparse one beside it, whose indices
+        # took as much again). The sum runs over each row's features in order, as the sparse
+        # product did, so the scores are the same to the bit.
+        self._weights = np.vstack(
+            [self.coef.astype(np.float32), np.zeros((1, n_labels), np.float32)]
+        )
+        self.coef = self._weights[:-1]
         self._hashing_checked = self.hash_probe is None
 
     def _check_hashing(self) -> None:
@@ -446,7 +451,7 @@ class TopicModel:
             (features.data, np.where(found, clipped, len(self.feature_index)), features.indptr),
             shape=(features.shape[0], len(self.feature_index) + 1),
         )
-        scores = np.asarray((compact @ self._weights).toarray()) + self.intercept
+        scores = np.asarray(compact @ self._weights) + self.intercept
         if self.prior is not None and self.prior_map is not None:
             scores += self.prior.decision(items) @ self.prior_map
         if self.word_vectors is not None and self.word_map is not None:

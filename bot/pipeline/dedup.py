@@ -500,8 +500,9 @@ def shingle_hashes(token_hashes: U64, size: int = 3) -> U32:
 # makes costs a bounded amount per entry.
 _RECENT_BANDS = 1 << 16
 # Bits of the band index's filter per merged entry: a band key the window does not hold
-# passes it with a probability of about 1/32 (the share of bits set).
-_FILTER_BITS_PER_ENTRY = 32
+# passes it with a probability of about 1/16 (the share of bits set). 32 bits halved that
+# share for 8 MB more at 100,000 stories; the few more keys that pass are searched for.
+_FILTER_BITS_PER_ENTRY = 16
 _FILTER_BLOCK = 1 << 18
 
 
@@ -721,8 +722,8 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return None
 
 
-def _release_free_memory() -> None:
-    """Give the free pages inside the C heap back to the system.
+def release_free_memory() -> None:
+    """Give the free pages inside the C heap back to the system (glibc only; else nothing).
 
     Indexing a story allocates and frees its text and several batch arrays; what the index
     keeps is allocated in between, so the freed memory is in holes the allocator keeps for
@@ -971,7 +972,7 @@ class StoryIndex:
         # Insertion number of each slot: prune removes expired stories oldest first.
         self._sequence: npt.NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)
         self._inserted = 0
-        self._changes = 0  # stories inserted or removed since the last _release_free_memory
+        self._changes = 0  # stories inserted or removed since the last release_free_memory
         # MinHash signatures are not kept (120 values, 480 bytes a story): the few that are
         # needed again, those of reprint candidates and of removed stories, are computed from
         # the stored shingles by :meth:`_stored_signatures`, to the same values.
@@ -1595,7 +1596,7 @@ class StoryIndex:
         self._changes += 1
         if self._changes >= _TRIM_EVERY:
             self._changes = 0
-            _release_free_memory()
+            release_free_memory()
         if features.shingles.size:
             # Converted by :meth:`_find_reprint`, unless it did not run (a restored story).
             key_list = features.band_list
