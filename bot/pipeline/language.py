@@ -166,9 +166,10 @@ class _Detector:
     def _outputs_of(self, keys: Any) -> Any:
         """The output of the state each key spells, -2 for keys that spell no state."""
         slots = self._slots(keys)
-        match = self.table_keys[slots] == keys[:, None]
-        column = match.argmax(axis=1)
-        return np.where(match.any(axis=1), self.table_outputs[slots, column], -2)
+        found = np.full(keys.size, -2, dtype=np.int32)
+        rows, columns = np.nonzero(self.table_keys[slots] == keys[:, None])
+        found[rows] = self.table_outputs[slots[rows], columns]
+        return found
 
     def features(self, data: bytes) -> tuple[Any, Any]:
         """The features the automaton would count in ``data``, in order of first occurrence,
