@@ -110,3 +110,33 @@ def test_the_models_modules_import_neither_scikit_learn_nor_py3langid(module: st
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_signatures_from_the_ring_and_from_the_shingles_agree() -> None:
+    """The index keeps the signatures of recent stories only; the others are recomputed."""
+    from bot.pipeline.dedup import _RECENT_SIGNATURES, StoryIndex
+
+    rng = random.Random(11)
+    words = [f"w{n}" for n in range(3000)]
+    index = StoryIndex()
+    count = _RECENT_SIGNATURES + 600
+    index.restore_many(
+        [
+            (
+                f"s{n}",
+                f"title {n}",
+                " ".join(rng.choices(words, k=rng.randrange(5, 80))),
+                None,
+                f"s{n}",
+            )
+            for n in range(count)
+        ]
+    )
+    slots = np.array(sorted(index._slot_of.values()))
+    from_ring = index._stored_signatures(slots)
+    ring_rows = index._recent_sequence.copy()
+    index._recent_sequence[:] = -1  # forget the ring: every signature is recomputed
+    recomputed = index._stored_signatures(slots)
+    index._recent_sequence[:] = ring_rows
+    assert np.array_equal(from_ring, recomputed)
+    assert (index._recent_sequence >= 0).all()  # the ring was in use: both paths were run

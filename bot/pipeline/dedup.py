@@ -709,6 +709,8 @@ def _mapped(size: int, dtype: type[np.generic]) -> npt.NDArray[Any]:
     return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=size)
 
 
+# Signatures of the stories indexed last kept (see StoryIndex.__init__): 4096 take 2 MB.
+_RECENT_SIGNATURES = 4096
 # Stories inserted or removed between two hand-backs of the heap's free pages to the system.
 _TRIM_EVERY = 8192
 
@@ -973,9 +975,13 @@ class StoryIndex:
         self._sequence: npt.NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)
         self._inserted = 0
         self._changes = 0  # stories inserted or removed since the last release_free_memory
-        # MinHash signatures are not kept (120 values, 480 bytes a story): the few that are
-        # needed again, those of reprint candidates and of removed stories, are computed from
-        # the stored shingles by :meth:`_stored_signatures`, to the same values.
+        # MinHash signatures are not kept for the whole window (120 values, 480 bytes a
+        # story): the few that are needed again, those of reprint candidates and of removed
+        # stories, are computed from the stored shingles by :meth:`_stored_signatures`, to the
+        # same values. Those of the last _RECENT_SIGNATURES stories indexed are kept in a
+        # ring, since a reprint mostly follows its original within hours.
+        self._recent_signatures: U32 = np.zeros((_RECENT_SIGNATURES, bins), dtype=np.uint32)
+        self._recent_sequence = np.full(_RECENT_SIGNATURES, -1, dtype=np.int64)  # whose row
         # Band key -> slots: numpy arrays, not a dict of ~4 million entries (40 per story),
         # which took most of the index's memory and which every full collection walked.
         self._bands = _BandIndex()
@@ -1517,13 +1523,20 @@ class StoryIndex:
     # ------------------------------------------------------------------------ bookkeeping
 
     def _stored_signatures(self, slots: Ids) -> U32:
-        """The signatures of the stories in ``slots``, one row each, from their shingles."""
-        shingles = [self._shingles_of(slot) for slot in slots.tolist()]
-        sizes = [values.size for values in shingles]
-        low: U32 = np.concatenate(shingles) if shingles else np.zeros(0, dtype=np.uint32)
-        owners = np.repeat(np.arange(len(sizes), dtype=np.uint64), sizes)
-        bounds = [0, *accumulate(sizes)]
-        return self._signatures_of((owners << np.uint64(32)) | low, low, bounds)
+        """The signatures of the stories in ``slots``, one row each: from the ring of recent
+        ones, or else computed again from their shingles."""
+        sequence = self._sequence[slots]
+        rows = sequence % _RECENT_SIGNATURES
+        signatures: U32 = self._recent_signatures[rows]
+        missing = np.flatnonzero(self._recent_sequence[rows] != sequence)
+        if missing.size:
+            shingles = [self._shingles_of(slot) for slot in slots[missing].tolist()]
+            sizes = [values.size for values in shingles]
+            low: U32 = np.concatenate(shingles)
+            owners = np.repeat(np.arange(len(sizes), dtype=np.uint64), sizes)
+            bounds = [0, *accumulate(sizes)]
+            signatures[missing] = self._signatures_of((owners << np.uint64(32)) | low, low, bounds)
+        return signatures
 
     def _shingles_of(self, slot: int) -> U32:
         """The sorted distinct shingle hashes of the story in ``slot``."""
@@ -1592,6 +1605,9 @@ class StoryIndex:
         self._story_weights[slot] = features.total_weight
         self._story_squares[slot] = features.total_square
         self._sequence[slot] = self._inserted
+        ring = self._inserted % _RECENT_SIGNATURES
+        self._recent_signatures[ring] = features.signature
+        self._recent_sequence[ring] = self._inserted
         self._inserted += 1
         self._changes += 1
         if self._changes >= _TRIM_EVERY:
