@@ -742,12 +742,11 @@ class _Pool:
     end to end in one array of ``dtype``.
 
     A bytes object per story and field cost ~50 bytes over its values (header and allocator
-    overhead), and, worse, ~300,000 of them scattered over the heap pinned it: the
-    temporaries freed in between (texts, batch arrays) left holes the allocator could not
-    give back, ~45 MB at 20,000 stories. Here a slot's values are a slice of one mapped array
-    (see :func:`_mapped`), found by their start and length (8 + 4 bytes); a removed slot's
-    values become garbage, and when garbage outweighs the live values they are copied into a
-    new array, in slot order.
+    overhead), and 300,000 of them scattered over the heap keep the holes between them (freed
+    texts and batch arrays) from going back to the system. Here a slot's values are a slice
+    of one mapped array (see :func:`_mapped`), found by their start and length (8 + 4 bytes);
+    a removed slot's values become garbage, dropped when the array is next full and the live
+    values are copied into a new one, in slot order.
     """
 
     def __init__(self, dtype: type[np.generic]) -> None:
@@ -801,12 +800,12 @@ class _Pool:
         # Slot by slot: one gather of all the values would need index arrays eight times the
         # values' size, and temporaries that large are what leaves the heap in holes.
         for slot in range(len(starts)):
-            size = sizes[slot]
-            if size:
+            count = sizes[slot]
+            if count:
                 start = starts[slot]
-                data[end : end + size] = old[start : start + size]
+                data[end : end + count] = old[start : start + count]
                 starts[slot] = end
-                end += size
+                end += count
         self.data = data
         self.end, self.garbage = end, 0
 

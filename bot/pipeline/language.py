@@ -114,11 +114,10 @@ class _Detector:
     Python lists of ~100,000 ints), most of the ~55 MB the loaded model took, for the
     restricted model's ~9 MB of weights. In an Aho-Corasick automaton the state after any
     byte is the trie node spelling the longest suffix of the text so far that is a node
-    (``tests/test_language.py`` checks it for every transition of the shipped model). So the
-    states are kept as a sorted array of the bytes each one spells (at most six), and the state
-    at every position is found by looking up the suffixes ending there, longest first, with a
-    few vectorised binary searches: the same features in the same order, so the same scores to
-    the bit, in ~3 MB.
+    (``tests/test_language_model.py`` checks it for every transition of the shipped model). So
+    only the bytes each state spells (at most six) are kept, and the state at every position
+    is found by looking up the suffixes ending there with a few vectorised look-ups: the same
+    features in the same order, so the same scores to the bit, from ~8 MB of tables.
     """
 
     def __init__(
@@ -179,8 +178,8 @@ class _Detector:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.intp)
         values = np.frombuffer(data, dtype=np.uint8).astype(np.uint64)
         depth = min(self.depth, size)
-        # Row l - 1, column i: the bytes of length l ending at byte i, tagged with l (columns
-        # before l - 1 hold a key no state has: fewer bytes than the tag says).
+        # Row l - 1, column i: the l bytes ending at byte i, most recent lowest (the columns
+        # before l - 1, with fewer bytes before them, are never looked up).
         suffixes = np.empty((depth, size), dtype=np.uint64)
         suffixes[0] = values
         for length in range(2, depth + 1):
