@@ -1620,7 +1620,8 @@ class StoryIndex:
         for term in features.key_terms.tolist():
             posting = postings.get(term)
             if posting is None:
-                postings[term] = array("q", (slot,))
+                # 32-bit slots: a 100,000-story window has ~1.2 million posting entries.
+                postings[term] = array("i", (slot,))
             else:
                 posting.append(slot)
         # The terms of one story are distinct, so a fancy-indexed increment counts each once.
