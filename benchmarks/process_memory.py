@@ -9,8 +9,10 @@ language model loaded and used once, the dedup index restored with ``--window-st
 stories (real sentences recombined, as in ``benchmarks/dedup.py``) and the subscription
 matcher built over ``--subscriptions`` generated queries (as in ``benchmarks/match.py``),
 which then matches a few stories. Prints the resident memory (``VmRSS``) after each step and
-the process peak (``VmHWM``); the inputs are generated lazily or dropped once used, so the
-figures are those of the bot's own structures plus the libraries. Linux only (``/proc``).
+the process peak (``VmHWM``); the inputs are generated lazily or dropped once used, and, as
+the bot does after restoring its window and after compiling its subscriptions, the freed heap
+is handed back to the system (:func:`bot.pipeline.dedup.release_free_memory`), so the figures
+are those of the bot's own structures plus the libraries. Linux only (``/proc``).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def main() -> None:
     data = require_shared_data()
     _report("start")
     from bot.pipeline.classify import TopicModel
-    from bot.pipeline.dedup import StoryIndex
+    from bot.pipeline.dedup import StoryIndex, release_free_memory
     from bot.pipeline.language import detect_language
     from bot.pipeline.match import Matcher
 
@@ -71,12 +73,16 @@ def main() -> None:
             batch = []
     index.restore_many(batch)  # type: ignore[arg-type]
     del articles, stories, batch
+    # As the bot does once it has restored its window (StoryPipeline._catch_up).
+    release_free_memory()
     _report(f"dedup index with {len(index)} stories")
 
     rng = random.Random(args.seed)
     parsed, _ = _parse_all(_generated_queries(args.subscriptions, data, rng))
     matcher = Matcher.build(parsed)
     del parsed
+    # As the bot does once it has compiled its subscriptions (StoryPipeline.compiled).
+    release_free_memory()
     matcher.match_many(_generated_stories(256, data, rng))
     _report(f"matcher with {len(matcher)} subscriptions")
 

@@ -303,7 +303,7 @@ def _assert_indexes_hold_exactly(index: StoryIndex) -> None:
         (key, slot)
         for slot in slots
         if index._shingles_of(slot).size
-        for key in index._band_keys(index._signatures[slot]).tolist()
+        for key in index._band_keys(index._stored_signatures(np.array([slot]))[0]).tolist()
     )
     assert len(index._bands) == len(bands)
     # A bucket of the recent entries is a bare slot, or a list of two or more.

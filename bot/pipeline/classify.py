@@ -13,7 +13,7 @@ it is stored as ``model.json`` + ``weights.npz`` and loaded with ``allow_pickle=
 opening a model file can never run code.
 
 The stage is pure: nothing is read or computed at import time, and scikit-learn is imported
-only when features are first needed.
+only to train (a running bot that only applies models never loads it).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bot.pipeline.classify_ensemble import WordVectors
+from bot.pipeline.hashing import hashed_counts
 from bot.pipeline.jsonl import text_records
 from bot.pipeline.language import detect_language
 
@@ -133,8 +134,9 @@ class FeatureSpec:
     """How text becomes a sparse count vector; stored in ``model.json`` with the weights.
 
     ``n_features`` is the size of each hashed block (word n-grams, then character n-grams when
-    ``char_ngrams`` is set). Indices come from scikit-learn's HashingVectorizer (signed 32-bit
-    MurmurHash3), used instead of a hand-written hash because it is fast, maintained and stable.
+    ``char_ngrams`` is set). Indices are those of scikit-learn's HashingVectorizer (signed 32-bit
+    MurmurHash3), which models have always been built with; they are computed by
+    :func:`bot.pipeline.hashing.hashed_counts`, so applying a model needs no scikit-learn.
     """
 
     word_ngrams: tuple[int, int] = (1, 2)
@@ -166,31 +168,11 @@ class FeatureSpec:
         )
 
     def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """Raw hashed n-gram counts, one row per prepared text."""
-        from sklearn.feature_extraction.text import HashingVectorizer
-
-        blocks = [
-            HashingVectorizer(
-                n_features=self.n_features,
-                ngram_range=self.word_ngrams,
-                alternate_sign=False,
-                norm=None,
-                dtype=np.float32,
-            ).transform(texts)
-        ]
-        if self.char_ngrams:
-            blocks.append(
-                HashingVectorizer(
-                    n_features=self.n_features,
-                    analyzer="char_wb",
-                    ngram_range=self.char_ngrams,
-                    alternate_sign=False,
-                    norm=None,
-                    dtype=np.float32,
-                ).transform(texts)
-            )
-        matrix = blocks[0] if len(blocks) == 1 else sp.hstack(blocks, format="csr")
-        return sp.csr_matrix(matrix, dtype=np.float32)
+        """Raw hashed n-gram counts, one row per prepared text (see :mod:`bot.pipeline.hashing`)."""
+        indptr, indices, data = hashed_counts(
+            texts, self.n_features, self.word_ngrams, self.char_ngrams
+        )
+        return sp.csr_matrix((data, indices, indptr), shape=(len(texts), self.total_features))
 
     def probe_indices(self) -> list[int]:
         return sorted(int(i) for i in self.counts([_HASH_PROBE]).indices)
@@ -295,16 +277,20 @@ class TopicModel:
             if self.word_map.shape != expected:
                 raise ValueError(f"word_map has shape {self.word_map.shape}, expected {expected}")
         # Map the whole hashed space onto the stored features, plus one zero row for the rest,
-        # so scoring is a single sparse product.
-        rows = np.vstack([self.coef.astype(np.float32), np.zeros((1, n_labels), np.float32)])
-        self._weights = sp.csr_matrix(rows)
+        # so scoring is a single product of the sparse features with these dense weights
+        # (``coef`` is a view of them: one copy, not a sparse one beside it, whose indices
+        # took as much again). The sum runs over each row's features in order, as the sparse
+        # product did, so the scores are the same to the bit.
+        self._weights = np.vstack(
+            [self.coef.astype(np.float32), np.zeros((1, n_labels), np.float32)]
+        )
+        self.coef = self._weights[:-1]
         self._hashing_checked = self.hash_probe is None
 
     def _check_hashing(self) -> None:
         """Compare the stored probe indices with this installation's hashing, once.
 
-        Done on first use rather than in :meth:`load`, so loading stays a plain array read and
-        scikit-learn is imported only when text is first classified.
+        Done on first use rather than in :meth:`load`, so loading stays a plain array read.
         """
         if self._hashing_checked:
             return
@@ -465,7 +451,7 @@ class TopicModel:
             (features.data, np.where(found, clipped, len(self.feature_index)), features.indptr),
             shape=(features.shape[0], len(self.feature_index) + 1),
         )
-        scores = np.asarray((compact @ self._weights).toarray()) + self.intercept
+        scores = np.asarray(compact @ self._weights) + self.intercept
         if self.prior is not None and self.prior_map is not None:
             scores += self.prior.decision(items) @ self.prior_map
         if self.word_vectors is not None and self.word_map is not None:

@@ -136,6 +136,8 @@ stories older than the window.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import json
 import logging
@@ -148,13 +150,13 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import accumulate, chain
 from typing import Any, TextIO, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from bot.pipeline.text import strip_boilerplate
+from bot.pipeline.text import english_common_words, strip_boilerplate
 
 log = logging.getLogger(__name__)
 
@@ -246,10 +248,8 @@ def _word_bytes(text: str) -> bytes:
 
 @functools.cache
 def _stop_words() -> frozenset[str]:
-    """scikit-learn's English stop words, loaded on first use (its import takes ~1-2 s)."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS) | {"said", "says", "say", "told", "year", "years"}
+    """scikit-learn's English stop words (:func:`english_common_words`) and a few more."""
+    return english_common_words() | {"said", "says", "say", "told", "year", "years"}
 
 
 def content_term(token: str) -> str | None:
@@ -518,8 +518,9 @@ def shingle_hashes(token_hashes: U64, size: int = 3) -> U32:
 # makes costs a bounded amount per entry.
 _RECENT_BANDS = 1 << 16
 # Bits of the band index's filter per merged entry: a band key the window does not hold
-# passes it with a probability of about 1/32 (the share of bits set).
-_FILTER_BITS_PER_ENTRY = 32
+# passes it with a probability of about 1/16 (the share of bits set). 32 bits halved that
+# share for 8 MB more at 100,000 stories; the few more keys that pass are searched for.
+_FILTER_BITS_PER_ENTRY = 16
 _FILTER_BLOCK = 1 << 18
 
 
@@ -726,6 +727,107 @@ def _mapped(size: int, dtype: type[np.generic]) -> npt.NDArray[Any]:
     return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=size)
 
 
+# Signatures of the stories indexed last kept (see StoryIndex.__init__): 4096 take 2 MB.
+_RECENT_SIGNATURES = 4096
+# Stories inserted or removed between two hand-backs of the heap's free pages to the system.
+_TRIM_EVERY = 8192
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None with another C library (musl has none)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_free_memory() -> None:
+    """Give the free pages inside the C heap back to the system (glibc only; else nothing).
+
+    Indexing a story allocates and frees its text and several batch arrays; what the index
+    keeps is allocated in between, so the freed memory is in holes the allocator keeps for
+    later rather than returns: at 100,000 restored stories ~50 MB resident that nothing
+    uses. ``malloc_trim`` returns the holes' whole pages (a few milliseconds at that size).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+class _Pool:
+    """One variable-length array per slot (a story's shingles, terms or key terms), all laid
+    end to end in one array of ``dtype``.
+
+    A bytes object per story and field cost ~50 bytes over its values (header and allocator
+    overhead), and 300,000 of them scattered over the heap keep the holes between them (freed
+    texts and batch arrays) from going back to the system. Here a slot's values are a slice
+    of one mapped array (see :func:`_mapped`), found by their start and length (8 + 4 bytes);
+    a removed slot's values become garbage, dropped when the array is next full and the live
+    values are copied into a new one, in slot order.
+    """
+
+    def __init__(self, dtype: type[np.generic]) -> None:
+        self.dtype = dtype
+        self.data: npt.NDArray[Any] = _mapped(1 << 16, dtype)
+        self.starts = array("q")
+        self.sizes = array("i")
+        self.end = 0  # values in use or garbage
+        self.garbage = 0
+
+    def __getitem__(self, slot: int) -> memoryview:
+        """The bytes of the values in ``slot`` (empty for a free slot), without a copy."""
+        return self.values(slot).data.cast("B")
+
+    def values(self, slot: int) -> npt.NDArray[Any]:
+        """The values in ``slot``: a view, valid however the pool changes later."""
+        start = self.starts[slot]
+        return self.data[start : start + self.sizes[slot]]
+
+    def store(self, slot: int, values: npt.NDArray[Any]) -> None:
+        """Put ``values`` in ``slot`` (a new slot is the next one; a reused one must be clear)."""
+        size = values.size
+        if self.end + size > self.data.size:
+            self._make_room(size)
+        start = self.end
+        self.data[start : start + size] = values
+        self.end += size
+        if slot == len(self.starts):
+            self.starts.append(start)
+            self.sizes.append(size)
+        else:
+            self.starts[slot] = start
+            self.sizes[slot] = size
+
+    def clear(self, slot: int) -> None:
+        self.garbage += self.sizes[slot]
+        self.starts[slot] = self.sizes[slot] = 0
+
+    def _make_room(self, size: int) -> None:
+        """Copy the live values, in slot order, into a new array with a quarter to spare.
+
+        Done when the array is full, which drops the garbage too: between two copies at least
+        a fifth of the values are appended, so each value is copied a few times at most, and
+        the array's written pages stay within a quarter of the live values' (pages of the new
+        array count only once written).
+        """
+        needed = self.end - self.garbage + size
+        data = _mapped(max(needed + needed // 4, 1 << 16), self.dtype)
+        old, starts, sizes = self.data, self.starts, self.sizes
+        end = 0
+        # Slot by slot: one gather of all the values would need index arrays eight times the
+        # values' size, and temporaries that large are what leaves the heap in holes.
+        for slot in range(len(starts)):
+            count = sizes[slot]
+            if count:
+                start = starts[slot]
+                data[end : end + count] = old[start : start + count]
+                starts[slot] = end
+                end += count
+        self.data = data
+        self.end, self.garbage = end, 0
+
+
 @dataclass(frozen=True)
 class DedupDecision:
     """What the index decided about one story.
@@ -882,12 +984,13 @@ class StoryIndex:
         self._slot_of: dict[str, int] = {}
         self._free_slots: list[int] = []
         self._story_ids: list[str | None] = []  # None: a free slot
-        # Per-story arrays are kept as the bytes of their values (read back with
-        # :meth:`_shingles_of` and the like): a bytes object costs ~100 bytes less than a numpy
-        # array, a few tens of MB over a large window's three arrays a story.
-        self._shingles: list[bytes] = []  # sorted distinct shingle hashes (uint32)
-        self._terms: list[bytes] = []  # sorted distinct content-term ids (int32)
-        self._key_terms: list[bytes] = []  # the rarest terms when indexed: inverted-index keys
+        # Per-story arrays live in pools, one array per field (read back with
+        # :meth:`_shingles_of` and the like; ``self._terms[slot]`` gives a story's term ids as
+        # bytes): a numpy array per story costs ~100 bytes more than its values, and even a
+        # bytes object per story fragments the heap (see :class:`_Pool`).
+        self._shingles = _Pool(np.uint32)  # sorted distinct shingle hashes
+        self._terms = _Pool(np.int32)  # sorted distinct content-term ids
+        self._key_terms = _Pool(np.int32)  # the rarest terms when indexed: inverted-index keys
         self._clusters: list[str] = []
         self._originals: list[str] = []  # the story it reprints, or its own id
         self._anchors: list[bytes] = []  # ``_anchors`` of a long story, else empty
@@ -898,7 +1001,14 @@ class StoryIndex:
         # Insertion number of each slot: prune removes expired stories oldest first.
         self._sequence: npt.NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)
         self._inserted = 0
-        self._signatures: U32 = np.zeros((capacity, bins), dtype=np.uint32)
+        self._changes = 0  # stories inserted or removed since the last release_free_memory
+        # MinHash signatures are not kept for the whole window (120 values, 480 bytes a
+        # story): the few that are needed again, those of reprint candidates and of removed
+        # stories, are computed from the stored shingles by :meth:`_stored_signatures`, to the
+        # same values. Those of the last _RECENT_SIGNATURES stories indexed are kept in a
+        # ring, since a reprint mostly follows its original within hours.
+        self._recent_signatures: U32 = np.zeros((_RECENT_SIGNATURES, bins), dtype=np.uint32)
+        self._recent_sequence = np.full(_RECENT_SIGNATURES, -1, dtype=np.int64)  # whose row
         # Band key -> slots: numpy arrays, not a dict of ~4 million entries (40 per story),
         # which took most of the index's memory and which every full collection walked.
         self._bands = _BandIndex()
@@ -1253,7 +1363,7 @@ class StoryIndex:
         # deviations with 120 values), so the exact check is skipped. All signatures are
         # compared in one numpy call.
         min_agreement = int(0.15 * features.signature.size)
-        agreement = (self._signatures[found] == features.signature).sum(axis=1)
+        agreement = (self._stored_signatures(found) == features.signature).sum(axis=1)
         best: int | None = None
         best_score = 0.0
         size_new = features.shingles.size
@@ -1477,17 +1587,36 @@ class StoryIndex:
 
     # ------------------------------------------------------------------------ bookkeeping
 
+    def _stored_signatures(self, slots: Ids) -> U32:
+        """The signatures of the stories in ``slots``, one row each: from the ring of recent
+        ones, or else computed again from their shingles."""
+        sequence = self._sequence[slots]
+        rows = sequence % _RECENT_SIGNATURES
+        signatures: U32 = self._recent_signatures[rows]
+        missing = np.flatnonzero(self._recent_sequence[rows] != sequence)
+        if missing.size:
+            shingles = [self._shingles_of(slot) for slot in slots[missing].tolist()]
+            sizes = [values.size for values in shingles]
+            low: U32 = np.concatenate(shingles)
+            owners = np.repeat(np.arange(len(sizes), dtype=np.uint64), sizes)
+            bounds = [0, *accumulate(sizes)]
+            signatures[missing] = self._signatures_of((owners << np.uint64(32)) | low, low, bounds)
+        return signatures
+
     def _shingles_of(self, slot: int) -> U32:
         """The sorted distinct shingle hashes of the story in ``slot``."""
-        return np.frombuffer(self._shingles[slot], dtype=np.uint32)
+        shingles: U32 = self._shingles.values(slot)
+        return shingles
 
     def _terms_of(self, slot: int) -> TermIds:
         """The sorted distinct content-term ids of the story in ``slot``."""
-        return np.frombuffer(self._terms[slot], dtype=np.int32)
+        terms: TermIds = self._terms.values(slot)
+        return terms
 
     def _key_terms_of(self, slot: int) -> TermIds:
         """The inverted-index keys of the story in ``slot``."""
-        return np.frombuffer(self._key_terms[slot], dtype=np.int32)
+        key_terms: TermIds = self._key_terms.values(slot)
+        return key_terms
 
     def _effective_time(self, published: datetime | None) -> float | None:
         if published is not None:
@@ -1522,9 +1651,6 @@ class StoryIndex:
         if self._free_slots:
             slot = self._free_slots.pop()
             self._story_ids[slot] = story_id
-            self._shingles[slot] = features.shingles.tobytes()
-            self._terms[slot] = features.terms.tobytes()
-            self._key_terms[slot] = features.key_terms.tobytes()
             self._clusters[slot] = cluster
             self._originals[slot] = original or story_id
             self._anchors[slot] = features.anchors
@@ -1533,19 +1659,25 @@ class StoryIndex:
             if slot == self._times.size:
                 self._grow()
             self._story_ids.append(story_id)
-            self._shingles.append(features.shingles.tobytes())
-            self._terms.append(features.terms.tobytes())
-            self._key_terms.append(features.key_terms.tobytes())
             self._clusters.append(cluster)
             self._originals.append(original or story_id)
             self._anchors.append(features.anchors)
+        self._shingles.store(slot, features.shingles)
+        self._terms.store(slot, features.terms)
+        self._key_terms.store(slot, features.key_terms)
         self._slot_of[story_id] = slot
         self._times[slot] = np.nan if when is None else when
         self._story_weights[slot] = features.total_weight
         self._story_squares[slot] = features.total_square
-        self._signatures[slot] = features.signature
         self._sequence[slot] = self._inserted
+        ring = self._inserted % _RECENT_SIGNATURES
+        self._recent_signatures[ring] = features.signature
+        self._recent_sequence[ring] = self._inserted
         self._inserted += 1
+        self._changes += 1
+        if self._changes >= _TRIM_EVERY:
+            self._changes = 0
+            release_free_memory()
         if features.shingles.size:
             # Converted by :meth:`_find_reprint`, unless it did not run (a restored story).
             key_list = features.band_list
@@ -1554,7 +1686,8 @@ class StoryIndex:
         for term in features.key_terms.tolist():
             posting = postings.get(term)
             if posting is None:
-                postings[term] = array("q", (slot,))
+                # 32-bit slots: a 100,000-story window has ~1.2 million posting entries.
+                postings[term] = array("i", (slot,))
             else:
                 posting.append(slot)
         # The terms of one story are distinct, so a fancy-indexed increment counts each once.
@@ -1574,24 +1707,25 @@ class StoryIndex:
         self._story_weights = np.resize(self._story_weights, size)
         self._story_squares = np.resize(self._story_squares, size)
         self._sequence = np.resize(self._sequence, size)
-        signatures = np.zeros((size, self._signatures.shape[1]), dtype=np.uint32)
-        signatures[: self._signatures.shape[0]] = self._signatures
-        self._signatures = signatures
 
     def _remove(self, story_id: str) -> None:
         slot = self._slot_of.pop(story_id)
-        has_shingles = bool(self._shingles[slot])
+        has_shingles = bool(self._shingles.sizes[slot])
+        if has_shingles:
+            band_keys = self._band_keys(self._stored_signatures(np.array([slot]))[0])
         terms, key_terms = self._terms_of(slot), self._key_terms_of(slot)
         cluster = self._clusters[slot]
         self._story_ids[slot] = None
-        self._shingles[slot] = self._terms[slot] = self._key_terms[slot] = b""
+        self._shingles.clear(slot)
+        self._terms.clear(slot)
+        self._key_terms.clear(slot)
         self._anchors[slot] = _NO_ANCHORS
         self._clusters[slot] = self._originals[slot] = ""
         self._times[slot] = np.nan
         self._free_slots.append(slot)
+        self._changes += 1
         if has_shingles:
-            keys = self._band_keys(self._signatures[slot])
-            self._bands.remove(keys, keys.tolist(), slot)
+            self._bands.remove(band_keys, band_keys.tolist(), slot)
         for term in key_terms.tolist():
             posting = self._postings.get(term)
             if posting is not None:

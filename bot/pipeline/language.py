@@ -36,9 +36,13 @@ recognition: it does not type the terms and misses lower-case entities.
 from __future__ import annotations
 
 import functools
+import math
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from typing import Any
+
+import numpy as np
 
 from bot.pipeline.query import cyrillic_stem, fold
 from bot.pipeline.text import stop_words, word_set
@@ -96,27 +100,180 @@ _MIN_PROBABILITY = 0.5
 _UNDETERMINED = "und"
 
 
+# A py3langid state's bytes, most recent lowest, with its length in the top byte: see _Detector.
+_LENGTH_SHIFT = np.uint64(56)
+_EMPTY = np.uint64(2**64 - 1)  # an empty slot of _Detector's table: no state is 255 bytes long
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+class _Detector:
+    """py3langid's naive Bayes model, with its byte automaton replaced by a table of suffixes.
+
+    py3langid counts its byte n-gram features by walking an Aho-Corasick automaton over the
+    text's bytes, a 256-entry row of next states per state: 39 MB of transitions (and two
+    Python lists of ~100,000 ints), most of the ~55 MB the loaded model took, for the
+    restricted model's ~9 MB of weights. In an Aho-Corasick automaton the state after any
+    byte is the trie node spelling the longest suffix of the text so far that is a node
+    (``tests/test_language_model.py`` checks it for every transition of the shipped model). So
+    only the bytes each state spells (at most six) are kept, and the state at every position
+    is found by looking up the suffixes ending there with a few vectorised look-ups: the same
+    features in the same order, so the same scores to the bit, from ~8 MB of tables.
+    """
+
+    def __init__(
+        self, nb_ptc: Any, nb_pc: Any, classes: list[str], nextmove: Any, rows: Any, outputs: Any
+    ) -> None:
+        self.ptc = nb_ptc
+        self.pc = nb_pc
+        self.classes = classes
+        first: dict[str, int] = {}
+        # Labels that appear twice (a language in two scripts) are summed into the first.
+        self.alias_pairs = [
+            (first[label], i) for i, label in enumerate(classes) if first.setdefault(label, i) != i
+        ]
+        spelled, lengths = _spellings(
+            np.asarray(nextmove).reshape(-1, 256), np.asarray(rows).astype(np.intp)
+        )
+        state_outputs = np.asarray(outputs, dtype=np.int32)
+        self.root_output = int(state_outputs[0])
+        self.depth = int(lengths.max())
+        # States of one or two bytes: a plain array indexed by the bytes (after 256 for two).
+        self.short_outputs = np.full(256 + 65536, -2, dtype=np.int32)
+        short = (lengths >= 1) & (lengths <= 2)
+        at = np.where(lengths[short] == 2, 256, 0) + spelled[short].astype(np.intp)
+        self.short_outputs[at] = state_outputs[short]
+        # Longer ones in a hash table of buckets as wide as the fullest one, so that a look-up
+        # is one gather and one comparison whatever the key (a binary search of 100,000 keys,
+        # or probing on from a full slot, took several times as long as py3langid's walk).
+        long = np.flatnonzero(lengths > 2)
+        keys = spelled[long] | (lengths[long].astype(np.uint64) << _LENGTH_SHIFT)
+        self.bits = max(int(keys.size / 1.5).bit_length(), 4)
+        slots = self._slots(keys)
+        order = np.argsort(slots, kind="stable")
+        starts = np.searchsorted(slots[order], slots[order])
+        rank = np.arange(keys.size) - starts  # place of each key (in ``order``) in its bucket
+        width = int(rank.max()) + 1 if keys.size else 1
+        self.table_keys = np.full((1 << self.bits, width), _EMPTY, dtype=np.uint64)
+        self.table_outputs = np.full((1 << self.bits, width), -2, dtype=np.int32)
+        self.table_keys[slots[order], rank] = keys[order]
+        self.table_outputs[slots[order], rank] = state_outputs[long][order]
+
+    def _slots(self, keys: Any) -> Any:
+        """The bucket of each key (Fibonacci hashing)."""
+        return ((keys * _GOLDEN) >> np.uint64(64 - self.bits)).astype(np.intp)
+
+    def _outputs_of(self, keys: Any) -> Any:
+        """The output of the state each key spells, -2 for keys that spell no state."""
+        slots = self._slots(keys)
+        found = np.full(keys.size, -2, dtype=np.int32)
+        rows, columns = np.nonzero(self.table_keys[slots] == keys[:, None])
+        found[rows] = self.table_outputs[slots[rows], columns]
+        return found
+
+    def features(self, data: bytes) -> tuple[Any, Any]:
+        """The features the automaton would count in ``data``, in order of first occurrence,
+        and how often each occurs."""
+        size = len(data)
+        if not size:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.intp)
+        values = np.frombuffer(data, dtype=np.uint8).astype(np.uint64)
+        depth = min(self.depth, size)
+        # Row l - 1, column i: the l bytes ending at byte i, most recent lowest (the columns
+        # before l - 1, with fewer bytes before them, are never looked up).
+        suffixes = np.empty((depth, size), dtype=np.uint64)
+        suffixes[0] = values
+        for length in range(2, depth + 1):
+            row = suffixes[length - 1]
+            row[: length - 1] = 0
+            row[length - 1 :] = suffixes[length - 2, length - 2 : -1] << np.uint64(8)
+            row[length - 1 :] |= values[length - 1 :]
+        outputs = np.full((depth, size), -2, dtype=np.int32)
+        outputs[0] = self.short_outputs[suffixes[0].astype(np.intp)]
+        if depth > 1:
+            outputs[1, 1:] = self.short_outputs[256 + suffixes[1, 1:].astype(np.intp)]
+        for length in range(3, depth + 1):
+            # States are prefixes of features, so bytes whose first length - 1 (ending one byte
+            # earlier) spell no state spell none either: only the others are looked up.
+            at = np.flatnonzero(outputs[length - 2, length - 2 : -1] != -2) + (length - 1)
+            tagged = suffixes[length - 1, at] | (np.uint64(length) << _LENGTH_SHIFT)
+            outputs[length - 1, at] = self._outputs_of(tagged)
+        # The state at each byte spells the longest suffix that is a state (the start state,
+        # with nothing, when none is).
+        is_state = outputs[::-1] != -2
+        longest = depth - 1 - is_state.argmax(axis=0)
+        found = np.where(is_state.any(axis=0), outputs[longest, np.arange(size)], self.root_output)
+        found = found[found >= 0]
+        distinct, first, counts = np.unique(found, return_index=True, return_counts=True)
+        order = np.argsort(first)
+        return distinct[order], counts[order]
+
+    def classify(self, text: str) -> tuple[str, float]:
+        """(language, probability), exactly as py3langid's ``classify`` with ``norm_probs``."""
+        if text.isupper():
+            text = text.lower()
+        data = unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
+        features, counts = self.features(data)
+        if features.size:
+            scores = np.log1p(counts.astype(np.float32)) @ self.ptc[features] + self.pc
+        else:
+            scores = np.full(len(self.classes), 0.0, dtype=np.float32)
+        scores *= 1.0 / math.sqrt(len(data) or 1)
+        np.exp(scores - scores.max(), out=scores)
+        scores /= scores.sum()
+        for i, j in self.alias_pairs:
+            scores[i] += scores[j]
+            scores[j] = 0.0
+        best = int(scores.argmax())
+        return self.classes[best], float(scores[best])
+
+
+def _spellings(nextmove: Any, rows: Any) -> tuple[Any, Any]:
+    """The bytes each automaton state spells (most recent lowest) and their number.
+
+    A breadth-first walk from the start state: a state first reached at depth d + 1 from one
+    at depth d spells that state's bytes and the byte of the move, since in an Aho-Corasick
+    automaton only a node's trie parent reaches it with a full-length match.
+    """
+    states = rows.size
+    lengths = np.full(states, -1, dtype=np.int64)
+    spelled = np.zeros(states, dtype=np.uint64)
+    lengths[0] = 0
+    frontier = np.zeros(1, dtype=np.intp)
+    depth = 0
+    while frontier.size:
+        reached = []
+        for start in range(0, frontier.size, 2048):
+            chunk = frontier[start : start + 2048]
+            targets = nextmove[rows[chunk]].astype(np.intp)  # (chunk, 256)
+            new = lengths[targets] == -1
+            source, byte = np.nonzero(new)
+            fresh, first = np.unique(targets[source, byte], return_index=True)
+            lengths[fresh] = depth + 1
+            spelled[fresh] = (spelled[chunk[source[first]]] << np.uint64(8)) | byte[first].astype(
+                np.uint64
+            )
+            reached.append(fresh)
+        frontier = np.concatenate(reached)
+        depth += 1
+    return spelled, lengths
+
+
 @functools.cache
-def _identifier() -> Any:
-    """The py3langid model, loaded once, on first use, and restricted to NEWS_LANGUAGES."""
+def _identifier() -> _Detector:
+    """py3langid's model, loaded once, on first use, restricted to NEWS_LANGUAGES and with its
+    automaton replaced (see :class:`_Detector`); the full model is let go."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     full = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     full.set_languages(list(NEWS_LANGUAGES))
-    # The restriction copies the columns of these languages but keeps the whole model (28 MB
-    # of its ~80) only to allow another restriction later, which never comes here: a new
-    # identifier built from the restricted tables alone lets the whole model go.
-    identifier = LanguageIdentifier(
+    return _Detector(
         full.nb_ptc,
         full.nb_pc,
-        full.nb_classes,
+        list(full.nb_classes),
         full.tk_nextmove,
+        full.tk_row,
         full.tk_output,
-        tk_row=full.tk_row,
-        norm_probs=True,
     )
-    del full
-    return identifier
 
 
 def detect_language(text: str) -> str:

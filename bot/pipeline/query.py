@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, cast
 
 from bot.i18n import N_
+from bot.pipeline.text import english_common_words
 
 __all__ = [
     "EXAMPLE_QUERY",
@@ -386,9 +387,7 @@ def text_tokens(text: str) -> list[str]:
 @functools.cache
 def _common_words() -> frozenset[str]:
     """Keys of very common English words (scikit-learn's stop-word list), built on first use."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(normalize_word(word) for word in ENGLISH_STOP_WORDS)
+    return frozenset(normalize_word(word) for word in english_common_words())
 
 
 def is_common_word(key: str) -> bool:

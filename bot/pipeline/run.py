@@ -32,7 +32,7 @@ from typing import TypeVar
 from bot.alerts import DEFAULT_SUMMARY_CHARS
 from bot.models import Chat, RawStory, Subscription
 from bot.pipeline.classify import TopicModel
-from bot.pipeline.dedup import Fingerprint, StoryIndex
+from bot.pipeline.dedup import Fingerprint, StoryIndex, release_free_memory
 from bot.pipeline.language import detect_language, key_terms
 from bot.pipeline.match import Matcher, MatchResult, StoryFeatures
 from bot.pipeline.policy import story_language_allowed
@@ -119,6 +119,9 @@ class IngestReport:
 _NOT_ALNUM = re.compile(r"[\W_]+")
 # Stories restored into the reprint index per call when catching up with the database.
 _RESTORE_BATCH = 256
+# Catching up with at least this many stories (or compiling as many subscriptions) hands the
+# freed heap back to the system after.
+_RELEASE_AFTER_RESTORING = 1000
 
 
 def content_hash(title: str, text: str) -> str:
@@ -198,6 +201,11 @@ class Pipeline:
         if stories:
             self._last_seen_id = max(self._last_seen_id, max(story.id for story in stories))
         self._last_seen_id = max(self._last_seen_id, story_store.max_story_id(db))
+        if len(stories) >= _RELEASE_AFTER_RESTORING:
+            # The rows just indexed (at start-up every text of the window) are garbage now:
+            # their memory goes back to the system instead of staying in the heap's holes.
+            del stories
+            release_free_memory()
 
     def refresh(self, db: Store) -> None:
         """Bring the reprint index and the compiled subscriptions up to date now, instead of at
@@ -228,6 +236,10 @@ class Pipeline:
         self._compiled = _CompiledSubscriptions(
             version, Matcher.build(queries), Matcher.build(mutes), subscriptions, chats
         )
+        if len(queries) + len(mutes) >= _RELEASE_AFTER_RESTORING:
+            # The parsed queries and the previous index are garbage now (see _catch_up).
+            del queries, mutes
+            release_free_memory()
         return self._compiled
 
     # -- the stages, joined ------------------------------------------------------------------

@@ -24,6 +24,7 @@ from pathlib import Path
 
 __all__ = [
     "STOP_WORD_LANGUAGES",
+    "english_common_words",
     "is_boilerplate_line",
     "normalize_whitespace",
     "split_kicker",
@@ -53,7 +54,18 @@ def stop_words(language: str) -> frozenset[str]:
     base = language.lower().replace("_", "-").split("-", 1)[0]
     if base not in STOP_WORD_LANGUAGES:
         return frozenset()
-    text = (_STOP_WORD_DIR / f"{base}.txt").read_text(encoding="utf-8")
+    return _read_word_list(f"{base}.txt")
+
+
+@functools.cache
+def english_common_words() -> frozenset[str]:
+    """scikit-learn's English stop words (``bot/data/stopwords/english_common.txt``), read on
+    first use: the same list without importing scikit-learn, which costs ~75 MB of memory."""
+    return _read_word_list("english_common.txt")
+
+
+def _read_word_list(name: str) -> frozenset[str]:
+    text = (_STOP_WORD_DIR / name).read_text(encoding="utf-8")
     return frozenset(
         word for line in text.splitlines() for word in line.split("#", 1)[0].lower().split()
     )
