@@ -206,6 +206,8 @@ def split_run_on_headline(line: str, context: str = "") -> tuple[str, str] | Non
             and seam + 1 < len(tokens)
             and _capitalised(tokens[seam + 1])
             and whole.count(f" {tokens[seam]} {_bare(tokens[seam + 1])}") > 1
+            # A lede that opens with the name its story repeats ("South Korea's ...").
+            and (_opens_sentence(tokens[seam], whole) or not _name_led_lede(tokens, seam))
         ):
             score = None
         if score is not None and (best is None or score > best[0]):
@@ -241,7 +243,7 @@ def _seam_score(tokens: Sequence[str], seam: int, whole: str) -> float | None:
         and _bare(word).lower() in head_names
         and _bare(last).lower() not in _SPEECH_VERBS
     )
-    if not echo_start and not _opens_sentence(word, whole):
+    if not echo_start and not _opens_sentence(word, whole) and not _name_led_lede(tokens, seam):
         return None
     if _capitalised(last) and _bare(word).lower() not in _STRONG_OPENERS:
         return None  # Inside a run of capitals ("Cairn Energy"), only a plain opener parts.
@@ -272,6 +274,54 @@ def _seam_score(tokens: Sequence[str], seam: int, whole: str) -> float | None:
         return None
     strong = 1.0 if _bare(word).lower() in _STRONG_OPENERS else 0.0
     return 1.0 + strong + 0.5 * min(echoed, 3) - 0.02 * seam
+
+
+_LEDE_SUBJECT_WORDS = 8
+_SUBJECT_LINKS = word_set("of the")
+_PARTICLES = word_set("up down out off back away over around along ahead")
+
+
+def _name_led_lede(tokens: Sequence[str], seam: int) -> bool:
+    """Whether a lede that opens with a name starts at ``seam``: "... comeback Leicester wing
+    Austin Healey hopes to ...", "... firm rescued South Korea's largest card firm has ...".
+
+    A name is no sentence opener, so such a seam needs other proof: the headline ends on a
+    lower-case content word, and the lede's subject (the words up to its first lower-case
+    verb, nouns and names only) names again a word of the headline, as a lede restates its
+    headline's subject. Inside one sentence a capitalised object ("beat Rovers", "told
+    Reuters") is not followed by a noun phrase that repeats the words before it and a verb.
+    """
+    bare_last = _bare(tokens[seam - 1])
+    if (
+        seam < _RUN_ON_MIN_WORDS
+        or not bare_last[:1].islower()
+        or bare_last.lower() in _SPEECH_VERBS
+        or bare_last.lower() in _AUXILIARIES
+        or bare_last.lower() in _PARTICLES  # "Stam spices up | Man Utd ...": a verb's part.
+    ):
+        return False
+    head = {
+        _bare(token).lower().removesuffix("'s").removesuffix("’s")
+        for token in tokens[:seam]
+        if len(_bare(token)) > 2 and _bare(token).lower() not in _FUNCTION_WORDS
+    }
+    subject: list[str] = []
+    for token in tokens[seam : seam + _LEDE_SUBJECT_WORDS + 1]:
+        word = _bare(token)
+        if not word or token[-1:] in ",;:(" or token[:1] in "(\"“'‘":
+            return False  # An aside or a quotation: no plain subject to read.
+        if word[:1].islower():
+            lowered = word.lower()
+            if lowered in _AUXILIARIES or lowered in _SPEECH_VERBS or lowered in _IRREGULAR_PAST:
+                break
+            if lowered.endswith(("s", "ed")) and subject and not lowered.endswith("ss"):
+                break  # "hopes", "says", "averted": the subject's verb.
+            if lowered in _FUNCTION_WORDS and lowered not in _SUBJECT_LINKS:
+                return False
+        subject.append(word.lower().removesuffix("'s").removesuffix("’s"))
+    else:
+        return False  # No verb close after the name: an object, not a subject.
+    return len(subject) >= 1 and bool(head & set(subject[1:] or subject))
 
 
 def _bigrams(tokens: Sequence[str], seam: int) -> set[str]:
@@ -405,7 +455,10 @@ _TIME_PHRASES = re.compile(
     r"|(?:\d{1,2}(?:st|nd|rd|th)?\s+" + _MONTH + r"(?:\s+\d{4})?)"
     r"|(?:(?:earlier|later)\s+(?:this|last|next)\s+(?:week|month|year|morning|weekend))"
     r"|(?:(?:last|this|next)\s+(?:week|month|weekend|night|morning|year)(?!'))"
-    r"|yesterday|overnight|tonight)\b",
+    r"|yesterday|overnight|tonight)\b"
+    # "Sunday's clash", "yesterday's vote": a possessive day names the event; cut, it would
+    # leave a stray "'s" behind.
+    r"(?!['’]\w)",
     re.IGNORECASE,
 )
 _ATTRIBUTION_TAIL = re.compile(

@@ -1348,6 +1348,36 @@ def _windowed_story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]
     return starts, headlines
 
 
+def _join_lone_headlines(
+    lines: Sequence[_Line], starts: list[int], headlines: set[int]
+) -> list[int]:
+    """``starts`` without those that leave a headline standing alone before its own story.
+
+    A page pasted as text sets its headline off by a blank line (and a byline or a date,
+    dropped as furniture), then runs its paragraphs without blank lines: read as blocks, the
+    headline is a story of one line with no text, and the story after it gets a title
+    written from its lede. A one-line story that is shaped like a headline, is followed by
+    a story that opens with a sentence rather than its own headline, and shares words with
+    that sentence is that story's headline. A teaser cut mid-sentence shares no words with
+    the next teaser, so a list of them is left alone.
+    """
+    kept: list[int] = []
+    for start in starts:
+        if (
+            kept
+            and start not in headlines
+            and kept[-1] == start - 1
+            and not (lines[start].open_ended and _headline_shaped(lines[start]))
+            and lines[start - 1].open_ended
+            and _headline_shaped(lines[start - 1])
+            and _content_words(lines[start - 1].text) & _content_words(lines[start].text)
+        ):
+            headlines.add(kept[-1])
+            continue
+        kept.append(start)
+    return kept
+
+
 def split_dump_spans(text: str) -> list[tuple[int, Segment]]:
     """Like :func:`split_dump`, with the index (in ``text.splitlines()``) of each story's start.
 
@@ -1356,6 +1386,7 @@ def split_dump_spans(text: str) -> list[tuple[int, Segment]]:
     """
     lines = _read_lines(text)
     starts, headlines = _windowed_story_starts(lines)
+    starts = _join_lone_headlines(lines, starts, headlines)
     spans: list[tuple[int, Segment]] = []
     for number, start in enumerate(starts):
         end = starts[number + 1] if number + 1 < len(starts) else len(lines)

@@ -304,6 +304,8 @@ _SHORT_LINE_PATTERNS = [
     r"(?:download|get) (?:our|the) (?:free )?app\b",
     r"listen to (?:this|the) (?:article|story)\b",
     r"skip to (?:main )?content\b",
+    # A site's account and search links, each alone on its line.
+    r"(?:(?:sign|log) ?(?:in|out|on)|my account|search|menu)\s*$",
     r"story continues (?:below|after)\b",
     r"(?:advertisement|advertising|sponsored(?: content)?|promoted(?: content)?|ad)\s*$",
     # Newsletter and site footers.
@@ -315,6 +317,9 @@ _SHORT_LINE_PATTERNS = [
     r"contact us|about us|all rights reserved)",
     r"(?:reporting|additional reporting|writing|editing|compiled|produced) by\b",
     r"(?:last )?(?:updated|published|posted)\s*(?:on|at|:)?\s*\d",
+    # A newsletter's greeting: "Good morning. Here is what you need to know today."
+    r"good (?:morning|afternoon|evening|day)\s*[,.!:]"
+    r"(?:\s*(?:here(?:'s|’s| is| are)|this is) (?:what|your|the)\b[^.!?]{0,80}[.!:]?)?\s*$",
     # The same furniture in German, Spanish, French, Portuguese, Italian and Russian feeds.
     r"weiterlesen\b|mehr (?:lesen|zum thema|dazu|erfahren|infos)\b|lesen sie (?:auch|mehr|hier"
     r"|weiter)\b|zum (?:artikel|beitrag|video)\b|hier (?:klicken|geht'?s zu)\b|anzeige\s*$|werbung\s*$"
@@ -428,6 +433,7 @@ _TRIGGER_WORDS = word_set(
     shutterstock alamy bloomberg nyt the associated agence press copyright read see find learn
     click tap continue keep related more also recommended trending most top editor's watch
     listen share tweet email print follow like join sign subscribe register download get skip
+    good log login logout signin my search menu
     story advertisement advertising sponsored promoted ad unsubscribe manage update you
     forwarded view was if privacy terms cookie contact about all reporting additional writing
     editing compiled produced last updated published posted
@@ -439,6 +445,11 @@ _TRIGGER_WORDS = word_set(
     pubblicità seguici condividi читать читайте подробнее подписывайтесь подпишитесь реклама
     поделиться фото источник обсуждение
     """
+)
+# A site's menu pasted as one line: "Home | World | Business | Sport", "News • Sport • Weather";
+# items of one to three words, so that a line of news items run together is not one.
+_MENU_LINE_RE = re.compile(
+    r"^(?:[^\s|•·.!?]+(?: [^\s|•·.!?]+){0,2}\s?[|•·]\s?){2,}[^\s|•·.!?]+(?: [^\s|•·.!?]+){0,2}$"
 )
 _CREDIT_MARKERS = ("getty", "shutterstock", "ap photo", "reuters/", "rights reserved")
 _WORDS = re.compile(r"\w+")
@@ -459,12 +470,17 @@ def is_boilerplate_line(line: str) -> bool:
     if not any(ch.isalnum() for ch in stripped):
         return True  # Rules and ornaments: "* * *", "———".
     if (
-        "appeared first" in stripped or "ookie" in stripped or "OOKIE" in stripped
-    ) and _FOOTER_RE.match(stripped):
-        return "appeared first" in stripped or bool(_COOKIE_NOTICE.search(stripped))
+        ("appeared first" in stripped or "ookie" in stripped or "OOKIE" in stripped)
+        and _FOOTER_RE.match(stripped)
+        and ("appeared first" in stripped or _COOKIE_NOTICE.search(stripped))
+    ):
+        return True
+    # A line not a cookie notice ("Cookie settings") still meets the short-line patterns.
     if len(stripped) > _SHORT_LINE_LIMIT:
         return False
     if stripped[-1] == ")" and _CAPTION_RE.match(stripped):
+        return True
+    if ("|" in stripped or "•" in stripped or "·" in stripped) and _MENU_LINE_RE.match(stripped):
         return True
     lowered = stripped.lower()
     # Cheap screens first: the patterns are long alternations and most lines are prose.

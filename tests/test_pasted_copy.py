@@ -1,0 +1,151 @@
+"""Copy as people paste it: pages saved as text, newsletters, headlines run into ledes.
+
+Each test reproduces a layout or a wording met in real copy (the text here is invented) that
+once came out wrong: a headline split from its own story, a site's menu or greeting stored as
+a story, a headline run into a lede that opens with a name, a possessive day cut to "'s".
+"""
+
+from __future__ import annotations
+
+from bot.pipeline.headline import split_run_on_headline, write_headline
+from bot.pipeline.segment import split_dump
+from bot.pipeline.text import is_boilerplate_line
+
+PAGE = """Home | World | Business | Sport | Tech
+Skip to content
+Sign in
+
+Quake kills 41 in Veldra
+By Staff Reporter
+Published 3 March 2025
+
+A magnitude 6.8 earthquake struck the hill town of Veldra on Monday, killing at least 41 people.
+Rescue teams worked through the night to reach villages cut off by landslides.
+Share this article
+
+Former mayor Varga jailed for nine years
+By Staff Reporter
+Published 3 March 2025
+
+A court in Harlow Bay jailed former mayor Jon Varga for nine years for taking bribes.
+Varga, who denied the charges, plans to appeal, his lawyer said.
+
+Cookie settings
+Privacy policy | Terms of use
+"""
+
+
+def test_page_saved_as_text_keeps_each_headline_with_its_story() -> None:
+    """Headline, byline and date, a blank line, then paragraphs without blank lines."""
+    segments = split_dump(PAGE)
+    assert [segment.title for segment in segments] == [
+        "Quake kills 41 in Veldra",
+        "Former mayor Varga jailed for nine years",
+    ]
+    assert segments[0].text.startswith("A magnitude 6.8 earthquake")
+    assert "Rescue teams" in segments[0].text
+    assert segments[1].text.startswith("A court in Harlow Bay")
+
+
+def test_headline_set_off_by_a_blank_line_without_byline() -> None:
+    text = (
+        "Quake kills 41 in Veldra\n\n"
+        "A magnitude 6.8 earthquake struck Veldra on Monday, killing at least 41 people.\n"
+        "Rescue teams worked through the night.\n\n"
+        "Ferry strike halts crossings to Harlow Bay\n\n"
+        "Crews on the Harlow Bay ferry walked out on Tuesday over pay, halting every crossing.\n"
+        "The operator said talks would resume on Friday.\n"
+    )
+    assert [segment.title for segment in split_dump(text)] == [
+        "Quake kills 41 in Veldra",
+        "Ferry strike halts crossings to Harlow Bay",
+    ]
+
+
+def test_teasers_cut_mid_sentence_are_not_joined() -> None:
+    """A line cut off that shares no words with the next is a teaser, not a headline."""
+    text = (
+        "Lumen Systems denied on Thursday a report that it planned to close its plant\n\n"
+        "A magnitude 6.8 earthquake struck Veldra on Monday, killing at least 41 people.\n"
+        "Rescue teams worked through the night.\n\n"
+        "Harlow Bay ferry crews walked out on Tuesday over pay, halting every crossing to the\n\n"
+        "The operator said talks would resume on Friday.\n"
+    )
+    assert len(split_dump(text)) == 4
+
+
+def test_site_furniture_lines_are_boilerplate() -> None:
+    for line in (
+        "Home | World | Business | Sport | Tech",
+        "News • Sport • Weather",
+        "Cookie settings",
+        "Sign in",
+        "Log out",
+        "Good morning. Here is what you need to know today.",
+    ):
+        assert is_boilerplate_line(line), line
+    for line in (
+        "Shares rose 3 per cent | Bonds fell | Oil steady",
+        "Good Morning Britain presenter quits after on-air row",
+        "Google to phase out third-party cookies in Chrome",
+        "Search for missing climbers called off",
+    ):
+        assert not is_boilerplate_line(line), line
+
+
+def test_newsletter_greeting_is_no_story() -> None:
+    text = (
+        "Good morning. Here is what you need to know today.\n\n"
+        "Quake kills 41 in Veldra\n"
+        "A magnitude 6.8 earthquake struck Veldra on Monday, killing at least 41 people.\n"
+        "Read more »\n\n"
+        "Ferry strike halts crossings\n"
+        "Crews on the Harlow Bay ferry walked out on Tuesday over pay.\n"
+        "Read more »\n"
+    )
+    titles = [segment.title for segment in split_dump(text)]
+    assert titles == ["Quake kills 41 in Veldra", "Ferry strike halts crossings"]
+
+
+def test_run_on_headline_before_a_lede_that_opens_with_a_name() -> None:
+    """One story per line, the headline run into a lede whose subject restates it."""
+    cases = [
+        (
+            "Okafor targets national comeback Harlow wing Dayo Okafor hopes to use the "
+            "return derby with Rovers as a springboard to a recall for the spring series.",
+            "Okafor targets national comeback",
+        ),
+        (
+            "Veldran card firm rescued Veldra's largest card firm has averted collapse "
+            "after a bail-out by its creditors and its former parent group.",
+            "Veldran card firm rescued",
+        ),
+        (
+            "Mensah spices up Rovers encounter City defender Kofi Mensah says Rovers made "
+            "a mistake by selling him two years ago to their local rivals.",
+            "Mensah spices up Rovers encounter",
+        ),
+    ]
+    for line, headline in cases:
+        split = split_run_on_headline(line)
+        assert split is not None, line
+        assert split[0] == headline
+
+
+def test_sentence_with_a_named_object_is_not_split() -> None:
+    for line in (
+        "Rovers signed Adeyemi from City on Friday in a record deal worth 20 million pounds.",
+        "Police in Veldra arrested Mayor Jon Varga after Veldra police found cash in his office.",
+        "Harlow beat Rovers 2-1 at home as Rovers fans left early in the rain on Saturday.",
+        "The company told Reuters its chief executive would step down at the end of the year.",
+    ):
+        assert split_run_on_headline(line) is None, line
+
+
+def test_possessive_day_stays_in_the_headline() -> None:
+    title = write_headline(
+        "Harlow wing Dayo Okafor hopes to use Sunday's return derby with Rovers as a "
+        "springboard to a recall for the spring series."
+    )
+    assert "'s" not in title.replace("Sunday's", "")
+    assert " 's" not in title
