@@ -149,3 +149,60 @@ def test_possessive_day_stays_in_the_headline() -> None:
     )
     assert "'s" not in title.replace("Sunday's", "")
     assert " 's" not in title
+
+
+def test_aside_between_speaker_and_said_is_dropped() -> None:
+    """The headline says who spoke and what, not the speaker's name alone."""
+    title = write_headline(
+        "Harlow County Sheriff Ben Osei, in western Veldra, said cattle thefts have doubled "
+        "this year, costing farmers millions."
+    )
+    assert title.startswith("Harlow County Sheriff Ben Osei says cattle thefts")
+    title = write_headline(
+        "Harlow Bay Police Chief Anna Berg, speaking in Veldra, said crime in the city fell "
+        "sharply last year, a first in a decade."
+    )
+    assert title.startswith("Anna Berg says crime in city fell sharply")
+
+
+def test_dummy_it_is_not_replaced_by_a_name() -> None:
+    story = (
+        "It was unclear if other coastal towns would take similar action. "
+        "Officials in Veldra and Harlow Bay said they had no plans to join the suit."
+    )
+    title = write_headline(story)
+    assert title.startswith("It was unclear"), title
+
+
+def test_quotation_or_transitive_verb_is_no_run_on_headline() -> None:
+    assert (
+        split_run_on_headline(
+            '"We will not back down on this one," Harlow Bay Mayor Jon Varga said at a news '
+            "conference in Veldra on Monday."
+        )
+        is None
+    )
+    assert (
+        split_run_on_headline(
+            "Veldra Gov. Ana Ruiz told The Harlow Post she spoke with officials from both "
+            "provinces about their concerns."
+        )
+        is None
+    )
+
+
+def test_long_headline_line_is_shortened_at_a_clause() -> None:
+    """A headline line longer than an alert's title limit is compressed, never cut mid-word."""
+    headline = (
+        "A powerful magnitude 6.1 earthquake struck the remote northern province of Veldra "
+        "with no tsunami warning issued"
+    )
+    text = (
+        f"{headline}\n"
+        "A strong earthquake struck the northern province of Veldra on Tuesday, the "
+        "geological survey said, sending people running into the streets in panic.\n"
+    )
+    (segment,) = split_dump(text)
+    assert len(segment.title) <= 90
+    assert segment.title.startswith("Powerful magnitude 6.1 earthquake struck")
+    assert segment.title.split()[-1] in headline.split()  # Ends on a whole word of it.

@@ -91,6 +91,7 @@ _STRONG_OPENERS = word_set(
     firefighters residents witnesses investigators prosecutors
     """
 )
+_NEEDS_OBJECT = word_set("told tells tell asked asks urged urges informed informs")
 _SPEECH_VERBS = word_set("said says say told tells asked asks warned warns added adds")
 _MONTHS_AND_DAYS = word_set(
     """
@@ -226,8 +227,10 @@ def _seam_score(tokens: Sequence[str], seam: int, whole: str) -> float | None:
     last, word = tokens[seam - 1], tokens[seam]
     if not _capitalised(word) or word[:1] in "(":
         return None
-    if last[-1:] in ".,;:!?-–—…&/" or _bare(last).lower() in _FUNCTION_WORDS:
-        return None
+    if last.rstrip("\"'”’»")[-1:] in ".,;:!?-–—…&/" or _bare(last).lower() in _FUNCTION_WORDS:
+        return None  # '"... our state," Nebraska's attorney general said': a quotation.
+    if _bare(last).lower() in _NEEDS_OBJECT:
+        return None  # "Governor X told | The Denver Post he ...": the verb needs its object.
     if not _bare(last):
         return None
     head = tokens[:seam]
@@ -510,6 +513,11 @@ _LEADING_ATTRIBUTION = re.compile(
     r"|revealed)(?=\s+that))(?:\s+on\s+\w+)?\s+(?:that\s+)?(?=[\w\"'“])",
     re.IGNORECASE,
 )
+# "Sheriff Mark Overman, in western Nebraska, said ...": an aside between the opening speaker
+# and the speech verb hides the attribution; without it the speaker's words are the news.
+_ASIDE_BEFORE_SPEECH = re.compile(
+    r"^(?P<speaker>[A-Z][^,;]{1,80}?),\s+[^,;\"“]{1,80}?,\s+(?=(?:said|says)\s+(?!that\b)[\w\"“])"
+)
 _PRONOUN_START = re.compile(r"^(?:it|he|she|they)\s+(?=[a-z])", re.IGNORECASE)
 _LEADING_ADVERBIAL = re.compile(
     r"^(?:On|In|At|After|Before|Following|Despite|Amid|As|While|When|With|Since|Earlier"
@@ -555,7 +563,9 @@ _ARTICLE = re.compile(r"(?<![\w'’-])(?:the|a|an)\s+(?=[^\s])")
 _LEADING_ARTICLE = re.compile(r"^(?:The|A|An)\s+(?=\S)")
 # "The former president was ...": a subject that only refers to someone the text names.
 _DESCRIPTOR_SUBJECT = re.compile(
-    r"^(?:(?:The|This|That)\s+)?(?:[A-Za-z0-9][a-z0-9'’-]*\s+)?(?:[a-z0-9][\w'’-]*\s+){0,3}?"
+    r"^(?:(?:The|This|That)\s+)?(?:[A-Za-z0-9][a-z0-9'’-]*\s+)?"
+    # Words that qualify the noun, not a phrase that places it ("crime in the city").
+    r"(?:(?!(?:in|of|at|on|for|from|with|by|to|the|a|an)\s)[a-z0-9][\w'’-]*\s+){0,3}?"
     r"(?:president|prime minister|minister|leader|chancellor|king|queen|prince|pope|chief"
     r"|executive|boss|star|singer|actor|actress|player|striker|coach|manager|champion|firm"
     r"|company|group|giant|maker|bank|carrier|airline|team|club|side|country|nation|state"
@@ -750,11 +760,12 @@ def _speaker_says(speaker: str, verb: str) -> str | None:
         capitals.insert(0, word)
     while capitals and not _capitalised(capitals[0]):
         capitals.pop(0)
-    if not capitals or any(word.lower() in _GENERIC_SPEAKERS for word in capitals):
-        return None
     roles = [index for index, word in enumerate(capitals) if word.lower() in _ROLES]
     if roles and roles[-1] < len(capitals) - 1:
-        capitals = capitals[roles[-1] + 1 :]  # "Secretary Alan Johnson": the person's name.
+        # "Secretary Alan Johnson", "Police Chief Anna Berg": the person's name.
+        capitals = capitals[roles[-1] + 1 :]
+    if not capitals or any(word.lower() in _GENERIC_SPEAKERS for word in capitals):
+        return None
     said = _PRESENT_TENSE.get(verb.lower(), verb.lower())
     last = capitals[-1]
     if said.endswith("s") and last.endswith("s") and not last.endswith("ss") and len(capitals) == 1:
@@ -775,6 +786,7 @@ def _drop_asides(sentence: str, names: Counter[str] | None = None) -> str:
     text = _ACCORDING_TO.sub("", text)
     text = _ATTRIBUTION_TAIL.sub("", text) if len(text.split()) > 6 else text
     text = _LEADING_ADVERBIAL.sub("", text)
+    text = _ASIDE_BEFORE_SPEECH.sub(r"\g<speaker> ", text, count=1)
     lead = _LEADING_ATTRIBUTION.match(text)
     if lead and any(
         word.lower() in _AUXILIARIES or word.endswith("ed")
@@ -892,7 +904,19 @@ def _name_subject(title: str, subject: str | None, names: Counter[str]) -> str:
     match = _DESCRIPTOR_SUBJECT.match(title)
     if match is None or any(names[_bare(word).lower()] for word in match.group(0).split()):
         return title  # "Wales coach ..." names its subject already.
+    if match.group(0) == "It" and _DUMMY_IT.match(title[match.end() :]):
+        return title  # "It was unclear if ...": "it" stands for no one.
     return _tidy(f"{subject} {title[match.end() :]}")
+
+
+# "It was unclear", "it is likely that", "it remains to be seen": an "it" that refers to nothing.
+_DUMMY_IT = re.compile(
+    r"\s+(?:is|was|will be|would be|has been|had been|remains|remained|seems|seemed|appears"
+    r"|appeared|looks|looked|may be|might be|could be)\s+(?:\w+ly\s+)?(?:un)?"
+    r"(?:clear|likely|possible|certain|known|understood|expected|thought|believed|reported"
+    r"|too|not|time|hard|difficult|easy|important|necessary|seen|feared|hoped|said|a|the)\b",
+    re.IGNORECASE,
+)
 
 
 def _lede_sentence(text: str) -> str:

@@ -1292,16 +1292,28 @@ def derive_title(sentence: str, max_chars: int = HEADLINE_MAX_CHARS, context: st
     return write_headline(context or sentence, lede=sentence, max_chars=max_chars)
 
 
+def _fitted(headline: str, text: str) -> str:
+    """``headline`` as it is when it fits an alert's title, else shortened at a clause.
+
+    A deck or a long headline line ("A powerful 6.1-magnitude earthquake struck the
+    province of ... with no tsunami warning issued") would be cut mid-phrase by a chat's
+    title limit; it is compressed like a lede instead.
+    """
+    if len(headline) <= HEADLINE_MAX_CHARS:
+        return headline
+    return write_headline(text, lede=headline) or headline[:HEADLINE_MAX_CHARS]
+
+
 def _make_segment(story: Sequence[_Line], headline: bool) -> Segment:
     body_lines = story[1:] if headline and len(story) > 1 else story
     text = "\n\n".join(line.text for line in body_lines)
     if headline and len(story) > 1:
-        return Segment(title=story[0].text, text=text, title_derived=False)
+        return Segment(title=_fitted(story[0].text, text), text=text, title_derived=False)
     # A headline or deck run into the lede with no full stop is the title, not lede text.
     run_on = split_run_on_headline(story[0].text, "\n\n".join(line.text for line in story[1:]))
     if run_on is not None:
         text = "\n\n".join([run_on[1], *(line.text for line in story[1:])])
-        return Segment(title=run_on[0], text=text, title_derived=False)
+        return Segment(title=_fitted(run_on[0], text), text=text, title_derived=False)
     sentences = split_sentences(story[0].text)
     lede = next(
         (s for s in sentences[:3] if len(s.split()) >= 5), sentences[0] if sentences else ""
