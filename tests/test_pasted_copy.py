@@ -8,7 +8,8 @@ a story, a headline run into a lede that opens with a name, a possessive day cut
 from __future__ import annotations
 
 from bot.pipeline.headline import split_run_on_headline, write_headline
-from bot.pipeline.segment import split_dump
+from bot.pipeline.segment import _paragraphs, split_dump
+from bot.pipeline.summarize import summarize
 from bot.pipeline.text import is_boilerplate_line
 
 PAGE = """Home | World | Business | Sport | Tech
@@ -206,3 +207,83 @@ def test_long_headline_line_is_shortened_at_a_clause() -> None:
     assert len(segment.title) <= 90
     assert segment.title.startswith("Powerful magnitude 6.1 earthquake struck")
     assert segment.title.split()[-1] in headline.split()  # Ends on a whole word of it.
+
+
+WIRE = """QUAKE KILLS 41 IN VELDRA
+VELDRA, March 3 - A magnitude 6.8 earthquake struck the hill
+town of Veldra on Monday, killing at least 41 people and
+injuring hundreds more, provincial officials said.
+    Rescue teams worked through the night to reach villages cut
+off by landslides, the civil defence agency said in a statement.
+ Reuter
+
+FERRY CREWS STRIKE OVER PAY
+HARLOW BAY, March 3 - Crews on the Harlow Bay ferry walked out
+on Tuesday over pay, halting every crossing to the islands.
+ Reuter
+"""
+
+
+def test_hard_wrapped_wire_lines_are_joined_into_sentences() -> None:
+    """Wire copy wraps every 60 characters: the story's text reads as whole sentences."""
+    first = split_dump(WIRE)[0]
+    assert first.title == "QUAKE KILLS 41 IN VELDRA"
+    assert (
+        "struck the hill town of Veldra on Monday, killing at least 41 people and injuring "
+        "hundreds more, provincial officials said." in first.text
+    )
+    summary = summarize(first.title, first.text)
+    assert all(sentence[:1].isupper() for sentence in summary.sentences), summary.sentences
+
+
+def test_short_lines_and_finished_lines_stay_paragraphs() -> None:
+    lines = [
+        "A magnitude 6.8 earthquake struck Veldra on Monday, killing at least 41 people.",
+        "Rescue efforts",
+        "Teams worked through the night to reach villages cut off by landslides",
+        "“We will not stop,” the chief of the civil defence agency told reporters.”",
+        "Roads reopened on Tuesday.",
+    ]
+    assert _paragraphs(lines).split("\n\n") == [
+        lines[0],
+        lines[1],
+        f"{lines[2]} {lines[3]}",  # Long and unfinished: wrapped.
+        lines[4],
+    ]
+
+
+def test_headline_run_into_an_agency_dateline() -> None:
+    line = (
+        "Harlow to Allow Night Ferries WASHINGTON (Reuters) - Ferry operators will be able "
+        "to run night crossings to the islands from next week, regulators said on Friday."
+    )
+    assert split_run_on_headline(line) == (
+        "Harlow to Allow Night Ferries",
+        "WASHINGTON (Reuters) - Ferry operators will be able to run night crossings to the "
+        "islands from next week, regulators said on Friday.",
+    )
+    # A dash inside a sentence after a word in capitals is no dateline.
+    assert (
+        split_run_on_headline(
+            "Rovers beat City 2-1 at home as USA - the visitors - lost again on Saturday in "
+            "the league."
+        )
+        is None
+    )
+
+
+def test_place_and_region_opening_the_lede_leave_the_headline_whole() -> None:
+    title = write_headline(
+        "In Lake Harlow County, Veldra, a manhunt is under way as police seek three men who "
+        "robbed a bank on Monday."
+    )
+    assert not title.startswith("Veldra,"), title
+    assert title.lower().startswith("manhunt")
+
+
+def test_headline_never_ends_on_a_comma() -> None:
+    title = write_headline(
+        "Grid operators said a blackout that hit the capital for two hours on Wednesday "
+        "evening was caused by a fault at a substation, not by a cyber attack."
+    )
+    assert title[-1].isalnum(), title

@@ -136,6 +136,16 @@ _LEDE_MIN_WORDS = 8
 _RUN_ON_SCAN_CHARS = 600
 
 
+# An agency dateline inside a line: "... 'Robo Calls' WASHINGTON (Reuters) - Telemarketers".
+# Its place is in capitals, so an ordinary capitalised word is never taken for one.
+_INLINE_DATELINE = re.compile(
+    r"\s(?=[A-Z][A-Z.'’-]{2,}(?:[ ,]+[A-Z][\w.'’-]*){0,3}"
+    r"(?:,?\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}"
+    r"(?:,\s*\d{4})?)?"
+    r"\s*(?:\([^()]{1,30}\))?\s+(?:-{1,2}|—|–)\s+\S)"
+)
+
+
 def _opens_sentence(token: str, whole: str) -> bool:
     """Whether capitalised ``token`` reads as the first word of a sentence, not a name.
 
@@ -182,6 +192,18 @@ def split_run_on_headline(line: str, context: str = "") -> tuple[str, str] | Non
     tokens = _WORD.findall(line)
     if len(tokens) < _RUN_ON_MIN_WORDS + _LEDE_MIN_WORDS:
         return None
+    dateline = _INLINE_DATELINE.search(line[: _RUN_ON_MAX_CHARS + 60])
+    if dateline is not None:
+        head = line[: dateline.start()].strip()
+        if (
+            _RUN_ON_MIN_WORDS <= len(head.split()) <= _RUN_ON_MAX_WORDS
+            and len(head) <= _RUN_ON_MAX_CHARS
+            and not _TERMINAL.search(head)
+            and _capitalised(head.split()[0])
+            and _bare(head.split()[-1]).lower() not in _FUNCTION_WORDS
+            and head.rstrip("\"'”’»")[-1:] not in ",;:-–—"
+        ):
+            return head, line[dateline.start() :].strip()
     # The first sentence is all that is weighed; a headline and a lede open well within this.
     first_sentence = split_sentences(line[:_RUN_ON_SCAN_CHARS])[0] if line.strip() else ""
     first_count = len(first_sentence.split())
@@ -520,6 +542,8 @@ _ASIDE_BEFORE_SPEECH = re.compile(
 )
 _PRONOUN_START = re.compile(r"^(?:it|he|she|they)\s+(?=[a-z])", re.IGNORECASE)
 _LEADING_ADVERBIAL = re.compile(
+    # "In Lake County, Illinois, a manhunt ...": a place and its region go together.
+    r"^(?:In|At|Near)\s+[^,]{1,60},\s+[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,2},\s+(?=[a-z])|"
     r"^(?:On|In|At|After|Before|Following|Despite|Amid|As|While|When|With|Since|Earlier"
     r"|Later|Last|This|Speaking|Having|Under|During|For the first time|Once|Until|Within"
     r"|Over|Across|Nearly|Almost|More than|Less than)\b[^,]{0,90},\s+(?=\S)"
@@ -607,7 +631,8 @@ def _tidy(text: str) -> str:
         words[-1] = words[-1].rstrip(".")  # "... ATI Technologies Inc.": no stop in a headline.
     while len(words) > 3 and _bare(words[-1]).lower() in _FUNCTION_WORDS:
         words.pop()  # "... on the last": a headline does not end on a function word.
-    return " ".join(words)
+    # What the function words followed goes too: "... at substation, not by" ends "substation".
+    return _DANGLING_END.sub("", " ".join(words)).strip(" ,;")
 
 
 def _ends_well(text: str) -> bool:

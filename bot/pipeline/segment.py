@@ -1304,15 +1304,42 @@ def _fitted(headline: str, text: str) -> str:
     return write_headline(text, lede=headline) or headline[:HEADLINE_MAX_CHARS]
 
 
+# A line this long that stops without punctuation was wrapped, not ended: wire copy and
+# e-mail text break their paragraphs every 60 to 80 characters.
+_WRAPPED_LINE_CHARS = 40
+_SENTENCE_STOP = (".", "!", "?", "…", ":", ";")
+
+
+def _paragraphs(lines: Sequence[str]) -> str:
+    """The story's lines as paragraphs, a hard-wrapped paragraph joined back into one.
+
+    Each line of a dump is a paragraph unless it continues the line before: that line
+    stopped without ending its sentence and either ran long (it was wrapped) or the next
+    one opens in lower case. Kept apart, the pieces of a wrapped sentence would each be
+    read as a sentence of their own ("Comissaria Smith said in its weekly review.").
+    """
+    paragraphs: list[str] = []
+    for line in lines:
+        if paragraphs:
+            previous = paragraphs[-1].rstrip("\"'”’»)] ")
+            if not previous.endswith(_SENTENCE_STOP) and (
+                len(paragraphs[-1].rsplit("\n", 1)[-1]) >= _WRAPPED_LINE_CHARS or line[:1].islower()
+            ):
+                paragraphs[-1] += " " + line
+                continue
+        paragraphs.append(line)
+    return "\n\n".join(paragraphs)
+
+
 def _make_segment(story: Sequence[_Line], headline: bool) -> Segment:
     body_lines = story[1:] if headline and len(story) > 1 else story
-    text = "\n\n".join(line.text for line in body_lines)
+    text = _paragraphs([line.text for line in body_lines])
     if headline and len(story) > 1:
         return Segment(title=_fitted(story[0].text, text), text=text, title_derived=False)
     # A headline or deck run into the lede with no full stop is the title, not lede text.
     run_on = split_run_on_headline(story[0].text, "\n\n".join(line.text for line in story[1:]))
     if run_on is not None:
-        text = "\n\n".join([run_on[1], *(line.text for line in story[1:])])
+        text = _paragraphs([run_on[1], *(line.text for line in story[1:])])
         return Segment(title=_fitted(run_on[0], text), text=text, title_derived=False)
     sentences = split_sentences(story[0].text)
     lede = next(
