@@ -7,10 +7,16 @@ a story, a headline run into a lede that opens with a name, a possessive day cut
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import aiohttp
+
 from bot.pipeline.headline import split_run_on_headline, write_headline
 from bot.pipeline.segment import _paragraphs, split_dump
 from bot.pipeline.summarize import summarize
 from bot.pipeline.text import is_boilerplate_line
+from tests.helpers import make_settings, running_newsbot
 
 PAGE = """Home | World | Business | Sport | Tech
 Skip to content
@@ -287,3 +293,47 @@ def test_headline_never_ends_on_a_comma() -> None:
         "evening was caused by a fault at a substation, not by a cyber attack."
     )
     assert title[-1].isalnum(), title
+
+
+def test_run_on_headline_with_the_acronym_of_the_lede_subject() -> None:
+    line = (
+        "NR pays $2bn to end ferry contract Northland Rail of Veldra is to pay Harlow "
+        "Transit 1.5bn euros to get out of a deal that could have forced it to buy the line."
+    )
+    # The rest of the story writes the name mid-sentence: it is a name, not an opener.
+    rest = "Analysts said Northland Rail had paid too much. The deal left Northland Rail short."
+    split = split_run_on_headline(line, rest)
+    assert split is not None and split[0] == "NR pays $2bn to end ferry contract"
+
+
+def test_summary_never_opens_with_the_tail_of_a_sentence_the_title_was_cut_from() -> None:
+    """A title written from the first sentence matches its start; cutting it off the
+    summary would leave "Harlow Transit 1.5bn euros to get out of ..." as a sentence."""
+    text = (
+        "Northland Rail of Veldra is to pay Harlow Transit 1.5bn euros to get out of a deal "
+        "that could have forced it to buy the line outright. Harlow Transit had sold "
+        "Northland Rail a stake in 2019. Analysts said Harlow Transit had done well."
+    )
+    title = "Northland Rail of Veldra is to pay"
+    summary = summarize(title, text)
+    assert not summary.text.startswith("Harlow Transit 1.5bn"), summary.text
+    assert split_run_on_headline(text) is None
+
+
+async def test_ingest_accepts_json_with_a_byte_order_mark(tmp_path: Path) -> None:
+    """Windows tools write UTF-8 JSON with a BOM; the push is stored, not refused."""
+    settings = make_settings(tmp_path, ingest_token="token-123")
+    body = "\ufeff" + json.dumps(
+        {"title": "Ferry strike halts crossings", "text": "Crews walked out on Tuesday."}
+    )
+    async with running_newsbot(settings) as newsbot:
+        assert newsbot.web is not None and newsbot.web.port is not None
+        url = f"http://127.0.0.1:{newsbot.web.port}/ingest"
+        headers = {"Authorization": "Bearer token-123", "Content-Type": "application/json"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, data=body.encode(), headers=headers) as response,
+        ):
+            answer = await response.json()
+    assert response.status == 201, answer
+    assert answer["stories"][0]["title"] == "Ferry strike halts crossings"

@@ -31,6 +31,7 @@ Everything here is pure: no I/O, no state, no transport code.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -91,6 +92,7 @@ _STRONG_OPENERS = word_set(
     firefighters residents witnesses investigators prosecutors
     """
 )
+_MODALS = word_set("will would can could must should may might shall")
 _NEEDS_OBJECT = word_set("told tells tell asked asks urged urges informed informs")
 _SPEECH_VERBS = word_set("said says say told tells asked asks warned warns added adds")
 _MONTHS_AND_DAYS = word_set(
@@ -146,7 +148,7 @@ _INLINE_DATELINE = re.compile(
 )
 
 
-def _opens_sentence(token: str, whole: str) -> bool:
+def opens_sentence(token: str, whole: str) -> bool:
     """Whether capitalised ``token`` reads as the first word of a sentence, not a name.
 
     It does when it is a usual opener, a capitalised compound ("Far-right"), or a word that
@@ -230,7 +232,7 @@ def split_run_on_headline(line: str, context: str = "") -> tuple[str, str] | Non
             and _capitalised(tokens[seam + 1])
             and whole.count(f" {tokens[seam]} {_bare(tokens[seam + 1])}") > 1
             # A lede that opens with the name its story repeats ("South Korea's ...").
-            and (_opens_sentence(tokens[seam], whole) or not _name_led_lede(tokens, seam))
+            and (opens_sentence(tokens[seam], whole) or not _name_led_lede(tokens, seam))
         ):
             score = None
         if score is not None and (best is None or score > best[0]):
@@ -251,6 +253,11 @@ def _seam_score(tokens: Sequence[str], seam: int, whole: str) -> float | None:
         return None
     if last.rstrip("\"'”’»")[-1:] in ".,;:!?-–—…&/" or _bare(last).lower() in _FUNCTION_WORDS:
         return None  # '"... our state," Nebraska's attorney general said': a quotation.
+    before = [_bare(token).lower() for token in tokens[max(0, seam - 3) : seam - 1]]
+    if before[-1:] and (
+        before[-1] in _MODALS or (before[-2:] and before[-1] == "to" and before[0] in _AUXILIARIES)
+    ):
+        return None  # "... is to pay | Fiat 1.55bn euros": a verb waiting for its object.
     if _bare(last).lower() in _NEEDS_OBJECT:
         return None  # "Governor X told | The Denver Post he ...": the verb needs its object.
     if not _bare(last):
@@ -268,7 +275,9 @@ def _seam_score(tokens: Sequence[str], seam: int, whole: str) -> float | None:
         and _bare(word).lower() in head_names
         and _bare(last).lower() not in _SPEECH_VERBS
     )
-    if not echo_start and not _opens_sentence(word, whole) and not _name_led_lede(tokens, seam):
+    # A lede that opens with a name: _name_led_lede has found the headline's subject in it.
+    name_led = not echo_start and not opens_sentence(word, whole)
+    if name_led and not _name_led_lede(tokens, seam):
         return None
     if _capitalised(last) and _bare(word).lower() not in _STRONG_OPENERS:
         return None  # Inside a run of capitals ("Cairn Energy"), only a plain opener parts.
@@ -295,7 +304,7 @@ def _seam_score(tokens: Sequence[str], seam: int, whole: str) -> float | None:
         return score - 0.05 * seam
     # Sentence-case headline or deck: the next word must open a sentence, and the lede should
     # repeat the headline's words.
-    if echoed == 0:
+    if echoed == 0 and not name_led:
         return None
     strong = 1.0 if _bare(word).lower() in _STRONG_OPENERS else 0.0
     return 1.0 + strong + 0.5 * min(echoed, 3) - 0.02 * seam
@@ -323,6 +332,9 @@ def _name_led_lede(tokens: Sequence[str], seam: int) -> bool:
         or bare_last.lower() in _SPEECH_VERBS
         or bare_last.lower() in _AUXILIARIES
         or bare_last.lower() in _PARTICLES  # "Stam spices up | Man Utd ...": a verb's part.
+        # "confirmed that the actress | Reid was ...": a noun that the name goes with.
+        or _bare(tokens[seam - 2]).lower()
+        in {"the", "a", "an", "this", "that", "its", "his", "her"}
     ):
         return False
     head = {
@@ -346,7 +358,12 @@ def _name_led_lede(tokens: Sequence[str], seam: int) -> bool:
         subject.append(word.lower().removesuffix("'s").removesuffix("’s"))
     else:
         return False  # No verb close after the name: an object, not a subject.
-    return len(subject) >= 1 and bool(head & set(subject[1:] or subject))
+    if head & set(subject[1:] or subject):
+        return True
+    # "GM pays ... | General Motors of the US is to pay": the headline's acronym of the name.
+    leading = list(itertools.takewhile(_capitalised, tokens[seam : seam + len(subject)]))
+    acronyms = {_bare(token) for token in tokens[:seam] if _ACRONYM_WORD.fullmatch(_bare(token))}
+    return len(leading) > 1 and _initials(leading) in acronyms
 
 
 def _bigrams(tokens: Sequence[str], seam: int) -> set[str]:
