@@ -12,7 +12,9 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.pipeline.headline import split_run_on_headline, write_headline
+from bot.pipeline.feeds import FeedItem
+from bot.pipeline.headline import fit_title, split_run_on_headline, write_headline
+from bot.pipeline.ingest import stories_from_feed_items
 from bot.pipeline.segment import _paragraphs, split_dump
 from bot.pipeline.summarize import summarize
 from bot.pipeline.text import is_boilerplate_line
@@ -337,3 +339,58 @@ async def test_ingest_accepts_json_with_a_byte_order_mark(tmp_path: Path) -> Non
             answer = await response.json()
     assert response.status == 201, answer
     assert answer["stories"][0]["title"] == "Ferry strike halts crossings"
+
+
+def test_feed_standfirst_lines_are_not_run_into_the_lede() -> None:
+    """A feed's standfirst lines have no full stop; the paragraph after them is long."""
+    text = (
+        "One person who was not aboard the ferry was killed\n"
+        "Two crew members were taken to hospital with minor injuries\n"
+        "A chartered ferry carrying dozens of councillors to a retreat on Harlow Island struck "
+        "a fishing boat south of Veldra on Wednesday, the operator said.\n"
+        "The fishing boat sank within minutes, and its crew of three was rescued."
+    )
+    summary = summarize("Ferry carrying councillors hits fishing boat", text)
+    assert summary.sentences[0].startswith("A chartered ferry"), summary.sentences
+    assert "injuries A" not in summary.text
+
+
+def test_publisher_headlines_fit_an_alert_title() -> None:
+    assert (
+        fit_title("Harbour towns must share the cost of sea walls | Ana Ruiz and Tom Becker")
+        == "Harbour towns must share the cost of sea walls"
+    )
+    assert fit_title("Quake kills 41 | Live updates") == "Quake kills 41 | Live updates"
+    long = (
+        "Rovers sign Adeyemi; Okafor, Mensah and Varga deals go through as the window shuts: "
+        "transfer deadline day – live!"
+    )
+    fitted = fit_title(long)
+    assert len(fitted) <= 90 and long.startswith(fitted.rstrip(".")), fitted
+
+
+def test_feed_items_get_fitted_titles_and_untitled_items_a_written_one() -> None:
+    items = [
+        FeedItem(
+            title="Harbour towns must share the cost of sea walls | Ana Ruiz",
+            text="Ministers said on Monday that harbour towns would pay a third of the cost.",
+            url="https://example.org/a",
+            published=None,
+            guid="a",
+            author=None,
+            is_teaser=False,
+        ),
+        FeedItem(
+            title="",
+            text="A magnitude 6.8 earthquake struck the hill town of Veldra on Monday, "
+            "killing at least 41 people and injuring hundreds more, officials said.",
+            url="https://example.org/b",
+            published=None,
+            guid="b",
+            author=None,
+            is_teaser=False,
+        ),
+    ]
+    first, second = stories_from_feed_items(items, source_name="Example")
+    assert first.title == "Harbour towns must share the cost of sea walls"
+    assert len(second.title) <= 90 and second.title.startswith("Magnitude 6.8 earthquake")

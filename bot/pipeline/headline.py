@@ -1016,6 +1016,29 @@ def write_headline(
     return title[:1].upper() + title[1:]
 
 
+# " | Theodore Roosevelt IV", " | Erica Chenoweth and Jeremy Pressman": a columnist's credit
+# that opinion feeds append to the headline.
+_AUTHOR_CREDIT = re.compile(
+    r"\s+\|\s+(?:[A-Z][\w'’.-]*(?:\s+(?:[A-Z][\w'’.-]*|de|van|von|der|and|&))*\s*)$"
+)
+
+
+def fit_title(title: str, text: str = "", max_chars: int = HEADLINE_MAX_CHARS) -> str:
+    """A publisher's headline made fit for an alert's title.
+
+    An author's credit after a bar is dropped, and a headline longer than ``max_chars`` is
+    compressed from its clauses like a lede (:func:`write_headline`), so no chat cuts it
+    mid-word. A headline that fits is returned as it is.
+    """
+    title = " ".join(title.split())
+    credit = _AUTHOR_CREDIT.search(title)
+    if credit is not None and len(title[: credit.start()].split()) >= 3:
+        title = title[: credit.start()]
+    if len(title) <= max_chars:
+        return title
+    return write_headline(text or title, lede=title, max_chars=max_chars) or title[:max_chars]
+
+
 def _has_name(title: str, names: Counter[str]) -> bool:
     """Whether ``title`` names anyone or anything: a capitalised word past its first, or a
     first word the story writes capitalised mid-sentence."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.models import RawStory
 from bot.pipeline.feeds import FeedItem, looks_like_feed, parse_feed
+from bot.pipeline.headline import fit_title, write_headline
 from bot.pipeline.jsonl import JSONRecordError, loads_record
 from bot.pipeline.segment import split_dump
 
@@ -79,6 +80,8 @@ def story_from_mapping(row: Mapping[str, Any], *, source_name: str = "") -> RawS
     if not title:
         segments = split_dump(text)
         title = segments[0].title if segments else text[:120]
+    else:
+        title = fit_title(title, text)
     return RawStory(
         title=title,
         text=text,
@@ -116,7 +119,8 @@ def stories_from_jsonl(text: str, *, source_name: str = "") -> ParsedInput:
 def stories_from_feed_items(items: Iterable[FeedItem], *, source_name: str) -> list[RawStory]:
     return [
         RawStory(
-            title=item.title or (item.text[:120] if item.text else ""),
+            # A feed item without a title gets one written from its text, never cut mid-word.
+            title=fit_title(item.title, item.text) if item.title else write_headline(item.text),
             text=item.text,
             url=item.url,
             published=item.published,

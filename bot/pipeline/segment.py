@@ -79,7 +79,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bot.pipeline.headline import HEADLINE_MAX_CHARS, split_run_on_headline, write_headline
+from bot.pipeline.headline import (
+    HEADLINE_MAX_CHARS,
+    fit_title,
+    split_run_on_headline,
+    write_headline,
+)
 from bot.pipeline.text import (
     is_boilerplate_line,
     normalize_whitespace,
@@ -1299,9 +1304,7 @@ def _fitted(headline: str, text: str) -> str:
     province of ... with no tsunami warning issued") would be cut mid-phrase by a chat's
     title limit; it is compressed like a lede instead.
     """
-    if len(headline) <= HEADLINE_MAX_CHARS:
-        return headline
-    return write_headline(text, lede=headline) or headline[:HEADLINE_MAX_CHARS]
+    return fit_title(headline, text) if len(headline) > HEADLINE_MAX_CHARS else headline
 
 
 # A line this long that stops without punctuation was wrapped, not ended: wire copy and

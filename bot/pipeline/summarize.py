@@ -218,6 +218,7 @@ def _foreign_tail(paragraphs: list[str]) -> int:
 
 _TERMINAL = (".", "!", "?", "…", ":")
 _ENDS_WITH_URL = re.compile(r"https?://\S+$")
+_UNWRAPPED_LINE = 100
 # Lines shorter than this are list items or headings: prose is never wrapped this narrow.
 _LIST_LINE = 50
 _BULLETS = frozenset(("* ", "- ", "• ", "– ", "· "))
@@ -238,6 +239,11 @@ def _line_paragraphs(paragraph: str) -> list[str]:
         return lines
     ended = sum(line.rstrip("\"'”’»“)] ").endswith(_TERMINAL) for line in lines[:-1])
     if 2 * ended >= len(lines) - 1:
+        return lines
+    # Prose is wrapped narrower than this; a longer line is a paragraph of its own, and the
+    # lines without a full stop around it are a feed's standfirst or deck ("One person was
+    # killed" / "A chartered train ..."), not a sentence wrapped over lines.
+    if max(len(line) for line in lines[:-1]) > _UNWRAPPED_LINE:
         return lines
     # Otherwise a line ends its piece when it ends with a link ("Ver la noticia completa
     # aquí: https://..."), when the next one is a bullet, or when it is a short item of a
