@@ -394,3 +394,26 @@ def test_feed_items_get_fitted_titles_and_untitled_items_a_written_one() -> None
     first, second = stories_from_feed_items(items, source_name="Example")
     assert first.title == "Harbour towns must share the cost of sea walls"
     assert len(second.title) <= 90 and second.title.startswith("Magnitude 6.8 earthquake")
+
+
+def test_comma_of_a_number_closes_no_aside() -> None:
+    title = write_headline(
+        "On Friday, the aide, Ana Ruiz, 31, who has more than 14,000 followers online, wrote "
+        "an open letter to the mayor of Veldra on her own website."
+    )
+    assert "000" not in title or "14,000" in title, title
+    assert "Ruiz000" not in title and "wrote open letter" in title, title
+
+
+def test_run_on_headline_whose_lede_repeats_its_word_capitalised() -> None:
+    line = (
+        "Video phone help for deaf viewers Deaf viewers who prefer to use sign language are "
+        "being given a new video phone service by the Harlow broadcaster."
+    )
+    # The story names a charity "for Deaf Viewers" twice: "Deaf" is also a name's word.
+    rest = (
+        "The Harlow Society for Deaf Viewers welcomed it. A spokesman for the Society for "
+        "Deaf Viewers said more was needed."
+    )
+    split = split_run_on_headline(line, rest)
+    assert split is not None and split[0] == "Video phone help for deaf viewers"

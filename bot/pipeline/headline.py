@@ -270,9 +270,12 @@ def _seam_score(tokens: Sequence[str], seam: int, whole: str) -> float | None:
     head_names = {_bare(t).lower() for t in tokens[1:seam] if _capitalised(t)}
     head_names.add(_bare(tokens[0]).lower())
     # The lede names the headline's subject again: "Parmalat boasts ... profits Parmalat, the".
+    # ... or a word of the headline, capitalised as only a sentence's first word is:
+    # "Video phone help for deaf people Deaf people who prefer ...".
+    head_words = {_bare(t).lower() for t in head if len(_bare(t)) > 3 and not _capitalised(t)}
     echo_start = (
         not _capitalised(last)
-        and _bare(word).lower() in head_names
+        and (_bare(word).lower() in head_names or _bare(word).lower() in head_words)
         and _bare(last).lower() not in _SPEECH_VERBS
     )
     # A lede that opens with a name: _name_led_lede has found the headline's subject in it.
@@ -815,9 +818,15 @@ def _speaker_says(speaker: str, verb: str) -> str | None:
     return f"{' '.join(capitals)} {said}"
 
 
+_THOUSANDS = re.compile(r"(\d),(\d{3})(?!\d)")
+_NUMBER_COMMA = "\ue000"  # A private-use character: no text holds it.
+
+
 def _drop_asides(sentence: str, names: Counter[str] | None = None) -> str:
     """The sentence without what a headline never carries: dateline, asides, attributions."""
-    text = _DATELINE.sub("", sentence)
+    # "14,000": the comma of a number closes no aside (", 31, who has more than 14,").
+    text = _THOUSANDS.sub("\\1" + _NUMBER_COMMA + "\\2", sentence)
+    text = _DATELINE.sub("", text)
     text = _TERMINAL.sub("", text.rstrip())
     speaker = _named_speaker(text) if len(text.split()) > 6 else None
     if speaker is not None:
@@ -864,7 +873,7 @@ def _drop_asides(sentence: str, names: Counter[str] | None = None) -> str:
         ):
             text = text[:1].lower() + text[1:]
         text = f"{speaker[1]} {text}"
-    return _tidy(text)
+    return _tidy(text).replace(_NUMBER_COMMA, ",")
 
 
 def _headline_style(text: str) -> str:
