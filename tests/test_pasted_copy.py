@@ -14,7 +14,7 @@ import aiohttp
 
 from bot.pipeline.feeds import FeedItem
 from bot.pipeline.headline import fit_title, split_run_on_headline, write_headline
-from bot.pipeline.ingest import stories_from_feed_items
+from bot.pipeline.ingest import looks_like_html, parse_document, stories_from_feed_items
 from bot.pipeline.segment import _paragraphs, split_dump
 from bot.pipeline.summarize import summarize
 from bot.pipeline.text import is_boilerplate_line
@@ -417,3 +417,41 @@ def test_run_on_headline_whose_lede_repeats_its_word_capitalised() -> None:
     )
     split = split_run_on_headline(line, rest)
     assert split is not None and split[0] == "Video phone help for deaf viewers"
+
+
+PAGE_HTML = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Harlow News</title>
+<style>body { font: 14px sans-serif }</style><script>var tracking = 1;</script></head>
+<body><nav><a href="/">Home</a> | <a href="/world">World</a></nav>
+<article><h2>Quake kills 41 in Veldra</h2>
+<p>A magnitude 6.8 earthquake struck the hill town of Veldra on Monday, killing at least 41
+people, officials said.</p><p>Rescue teams worked through the night &amp; into Tuesday.</p>
+<a href="/quake">Read more</a></article>
+<article><h2>Ferry strike halts crossings</h2>
+<p>Crews on the Harlow Bay ferry walked out on Tuesday over pay, halting every crossing.</p>
+<a href="/ferry">Read more</a></article>
+<footer>&copy; 2025 Harlow News | Privacy policy</footer></body></html>
+"""
+
+
+def test_web_page_markup_is_read_as_its_text() -> None:
+    """A page saved as HTML (or as .txt with its markup) gives its stories, not its tags."""
+    for name in ("page.html", "page.txt", "page"):
+        parsed = parse_document(PAGE_HTML.encode(), name=name)
+        assert [story.title for story in parsed.stories] == [
+            "Quake kills 41 in Veldra",
+            "Ferry strike halts crossings",
+        ], name
+        for story in parsed.stories:
+            assert "<" not in story.text and "&amp;" not in story.text, story.text
+        assert "into Tuesday" in parsed.stories[0].text
+
+
+def test_wire_tickers_in_angle_brackets_are_no_markup() -> None:
+    text = (
+        "STANDARD OIL <SRD> TO FORM UNIT\n"
+        "CLEVELAND, Feb 26 - Standard Oil <SRD> said it will form a unit.\n"
+    )
+    assert not looks_like_html(text)
+    (story,) = parse_document(text.encode(), name="wire.txt").stories
+    assert "<SRD>" in story.title

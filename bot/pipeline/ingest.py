@@ -1,7 +1,8 @@
 """Turning inputs into :class:`RawStory` lists: text dumps, JSON Lines, feed documents, pushes.
 
 A path's type is decided by its extension first (``.txt``/``.md`` are text dumps even when they
-start with ``<``), by its content only for unknown extensions.
+start with ``<``), by its content only for unknown extensions. A dump that is a web page's
+markup (``.html``, or a page saved as ``.txt``) is read as the page's text.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.models import RawStory
-from bot.pipeline.feeds import FeedItem, looks_like_feed, parse_feed
+from bot.pipeline.feeds import FeedItem, html_to_text, looks_like_feed, parse_feed
 from bot.pipeline.headline import fit_title, write_headline
 from bot.pipeline.jsonl import JSONRecordError, loads_record
 from bot.pipeline.segment import split_dump
@@ -270,6 +271,41 @@ def check_text_field(value: str, field_name: str) -> None:
         )
 
 
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+_HTML_DOCUMENT = re.compile(r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
+_HTML_BLOCK_TAG = re.compile(r"<(?:p|h[1-6]|div|article|section|li|br|td)\b[^<>]{0,200}>", re.I)
+#: Block tags in a text that mark it as a page's markup saved as it is, not as copied text.
+_HTML_MIN_BLOCK_TAGS = 5
+
+
+def looks_like_html(text: str) -> bool:
+    """Whether ``text`` is a web page's markup ("Save page as", a page saved with ``.txt``)
+    rather than text: an HTML document's start, or paragraphs and headings in tags.
+
+    Read as a dump, every tag and entity would end up in the stories' titles and summaries.
+    A few stray angle brackets (wire tickers such as ``<SRD>``) are not markup.
+    """
+    head = text[:_SAMPLE_BYTES]
+    return bool(_HTML_DOCUMENT.match(head)) or (
+        len(_HTML_BLOCK_TAG.findall(head)) >= _HTML_MIN_BLOCK_TAGS
+    )
+
+
+# A page's menus, footers and forms: furniture around the stories, never news.
+_PAGE_FURNITURE = re.compile(r"<(nav|footer|aside|form|menu)\b.*?</\1\s*>", re.I | re.S)
+
+
+def page_text(markup: str) -> str:
+    """The text of a web page's markup, its menus, footers and forms left out."""
+    return html_to_text(_PAGE_FURNITURE.sub("\n", markup))
+
+
+def _dump_text(content: bytes) -> str:
+    """A text dump's text; a web page's markup is converted to its text first."""
+    text = decode_text(content)
+    return page_text(text) if looks_like_html(text) else text
+
+
 def _looks_like_jsonl(text: str) -> bool:
     first = next((line for line in text.splitlines() if line.strip()), "")
     return first.lstrip().startswith("{") and first.rstrip().endswith("}")
@@ -280,8 +316,8 @@ def parse_document(
 ) -> ParsedInput:
     """Read one file's bytes as the kind its extension (then its content) says."""
     suffix = Path(name).suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        return ParsedInput("text", stories_from_dump(decode_text(content), source_name=source_name))
+    if suffix in TEXT_SUFFIXES or suffix in HTML_SUFFIXES:
+        return ParsedInput("text", stories_from_dump(_dump_text(content), source_name=source_name))
     if suffix in JSONL_SUFFIXES:
         return stories_from_jsonl(decode_text(content), source_name=source_name)
     if suffix in FEED_SUFFIXES:
@@ -300,4 +336,6 @@ def parse_document(
             return stories_from_jsonl(text, source_name=source_name)
         except IngestInputError:
             pass  # braces on the first line, but not JSON Lines: read it as text
+    if looks_like_html(text):
+        text = page_text(text)
     return ParsedInput("text", stories_from_dump(text, source_name=source_name))
