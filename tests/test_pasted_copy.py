@@ -17,7 +17,7 @@ from bot.pipeline.headline import fit_title, split_run_on_headline, write_headli
 from bot.pipeline.ingest import looks_like_html, parse_document, stories_from_feed_items
 from bot.pipeline.segment import _paragraphs, split_dump
 from bot.pipeline.summarize import summarize
-from bot.pipeline.text import is_boilerplate_line
+from bot.pipeline.text import is_boilerplate_line, strip_markdown
 from tests.helpers import make_settings, running_newsbot
 
 PAGE = """Home | World | Business | Sport | Tech
@@ -455,3 +455,62 @@ def test_wire_tickers_in_angle_brackets_are_no_markup() -> None:
     assert not looks_like_html(text)
     (story,) = parse_document(text.encode(), name="wire.txt").stories
     assert "<SRD>" in story.title
+
+
+BRIEFING_MD = """# Morning briefing
+
+## Quake kills 41 in Veldra
+
+**A magnitude 6.8 earthquake struck the hill town of Veldra on Monday, killing at least 41.**
+
+Rescue teams worked through the night to reach villages cut off by landslides.
+
+[Read more](https://example.org/quake)
+
+## Ferry strike halts crossings
+
+**Crews on the Harlow Bay ferry walked out on Tuesday over pay, halting every crossing.**
+
+The operator said talks would resume on Friday.
+
+[Read more](https://example.org/ferry)
+"""
+
+
+def test_markdown_briefing_reads_as_plain_text() -> None:
+    stories = parse_document(BRIEFING_MD.encode(), name="brief.md").stories
+    assert [story.title for story in stories] == [
+        "Quake kills 41 in Veldra",
+        "Ferry strike halts crossings",
+    ]
+    for story in stories:
+        assert "**" not in story.text and "](" not in story.text and "#" not in story.text
+    assert stories[0].text.startswith("A magnitude 6.8 earthquake")
+
+
+def test_markdown_marks_only() -> None:
+    assert strip_markdown("#MeToo is trending again") == "#MeToo is trending again"
+    assert strip_markdown("> **Rovers** sign [Adeyemi](https://x.org/a)") == "Rovers sign Adeyemi"
+
+
+def test_briefing_item_with_its_headline_set_off_by_a_dash() -> None:
+    text = (
+        "1) Quake kills 41 in Veldra — A magnitude 6.8 earthquake struck the hill town of "
+        "Veldra on Monday, officials said.\n"
+        "2) Ferry strike halts crossings — Crews on the Harlow Bay ferry walked out on "
+        "Tuesday over pay, halting every crossing.\n"
+    )
+    segments = split_dump(text)
+    assert [segment.title for segment in segments] == [
+        "Quake kills 41 in Veldra",
+        "Ferry strike halts crossings",
+    ]
+    assert segments[0].text.startswith("A magnitude 6.8")
+    # A dash aside inside a sentence sets off no headline.
+    assert (
+        split_run_on_headline(
+            "Rovers beat City 2-1 - Harlow finally won a derby at home - on Saturday in "
+            "front of a full house."
+        )
+        is None
+    )

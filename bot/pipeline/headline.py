@@ -148,6 +148,40 @@ _INLINE_DATELINE = re.compile(
 )
 
 
+_HEADLINE_DASH = re.compile(r"\s[—–-]\s+(?=[\"“‘']?[A-Z])")
+_DETERMINERS = word_set("the a an this that these those its his her their our")
+_ANY_DASH = re.compile(r"\s[—–-]\s")
+_DASHED_HEAD_MAX_WORDS = 14
+
+
+def _dashed_headline(line: str) -> tuple[str, str] | None:
+    """(headline, lede) of a briefing item that sets its headline off with a dash:
+    "Quake kills 41 in Veldra — A magnitude 6.8 earthquake struck ...".
+
+    The headline is a few words with no sentence end; the lede opens with a capital and is a
+    sentence of its own with no second dash in it (a dash aside, "the club - and Stam - by",
+    closes with one).
+    """
+    match = _HEADLINE_DASH.search(line[: _RUN_ON_MAX_CHARS + 3])
+    if match is None:
+        return None
+    head, lede = line[: match.start()].strip(), line[match.end() :].strip()
+    words = head.split()
+    if not (_RUN_ON_MIN_WORDS <= len(words) <= _DASHED_HEAD_MAX_WORDS) or _TERMINAL.search(head):
+        return None
+    if head[-1:] in ",;:" or _bare(words[-1]).lower() in _FUNCTION_WORDS:
+        return None
+    first = split_sentences(lede[:_RUN_ON_SCAN_CHARS])[0] if lede else ""
+    if (
+        len(first.split()) < _LEDE_MIN_WORDS
+        or _ANY_DASH.search(first)
+        or not _has_verb(first)
+        or not _capitalised(words[0])
+    ):
+        return None
+    return head, lede
+
+
 def opens_sentence(token: str, whole: str) -> bool:
     """Whether capitalised ``token`` reads as the first word of a sentence, not a name.
 
@@ -206,6 +240,9 @@ def split_run_on_headline(line: str, context: str = "") -> tuple[str, str] | Non
             and head.rstrip("\"'”’»")[-1:] not in ",;:-–—"
         ):
             return head, line[dateline.start() :].strip()
+    dashed = _dashed_headline(line)
+    if dashed is not None:
+        return dashed
     # The first sentence is all that is weighed; a headline and a lede open well within this.
     first_sentence = split_sentences(line[:_RUN_ON_SCAN_CHARS])[0] if line.strip() else ""
     first_count = len(first_sentence.split())
@@ -336,8 +373,7 @@ def _name_led_lede(tokens: Sequence[str], seam: int) -> bool:
         or bare_last.lower() in _AUXILIARIES
         or bare_last.lower() in _PARTICLES  # "Stam spices up | Man Utd ...": a verb's part.
         # "confirmed that the actress | Reid was ...": a noun that the name goes with.
-        or _bare(tokens[seam - 2]).lower()
-        in {"the", "a", "an", "this", "that", "its", "his", "her"}
+        or _bare(tokens[seam - 2]).lower() in _DETERMINERS
     ):
         return False
     head = {

@@ -20,6 +20,7 @@ from bot.pipeline.feeds import FeedItem, html_to_text, looks_like_feed, parse_fe
 from bot.pipeline.headline import fit_title, write_headline
 from bot.pipeline.jsonl import JSONRecordError, loads_record
 from bot.pipeline.segment import split_dump
+from bot.pipeline.text import strip_markdown
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ def story_from_mapping(row: Mapping[str, Any], *, source_name: str = "") -> RawS
 
 
 def stories_from_dump(text: str, *, source_name: str = "") -> list[RawStory]:
+    text = strip_markdown(text)
     return [
         RawStory(title=seg.title, text=seg.text, source_name=source_name)
         for seg in split_dump(text)

@@ -1335,6 +1335,17 @@ def _paragraphs(lines: Sequence[str]) -> str:
 
 
 def _make_segment(story: Sequence[_Line], headline: bool) -> Segment:
+    if (
+        headline
+        and len(story) > 2
+        and story[1].open_ended
+        and _headline_shaped(story[1])
+        and not _content_words(story[0].text)
+        & set().union(*(_content_words(line.text) for line in story[1:]))
+    ):
+        # "Morning briefing" / "Quake kills 41" / "A magnitude ...": a newsletter's or page's
+        # heading that shares no word with the story is not its headline; the next line is.
+        story = story[1:]
     body_lines = story[1:] if headline and len(story) > 1 else story
     text = _paragraphs([line.text for line in body_lines])
     if headline and len(story) > 1:

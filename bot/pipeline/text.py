@@ -536,3 +536,27 @@ def strip_boilerplate(text: str) -> str:
         if kept:
             kept_blocks.append("\n".join(kept))
     return "\n\n".join(kept_blocks)
+
+
+# --- Markdown -----------------------------------------------------------------------------------
+
+_MD_HEADING = re.compile(r"^[ ]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+_MD_QUOTE = re.compile(r"^[ ]{0,3}>[ ]?", re.MULTILINE)
+_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_MD_LINK = re.compile(r"!?\[([^\]\n]{1,300})\]\((?:https?://|/|#|mailto:)[^)\s]*\)")
+
+
+def strip_markdown(text: str) -> str:
+    """Text pasted from Markdown (a chat, a notes app, a ``.md`` briefing) as plain text.
+
+    Heading marks ("## Quake kills 41"), quote marks, bold ("**A magnitude 6.8 ...**") and
+    links ("[Read more](https://...)", kept as their words) are what a reader does not see;
+    left in, they end up in titles and summaries and hide a headline from the segmenter.
+    A "#hashtag" (no space after the mark) is not a heading.
+    """
+    if not any(mark in text for mark in ("#", ">", "**", "__", "](")):
+        return text
+    text = _MD_HEADING.sub(r"\1", text)
+    text = _MD_QUOTE.sub("", text)
+    text = _MD_STRONG.sub(r"\2", text)
+    return _MD_LINK.sub(r"\1", text)
