@@ -514,3 +514,25 @@ def test_briefing_item_with_its_headline_set_off_by_a_dash() -> None:
         )
         is None
     )
+
+
+def test_agency_credit_after_a_headline_is_dropped() -> None:
+    line = (
+        "New Harlow Athletic Director Sounds Off (AP) AP - One day on the job, and the Harlow "
+        "University athletic director wasted little time saying what she thought."
+    )
+    split = split_run_on_headline(line)
+    assert split is not None and split[0] == "New Harlow Athletic Director Sounds Off"
+    assert fit_title("Veldra recovery stalls as exports fall: OECD (AFP)") == (
+        "Veldra recovery stalls as exports fall: OECD"
+    )
+
+
+def test_run_on_headline_whose_lede_names_the_place_as_an_adjective() -> None:
+    line = (
+        "16 killed in Veldria rebel attack Suspected Veldrian militants killed 16 people in "
+        "the first attack on civilians this year, officials said on Saturday."
+    )
+    rest = "Veldrian officials said. The Suspected Veldrian group denied it."
+    split = split_run_on_headline(line, rest)
+    assert split is not None and split[0] == "16 killed in Veldria rebel attack"

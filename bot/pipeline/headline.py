@@ -149,6 +149,11 @@ _INLINE_DATELINE = re.compile(
 
 
 _HEADLINE_DASH = re.compile(r"\s[—–-]\s+(?=[\"“‘']?[A-Z])")
+# "... Sounds Off (AP) AP", "... fails to yield results: OECD (AFP)": the agency's credit.
+_AGENCY_TAIL = re.compile(
+    r"\s*\((?:AP|AFP|Reuters|UPI|PA|DPA|EFE|ANSA|Xinhua|Kyodo|Yonhap|TASS|SPACE\.com)\)"
+    r"(?:\s+(?:AP|AFP|Reuters|UPI))?\s*$"
+)
 _DETERMINERS = word_set("the a an this that these those its his her their our")
 _ANY_DASH = re.compile(r"\s[—–-]\s")
 _DASHED_HEAD_MAX_WORDS = 14
@@ -166,6 +171,7 @@ def _dashed_headline(line: str) -> tuple[str, str] | None:
     if match is None:
         return None
     head, lede = line[: match.start()].strip(), line[match.end() :].strip()
+    head = _AGENCY_TAIL.sub("", head)
     words = head.split()
     if not (_RUN_ON_MIN_WORDS <= len(words) <= _DASHED_HEAD_MAX_WORDS) or _TERMINAL.search(head):
         return None
@@ -397,7 +403,13 @@ def _name_led_lede(tokens: Sequence[str], seam: int) -> bool:
         subject.append(word.lower().removesuffix("'s").removesuffix("’s"))
     else:
         return False  # No verb close after the name: an object, not a subject.
-    if head & set(subject[1:] or subject):
+    named = set(subject[1:] or subject)
+    if head & named or any(
+        # "Algeria" in the headline, "Algerian militants" in the lede.
+        len(word) > 5 and len(other) > 5 and (word.startswith(other) or other.startswith(word))
+        for word in named
+        for other in head
+    ):
         return True
     # "GM pays ... | General Motors of the US is to pay": the headline's acronym of the name.
     leading = list(itertools.takewhile(_capitalised, tokens[seam : seam + len(subject)]))
@@ -1075,7 +1087,7 @@ def fit_title(title: str, text: str = "", max_chars: int = HEADLINE_MAX_CHARS) -
     compressed from its clauses like a lede (:func:`write_headline`), so no chat cuts it
     mid-word. A headline that fits is returned as it is.
     """
-    title = " ".join(title.split())
+    title = _AGENCY_TAIL.sub("", " ".join(title.split())) or title
     credit = _AUTHOR_CREDIT.search(title)
     if credit is not None and len(title[: credit.start()].split()) >= 3:
         title = title[: credit.start()]
