@@ -79,6 +79,9 @@ async def read_json_body(request: web.Request) -> Any:
     except (UnicodeDecodeError, ValueError) as exc:
         reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
         raise BadBody(f"body is not JSON: it is not valid {charset[:40]} ({reason})") from None
+    # A byte order mark is what Windows tools (PowerShell, Notepad) put before UTF-8 JSON;
+    # RFC 8259 lets a parser ignore it, and refusing it only fails those clients.
+    text = text.removeprefix("\ufeff")
     try:
         return json.loads(text)
     except RecursionError:

@@ -31,6 +31,7 @@ Everything here is pure: no I/O, no state, no transport code.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -91,6 +92,8 @@ _STRONG_OPENERS = word_set(
     firefighters residents witnesses investigators prosecutors
     """
 )
+_MODALS = word_set("will would can could must should may might shall")
+_NEEDS_OBJECT = word_set("told tells tell asked asks urged urges informed informs")
 _SPEECH_VERBS = word_set("said says say told tells asked asks warned warns added adds")
 _MONTHS_AND_DAYS = word_set(
     """
@@ -135,7 +138,57 @@ _LEDE_MIN_WORDS = 8
 _RUN_ON_SCAN_CHARS = 600
 
 
-def _opens_sentence(token: str, whole: str) -> bool:
+# An agency dateline inside a line: "... 'Robo Calls' WASHINGTON (Reuters) - Telemarketers".
+# Its place is in capitals, so an ordinary capitalised word is never taken for one.
+_INLINE_DATELINE = re.compile(
+    r"\s(?=[A-Z][A-Z.'’-]{2,}(?:[ ,]+[A-Z][\w.'’-]*){0,3}"
+    r"(?:,?\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}"
+    r"(?:,\s*\d{4})?)?"
+    r"\s*(?:\([^()]{1,30}\))?\s+(?:-{1,2}|—|–)\s+\S)"
+)
+
+
+_HEADLINE_DASH = re.compile(r"\s[—–-]\s+(?=[\"“‘']?[A-Z])")
+# "... Sounds Off (AP) AP", "... fails to yield results: OECD (AFP)": the agency's credit.
+_AGENCY_TAIL = re.compile(
+    r"\s*\((?:AP|AFP|Reuters|UPI|PA|DPA|EFE|ANSA|Xinhua|Kyodo|Yonhap|TASS|SPACE\.com)\)"
+    r"(?:\s+(?:AP|AFP|Reuters|UPI))?\s*$"
+)
+_DETERMINERS = word_set("the a an this that these those its his her their our")
+_ANY_DASH = re.compile(r"\s[—–-]\s")
+_DASHED_HEAD_MAX_WORDS = 14
+
+
+def _dashed_headline(line: str) -> tuple[str, str] | None:
+    """(headline, lede) of a briefing item that sets its headline off with a dash:
+    "Quake kills 41 in Veldra — A magnitude 6.8 earthquake struck ...".
+
+    The headline is a few words with no sentence end; the lede opens with a capital and is a
+    sentence of its own with no second dash in it (a dash aside, "the club - and Stam - by",
+    closes with one).
+    """
+    match = _HEADLINE_DASH.search(line[: _RUN_ON_MAX_CHARS + 3])
+    if match is None:
+        return None
+    head, lede = line[: match.start()].strip(), line[match.end() :].strip()
+    head = _AGENCY_TAIL.sub("", head)
+    words = head.split()
+    if not (_RUN_ON_MIN_WORDS <= len(words) <= _DASHED_HEAD_MAX_WORDS) or _TERMINAL.search(head):
+        return None
+    if head[-1:] in ",;:" or _bare(words[-1]).lower() in _FUNCTION_WORDS:
+        return None
+    first = split_sentences(lede[:_RUN_ON_SCAN_CHARS])[0] if lede else ""
+    if (
+        len(first.split()) < _LEDE_MIN_WORDS
+        or _ANY_DASH.search(first)
+        or not _has_verb(first)
+        or not _capitalised(words[0])
+    ):
+        return None
+    return head, lede
+
+
+def opens_sentence(token: str, whole: str) -> bool:
     """Whether capitalised ``token`` reads as the first word of a sentence, not a name.
 
     It does when it is a usual opener, a capitalised compound ("Far-right"), or a word that
@@ -181,6 +234,21 @@ def split_run_on_headline(line: str, context: str = "") -> tuple[str, str] | Non
     tokens = _WORD.findall(line)
     if len(tokens) < _RUN_ON_MIN_WORDS + _LEDE_MIN_WORDS:
         return None
+    dateline = _INLINE_DATELINE.search(line[: _RUN_ON_MAX_CHARS + 60])
+    if dateline is not None:
+        head = line[: dateline.start()].strip()
+        if (
+            _RUN_ON_MIN_WORDS <= len(head.split()) <= _RUN_ON_MAX_WORDS
+            and len(head) <= _RUN_ON_MAX_CHARS
+            and not _TERMINAL.search(head)
+            and _capitalised(head.split()[0])
+            and _bare(head.split()[-1]).lower() not in _FUNCTION_WORDS
+            and head.rstrip("\"'”’»")[-1:] not in ",;:-–—"
+        ):
+            return head, line[dateline.start() :].strip()
+    dashed = _dashed_headline(line)
+    if dashed is not None:
+        return dashed
     # The first sentence is all that is weighed; a headline and a lede open well within this.
     first_sentence = split_sentences(line[:_RUN_ON_SCAN_CHARS])[0] if line.strip() else ""
     first_count = len(first_sentence.split())
@@ -206,6 +274,8 @@ def split_run_on_headline(line: str, context: str = "") -> tuple[str, str] | Non
             and seam + 1 < len(tokens)
             and _capitalised(tokens[seam + 1])
             and whole.count(f" {tokens[seam]} {_bare(tokens[seam + 1])}") > 1
+            # A lede that opens with the name its story repeats ("South Korea's ...").
+            and (opens_sentence(tokens[seam], whole) or not _name_led_lede(tokens, seam))
         ):
             score = None
         if score is not None and (best is None or score > best[0]):
@@ -224,8 +294,15 @@ def _seam_score(tokens: Sequence[str], seam: int, whole: str) -> float | None:
     last, word = tokens[seam - 1], tokens[seam]
     if not _capitalised(word) or word[:1] in "(":
         return None
-    if last[-1:] in ".,;:!?-–—…&/" or _bare(last).lower() in _FUNCTION_WORDS:
-        return None
+    if last.rstrip("\"'”’»")[-1:] in ".,;:!?-–—…&/" or _bare(last).lower() in _FUNCTION_WORDS:
+        return None  # '"... our state," Nebraska's attorney general said': a quotation.
+    before = [_bare(token).lower() for token in tokens[max(0, seam - 3) : seam - 1]]
+    if before[-1:] and (
+        before[-1] in _MODALS or (before[-2:] and before[-1] == "to" and before[0] in _AUXILIARIES)
+    ):
+        return None  # "... is to pay | Fiat 1.55bn euros": a verb waiting for its object.
+    if _bare(last).lower() in _NEEDS_OBJECT:
+        return None  # "Governor X told | The Denver Post he ...": the verb needs its object.
     if not _bare(last):
         return None
     head = tokens[:seam]
@@ -236,12 +313,17 @@ def _seam_score(tokens: Sequence[str], seam: int, whole: str) -> float | None:
     head_names = {_bare(t).lower() for t in tokens[1:seam] if _capitalised(t)}
     head_names.add(_bare(tokens[0]).lower())
     # The lede names the headline's subject again: "Parmalat boasts ... profits Parmalat, the".
+    # ... or a word of the headline, capitalised as only a sentence's first word is:
+    # "Video phone help for deaf people Deaf people who prefer ...".
+    head_words = {_bare(t).lower() for t in head if len(_bare(t)) > 3 and not _capitalised(t)}
     echo_start = (
         not _capitalised(last)
-        and _bare(word).lower() in head_names
+        and (_bare(word).lower() in head_names or _bare(word).lower() in head_words)
         and _bare(last).lower() not in _SPEECH_VERBS
     )
-    if not echo_start and not _opens_sentence(word, whole):
+    # A lede that opens with a name: _name_led_lede has found the headline's subject in it.
+    name_led = not echo_start and not opens_sentence(word, whole)
+    if name_led and not _name_led_lede(tokens, seam):
         return None
     if _capitalised(last) and _bare(word).lower() not in _STRONG_OPENERS:
         return None  # Inside a run of capitals ("Cairn Energy"), only a plain opener parts.
@@ -268,10 +350,71 @@ def _seam_score(tokens: Sequence[str], seam: int, whole: str) -> float | None:
         return score - 0.05 * seam
     # Sentence-case headline or deck: the next word must open a sentence, and the lede should
     # repeat the headline's words.
-    if echoed == 0:
+    if echoed == 0 and not name_led:
         return None
     strong = 1.0 if _bare(word).lower() in _STRONG_OPENERS else 0.0
     return 1.0 + strong + 0.5 * min(echoed, 3) - 0.02 * seam
+
+
+_LEDE_SUBJECT_WORDS = 8
+_SUBJECT_LINKS = word_set("of the")
+_PARTICLES = word_set("up down out off back away over around along ahead")
+
+
+def _name_led_lede(tokens: Sequence[str], seam: int) -> bool:
+    """Whether a lede that opens with a name starts at ``seam``: "... comeback Leicester wing
+    Austin Healey hopes to ...", "... firm rescued South Korea's largest card firm has ...".
+
+    A name is no sentence opener, so such a seam needs other proof: the headline ends on a
+    lower-case content word, and the lede's subject (the words up to its first lower-case
+    verb, nouns and names only) names again a word of the headline, as a lede restates its
+    headline's subject. Inside one sentence a capitalised object ("beat Rovers", "told
+    Reuters") is not followed by a noun phrase that repeats the words before it and a verb.
+    """
+    bare_last = _bare(tokens[seam - 1])
+    if (
+        seam < _RUN_ON_MIN_WORDS
+        or not bare_last[:1].islower()
+        or bare_last.lower() in _SPEECH_VERBS
+        or bare_last.lower() in _AUXILIARIES
+        or bare_last.lower() in _PARTICLES  # "Stam spices up | Man Utd ...": a verb's part.
+        # "confirmed that the actress | Reid was ...": a noun that the name goes with.
+        or _bare(tokens[seam - 2]).lower() in _DETERMINERS
+    ):
+        return False
+    head = {
+        _bare(token).lower().removesuffix("'s").removesuffix("’s")
+        for token in tokens[:seam]
+        if len(_bare(token)) > 2 and _bare(token).lower() not in _FUNCTION_WORDS
+    }
+    subject: list[str] = []
+    for token in tokens[seam : seam + _LEDE_SUBJECT_WORDS + 1]:
+        word = _bare(token)
+        if not word or token[-1:] in ",;:(" or token[:1] in "(\"“'‘":
+            return False  # An aside or a quotation: no plain subject to read.
+        if word[:1].islower():
+            lowered = word.lower()
+            if lowered in _AUXILIARIES or lowered in _SPEECH_VERBS or lowered in _IRREGULAR_PAST:
+                break
+            if lowered.endswith(("s", "ed")) and subject and not lowered.endswith("ss"):
+                break  # "hopes", "says", "averted": the subject's verb.
+            if lowered in _FUNCTION_WORDS and lowered not in _SUBJECT_LINKS:
+                return False
+        subject.append(word.lower().removesuffix("'s").removesuffix("’s"))
+    else:
+        return False  # No verb close after the name: an object, not a subject.
+    named = set(subject[1:] or subject)
+    if head & named or any(
+        # "Algeria" in the headline, "Algerian militants" in the lede.
+        len(word) > 5 and len(other) > 5 and (word.startswith(other) or other.startswith(word))
+        for word in named
+        for other in head
+    ):
+        return True
+    # "GM pays ... | General Motors of the US is to pay": the headline's acronym of the name.
+    leading = list(itertools.takewhile(_capitalised, tokens[seam : seam + len(subject)]))
+    acronyms = {_bare(token) for token in tokens[:seam] if _ACRONYM_WORD.fullmatch(_bare(token))}
+    return len(leading) > 1 and _initials(leading) in acronyms
 
 
 def _bigrams(tokens: Sequence[str], seam: int) -> set[str]:
@@ -405,7 +548,10 @@ _TIME_PHRASES = re.compile(
     r"|(?:\d{1,2}(?:st|nd|rd|th)?\s+" + _MONTH + r"(?:\s+\d{4})?)"
     r"|(?:(?:earlier|later)\s+(?:this|last|next)\s+(?:week|month|year|morning|weekend))"
     r"|(?:(?:last|this|next)\s+(?:week|month|weekend|night|morning|year)(?!'))"
-    r"|yesterday|overnight|tonight)\b",
+    r"|yesterday|overnight|tonight)\b"
+    # "Sunday's clash", "yesterday's vote": a possessive day names the event; cut, it would
+    # leave a stray "'s" behind.
+    r"(?!['’]\w)",
     re.IGNORECASE,
 )
 _ATTRIBUTION_TAIL = re.compile(
@@ -457,8 +603,15 @@ _LEADING_ATTRIBUTION = re.compile(
     r"|revealed)(?=\s+that))(?:\s+on\s+\w+)?\s+(?:that\s+)?(?=[\w\"'“])",
     re.IGNORECASE,
 )
+# "Sheriff Mark Overman, in western Nebraska, said ...": an aside between the opening speaker
+# and the speech verb hides the attribution; without it the speaker's words are the news.
+_ASIDE_BEFORE_SPEECH = re.compile(
+    r"^(?P<speaker>[A-Z][^,;]{1,80}?),\s+[^,;\"“]{1,80}?,\s+(?=(?:said|says)\s+(?!that\b)[\w\"“])"
+)
 _PRONOUN_START = re.compile(r"^(?:it|he|she|they)\s+(?=[a-z])", re.IGNORECASE)
 _LEADING_ADVERBIAL = re.compile(
+    # "In Lake County, Illinois, a manhunt ...": a place and its region go together.
+    r"^(?:In|At|Near)\s+[^,]{1,60},\s+[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,2},\s+(?=[a-z])|"
     r"^(?:On|In|At|After|Before|Following|Despite|Amid|As|While|When|With|Since|Earlier"
     r"|Later|Last|This|Speaking|Having|Under|During|For the first time|Once|Until|Within"
     r"|Over|Across|Nearly|Almost|More than|Less than)\b[^,]{0,90},\s+(?=\S)"
@@ -502,7 +655,9 @@ _ARTICLE = re.compile(r"(?<![\w'’-])(?:the|a|an)\s+(?=[^\s])")
 _LEADING_ARTICLE = re.compile(r"^(?:The|A|An)\s+(?=\S)")
 # "The former president was ...": a subject that only refers to someone the text names.
 _DESCRIPTOR_SUBJECT = re.compile(
-    r"^(?:(?:The|This|That)\s+)?(?:[A-Za-z0-9][a-z0-9'’-]*\s+)?(?:[a-z0-9][\w'’-]*\s+){0,3}?"
+    r"^(?:(?:The|This|That)\s+)?(?:[A-Za-z0-9][a-z0-9'’-]*\s+)?"
+    # Words that qualify the noun, not a phrase that places it ("crime in the city").
+    r"(?:(?!(?:in|of|at|on|for|from|with|by|to|the|a|an)\s)[a-z0-9][\w'’-]*\s+){0,3}?"
     r"(?:president|prime minister|minister|leader|chancellor|king|queen|prince|pope|chief"
     r"|executive|boss|star|singer|actor|actress|player|striker|coach|manager|champion|firm"
     r"|company|group|giant|maker|bank|carrier|airline|team|club|side|country|nation|state"
@@ -544,7 +699,8 @@ def _tidy(text: str) -> str:
         words[-1] = words[-1].rstrip(".")  # "... ATI Technologies Inc.": no stop in a headline.
     while len(words) > 3 and _bare(words[-1]).lower() in _FUNCTION_WORDS:
         words.pop()  # "... on the last": a headline does not end on a function word.
-    return " ".join(words)
+    # What the function words followed goes too: "... at substation, not by" ends "substation".
+    return _DANGLING_END.sub("", " ".join(words)).strip(" ,;")
 
 
 def _ends_well(text: str) -> bool:
@@ -697,11 +853,12 @@ def _speaker_says(speaker: str, verb: str) -> str | None:
         capitals.insert(0, word)
     while capitals and not _capitalised(capitals[0]):
         capitals.pop(0)
-    if not capitals or any(word.lower() in _GENERIC_SPEAKERS for word in capitals):
-        return None
     roles = [index for index, word in enumerate(capitals) if word.lower() in _ROLES]
     if roles and roles[-1] < len(capitals) - 1:
-        capitals = capitals[roles[-1] + 1 :]  # "Secretary Alan Johnson": the person's name.
+        # "Secretary Alan Johnson", "Police Chief Anna Berg": the person's name.
+        capitals = capitals[roles[-1] + 1 :]
+    if not capitals or any(word.lower() in _GENERIC_SPEAKERS for word in capitals):
+        return None
     said = _PRESENT_TENSE.get(verb.lower(), verb.lower())
     last = capitals[-1]
     if said.endswith("s") and last.endswith("s") and not last.endswith("ss") and len(capitals) == 1:
@@ -709,9 +866,15 @@ def _speaker_says(speaker: str, verb: str) -> str | None:
     return f"{' '.join(capitals)} {said}"
 
 
+_THOUSANDS = re.compile(r"(\d),(\d{3})(?!\d)")
+_NUMBER_COMMA = "\ue000"  # A private-use character: no text holds it.
+
+
 def _drop_asides(sentence: str, names: Counter[str] | None = None) -> str:
     """The sentence without what a headline never carries: dateline, asides, attributions."""
-    text = _DATELINE.sub("", sentence)
+    # "14,000": the comma of a number closes no aside (", 31, who has more than 14,").
+    text = _THOUSANDS.sub("\\1" + _NUMBER_COMMA + "\\2", sentence)
+    text = _DATELINE.sub("", text)
     text = _TERMINAL.sub("", text.rstrip())
     speaker = _named_speaker(text) if len(text.split()) > 6 else None
     if speaker is not None:
@@ -722,6 +885,7 @@ def _drop_asides(sentence: str, names: Counter[str] | None = None) -> str:
     text = _ACCORDING_TO.sub("", text)
     text = _ATTRIBUTION_TAIL.sub("", text) if len(text.split()) > 6 else text
     text = _LEADING_ADVERBIAL.sub("", text)
+    text = _ASIDE_BEFORE_SPEECH.sub(r"\g<speaker> ", text, count=1)
     lead = _LEADING_ATTRIBUTION.match(text)
     if lead and any(
         word.lower() in _AUXILIARIES or word.endswith("ed")
@@ -757,7 +921,7 @@ def _drop_asides(sentence: str, names: Counter[str] | None = None) -> str:
         ):
             text = text[:1].lower() + text[1:]
         text = f"{speaker[1]} {text}"
-    return _tidy(text)
+    return _tidy(text).replace(_NUMBER_COMMA, ",")
 
 
 def _headline_style(text: str) -> str:
@@ -839,7 +1003,19 @@ def _name_subject(title: str, subject: str | None, names: Counter[str]) -> str:
     match = _DESCRIPTOR_SUBJECT.match(title)
     if match is None or any(names[_bare(word).lower()] for word in match.group(0).split()):
         return title  # "Wales coach ..." names its subject already.
+    if match.group(0) == "It" and _DUMMY_IT.match(title[match.end() :]):
+        return title  # "It was unclear if ...": "it" stands for no one.
     return _tidy(f"{subject} {title[match.end() :]}")
+
+
+# "It was unclear", "it is likely that", "it remains to be seen": an "it" that refers to nothing.
+_DUMMY_IT = re.compile(
+    r"\s+(?:is|was|will be|would be|has been|had been|remains|remained|seems|seemed|appears"
+    r"|appeared|looks|looked|may be|might be|could be)\s+(?:\w+ly\s+)?(?:un)?"
+    r"(?:clear|likely|possible|certain|known|understood|expected|thought|believed|reported"
+    r"|too|not|time|hard|difficult|easy|important|necessary|seen|feared|hoped|said|a|the)\b",
+    re.IGNORECASE,
+)
 
 
 def _lede_sentence(text: str) -> str:
@@ -895,6 +1071,29 @@ def write_headline(
         if len(short) <= room and len(short) >= _MIN_CHARS:
             title = f"{subject}: {short[:1].upper()}{short[1:]}"
     return title[:1].upper() + title[1:]
+
+
+# " | Theodore Roosevelt IV", " | Erica Chenoweth and Jeremy Pressman": a columnist's credit
+# that opinion feeds append to the headline.
+_AUTHOR_CREDIT = re.compile(
+    r"\s+\|\s+(?:[A-Z][\w'’.-]*(?:\s+(?:[A-Z][\w'’.-]*|de|van|von|der|and|&))*\s*)$"
+)
+
+
+def fit_title(title: str, text: str = "", max_chars: int = HEADLINE_MAX_CHARS) -> str:
+    """A publisher's headline made fit for an alert's title.
+
+    An author's credit after a bar is dropped, and a headline longer than ``max_chars`` is
+    compressed from its clauses like a lede (:func:`write_headline`), so no chat cuts it
+    mid-word. A headline that fits is returned as it is.
+    """
+    title = _AGENCY_TAIL.sub("", " ".join(title.split())) or title
+    credit = _AUTHOR_CREDIT.search(title)
+    if credit is not None and len(title[: credit.start()].split()) >= 3:
+        title = title[: credit.start()]
+    if len(title) <= max_chars:
+        return title
+    return write_headline(text or title, lede=title, max_chars=max_chars) or title[:max_chars]
 
 
 def _has_name(title: str, names: Counter[str]) -> bool:

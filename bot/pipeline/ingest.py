@@ -1,7 +1,8 @@
 """Turning inputs into :class:`RawStory` lists: text dumps, JSON Lines, feed documents, pushes.
 
 A path's type is decided by its extension first (``.txt``/``.md`` are text dumps even when they
-start with ``<``), by its content only for unknown extensions.
+start with ``<``), by its content only for unknown extensions. A dump that is a web page's
+markup (``.html``, or a page saved as ``.txt``) is read as the page's text.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.models import RawStory
-from bot.pipeline.feeds import FeedItem, looks_like_feed, parse_feed
+from bot.pipeline.feeds import FeedItem, html_to_text, looks_like_feed, parse_feed
+from bot.pipeline.headline import fit_title, write_headline
 from bot.pipeline.jsonl import JSONRecordError, loads_record
 from bot.pipeline.segment import split_dump
+from bot.pipeline.text import strip_markdown
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,8 @@ def story_from_mapping(row: Mapping[str, Any], *, source_name: str = "") -> RawS
     if not title:
         segments = split_dump(text)
         title = segments[0].title if segments else text[:120]
+    else:
+        title = fit_title(title, text)
     return RawStory(
         title=title,
         text=text,
@@ -90,6 +95,7 @@ def story_from_mapping(row: Mapping[str, Any], *, source_name: str = "") -> RawS
 
 
 def stories_from_dump(text: str, *, source_name: str = "") -> list[RawStory]:
+    text = strip_markdown(text)
     return [
         RawStory(title=seg.title, text=seg.text, source_name=source_name)
         for seg in split_dump(text)
@@ -116,7 +122,8 @@ def stories_from_jsonl(text: str, *, source_name: str = "") -> ParsedInput:
 def stories_from_feed_items(items: Iterable[FeedItem], *, source_name: str) -> list[RawStory]:
     return [
         RawStory(
-            title=item.title or (item.text[:120] if item.text else ""),
+            # A feed item without a title gets one written from its text, never cut mid-word.
+            title=fit_title(item.title, item.text) if item.title else write_headline(item.text),
             text=item.text,
             url=item.url,
             published=item.published,
@@ -266,6 +273,41 @@ def check_text_field(value: str, field_name: str) -> None:
         )
 
 
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+_HTML_DOCUMENT = re.compile(r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
+_HTML_BLOCK_TAG = re.compile(r"<(?:p|h[1-6]|div|article|section|li|br|td)\b[^<>]{0,200}>", re.I)
+#: Block tags in a text that mark it as a page's markup saved as it is, not as copied text.
+_HTML_MIN_BLOCK_TAGS = 5
+
+
+def looks_like_html(text: str) -> bool:
+    """Whether ``text`` is a web page's markup ("Save page as", a page saved with ``.txt``)
+    rather than text: an HTML document's start, or paragraphs and headings in tags.
+
+    Read as a dump, every tag and entity would end up in the stories' titles and summaries.
+    A few stray angle brackets (wire tickers such as ``<SRD>``) are not markup.
+    """
+    head = text[:_SAMPLE_BYTES]
+    return bool(_HTML_DOCUMENT.match(head)) or (
+        len(_HTML_BLOCK_TAG.findall(head)) >= _HTML_MIN_BLOCK_TAGS
+    )
+
+
+# A page's menus, footers and forms: furniture around the stories, never news.
+_PAGE_FURNITURE = re.compile(r"<(nav|footer|aside|form|menu)\b.*?</\1\s*>", re.I | re.S)
+
+
+def page_text(markup: str) -> str:
+    """The text of a web page's markup, its menus, footers and forms left out."""
+    return html_to_text(_PAGE_FURNITURE.sub("\n", markup))
+
+
+def _dump_text(content: bytes) -> str:
+    """A text dump's text; a web page's markup is converted to its text first."""
+    text = decode_text(content)
+    return page_text(text) if looks_like_html(text) else text
+
+
 def _looks_like_jsonl(text: str) -> bool:
     first = next((line for line in text.splitlines() if line.strip()), "")
     return first.lstrip().startswith("{") and first.rstrip().endswith("}")
@@ -276,8 +318,8 @@ def parse_document(
 ) -> ParsedInput:
     """Read one file's bytes as the kind its extension (then its content) says."""
     suffix = Path(name).suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        return ParsedInput("text", stories_from_dump(decode_text(content), source_name=source_name))
+    if suffix in TEXT_SUFFIXES or suffix in HTML_SUFFIXES:
+        return ParsedInput("text", stories_from_dump(_dump_text(content), source_name=source_name))
     if suffix in JSONL_SUFFIXES:
         return stories_from_jsonl(decode_text(content), source_name=source_name)
     if suffix in FEED_SUFFIXES:
@@ -296,4 +338,6 @@ def parse_document(
             return stories_from_jsonl(text, source_name=source_name)
         except IngestInputError:
             pass  # braces on the first line, but not JSON Lines: read it as text
+    if looks_like_html(text):
+        text = page_text(text)
     return ParsedInput("text", stories_from_dump(text, source_name=source_name))

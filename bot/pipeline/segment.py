@@ -79,7 +79,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bot.pipeline.headline import HEADLINE_MAX_CHARS, split_run_on_headline, write_headline
+from bot.pipeline.headline import (
+    HEADLINE_MAX_CHARS,
+    fit_title,
+    split_run_on_headline,
+    write_headline,
+)
 from bot.pipeline.text import (
     is_boilerplate_line,
     normalize_whitespace,
@@ -1292,16 +1297,64 @@ def derive_title(sentence: str, max_chars: int = HEADLINE_MAX_CHARS, context: st
     return write_headline(context or sentence, lede=sentence, max_chars=max_chars)
 
 
+def _fitted(headline: str, text: str) -> str:
+    """``headline`` as it is when it fits an alert's title, else shortened at a clause.
+
+    A deck or a long headline line ("A powerful 6.1-magnitude earthquake struck the
+    province of ... with no tsunami warning issued") would be cut mid-phrase by a chat's
+    title limit; it is compressed like a lede instead.
+    """
+    return fit_title(headline, text) if len(headline) > HEADLINE_MAX_CHARS else headline
+
+
+# A line this long that stops without punctuation was wrapped, not ended: wire copy and
+# e-mail text break their paragraphs every 60 to 80 characters.
+_WRAPPED_LINE_CHARS = 40
+_SENTENCE_STOP = (".", "!", "?", "…", ":", ";")
+
+
+def _paragraphs(lines: Sequence[str]) -> str:
+    """The story's lines as paragraphs, a hard-wrapped paragraph joined back into one.
+
+    Each line of a dump is a paragraph unless it continues the line before: that line
+    stopped without ending its sentence and either ran long (it was wrapped) or the next
+    one opens in lower case. Kept apart, the pieces of a wrapped sentence would each be
+    read as a sentence of their own ("Comissaria Smith said in its weekly review.").
+    """
+    paragraphs: list[str] = []
+    for line in lines:
+        if paragraphs:
+            previous = paragraphs[-1].rstrip("\"'”’»)] ")
+            if not previous.endswith(_SENTENCE_STOP) and (
+                len(paragraphs[-1].rsplit("\n", 1)[-1]) >= _WRAPPED_LINE_CHARS or line[:1].islower()
+            ):
+                paragraphs[-1] += " " + line
+                continue
+        paragraphs.append(line)
+    return "\n\n".join(paragraphs)
+
+
 def _make_segment(story: Sequence[_Line], headline: bool) -> Segment:
+    if (
+        headline
+        and len(story) > 2
+        and story[1].open_ended
+        and _headline_shaped(story[1])
+        and not _content_words(story[0].text)
+        & set().union(*(_content_words(line.text) for line in story[1:]))
+    ):
+        # "Morning briefing" / "Quake kills 41" / "A magnitude ...": a newsletter's or page's
+        # heading that shares no word with the story is not its headline; the next line is.
+        story = story[1:]
     body_lines = story[1:] if headline and len(story) > 1 else story
-    text = "\n\n".join(line.text for line in body_lines)
+    text = _paragraphs([line.text for line in body_lines])
     if headline and len(story) > 1:
-        return Segment(title=story[0].text, text=text, title_derived=False)
+        return Segment(title=_fitted(story[0].text, text), text=text, title_derived=False)
     # A headline or deck run into the lede with no full stop is the title, not lede text.
     run_on = split_run_on_headline(story[0].text, "\n\n".join(line.text for line in story[1:]))
     if run_on is not None:
-        text = "\n\n".join([run_on[1], *(line.text for line in story[1:])])
-        return Segment(title=run_on[0], text=text, title_derived=False)
+        text = _paragraphs([run_on[1], *(line.text for line in story[1:])])
+        return Segment(title=_fitted(run_on[0], text), text=text, title_derived=False)
     sentences = split_sentences(story[0].text)
     lede = next(
         (s for s in sentences[:3] if len(s.split()) >= 5), sentences[0] if sentences else ""
@@ -1348,6 +1401,36 @@ def _windowed_story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]
     return starts, headlines
 
 
+def _join_lone_headlines(
+    lines: Sequence[_Line], starts: list[int], headlines: set[int]
+) -> list[int]:
+    """``starts`` without those that leave a headline standing alone before its own story.
+
+    A page pasted as text sets its headline off by a blank line (and a byline or a date,
+    dropped as furniture), then runs its paragraphs without blank lines: read as blocks, the
+    headline is a story of one line with no text, and the story after it gets a title
+    written from its lede. A one-line story that is shaped like a headline, is followed by
+    a story that opens with a sentence rather than its own headline, and shares words with
+    that sentence is that story's headline. A teaser cut mid-sentence shares no words with
+    the next teaser, so a list of them is left alone.
+    """
+    kept: list[int] = []
+    for start in starts:
+        if (
+            kept
+            and start not in headlines
+            and kept[-1] == start - 1
+            and not (lines[start].open_ended and _headline_shaped(lines[start]))
+            and lines[start - 1].open_ended
+            and _headline_shaped(lines[start - 1])
+            and _content_words(lines[start - 1].text) & _content_words(lines[start].text)
+        ):
+            headlines.add(kept[-1])
+            continue
+        kept.append(start)
+    return kept
+
+
 def split_dump_spans(text: str) -> list[tuple[int, Segment]]:
     """Like :func:`split_dump`, with the index (in ``text.splitlines()``) of each story's start.
 
@@ -1356,6 +1439,7 @@ def split_dump_spans(text: str) -> list[tuple[int, Segment]]:
     """
     lines = _read_lines(text)
     starts, headlines = _windowed_story_starts(lines)
+    starts = _join_lone_headlines(lines, starts, headlines)
     spans: list[tuple[int, Segment]] = []
     for number, start in enumerate(starts):
         end = starts[number + 1] if number + 1 < len(starts) else len(lines)

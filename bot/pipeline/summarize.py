@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from bot.pipeline.headline import repeats_title, split_run_on_headline
+from bot.pipeline.headline import opens_sentence, repeats_title, split_run_on_headline
 from bot.pipeline.jsonl import text_records
 from bot.pipeline.language import detect_language
 from bot.pipeline.text import (
@@ -167,11 +167,19 @@ def _run_on_rest(title: str, paragraph: str, rest: str) -> str:
     if (
         title_words
         and len(words) > len(title_words)
-        and words[len(title_words)].lstrip("\"'“‘(")[:1].isupper()  # A sentence starts there.
+        and words[len(title_words)].lstrip("\"'“‘(")[:1].isupper()
         and [_bare_word(word) for word in words[: len(title_words)]]
         == [_bare_word(word) for word in title_words]
     ):
-        return " ".join(words[len(title_words) :])
+        # A sentence must start there. A title written from this very sentence ("GM pays
+        # $2bn to evade Fiat buyout General Motors of the US is to pay" for "... is to pay
+        # Fiat 1.55bn euros") also matches its start, and cutting it leaves a fragment.
+        run_on = split_run_on_headline(paragraph, rest)
+        if run_on is not None and len(run_on[0].split()) == len(title_words):
+            return run_on[1]
+        if opens_sentence(words[len(title_words)], f"{paragraph}\n\n{rest}"):
+            return " ".join(words[len(title_words) :])
+        return paragraph
     run_on = split_run_on_headline(paragraph, rest)
     return run_on[1] if run_on is not None else paragraph
 
@@ -210,6 +218,7 @@ def _foreign_tail(paragraphs: list[str]) -> int:
 
 _TERMINAL = (".", "!", "?", "…", ":")
 _ENDS_WITH_URL = re.compile(r"https?://\S+$")
+_UNWRAPPED_LINE = 100
 # Lines shorter than this are list items or headings: prose is never wrapped this narrow.
 _LIST_LINE = 50
 _BULLETS = frozenset(("* ", "- ", "• ", "– ", "· "))
@@ -230,6 +239,11 @@ def _line_paragraphs(paragraph: str) -> list[str]:
         return lines
     ended = sum(line.rstrip("\"'”’»“)] ").endswith(_TERMINAL) for line in lines[:-1])
     if 2 * ended >= len(lines) - 1:
+        return lines
+    # Prose is wrapped narrower than this; a longer line is a paragraph of its own, and the
+    # lines without a full stop around it are a feed's standfirst or deck ("One person was
+    # killed" / "A chartered train ..."), not a sentence wrapped over lines.
+    if max(len(line) for line in lines[:-1]) > _UNWRAPPED_LINE:
         return lines
     # Otherwise a line ends its piece when it ends with a link ("Ver la noticia completa
     # aquí: https://..."), when the next one is a bullet, or when it is a short item of a

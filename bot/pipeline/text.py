@@ -316,6 +316,8 @@ _SHORT_LINE_PATTERNS = [
     r"(?:download|get) (?:our|the) (?:free )?app\b",
     r"listen to (?:this|the) (?:article|story)\b",
     r"skip to (?:main )?content\b",
+    # A site's account and search links, each alone on its line.
+    r"(?:(?:sign|log) ?(?:in|out|on)|my account|search|menu)\s*$",
     r"story continues (?:below|after)\b",
     r"(?:advertisement|advertising|sponsored(?: content)?|promoted(?: content)?|ad)\s*$",
     # Newsletter and site footers.
@@ -327,6 +329,9 @@ _SHORT_LINE_PATTERNS = [
     r"contact us|about us|all rights reserved)",
     r"(?:reporting|additional reporting|writing|editing|compiled|produced) by\b",
     r"(?:last )?(?:updated|published|posted)\s*(?:on|at|:)?\s*\d",
+    # A newsletter's greeting: "Good morning. Here is what you need to know today."
+    r"good (?:morning|afternoon|evening|day)\s*[,.!:]"
+    r"(?:\s*(?:here(?:'s|’s| is| are)|this is) (?:what|your|the)\b[^.!?]{0,80}[.!:]?)?\s*$",
     # The same furniture in German, Spanish, French, Portuguese, Italian and Russian feeds.
     r"weiterlesen\b|mehr (?:lesen|zum thema|dazu|erfahren|infos)\b|lesen sie (?:auch|mehr|hier"
     r"|weiter)\b|zum (?:artikel|beitrag|video)\b|hier (?:klicken|geht'?s zu)\b|anzeige\s*$|werbung\s*$"
@@ -440,6 +445,7 @@ _TRIGGER_WORDS = word_set(
     shutterstock alamy bloomberg nyt the associated agence press copyright read see find learn
     click tap continue keep related more also recommended trending most top editor's watch
     listen share tweet email print follow like join sign subscribe register download get skip
+    good log login logout signin my search menu
     story advertisement advertising sponsored promoted ad unsubscribe manage update you
     forwarded view was if privacy terms cookie contact about all reporting additional writing
     editing compiled produced last updated published posted
@@ -451,6 +457,11 @@ _TRIGGER_WORDS = word_set(
     pubblicità seguici condividi читать читайте подробнее подписывайтесь подпишитесь реклама
     поделиться фото источник обсуждение
     """
+)
+# A site's menu pasted as one line: "Home | World | Business | Sport", "News • Sport • Weather";
+# items of one to three words, so that a line of news items run together is not one.
+_MENU_LINE_RE = re.compile(
+    r"^(?:[^\s|•·.!?]+(?: [^\s|•·.!?]+){0,2}\s?[|•·]\s?){2,}[^\s|•·.!?]+(?: [^\s|•·.!?]+){0,2}$"
 )
 _CREDIT_MARKERS = ("getty", "shutterstock", "ap photo", "reuters/", "rights reserved")
 _WORDS = re.compile(r"\w+")
@@ -471,12 +482,17 @@ def is_boilerplate_line(line: str) -> bool:
     if not any(ch.isalnum() for ch in stripped):
         return True  # Rules and ornaments: "* * *", "———".
     if (
-        "appeared first" in stripped or "ookie" in stripped or "OOKIE" in stripped
-    ) and _FOOTER_RE.match(stripped):
-        return "appeared first" in stripped or bool(_COOKIE_NOTICE.search(stripped))
+        ("appeared first" in stripped or "ookie" in stripped or "OOKIE" in stripped)
+        and _FOOTER_RE.match(stripped)
+        and ("appeared first" in stripped or _COOKIE_NOTICE.search(stripped))
+    ):
+        return True
+    # A line not a cookie notice ("Cookie settings") still meets the short-line patterns.
     if len(stripped) > _SHORT_LINE_LIMIT:
         return False
     if stripped[-1] == ")" and _CAPTION_RE.match(stripped):
+        return True
+    if ("|" in stripped or "•" in stripped or "·" in stripped) and _MENU_LINE_RE.match(stripped):
         return True
     lowered = stripped.lower()
     # Cheap screens first: the patterns are long alternations and most lines are prose.
@@ -532,3 +548,27 @@ def strip_boilerplate(text: str) -> str:
         if kept:
             kept_blocks.append("\n".join(kept))
     return "\n\n".join(kept_blocks)
+
+
+# --- Markdown -----------------------------------------------------------------------------------
+
+_MD_HEADING = re.compile(r"^[ ]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+_MD_QUOTE = re.compile(r"^[ ]{0,3}>[ ]?", re.MULTILINE)
+_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_MD_LINK = re.compile(r"!?\[([^\]\n]{1,300})\]\((?:https?://|/|#|mailto:)[^)\s]*\)")
+
+
+def strip_markdown(text: str) -> str:
+    """Text pasted from Markdown (a chat, a notes app, a ``.md`` briefing) as plain text.
+
+    Heading marks ("## Quake kills 41"), quote marks, bold ("**A magnitude 6.8 ...**") and
+    links ("[Read more](https://...)", kept as their words) are what a reader does not see;
+    left in, they end up in titles and summaries and hide a headline from the segmenter.
+    A "#hashtag" (no space after the mark) is not a heading.
+    """
+    if not any(mark in text for mark in ("#", ">", "**", "__", "](")):
+        return text
+    text = _MD_HEADING.sub(r"\1", text)
+    text = _MD_QUOTE.sub("", text)
+    text = _MD_STRONG.sub(r"\2", text)
+    return _MD_LINK.sub(r"\1", text)
