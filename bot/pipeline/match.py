@@ -927,9 +927,28 @@ class Matcher:
         ids = [subscription_id for subscription_id, _ in ordered]
         if len(set(ids)) != len(ids):
             raise ValueError("subscription ids passed to Matcher.build must be unique")
+        return cls.build_sorted(ordered)
+
+    @classmethod
+    def build_sorted(cls, subscriptions: Iterable[tuple[int, Query]]) -> Matcher:
+        """Compile ``(subscription_id, query)`` pairs given in increasing id order, one at a
+        time: each query may be parsed just before and dropped just after its turn.
+
+        Holding every parsed query while the index is built, as :meth:`build` must to sort
+        them, costs more than their own size: the index's long-lived objects are allocated in
+        the holes among the ASTs, which then keep most of the ASTs' heap pages from going back
+        to the system once they are dropped (~50 MB resident at 100,000 subscriptions). Fed
+        by a generator that parses each query, the ASTs reuse each other's memory instead.
+        """
         builder = _Builder()
-        for slot, (_, query) in enumerate(ordered):
-            builder.add(slot, query.root)
+        ids: list[int] = []
+        for subscription_id, query in subscriptions:
+            if ids and subscription_id <= ids[-1]:
+                raise ValueError(
+                    "subscription ids passed to Matcher.build_sorted must be unique and increasing"
+                )
+            builder.add(len(ids), query.root)
+            ids.append(subscription_id)
         return cls(builder.finish(ids))
 
     def __len__(self) -> int:
