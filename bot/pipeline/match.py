@@ -835,7 +835,7 @@ class _Builder:
         long_phrases: dict[tuple[str, str], list[tuple[str, int]]] = {}
         for pattern, term in by_kind["p"].items():
             words = pattern.split()
-            first = (words[0], words[1])
+            first = (fresh(words[0]), fresh(words[1]))  # shared with the word terms' keys
             if len(words) == 2:
                 pair_terms[first] = term
             else:
