@@ -7,8 +7,9 @@ Run from the repository root::
 In one process, as ``newsbot run`` (or an ``all`` process) has them: the topic model and the
 language model loaded and used once, the dedup index restored with ``--window-stories``
 stories (real sentences recombined, as in ``benchmarks/dedup.py``) and the subscription
-matcher built over ``--subscriptions`` generated queries (as in ``benchmarks/match.py``),
-which then matches a few stories. Prints the resident memory (``VmRSS``) after each step and
+matcher built over ``--subscriptions`` generated queries (as in ``benchmarks/match.py``;
+each parsed just before the index takes it, as the bot compiles its subscriptions), which
+then matches a few stories. Prints the resident memory (``VmRSS``) after each step and
 the process peak (``VmHWM``); the inputs are generated lazily or dropped once used, and, as
 the bot does after restoring its window and after compiling its subscriptions, the freed heap
 is handed back to the system (:func:`bot.pipeline.dedup.release_free_memory`), so the figures
@@ -20,11 +21,13 @@ from __future__ import annotations
 import argparse
 import gc
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.common import require_shared_data
 from benchmarks.dedup import load_bbc, synthetic_stories
-from benchmarks.match import _generated_queries, _generated_stories, _parse_all
+from benchmarks.match import _generated_queries, _generated_stories
+from bot.pipeline.query import Query, QueryError, parse_query
 
 
 def _status() -> dict[str, float]:
@@ -41,6 +44,20 @@ def _report(step: str) -> None:
     gc.collect()
     status = _status()
     print(f"{step:<46} RSS {status['VmRSS']:7.1f} MiB   peak {status['VmHWM']:7.1f} MiB")
+
+
+def _parsed_one_by_one(lines: list[str]) -> Iterator[tuple[int, Query]]:
+    """``(id, query)`` of each parsable line, ids numbered as :func:`_parse_all` does."""
+    number = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            query = parse_query(line.strip())
+        except QueryError:
+            continue
+        number += 1
+        yield number, query
 
 
 def main() -> None:
@@ -78,9 +95,11 @@ def main() -> None:
     _report(f"dedup index with {len(index)} stories")
 
     rng = random.Random(args.seed)
-    parsed, _ = _parse_all(_generated_queries(args.subscriptions, data, rng))
-    matcher = Matcher.build(parsed)
-    del parsed
+    lines = _generated_queries(args.subscriptions, data, rng)
+    # As the bot compiles them (StoryPipeline.compiled): each query parsed in id order just
+    # before the index takes it, none held until the end.
+    matcher = Matcher.build_sorted(_parsed_one_by_one(lines))
+    del lines
     # As the bot does once it has compiled its subscriptions (StoryPipeline.compiled).
     release_free_memory()
     matcher.match_many(_generated_stories(256, data, rng))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -138,6 +140,34 @@ def test_results_are_sorted_by_subscription_id() -> None:
 def test_duplicate_ids_are_rejected() -> None:
     with pytest.raises(ValueError, match="unique"):
         Matcher.build([(1, parse_query("a")), (1, parse_query("b"))])
+
+
+def test_build_sorted_takes_queries_one_at_a_time() -> None:
+    """``build_sorted`` compiles a generator of increasing ids as ``build`` compiles a list,
+    parsing each query only when its turn comes, and refuses ids out of order or repeated."""
+    texts = {3: "budget vote", 8: '"vote count" OR budget', 12: "-sport", 20: "vote AND NOT x"}
+    parsed: list[int] = []
+
+    def one_by_one() -> Iterator[tuple[int, Query]]:
+        for number, text in texts.items():
+            parsed.append(number)
+            yield number, parse_query(text)
+            assert parsed[-1] == number  # the next query is parsed only after this one
+
+    streamed = Matcher.build_sorted(one_by_one())
+    assert parsed == list(texts)
+    listed = Matcher.build([(number, parse_query(text)) for number, text in texts.items()])
+    for item in (story("Budget vote count"), story("Sport vote"), story("Nothing here")):
+        assert streamed.match(item) == listed.match(item)
+    assert [result.subscription_id for result in streamed.match(story("Budget vote"))] == [
+        3,
+        8,
+        12,
+        20,
+    ]
+    for ids in ((2, 1), (1, 1)):
+        with pytest.raises(ValueError, match="increasing"):
+            Matcher.build_sorted((number, parse_query("a")) for number in ids)
 
 
 def test_empty_matcher_and_empty_story() -> None:

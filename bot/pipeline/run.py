@@ -24,7 +24,7 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -151,6 +151,18 @@ def clean_raw(raw: RawStory) -> RawStory:
     )
 
 
+def _parsed(subscriptions: Iterable[Subscription]) -> Iterator[tuple[int, Query]]:
+    """``(id, parsed query)`` of each subscription, in the given order, parsed one at a time;
+    one stored before a grammar change that no longer parses is skipped and logged, not fatal."""
+    for sub in subscriptions:
+        try:
+            parsed = parse_query(sub.query)
+        except QueryError as exc:
+            log.warning("event=subscription_unparsable id=%s error=%s", sub.id, exc)
+            continue
+        yield sub.id, parsed
+
+
 @dataclass
 class _CompiledSubscriptions:
     version: int
@@ -223,22 +235,19 @@ class Pipeline:
         if self._compiled is not None and self._compiled.version == version:
             return self._compiled
         subscriptions = {s.id: s for s in sub_store.active_subscriptions(db)}
-        queries: list[tuple[int, Query]] = []
-        mutes: list[tuple[int, Query]] = []
-        for sub in subscriptions.values():
-            try:
-                parsed = parse_query(sub.query)
-            except QueryError as exc:  # stored before a grammar change: skip, do not crash
-                log.warning("event=subscription_unparsable id=%s error=%s", sub.id, exc)
-                continue
-            (mutes if sub.kind == "mute" else queries).append((sub.id, parsed))
+        ordered = sorted(subscriptions.values(), key=lambda sub: sub.id)
         chats = {c.id: c for c in chat_store.list_chats(db, chat_state="active")}
+        # Each query is parsed as the index reaches it and dropped right after: holding them
+        # all while building would keep their heap pages (see Matcher.build_sorted).
         self._compiled = _CompiledSubscriptions(
-            version, Matcher.build(queries), Matcher.build(mutes), subscriptions, chats
+            version,
+            Matcher.build_sorted(_parsed(sub for sub in ordered if sub.kind != "mute")),
+            Matcher.build_sorted(_parsed(sub for sub in ordered if sub.kind == "mute")),
+            subscriptions,
+            chats,
         )
-        if len(queries) + len(mutes) >= _RELEASE_AFTER_RESTORING:
-            # The parsed queries and the previous index are garbage now (see _catch_up).
-            del queries, mutes
+        if len(subscriptions) >= _RELEASE_AFTER_RESTORING:
+            # The parse garbage and the previous index are garbage now (see _catch_up).
             release_free_memory()
         return self._compiled
 
