@@ -8,6 +8,7 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -241,11 +242,24 @@ def test_a_source_poll_is_taken_once_and_only_with_the_current_epoch(tmp_path: P
 # -- two deliver workers draining one outbox -----------------------------------------------------
 
 
+async def _fake_api_bot(tg: FakeTelegram, token: str, pool: int) -> Any:
+    """A python-telegram-bot ``ExtBot`` talking real HTTP to the fake Bot API, initialized."""
+    from telegram.ext import ExtBot
+    from telegram.request import HTTPXRequest
+
+    bot = ExtBot(
+        token,
+        base_url=tg.api_url,
+        base_file_url=tg.file_url,
+        request=HTTPXRequest(connection_pool_size=pool),
+    )
+    await bot.initialize()
+    return bot
+
+
 async def _drain_with_two_workers(db_spec: str, expected: int) -> list[tuple[str, str]]:
     """Two claiming workers (two connections, as two processes) drain concurrently; returns the
     (chat, text) of every message the fake Bot API accepted."""
-    from telegram.ext import ExtBot
-    from telegram.request import HTTPXRequest
 
     from bot.cluster.outbox import ClaimingDeliveryWorker
     from bot.transports.telegram import TelegramTransport
@@ -259,13 +273,7 @@ async def _drain_with_two_workers(db_spec: str, expected: int) -> list[tuple[str
         bots = []
         for n, db in enumerate(databases):
             await db.start()
-            bot = ExtBot(
-                "123:CLAIMS",
-                base_url=tg.api_url,
-                base_file_url=tg.file_url,
-                request=HTTPXRequest(connection_pool_size=64),
-            )
-            await bot.initialize()
+            bot = await _fake_api_bot(tg, "123:CLAIMS", 64)
             bots.append(bot)
             workers.append(
                 ClaimingDeliveryWorker(
@@ -322,8 +330,6 @@ async def test_one_pass_claims_again_while_its_last_chats_still_send(
     """Claims of 5 alerts, 24 due: one pass takes them all (the next claim is made as soon as
     every chat of the last one has started, leaving out the chats still being served), and
     each chat still receives its alerts in order, each once."""
-    from telegram.ext import ExtBot
-    from telegram.request import HTTPXRequest
 
     from bot.cluster.outbox import ClaimingDeliveryWorker
     from bot.transports.telegram import TelegramTransport
@@ -333,13 +339,7 @@ async def test_one_pass_claims_again_while_its_last_chats_still_send(
     with FakeTelegram() as tg:
         db = DatabaseWorker(coordination_url)
         await db.start()
-        bot = ExtBot(
-            "123:STREAM",
-            base_url=tg.api_url,
-            base_file_url=tg.file_url,
-            request=HTTPXRequest(connection_pool_size=16),
-        )
-        await bot.initialize()
+        bot = await _fake_api_bot(tg, "123:STREAM", 16)
         worker = ClaimingDeliveryWorker(
             db,
             {"telegram": TelegramTransport(bot)},

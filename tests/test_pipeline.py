@@ -60,6 +60,18 @@ def test_story_is_understood_stored_matched_and_queued(tmp_path: Path, model: To
     assert "earthquake" in row["reasons"].lower()
 
 
+# QUAKE as another paper reprints it: furniture around it, one comma changed, a credit line.
+QUAKE_REPRINT = RawStory(
+    title="Quake damages Tessel harbour",
+    text="Read more at our site.\n\n"
+    + QUAKE.text.replace("Monday", "Monday,")
+    + "\n\nThe agency contributed to this report from the regional capital."
+    + "\n\nPhoto: Agency",
+    url="https://other.example/story/123",
+    source_name="Other Paper",
+)
+
+
 def test_exact_duplicates_and_reprints_never_alert_twice(tmp_path: Path, model: TopicModel) -> None:
     db = open_database(tmp_path / "n.db")
     _subscribe(db, "c1", "earthquake")
@@ -67,15 +79,7 @@ def test_exact_duplicates_and_reprints_never_alert_twice(tmp_path: Path, model: 
     pipeline.process(db, [QUAKE])
     again = pipeline.process(db, [QUAKE])
     assert (len(again.new), again.duplicates) == (0, 1)
-    reprint = RawStory(
-        title="Quake damages Tessel harbour",
-        text="Read more at our site.\n\n"
-        + QUAKE.text.replace("Monday", "Monday,")
-        + "\n\nThe agency contributed to this report from the regional capital."
-        + "\n\nPhoto: Agency",
-        url="https://other.example/story/123",
-        source_name="Other Paper",
-    )
+    reprint = QUAKE_REPRINT
     report = pipeline.process(db, [reprint])
     assert report.reprints == 1 and report.deliveries == 0
     assert db["deliveries"].count == 1
@@ -197,15 +201,7 @@ def test_a_batch_stores_the_same_rows_on_postgresql_as_on_sqlite(
 ) -> None:
     """PostgreSQL writes a batch in a few statements, SQLite row by row: the stories, their
     clusters, the alerts and the reports are the same, also across chunks and batches."""
-    reprint = RawStory(
-        title="Quake damages Tessel harbour",
-        text="Read more at our site.\n\n"
-        + QUAKE.text.replace("Monday", "Monday,")
-        + "\n\nThe agency contributed to this report from the regional capital."
-        + "\n\nPhoto: Agency",
-        url="https://other.example/story/123",
-        source_name="Other Paper",
-    )
+    reprint = QUAKE_REPRINT
     same_batch_reprint = RawStory(
         title="Strong quake in Nordland",
         text=QUAKE.text + "\n\nOur correspondent in the regional capital contributed.",
