@@ -127,3 +127,22 @@ def test_summarize_jsonl_writes_one_line_per_good_record(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 3
     assert any("line 2" in message for message in warnings)
+
+
+@pytest.mark.parametrize(
+    "dateline",
+    ["TARNOW (Reuters) - ", "KELMARSH, Feb 26 - ", "VELDRA, March 3 (AP) -- ", "Lille (AFP) - "],
+)
+def test_a_wire_dateline_never_opens_the_summary(dateline: str) -> None:
+    text = (
+        f"{dateline}The harbour authority closed the northern pier on Monday after a crane "
+        "collapsed onto two fishing boats. Divers searched the water until dark."
+    )
+    summary = summarize("Crane collapse shuts northern pier", text).text
+    assert summary.startswith("The harbour authority closed the northern pier"), summary
+
+
+def test_a_name_and_a_dash_aside_are_no_dateline() -> None:
+    text = "Mara Velt - who chairs the board - said the pier would reopen. Divers left at dark."
+    summary = summarize("Pier to reopen, chair says", text).text
+    assert summary.startswith("Mara Velt - who chairs the board - said"), summary

@@ -870,6 +870,14 @@ _THOUSANDS = re.compile(r"(\d),(\d{3})(?!\d)")
 _NUMBER_COMMA = "\ue000"  # A private-use character: no text holds it.
 
 
+def strip_dateline(sentence: str) -> str:
+    """``sentence`` without a leading wire dateline ("LONDON (Reuters) - ", "CLEVELAND, Feb 26
+    - ", "WASHINGTON, March 3 (AP) -- "): the place and agency are the copy's furniture, and
+    the alert names its source already. A sentence that would be left empty is kept whole."""
+    rest = _DATELINE.sub("", sentence, count=1)
+    return rest if rest.strip() else sentence
+
+
 def _drop_asides(sentence: str, names: Counter[str] | None = None) -> str:
     """The sentence without what a headline never carries: dateline, asides, attributions."""
     # "14,000": the comma of a number closes no aside (", 31, who has more than 14,").

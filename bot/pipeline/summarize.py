@@ -30,7 +30,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from bot.pipeline.headline import opens_sentence, repeats_title, split_run_on_headline
+from bot.pipeline.headline import (
+    opens_sentence,
+    repeats_title,
+    split_run_on_headline,
+    strip_dateline,
+)
 from bot.pipeline.jsonl import text_records
 from bot.pipeline.language import detect_language
 from bot.pipeline.text import (
@@ -287,8 +292,10 @@ def _article_sentences(title: str, text: str, language: str | None = None) -> li
                 continue
             if len(sentence) <= 2 * len(title) and " ".join(_words(sentence)) == title_key:
                 continue  # The headline repeated as the first line of the body.
-            if not sentences and title and repeats_title(title, sentence):
-                continue  # The lede that the title already says: it would show twice.
+            if not sentences:
+                sentence = strip_dateline(sentence)
+                if title and repeats_title(title, sentence):
+                    continue  # The lede that the title already says: it would show twice.
             sentences.append(sentence)
     return sentences
 
