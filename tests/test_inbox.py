@@ -296,6 +296,17 @@ def test_cli_ingest_refuses_binary_with_one_line_and_a_failing_exit(tmp_path: Pa
     assert "0 new" not in result.stderr
 
 
+@pytest.mark.parametrize("content", [b"", b"\n\n   \n", b"\xef\xbb\xbf\r\n"])
+def test_cli_ingest_says_an_empty_file_holds_no_text(tmp_path: Path, content: bytes) -> None:
+    empty = tmp_path / "morning.txt"
+    empty.write_bytes(content)
+    result = run_cli(tmp_path, "ingest", str(empty))
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "empty" in errors[0], result.stderr
+    assert "0 new" not in result.stderr
+
+
 async def test_pushed_binary_text_is_a_row_error(inbox_core: tuple[Core, Settings]) -> None:
     core, _ = inbox_core
     garbage = "".join(chr(c) for c in range(1, 9)) * 50

@@ -316,7 +316,13 @@ def _looks_like_jsonl(text: str) -> bool:
 def parse_document(
     content: bytes, *, name: str, source_name: str = "", url: str = ""
 ) -> ParsedInput:
-    """Read one file's bytes as the kind its extension (then its content) says."""
+    """Read one file's bytes as the kind its extension (then its content) says.
+
+    A file with no text at all (empty, or only whitespace and a byte order mark) is an
+    :class:`IngestInputError`: "0 new" would read as if its stories were all duplicates.
+    """
+    if not content.removeprefix(b"\xef\xbb\xbf").strip():
+        raise IngestInputError("the file is empty (no text in it); nothing was stored")
     suffix = Path(name).suffix.lower()
     if suffix in TEXT_SUFFIXES or suffix in HTML_SUFFIXES:
         return ParsedInput("text", stories_from_dump(_dump_text(content), source_name=source_name))
