@@ -512,6 +512,11 @@ _DEPTH_CAP = 5.0
 # (chosen on the tune half): the fitted model's pull toward ending a story as it grows
 # comes from short licensed items, and long articles need a counterweight.
 _LONG_STORY = 2.0
+# In a dump without headlines, a line naming this many people or places, none of them in
+# the running story, leans toward opening a story.
+_NEW_NAMES = 2
+_NEW_NAMES_NUDGE = 1.0
+_NEW_NAMES_AFTER = 3
 _LONG_FROM = 8
 _LONG_FROM_LOG = math.log1p(_LONG_FROM)
 # A line cut off mid-sentence at least this long is a teaser's end, not a headline.
@@ -895,6 +900,8 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
     if blocks:
         block_starts = sorted({0, *forced, *_block_starts(lines, cues)})
         return block_starts, _headline_starts(lines, cues, block_starts)
+    # In a dump with no headline lines, nothing but the lead itself shows where a story starts.
+    unheaded = not any(cue.headline and cue.fixed[3] > 0 for cue in cues)
     best = np.full(count + 1, -np.inf)
     back = np.zeros(count + 1, dtype=np.int64)
     best[0] = 0.0
@@ -922,6 +929,17 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
                     for start in open_starts
                 ]
                 logits = _new_story_logits(rows) + nudges.get(end, 0.0)
+                if unheaded and len(cues[end].names) >= _NEW_NAMES:
+                    # A lead names its own people and places; a story's later paragraph
+                    # names some of those already met (its first few still bring in new
+                    # ones).
+                    logits += _NEW_NAMES_NUDGE * np.array(
+                        [
+                            end - start >= _NEW_NAMES_AFTER and not cues[end].names & live[start][2]
+                            for start in open_starts
+                        ],
+                        dtype=np.float64,
+                    )
                 # The model learned from short items that stories end within a few lines;
                 # one that has run on this long is a long article, likely to run on.
                 if end - min(open_starts) > _LONG_FROM:
