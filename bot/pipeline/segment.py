@@ -40,7 +40,13 @@ has already run several paragraphs is pulled back from ending (``_LONG_STORY``):
 items taught the model that stories end within a few lines.
 
 Explicit separators force a story start: a rule line (``---``, ``* * *``), a "Read more"
-link or, when the dump's blank-line gaps differ in size, a gap larger than the smallest one.
+link or, when the dump's blank-line gaps differ in size, a gap larger than the smallest one,
+unless those gaps break paragraphs (``_paragraph_gaps``: they all fall in one region of
+one-paragraph blocks among stories laid out without blank lines, or every block carries on
+the subject of the one before). A line of thousands of characters is a paste that lost its
+line breaks (``_run_on_pieces``): it is cut at item joiners (" | ", " • "), runs of spaces
+and sentence ends and read as copy laid out one sentence per line; its short sentences that
+read as headlines are where its stories start.
 Cues move the model's decision without forcing it: a long line cut off mid-sentence
 before the line, and two long lines in a row that share little vocabulary (a topic shift),
 toward a new story; a line that opens in mid-sentence (a lower-case word, a comma: its first
