@@ -6,6 +6,7 @@ that every story comes out whole and alone (the benchmark's "exactly right").
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -428,3 +429,90 @@ def test_cohesion_dips_where_stories_meet() -> None:
     # A dump of a few lines is too short to read dips in: no nudge either way.
     short = segmenter._read_lines("\n".join(lines[:12]))
     assert segmenter._cohesion_depths(segmenter._line_cues(short)) == {}
+
+
+def _long_article() -> tuple[str, list[str]]:
+    """An invented article of seven paragraphs on one subject, for the mixed-layout tests."""
+    return (
+        "Harbour city opens its new flood barrier",
+        [
+            "The port city of Kessel opened its new flood barrier on Monday, a steel gate "
+            "across the harbour mouth that took six years and 900 million crowns to build.",
+            "The barrier's two arms swing shut across the harbour when the sea rises more "
+            "than two metres above its usual level, sealing Kessel off from storm surges.",
+            "Kessel's mayor, Petra Lind, said the barrier would protect forty thousand homes "
+            "in the old harbour quarter that flooded three times in the past decade.",
+            "Engineers tested the gate last month, closing both arms across the harbour in "
+            "eleven minutes, well inside the twenty minutes the design allows.",
+            "Shipping lines had feared delays, but the harbour authority said the barrier "
+            "would close only a few times a year and ships would be warned days ahead.",
+            "Critics said the money would have been better spent raising the harbour walls, "
+            "which the barrier does not protect from rain running off the hills above Kessel.",
+            "Lind said the city would now turn to those walls, with work on the harbour's "
+            "eastern quay due to start next spring.",
+        ],
+    )
+
+
+def test_article_in_blank_separated_paragraphs_among_stories_without_blank_lines() -> None:
+    # One story sets its paragraphs apart by blank lines; the others run headline and
+    # paragraphs with none. The blank lines are that article's paragraph breaks.
+    article = _long_article()
+    parts = ["\n".join([title, *body]) for title, body in STORIES[:2]]
+    parts.append("\n\n".join([article[0], *article[1]]))
+    parts += ["\n".join([title, *body]) for title, body in STORIES[2:]]
+    segments = split_dump("\n".join(parts[:2]) + "\n\n" + parts[2] + "\n\n" + "\n".join(parts[3:]))
+    # The article comes out as one story, with no line of its neighbours.
+    [whole] = [s for s in segments if s.title == article[0]]
+    assert whole.text == "\n\n".join(article[1])
+    for title, _ in STORIES:
+        assert any(s.title == title for s in segments)
+
+
+def test_blank_separated_one_line_briefs_after_a_long_story_stay_apart() -> None:
+    # A first story in paragraphs, then briefs set apart by blank lines: the briefs share no
+    # subject, so their blank lines still separate stories.
+    briefs = [_one_line(story) for story in STORIES[1:]]
+    dump = "\n".join([QUAKE[0], *QUAKE[1], *TRIAL[1][:2]]) + "\n\n" + "\n\n".join(briefs)
+    assert len(split_dump(dump)) >= len(briefs) + 1
+
+
+def test_blank_lines_that_each_continue_the_subject_are_paragraph_breaks() -> None:
+    article = _long_article()
+    [story] = split_dump("\n\n".join(article[1]))
+    assert story.text.startswith("The port city") and story.text.endswith("next spring.")
+
+
+@pytest.mark.parametrize("joiner", [" ", " | ", " • ", "   "])
+def test_stories_on_one_very_long_line_are_split(joiner: str) -> None:
+    # A paste that lost its line breaks: headline, then lede, for story after story.
+    stories = [*STORIES, _long_article(), *STORIES, _long_article(), *STORIES]
+    items = [f"{title}. {' '.join(body)}" for title, body in stories]
+    dump = joiner.join(items)
+    assert "\n" not in dump and len(dump) > segmenter._RUN_ON_LINE_CHARS
+    segments = split_dump(dump)
+    _assert_whole([s.title + " " + s.text for s in segments], [[t, *b] for t, b in stories])
+
+
+def test_a_long_line_of_one_story_is_not_cut() -> None:
+    # One article that lost its line breaks: its sentences stay on one subject.
+    line = " ".join(_long_article()[1] * 4)
+    assert len(line) > segmenter._RUN_ON_LINE_CHARS
+    [story] = split_dump(line)
+    assert story.text.startswith("The port city") and story.text.endswith("next spring.")
+
+
+def test_headline_less_articles_one_after_another() -> None:
+    # Whole articles, a paragraph per line, no headlines and no blank lines: each lead names
+    # its own people and places, none of which the article before it has met. In every
+    # order of five articles, at least three dumps in four come out exactly right.
+    pool = [QUAKE, TRIAL, TRANSFER, CHIPS, _long_article()]
+    right = total = 0
+    for order in itertools.permutations(pool):
+        lines = [paragraph for _, body in order for paragraph in body]
+        expected = [0]
+        for _, body in order[:-1]:
+            expected.append(expected[-1] + len(body))
+        right += [start for start, _ in split_dump_spans("\n".join(lines))] == expected
+        total += 1
+    assert right >= 0.75 * total, (right, total)

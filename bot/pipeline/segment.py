@@ -40,7 +40,13 @@ has already run several paragraphs is pulled back from ending (``_LONG_STORY``):
 items taught the model that stories end within a few lines.
 
 Explicit separators force a story start: a rule line (``---``, ``* * *``), a "Read more"
-link or, when the dump's blank-line gaps differ in size, a gap larger than the smallest one.
+link or, when the dump's blank-line gaps differ in size, a gap larger than the smallest one,
+unless those gaps break paragraphs (``_paragraph_gaps``: they all fall in one region of
+one-paragraph blocks among stories laid out without blank lines, or every block carries on
+the subject of the one before). A line of thousands of characters is a paste that lost its
+line breaks (``_run_on_pieces``): it is cut at item joiners (" | ", " • "), runs of spaces
+and sentence ends and read as copy laid out one sentence per line; its short sentences that
+read as headlines are where its stories start.
 Cues move the model's decision without forcing it: a long line cut off mid-sentence
 before the line, and two long lines in a row that share little vocabulary (a topic shift),
 toward a new story; a line that opens in mid-sentence (a lower-case word, a comma: its first
@@ -72,7 +78,7 @@ import re
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -208,6 +214,8 @@ class _Line:
     kicker: str
     gap_before: int  # Blank lines between the previous non-empty line and this one.
     rule_before: bool  # A rule line (---) stands between the previous line and this one.
+    # A sentence of a run-on line (``_run_on_pieces``): 1, or 2 when read as a headline.
+    run_on: int = 0
 
     @property
     def open_ended(self) -> bool:
@@ -301,6 +309,11 @@ def _read_lines(text: str) -> list[_Line]:
     """
     raw_lines = text.splitlines()
     clean_lines = [normalize_whitespace(raw) for raw in raw_lines]
+    run_on = {
+        index: pieces
+        for index, raw in enumerate(raw_lines)
+        if len(raw) >= _RUN_ON_LINE_CHARS and len(pieces := _run_on_pieces(raw)) > 1
+    }
     menu = _menu_lines(clean_lines)
     numbered = _numbered_items(clean_lines)
     # Bullets are items of a digest when most lines carry one and they are news items, not
@@ -334,6 +347,22 @@ def _read_lines(text: str) -> list[_Line]:
             _NUMBERED.match(clean) if index in numbered else None
         )
         gap = max(gap, dropped_gap)
+        if index in run_on:
+            for number, (piece, joined, headline) in enumerate(run_on[index]):
+                kicker, rest = split_kicker(piece)
+                lines.append(
+                    _Line(
+                        index,
+                        rest.strip() if kicker else piece,
+                        kicker,
+                        gap if number == 0 else 0,
+                        rule if number == 0 else joined,
+                        2 if headline else 1,
+                    )
+                )
+            gap = dropped_gap = 0
+            rule = False
+            continue
         if marker:
             lines.append(_Line(index, clean[marker.end() :], marker.group().strip(), gap, rule))
         else:
@@ -342,6 +371,65 @@ def _read_lines(text: str) -> list[_Line]:
         gap = dropped_gap = 0
         rule = False
     return lines
+
+
+# A line this long is a paste that lost its line breaks, not a paragraph: the longest
+# story pasted on one line runs to a few thousand characters.
+_RUN_ON_LINE_CHARS = 4000
+# Joiners that stand where the line breaks were: items joined by " | " or " • " (each one an
+# item, like a rule between them), and runs of spaces (a line break flattened to spaces).
+_ITEM_JOINER = re.compile(r"\s+[|•·▪●]\s+")
+_SPACE_JOINER = re.compile(r"[^\S\n]{2,}")
+# A sentence of at most this many words, in Title Case or with no verb-like word, read as a
+# headline run in front of its lede on a run-on line.
+_RUN_ON_HEADLINE_WORDS = 14
+# Headline sentences in a run-on line from which only they are read as story starts.
+_RUN_ON_HEADLINES = 3
+_VERB_LIKE = word_set(
+    """
+    is are was were be been being am has have had do does did will would can could should
+    may might must shall said says say told tells added adds according
+    """
+)
+
+
+def _run_on_pieces(raw: str) -> list[tuple[str, bool, bool]]:
+    """A run-on line cut where its line breaks were: (piece, whether an item joiner precedes
+    it, whether it reads as a headline).
+
+    The line is cut at item joiners (" | ", " • ") when it holds several, at runs of spaces,
+    and then into sentences, so that the segmenter reads it as copy laid out one sentence
+    per line. A short sentence that reads as a headline (Title Case, or no verb-like word)
+    loses its closing full stop, so that it is read as the headline of what follows.
+    """
+    joiners = len(_ITEM_JOINER.findall(raw))
+    # Items are story-sized: two bullets in a long paste are the paste's own punctuation.
+    itemised = joiners >= 2 and len(raw) <= _RUN_ON_LINE_CHARS * (joiners + 1)
+    items = _ITEM_JOINER.split(raw) if itemised else [raw]
+    pieces: list[tuple[str, bool, bool]] = []
+    for number, item in enumerate(items):
+        first = True
+        for chunk in _SPACE_JOINER.split(item):
+            for sentence in split_sentences(normalize_whitespace(chunk)):
+                piece = _as_headline(sentence)
+                pieces.append((piece, first and number > 0, piece != sentence))
+                first = False
+    return pieces
+
+
+def _as_headline(sentence: str) -> str:
+    """``sentence`` without its full stop when it reads as a headline, else unchanged."""
+    words = sentence.split()
+    if not sentence.endswith(".") or len(words) > _RUN_ON_HEADLINE_WORDS or len(words) < 3:
+        return sentence
+    capitalised = sum(word[:1].isupper() for word in words) / len(words)
+    lowered = {word.strip("\"'“”‘’,.;:").lower() for word in words}
+    if capitalised >= 0.6 or (len(words) <= 8 and not lowered & _VERB_LIKE):
+        opener = words[0].strip("\"'“‘").lower()
+        if opener in _PRONOUNS or opener in _CONTINUATION_OPENERS:
+            return sentence
+        return sentence[:-1]
+    return sentence
 
 
 def _menu_lines(lines: Sequence[str]) -> set[int]:
@@ -389,6 +477,15 @@ _TIME_EXPRESSION = re.compile(
     r"|overnight|this (?:week|month|morning|afternoon|evening)|last (?:week|month|night))\b",
     re.IGNORECASE,
 )
+# Blocks between blank lines of at most this many lines are paragraphs when a run of at
+# least ``_GAPLESS_RUN`` lines with no blank line stands outside them and they use (median)
+# this share of the region's weighted vocabulary before them (``_paragraph_gaps``); a block that
+# uses ``_GAP_CONTINUES`` of the previous block's weighted vocabulary carries it on.
+_PARAGRAPH_BLOCK_LINES = 2
+_GAPLESS_RUN = 6
+_GAP_CONTINUES = 0.3
+_REGION_CONTINUES = 0.1
+_REGION_MIN_BLOCKS = 3  # An article's region holds a few paragraphs at least.
 # Longest story the decoder considers, in lines (the longest article of the data has 55).
 _MAX_STORY_LINES = 80
 # Blocks between separators at most this long (median) are read as one story each.
@@ -421,6 +518,11 @@ _DEPTH_CAP = 5.0
 # (chosen on the tune half): the fitted model's pull toward ending a story as it grows
 # comes from short licensed items, and long articles need a counterweight.
 _LONG_STORY = 2.0
+# In a dump without headlines, a line naming this many people or places, none of them in
+# the running story, leans toward opening a story.
+_NEW_NAMES = 2
+_NEW_NAMES_NUDGE = 1.0
+_NEW_NAMES_AFTER = 3
 _LONG_FROM = 8
 _LONG_FROM_LOG = math.log1p(_LONG_FROM)
 # A line cut off mid-sentence at least this long is a teaser's end, not a headline.
@@ -551,6 +653,8 @@ def _line_cues(lines: Sequence[_Line]) -> list[_Cues]:
     frequency = Counter(word for own in words for word in own)
     total = len(lines) + 1
     idf = {word: math.log(total / count) for word, count in frequency.items()}
+    if separator_gap is not None and _paragraph_gaps(lines, words, separator_gap, idf):
+        separator_gap = None
     cues: list[_Cues] = []
     single = 0
     for position, line in enumerate(lines):
@@ -604,6 +708,54 @@ def _line_cues(lines: Sequence[_Line]) -> list[_Cues]:
         )
         single += len(sentences) == 1
     return cues
+
+
+def _paragraph_gaps(
+    lines: Sequence[_Line],
+    words: Sequence[AbstractSet[str]],
+    separator_gap: int,
+    idf: Mapping[str, float],
+) -> bool:
+    """Whether the dump's larger blank-line gaps break paragraphs rather than stories.
+
+    A dump can mix layouts: an article whose paragraphs are set apart by blank lines among
+    stories laid out with none. Its gaps then are not separators, and reading them as such
+    cuts the article at every paragraph. They are paragraph breaks when they all fall inside
+    one region of paragraph-sized blocks (a line or two each) while a block outside it runs
+    on for several lines with no gap at all; or when every block after a gap carries on the
+    subject of the block before it (it uses much of that block's rarer vocabulary).
+    """
+    gaps = [
+        position
+        for position, line in enumerate(lines)
+        if position and not line.rule_before and line.gap_before >= separator_gap
+    ]
+    if len(gaps) < 2:
+        return False
+    bounds = [0, *gaps, len(lines)]
+    blocks = [set().union(*words[before:after]) for before, after in itertools.pairwise(bounds)]
+
+    def carried(block: AbstractSet[str], context: AbstractSet[str]) -> float:
+        mass = sum(idf[word] for word in block)
+        return sum(idf[word] for word in block & context) / mass if mass > 0 else 0.0
+
+    sizes = [after - before for before, after in itertools.pairwise(bounds)]
+    if max(sizes[1:-1]) <= _PARAGRAPH_BLOCK_LINES and max(sizes[0], sizes[-1]) >= _GAPLESS_RUN:
+        # The region's blocks must read as one article: they share the vocabulary of the
+        # region before them (a run of one-line briefs after a long first story shares none).
+        region = set(blocks[1])
+        shares = []
+        for block in blocks[2:-1]:
+            shares.append(carried(block, region))
+            region |= block
+        if (
+            len(shares) >= _REGION_MIN_BLOCKS - 1
+            and sorted(shares)[len(shares) // 2] >= _REGION_CONTINUES
+        ):
+            return True
+    return all(
+        carried(block, previous) >= _GAP_CONTINUES for previous, block in itertools.pairwise(blocks)
+    )
 
 
 def _features(
@@ -734,6 +886,8 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
         nudges[position] = nudges.get(position, 0.0) - _UNMARKED_NUDGE
     for position in sign_offs:
         nudges[position] = nudges.get(position, 0.0) - _BROKEN_PARAGRAPH_NUDGE
+    for position in _unheaded_run_on(lines):
+        nudges[position] = nudges.get(position, 0.0) - _UNMARKED_NUDGE
     if len(sign_offs) >= _SIGNED_DUMP_MIN:
         # Signed copy: a story ends with its sign-off, so one without is unlikely.
         after = {position + 1 for position in sign_offs}
@@ -752,6 +906,8 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
     if blocks:
         block_starts = sorted({0, *forced, *_block_starts(lines, cues)})
         return block_starts, _headline_starts(lines, cues, block_starts)
+    # In a dump with no headline lines, nothing but the lead itself shows where a story starts.
+    unheaded = not any(cue.headline and cue.fixed[3] > 0 for cue in cues)
     best = np.full(count + 1, -np.inf)
     back = np.zeros(count + 1, dtype=np.int64)
     best[0] = 0.0
@@ -779,6 +935,17 @@ def _story_starts(lines: Sequence[_Line]) -> tuple[list[int], set[int]]:
                     for start in open_starts
                 ]
                 logits = _new_story_logits(rows) + nudges.get(end, 0.0)
+                if unheaded and len(cues[end].names) >= _NEW_NAMES:
+                    # A lead names its own people and places; a story's later paragraph
+                    # names some of those already met (its first few still bring in new
+                    # ones).
+                    logits += _NEW_NAMES_NUDGE * np.array(
+                        [
+                            end - start >= _NEW_NAMES_AFTER and not cues[end].names & live[start][2]
+                            for start in open_starts
+                        ],
+                        dtype=np.float64,
+                    )
                 # The model learned from short items that stories end within a few lines;
                 # one that has run on this long is a long article, likely to run on.
                 if end - min(open_starts) > _LONG_FROM:
@@ -1101,6 +1268,23 @@ def _unmarked_in_dateline_dump(
     return [position for position in range(1, len(lines)) if position not in marked]
 
 
+def _unheaded_run_on(lines: Sequence[_Line]) -> list[int]:
+    """Sentences of a run-on line that are no headline, when its stories carry headlines.
+
+    When a paste that lost its line breaks holds several sentences that read as headlines,
+    its stories start there; a sentence between them is its story's next one.
+    """
+    if sum(line.run_on == 2 for line in lines) < _RUN_ON_HEADLINES:
+        return []
+    return [
+        position
+        for position in range(1, len(lines))
+        if lines[position].run_on == 1
+        and lines[position - 1].run_on
+        and not lines[position].rule_before
+    ]
+
+
 def _sign_off_lines(lines: Sequence[_Line]) -> list[int]:
     """Lines that are an agency's sign-off alone ("Reuter", "AP"), which close a wire story.
 
@@ -1334,6 +1518,19 @@ def _paragraphs(lines: Sequence[str]) -> str:
     return "\n\n".join(paragraphs)
 
 
+def _line_texts(lines: Sequence[_Line]) -> list[str]:
+    """The lines' texts, the sentences cut from one run-on line joined back into one (a
+    sentence read as a headline but kept in the body gets its full stop back)."""
+    texts: list[str] = []
+    for number, line in enumerate(lines):
+        text = line.text + "." if line.run_on == 2 else line.text
+        if number and line.run_on and lines[number - 1].run_on and not line.rule_before:
+            texts[-1] += " " + text
+        else:
+            texts.append(text)
+    return texts
+
+
 def _make_segment(story: Sequence[_Line], headline: bool) -> Segment:
     if (
         headline
@@ -1347,13 +1544,13 @@ def _make_segment(story: Sequence[_Line], headline: bool) -> Segment:
         # heading that shares no word with the story is not its headline; the next line is.
         story = story[1:]
     body_lines = story[1:] if headline and len(story) > 1 else story
-    text = _paragraphs([line.text for line in body_lines])
+    text = _paragraphs(_line_texts(body_lines))
     if headline and len(story) > 1:
         return Segment(title=_fitted(story[0].text, text), text=text, title_derived=False)
     # A headline or deck run into the lede with no full stop is the title, not lede text.
     run_on = split_run_on_headline(story[0].text, "\n\n".join(line.text for line in story[1:]))
     if run_on is not None:
-        text = _paragraphs([run_on[1], *(line.text for line in story[1:])])
+        text = _paragraphs(_line_texts([replace(story[0], text=run_on[1]), *story[1:]]))
         return Segment(title=_fitted(run_on[0], text), text=text, title_derived=False)
     sentences = split_sentences(story[0].text)
     lede = next(
