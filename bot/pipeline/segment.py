@@ -518,13 +518,13 @@ _DEPTH_CAP = 5.0
 # (chosen on the tune half): the fitted model's pull toward ending a story as it grows
 # comes from short licensed items, and long articles need a counterweight.
 _LONG_STORY = 2.0
+_LONG_FROM = 8
+_LONG_FROM_LOG = math.log1p(_LONG_FROM)
 # In a dump without headlines, a line naming this many people or places, none of them in
-# the running story, leans toward opening a story.
+# a story already ``_NEW_NAMES_AFTER`` lines long, leans toward opening a story.
 _NEW_NAMES = 2
 _NEW_NAMES_NUDGE = 1.0
 _NEW_NAMES_AFTER = 3
-_LONG_FROM = 8
-_LONG_FROM_LOG = math.log1p(_LONG_FROM)
 # A line cut off mid-sentence at least this long is a teaser's end, not a headline.
 _CUT_LINE_WORDS = 15
 _CUT_LINE_CHARS = 100
